@@ -1,0 +1,62 @@
+import { LoginkitError } from '../index.js';
+
+/** Stable exit codes of the CLI. */
+export const EXIT = { ok: 0, failure: 1, usage: 2, loginRequired: 3, interrupted: 130 } as const;
+
+/** Where the CLI writes: data to stdout, people-facing text to stderr. Injectable for tests. */
+export interface Io {
+  stdout: NodeJS.WritableStream & { isTTY?: boolean };
+  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  env: NodeJS.ProcessEnv;
+}
+
+/** Writes one line of people-facing text to stderr. */
+export function say(io: Io, line = ''): void {
+  io.stderr.write(`${line}\n`);
+}
+
+/** Writes a JSON document to stdout. */
+export function printJson(io: Io, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+/** A usage error: the command line itself is wrong (exit 2). */
+export class UsageError extends LoginkitError {
+  constructor(message: string) {
+    super('usage', message);
+  }
+}
+
+/** The exit code for an error. */
+export function exitCodeFor(error: unknown): number {
+  if (!(error instanceof LoginkitError)) return EXIT.failure;
+  switch (error.code) {
+    case 'login_required':
+      return EXIT.loginRequired;
+    case 'usage':
+      return EXIT.usage;
+    case 'interrupted':
+      return EXIT.interrupted;
+    default:
+      return EXIT.failure;
+  }
+}
+
+/** Prints an error as one or two lines (with the stack and causes only when LOGINKIT_DEBUG=1). */
+export function reportError(io: Io, error: unknown, json: boolean): void {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = error instanceof LoginkitError ? error.code : 'internal';
+  const [first, ...rest] = message.split('\n');
+  say(io, `error: ${first}`);
+  for (const line of rest) say(io, line);
+  if (!(error instanceof LoginkitError) && io.env.LOGINKIT_DEBUG !== '1') {
+    say(io, 'This is a bug in loginkit. Run again with LOGINKIT_DEBUG=1 for details, and report it.');
+  }
+  if (io.env.LOGINKIT_DEBUG === '1') {
+    for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; depth++) {
+      say(io, current.stack ?? current.message);
+      current = current.cause;
+    }
+  }
+  if (json) printJson(io, { error: { code, message } });
+}

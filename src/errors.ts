@@ -1,0 +1,119 @@
+/**
+ * Stable error codes. Callers branch on `error.code`, never on the message.
+ */
+export type ErrorCode =
+  | 'login_required'
+  | 'callback_rejected'
+  | 'timeout'
+  | 'network'
+  | 'provider_error'
+  | 'configuration'
+  | 'storage'
+  | 'usage'
+  | 'interrupted'
+  | 'invalid_token'
+  | 'insufficient_scope';
+
+/** Base class of every error loginkit throws on purpose; `message` says what happened and what to do. */
+export class LoginkitError extends Error {
+  /** Stable machine-readable code. */
+  readonly code: ErrorCode;
+
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = new.target.name;
+    this.code = code;
+  }
+}
+
+/** No usable credential: the person must sign in (again). The CLI exits 3. */
+export class LoginRequiredError extends LoginkitError {
+  /** The provider that needs a login. */
+  readonly providerId: string;
+
+  constructor(providerId: string, reason: string, options?: { cause?: unknown }) {
+    super('login_required', `${reason}\nRun: loginkit login ${providerId}`, options);
+    this.providerId = providerId;
+  }
+}
+
+/** The authorization server answered with an OAuth error (`error`, `error_description`). */
+export class ProviderError extends LoginkitError {
+  /** The OAuth `error` value, e.g. `access_denied`. */
+  readonly error: string;
+  /** The server's `error_description`, stripped of control characters. */
+  readonly errorDescription: string | undefined;
+  /** HTTP status of the response, when there was one. */
+  readonly status: number | undefined;
+
+  constructor(
+    message: string,
+    details: { error: string; errorDescription?: string | undefined; status?: number | undefined },
+    options?: { cause?: unknown },
+  ) {
+    super('provider_error', message, options);
+    this.error = details.error;
+    this.errorDescription = details.errorDescription;
+    this.status = details.status;
+  }
+}
+
+/** A request could not be completed: connection refused, DNS, TLS, or a timeout (`code: 'timeout'`). */
+export class NetworkError extends LoginkitError {
+  /** The host the request was for. */
+  readonly host: string;
+
+  constructor(code: 'network' | 'timeout', host: string, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.host = host;
+  }
+}
+
+/** Configuration is invalid: names the file, the provider and the field where known. */
+export class ConfigError extends LoginkitError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('configuration', message, options);
+  }
+}
+
+/** The credential store cannot be read or written safely; names the file. */
+export class StorageError extends LoginkitError {
+  /** The file or folder concerned. */
+  readonly path: string;
+
+  constructor(path: string, message: string, options?: { cause?: unknown }) {
+    super('storage', message, options);
+    this.path = path;
+  }
+}
+
+/** A resource server rejected the access token (`invalid_token`) or wants more scope (`insufficient_scope`). */
+export class AccessDeniedError extends LoginkitError {
+  /** HTTP status of the resource server's answer. */
+  readonly status: number;
+
+  constructor(code: 'invalid_token' | 'insufficient_scope', status: number, message: string) {
+    super(code, message);
+    this.status = status;
+  }
+}
+
+/** Throws the signal's reason as an `interrupted` error when the signal has fired. */
+export function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw interrupted(signal);
+}
+
+/** The error to surface when an AbortSignal fires: keeps a LoginkitError reason, wraps anything else. */
+export function interrupted(signal: AbortSignal): LoginkitError {
+  const reason: unknown = signal.reason;
+  if (reason instanceof LoginkitError) return reason;
+  return new LoginkitError('interrupted', 'Interrupted.', { cause: reason });
+}
+
+const CONTROL_CHARACTERS = /[\u0000-\u001f\u007f-\u009f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
+
+/** Removes control and bidi characters from server-supplied text before it reaches a terminal. */
+export function sanitizeServerText(text: string, maxLength = 300): string {
+  const clean = text.replace(CONTROL_CHARACTERS, ' ').replace(/\s+/g, ' ').trim();
+  return clean.length > maxLength ? `${clean.slice(0, maxLength)}…` : clean;
+}

@@ -1,0 +1,41 @@
+/**
+ * loginkit: sign in to AI services and keep credentials safe and fresh.
+ *
+ * ```ts
+ * import { createLoginkit } from 'loginkit';
+ * const kit = createLoginkit();
+ * await kit.login('acme');
+ * const token = await kit.getToken('acme');
+ * ```
+ * @packageDocumentation
+ */
+export {
+  createLoginkit,
+  isLoginRequired,
+  STORE_FILE,
+  type Loginkit,
+  type LoginkitOptions,
+  type LoginOptions,
+  type LoginResult,
+  type LogoutResult,
+  type ProviderStatus,
+  type ProviderSummary,
+} from './client.js';
+export {
+  AccessDeniedError,
+  ConfigError,
+  LoginkitError,
+  LoginRequiredError,
+  NetworkError,
+  ProviderError,
+  StorageError,
+  sanitizeServerText,
+  type ErrorCode,
+} from './errors.js';
+export { resolveHome, type Environment } from './home.js';
+export type { LoginEvent } from './oauth/events.js';
+export type { FetchLike } from './oauth/http.js';
+export type { RejectionReason } from './oauth/loopback.js';
+export type { AccountInfo } from './oauth/tokens.js';
+export type { OAuthProviderEntry } from './providers/config-file.js';
+export type { Entries, EntryStore, Protection, StoreInfo } from './store/entry-store.js';

@@ -1,0 +1,93 @@
+import { NetworkError } from '../errors.js';
+import type { Environment } from '../home.js';
+
+/** A Fetch API function; loginkit's default goes through `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. */
+export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
+
+/** Default bound on every network call. */
+export const DEFAULT_TIMEOUT_MS = 30_000;
+
+const TLS_CODES = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'CERT_HAS_EXPIRED',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+  'CERT_UNTRUSTED',
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+]);
+
+/**
+ * Wraps `base` (or undici's fetch with an `EnvHttpProxyAgent` built from `env`) so that every request
+ * is bounded by `timeoutMs` and every failure becomes a NetworkError that names the host.
+ */
+export function createHttp(options: { fetch?: FetchLike | undefined; env: Environment; timeoutMs: number }): FetchLike {
+  let proxied: Promise<FetchLike> | undefined;
+  const base = (): Promise<FetchLike> => {
+    if (options.fetch) return Promise.resolve(options.fetch);
+    proxied ??= proxiedFetch(options.env);
+    return proxied;
+  };
+  return async (input, init = {}) => {
+    const url = new URL(String(input));
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    const doFetch = await base();
+    try {
+      return await doFetch(url, { ...init, signal });
+    } catch (error) {
+      if (init.signal?.aborted) throw init.signal.reason ?? error;
+      throw toNetworkError(url, error, timeout.aborted, options.timeoutMs);
+    }
+  };
+}
+
+async function proxiedFetch(env: Environment): Promise<FetchLike> {
+  const { fetch, EnvHttpProxyAgent } = await import('undici');
+  const pick = (name: string): string | undefined => env[name] ?? env[name.toLowerCase()];
+  const httpProxy = pick('HTTP_PROXY');
+  const httpsProxy = pick('HTTPS_PROXY');
+  const noProxy = pick('NO_PROXY');
+  const dispatcher = new EnvHttpProxyAgent({
+    ...(httpProxy ? { httpProxy } : {}),
+    ...(httpsProxy ? { httpsProxy } : {}),
+    ...(noProxy !== undefined ? { noProxy } : {}),
+  });
+  return (input, init) =>
+    fetch(String(input), { ...(init as Parameters<typeof fetch>[1]), dispatcher }) as unknown as Promise<Response>;
+}
+
+/** Describes a failed request in one line that names the host and, for TLS problems, the settings that fix them. */
+export function toNetworkError(url: URL, error: unknown, timedOut: boolean, timeoutMs: number): NetworkError {
+  const host = url.host;
+  if (timedOut || (error instanceof Error && error.name === 'TimeoutError')) {
+    return new NetworkError('timeout', host, `${host} did not answer within ${Math.round(timeoutMs / 1000)} s.`, {
+      cause: error,
+    });
+  }
+  const code = errorCode(error);
+  if (code && TLS_CODES.has(code)) {
+    return new NetworkError(
+      'network',
+      host,
+      `TLS to ${host} failed (${code}).\nIf a proxy or company CA intercepts HTTPS, set NODE_EXTRA_CA_CERTS=/path/to/ca.pem (and HTTPS_PROXY if a proxy is needed).`,
+      { cause: error },
+    );
+  }
+  const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : code ?? 'request failed';
+  return new NetworkError('network', host, `Cannot reach ${host} (${reason}). Check your connection or proxy settings (HTTPS_PROXY).`, {
+    cause: error,
+  });
+}
+
+function errorCode(error: unknown): string | undefined {
+  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
+    const errors = (current as { errors?: unknown }).errors;
+    if (Array.isArray(errors) && errors.length > 0) current = errors[0];
+    else current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

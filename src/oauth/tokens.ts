@@ -1,0 +1,51 @@
+import type * as client from 'openid-client';
+
+/** Tokens from a token endpoint response, with an absolute expiry. */
+export interface TokenResult {
+  readonly accessToken: string;
+  readonly refreshToken: string | undefined;
+  readonly idToken: string | undefined;
+  readonly tokenType: string;
+  /** Granted scopes: the response's `scope`, or the requested ones when the server omits it (RFC 6749 §5.1). */
+  readonly scopes: readonly string[];
+  /** Milliseconds since the epoch, or null when the server gave no `expires_in`. */
+  readonly expiresAt: number | null;
+  /** When the response arrived (ms since the epoch); with `expiresAt` it gives the token's lifetime. */
+  readonly obtainedAt: number;
+  /** Who signed in: from the ID token when there is one. */
+  readonly account: AccountInfo | undefined;
+}
+
+/** Non-secret facts about the signed-in account. */
+export interface AccountInfo {
+  readonly subject: string;
+  readonly email?: string | undefined;
+  readonly name?: string | undefined;
+}
+
+/** Converts openid-client's token response into a TokenResult, keeping `previous` values the server did not resend. */
+export function toTokenResult(
+  response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers,
+  requestedScopes: readonly string[],
+  now: number,
+  previous?: Pick<TokenResult, 'refreshToken' | 'idToken' | 'account'>,
+): TokenResult {
+  const claims = response.claims();
+  const expiresIn = response.expiresIn();
+  return {
+    accessToken: response.access_token,
+    refreshToken: response.refresh_token ?? previous?.refreshToken,
+    idToken: response.id_token ?? previous?.idToken,
+    tokenType: response.token_type ?? 'bearer',
+    scopes: typeof response.scope === 'string' ? response.scope.split(' ').filter(Boolean) : [...requestedScopes],
+    expiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
+    obtainedAt: now,
+    account: claims ? accountFromClaims(claims) : previous?.account,
+  };
+}
+
+/** The account facts worth showing, from ID token or userinfo claims. */
+export function accountFromClaims(claims: Readonly<Record<string, unknown>>): AccountInfo {
+  const text = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
+  return { subject: text(claims.sub) ?? '', email: text(claims.email), name: text(claims.name) };
+}

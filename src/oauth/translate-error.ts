@@ -1,0 +1,86 @@
+import * as client from 'openid-client';
+import { ConfigError, LoginkitError, NetworkError, ProviderError, sanitizeServerText } from '../errors.js';
+
+/** What was being done when an error happened, for the message. */
+export interface ErrorContext {
+  /** Host of the server concerned. */
+  host: string;
+  /** e.g. `token refresh for provider "acme"`. */
+  what: string;
+}
+
+/** Turns whatever openid-client or fetch threw into one of loginkit's errors with a message a person can act on. */
+export function translateOAuthError(error: unknown, context: ErrorContext): LoginkitError {
+  const ours = findInCauses(error, (e): e is LoginkitError => e instanceof LoginkitError);
+  if (ours) return ours;
+  if (error instanceof client.ResponseBodyError || error instanceof client.AuthorizationResponseError) {
+    return providerError(error.error, error.error_description, error instanceof client.ResponseBodyError ? error.status : undefined, context, error);
+  }
+  if (error instanceof client.WWWAuthenticateChallengeError) {
+    const challenge = error.cause[0];
+    const code = typeof challenge?.parameters.error === 'string' ? challenge.parameters.error : 'invalid_request';
+    return providerError(code, challenge?.parameters.error_description, error.status, context, error);
+  }
+  const code = (error as { code?: unknown } | undefined)?.code;
+  switch (code) {
+    case 'OAUTH_TIMEOUT':
+      return new NetworkError('timeout', context.host, `${context.host} did not answer in time during ${context.what}.`, { cause: error });
+    case 'OAUTH_ABORT':
+      return new LoginkitError('interrupted', 'Interrupted.', { cause: error });
+    case 'OAUTH_JSON_ATTRIBUTE_COMPARISON_FAILED':
+    case 'OAUTH_JWT_CLAIM_COMPARISON_FAILED':
+      return new ProviderError(
+        `${context.what} failed: the server's answer did not match what was expected (${(error as Error).message}). Check the provider's issuer setting.`,
+        { error: 'invalid_response' },
+        { cause: error },
+      );
+    case 'OAUTH_RESPONSE_IS_NOT_JSON':
+    case 'OAUTH_RESPONSE_IS_NOT_CONFORM':
+    case 'OAUTH_PARSE_ERROR':
+    case 'OAUTH_INVALID_RESPONSE':
+    case 'OAUTH_INVALID_SERVER_METADATA': {
+      const status = statusOf(error);
+      return new ProviderError(
+        `${context.what} failed: ${context.host} sent a malformed response${status ? ` (HTTP ${status})` : ''}. Try again later; if it persists, check the provider's settings.`,
+        { error: 'invalid_response', status },
+        { cause: error },
+      );
+    }
+    case 'OAUTH_HTTP_REQUEST_FORBIDDEN':
+    case 'OAUTH_REQUEST_PROTOCOL_FORBIDDEN':
+      return new ConfigError(`${context.what} refused: endpoints must use https (http only on loopback).`, { cause: error });
+    default:
+      return new LoginkitError('network', `${context.what} failed: ${error instanceof Error ? error.message : String(error)}`, {
+        cause: error,
+      });
+  }
+}
+
+function providerError(
+  error: string,
+  description: string | undefined,
+  status: number | undefined,
+  context: ErrorContext,
+  cause: unknown,
+): ProviderError {
+  const cleanError = sanitizeServerText(error, 80);
+  const cleanDescription = description ? sanitizeServerText(description) : undefined;
+  return new ProviderError(
+    `${context.what} failed: ${cleanError}${cleanDescription ? ` (${cleanDescription})` : ''}`,
+    { error: cleanError, errorDescription: cleanDescription, status },
+    { cause },
+  );
+}
+
+function statusOf(error: unknown): number | undefined {
+  const cause = (error as { cause?: unknown }).cause;
+  return cause instanceof Response ? cause.status : undefined;
+}
+
+function findInCauses<T>(error: unknown, match: (e: unknown) => e is T): T | undefined {
+  for (let current = error, depth = 0; current && depth < 6; depth++) {
+    if (match(current)) return current;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return undefined;
+}

@@ -1,0 +1,31 @@
+/** How a store protects what it holds, as shown by `loginkit status`. */
+export type Protection = 'plaintext file' | 'encrypted (keychain)' | 'encrypted (passphrase)' | 'memory only';
+
+/** Where and how a store keeps its entries. */
+export interface StoreInfo {
+  /** Backend name: `file`, `memory`, … */
+  readonly backend: string;
+  readonly protection: Protection;
+  /** The file that holds the entries, or a description for stores without one. */
+  readonly location: string;
+}
+
+/** The entries of a store: opaque JSON values by key. The store knows nothing of what they mean. */
+export type Entries = Readonly<Record<string, unknown>>;
+
+/**
+ * A place that keeps credential entries safe. Reads are cheap when nothing changed; every update is a
+ * serialised read-modify-write, so concurrent writers never lose each other's entries.
+ */
+export interface EntryStore {
+  readonly info: StoreInfo;
+  /** The current entries (served from memory when the backing file has not changed). */
+  read(): Promise<Entries>;
+  /**
+   * Applies `change` to the freshest entries under the store's write lock and persists the result
+   * before resolving. `change` returns the new entries, or undefined to write nothing.
+   */
+  update(change: (entries: Entries) => Entries | undefined): Promise<Entries>;
+  /** Runs `task` while holding the named lock, shared by every process that uses this store. */
+  withLock<T>(name: string, task: () => Promise<T>): Promise<T>;
+}

@@ -1,0 +1,79 @@
+import { type BigIntStats, promises as fs, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { StorageError } from '../errors.js';
+import { describeFsError, writeFileAtomic } from './atomic-file.js';
+import type { Codec } from './codec.js';
+import type { Entries, EntryStore } from './entry-store.js';
+import { withFileLock } from './locks.js';
+
+const WRITE_LOCK = 'store-write';
+
+/**
+ * Entries kept in one file (0600 in a 0700 folder), encoded by `codec`. Reads are served from memory
+ * while the file's identity (inode, size, mtime, ctime) is unchanged, so a hot `getToken()` costs one
+ * stat and no read; every write replaces the file atomically under a cross-process lock.
+ */
+export function createFileStore(path: string, codec: Codec): EntryStore {
+  const lockDir = join(dirname(path), 'locks');
+  let cache: { identity: string; entries: Entries } | undefined;
+
+  const load = async (): Promise<Entries> => {
+    const stats = statOrUndefined(path);
+    if (!stats) {
+      cache = undefined;
+      return {};
+    }
+    const identity = identityOf(stats);
+    if (cache?.identity === identity) return cache.entries;
+    assertPrivate(path, stats);
+    let bytes: Uint8Array;
+    try {
+      bytes = await fs.readFile(path);
+    } catch (error) {
+      throw new StorageError(path, `Cannot read ${path}: ${describeFsError(error)}`, { cause: error });
+    }
+    const entries = Object.freeze(await codec.decode(bytes, path));
+    cache = { identity, entries };
+    return entries;
+  };
+
+  return {
+    info: { backend: codec.backend, protection: codec.protection, location: path },
+    read: load,
+    update: (change) =>
+      withFileLock(lockDir, WRITE_LOCK, async () => {
+        cache = undefined;
+        const current = await load();
+        const next = change(current);
+        if (next === undefined) return current;
+        await writeFileAtomic(path, await codec.encode(next));
+        const stats = statOrUndefined(path);
+        cache = stats ? { identity: identityOf(stats), entries: Object.freeze({ ...next }) } : undefined;
+        return next;
+      }),
+    withLock: (name, task) => withFileLock(lockDir, name, task),
+  };
+}
+
+function statOrUndefined(path: string): BigIntStats | undefined {
+  try {
+    return statSync(path, { bigint: true });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new StorageError(path, `Cannot read ${path}: ${describeFsError(error)}`, { cause: error });
+  }
+}
+
+function identityOf(stats: BigIntStats): string {
+  return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
+}
+
+function assertPrivate(path: string, stats: BigIntStats): void {
+  if (process.platform === 'win32') return;
+  if ((Number(stats.mode) & 0o077) !== 0) {
+    throw new StorageError(
+      path,
+      `${path} can be read by other users, so loginkit will not use it.\nFix: chmod 600 '${path}'`,
+    );
+  }
+}
