@@ -1,5 +1,6 @@
 import { NetworkError } from '../errors.js';
 import type { Environment } from '../home.js';
+import { commonJsExports } from '../interop.js';
 
 /** A Fetch API function; loginkit's default goes through `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. */
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -44,7 +45,7 @@ export function createHttp(options: { fetch?: FetchLike | undefined; env: Enviro
 }
 
 async function proxiedFetch(env: Environment): Promise<FetchLike> {
-  const { fetch, EnvHttpProxyAgent } = await import('undici');
+  const { fetch, EnvHttpProxyAgent } = commonJsExports(await import('undici'), 'EnvHttpProxyAgent');
   const pick = (name: string): string | undefined => env[name] ?? env[name.toLowerCase()];
   const httpProxy = pick('HTTP_PROXY');
   const httpsProxy = pick('HTTPS_PROXY');

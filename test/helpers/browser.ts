@@ -1,0 +1,228 @@
+import { chromium, type Browser, type Page, type Response } from 'playwright-core';
+
+/** Where a browser sign-in ended. */
+export interface SignInResult {
+  /** URL of the page the browser settled on, or of the intercepted callback navigation. */
+  finalUrl: string;
+  /** Status of the final document response; null when the callback was intercepted. */
+  status: number | null;
+  /** Headers of the final document response, names in lower case. */
+  headers: Record<string, string>;
+  /** Visible text of the final page (`document.body.innerText`). */
+  text: string;
+}
+
+/** Options for {@link signInWithBrowser}. */
+export interface SignInOptions {
+  /** Name typed into the dev login form; it becomes the account's `sub`. Default 'alice'. */
+  login?: string;
+  /** Stop the navigation to any URL starting with this, before it reaches the listener. */
+  stopAtCallbackPrefix?: string;
+  /** Limit for the whole sign-in. Default 30 s. */
+  timeoutMs?: number;
+}
+
+/** Options for {@link completeDeviceSignIn}. */
+export interface DeviceSignInOptions {
+  /** Name typed into the dev login form. Default 'alice'. */
+  login?: string;
+  /** Limit for the whole sign-in. Default 30 s. */
+  timeoutMs?: number;
+}
+
+const CHROMIUM_PATH = '/usr/bin/chromium';
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  // Everything under test is on loopback; the dev pages' web-font import must fail fast, not hang.
+  '--no-proxy-server',
+  '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1',
+];
+const DEFAULT_TIMEOUT_MS = 30_000;
+const DEFAULT_LOGIN = 'alice';
+// Login, an optional consent page, and slack: more steps than that means the flow is looping.
+const MAX_STEPS = 6;
+
+let launchedBrowser: Promise<Browser> | undefined;
+
+/** Signs in through the authorization server's dev login form at `url`, as a person would. */
+export async function signInWithBrowser(url: string, opts: SignInOptions = {}): Promise<SignInResult> {
+  const login = opts.login ?? DEFAULT_LOGIN;
+  const issuerOrigin = new URL(url).origin;
+  return withFreshPage(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, async (page) => {
+    const intercepted = opts.stopAtCallbackPrefix === undefined
+      ? undefined
+      : await interceptNavigationsTo(page, opts.stopAtCallbackPrefix);
+    const documents = trackDocumentResponses(page);
+    await page.goto(url, { waitUntil: 'domcontentloaded' });
+    for (let step = 0; step < MAX_STEPS; step += 1) {
+      const interceptedUrl = intercepted?.url();
+      if (interceptedUrl !== undefined) return { finalUrl: interceptedUrl, status: null, headers: {}, text: '' };
+      if (pageOrigin(page) !== issuerOrigin) return describeSettledPage(page, documents);
+      await actOnSignInPage(page, login);
+    }
+    throw new Error(`sign-in did not leave the authorization server after ${MAX_STEPS} pages; at ${page.url()}`);
+  });
+}
+
+/** Completes a device authorization as the person on another device; resolves with the success page's text. */
+export async function completeDeviceSignIn(
+  verificationUri: string,
+  userCode: string,
+  opts: DeviceSignInOptions = {},
+): Promise<string> {
+  const login = opts.login ?? DEFAULT_LOGIN;
+  return withFreshPage(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, async (page) => {
+    await page.goto(verificationUri, { waitUntil: 'domcontentloaded' });
+    let codeEntered = false;
+    for (let step = 0; step < MAX_STEPS; step += 1) {
+      if (await isDeviceSuccessPage(page)) return visibleText(page);
+      if (await hasElement(page, 'form[id="op.deviceConfirmForm"]')) {
+        await submitAndWaitForNavigation(page, () => page.click('button[form="op.deviceConfirmForm"]:not([name="abort"])'));
+      } else if (await hasElement(page, 'form[id="op.deviceInputForm"]')) {
+        if (codeEntered) throw new Error(`the user code was not accepted: ${await visibleText(page)}`);
+        await page.fill('form[id="op.deviceInputForm"] input[name="user_code"]', userCode);
+        await submitAndWaitForNavigation(page, () => page.click('button[form="op.deviceInputForm"]'));
+        codeEntered = true;
+      } else {
+        await actOnSignInPage(page, login);
+      }
+    }
+    throw new Error(`device sign-in did not reach the success page after ${MAX_STEPS} pages; at ${page.url()}`);
+  });
+}
+
+/** Closes the browser shared by this process, if one was launched. */
+export async function closeBrowser(): Promise<void> {
+  const browser = launchedBrowser;
+  launchedBrowser = undefined;
+  await (await browser?.catch(() => undefined))?.close();
+}
+
+async function sharedBrowser(): Promise<Browser> {
+  const current = launchedBrowser === undefined ? undefined : await launchedBrowser;
+  if (current?.isConnected()) return current;
+  launchedBrowser = chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  launchedBrowser.catch(() => {
+    launchedBrowser = undefined;
+  });
+  return launchedBrowser;
+}
+
+async function withFreshPage<T>(timeoutMs: number, drive: (page: Page) => Promise<T>): Promise<T> {
+  const context = await (await sharedBrowser()).newContext();
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const page = await context.newPage();
+    page.setDefaultTimeout(timeoutMs);
+    const timedOut = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`browser sign-in timed out after ${timeoutMs} ms at ${page.url()}`)), timeoutMs);
+    });
+    return await Promise.race([drive(page), timedOut]);
+  } finally {
+    clearTimeout(timer);
+    await context.close();
+  }
+}
+
+// page.route does not see redirects, and the callback is always reached by one: use CDP Fetch instead.
+async function interceptNavigationsTo(page: Page, prefix: string): Promise<{ url(): string | undefined }> {
+  let interceptedUrl: string | undefined;
+  const session = await page.context().newCDPSession(page);
+  session.on('Fetch.requestPaused', (event) => {
+    const { requestId, request } = event;
+    if (!request.url.startsWith(prefix)) {
+      void session.send('Fetch.continueRequest', { requestId }).catch(() => undefined);
+      return;
+    }
+    interceptedUrl ??= request.url;
+    void session.send('Fetch.fulfillRequest', {
+      requestId,
+      responseCode: 200,
+      responseHeaders: [{ name: 'content-type', value: 'text/plain' }],
+      body: Buffer.from('callback intercepted by the test browser').toString('base64'),
+    }).catch(() => undefined);
+  });
+  await session.send('Fetch.enable', { patterns: [{ urlPattern: `${escapeUrlPattern(prefix)}*` }] });
+  return { url: () => interceptedUrl };
+}
+
+function escapeUrlPattern(text: string): string {
+  return text.replace(/[\\*?]/g, (char) => `\\${char}`);
+}
+
+function trackDocumentResponses(page: Page): { last(): Response | undefined } {
+  let last: Response | undefined;
+  page.on('response', (response) => {
+    if (response.request().isNavigationRequest() && response.request().frame() === page.mainFrame()) last = response;
+  });
+  return { last: () => last };
+}
+
+async function actOnSignInPage(page: Page, login: string): Promise<void> {
+  if (await hasElement(page, 'input[name="login"]')) {
+    await page.fill('input[name="login"]', login);
+    await page.fill('input[name="password"]', 'any-password');
+    await submitAndWaitForNavigation(page, () => page.click('button[type="submit"]'));
+  } else if (await hasElement(page, 'form[method="post"] button[type="submit"]')) {
+    // oidc-provider's dev consent page, should a configuration ever bring it back.
+    await submitAndWaitForNavigation(page, () => page.click('form[method="post"] button[type="submit"]'));
+  } else {
+    throw new Error(`unexpected page at ${page.url()}: ${await visibleText(page)}`);
+  }
+}
+
+async function submitAndWaitForNavigation(page: Page, submit: () => Promise<void>): Promise<void> {
+  const navigated = page.waitForEvent('framenavigated', { predicate: (frame) => frame === page.mainFrame() });
+  await submit();
+  await navigated;
+  await page.waitForLoadState('domcontentloaded');
+}
+
+async function describeSettledPage(page: Page, documents: { last(): Response | undefined }): Promise<SignInResult> {
+  await page.waitForLoadState('load');
+  const response = await documentResponseFor(page, documents);
+  return {
+    finalUrl: page.url(),
+    status: response?.status() ?? null,
+    headers: response === undefined ? {} : await response.allHeaders(),
+    text: await visibleText(page),
+  };
+}
+
+// The response event can trail the commit of the page it belongs to.
+async function documentResponseFor(page: Page, documents: { last(): Response | undefined }): Promise<Response | undefined> {
+  const committedUrl = withoutFragment(page.url());
+  for (let waited = 0; waited < 2_000; waited += 20) {
+    const response = documents.last();
+    if (response !== undefined && withoutFragment(response.url()) === committedUrl) return response;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return documents.last();
+}
+
+function withoutFragment(url: string): string {
+  const hash = url.indexOf('#');
+  return hash === -1 ? url : url.slice(0, hash);
+}
+
+function pageOrigin(page: Page): string {
+  return new URL(page.url()).origin;
+}
+
+async function isDeviceSuccessPage(page: Page): Promise<boolean> {
+  return (await page.title()) === 'Sign-in Success';
+}
+
+async function hasElement(page: Page, selector: string): Promise<boolean> {
+  return (await page.locator(selector).count()) > 0;
+}
+
+async function visibleText(page: Page): Promise<string> {
+  return page.locator('body').innerText({ timeout: 2_000 }).catch(() => '');
+}
