@@ -1,5 +1,4 @@
 import { join } from 'node:path';
-import { openSystemBrowser } from './browser.js';
 import { LoginRequiredError } from './errors.js';
 import { type Environment, resolveHome } from './home.js';
 import type { LoginEvent } from './oauth/events.js';
@@ -132,7 +131,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
       ? createMemoryStore()
       : (options.store ?? createFileStore(join(home, STORE_FILE), plaintextCodec));
   const session = new TokenSession({ store, http, timeoutMs, now });
-  const openBrowser = options.openBrowser ?? ((url: string) => openSystemBrowser(url, env));
+  const openBrowser = options.openBrowser ?? (async (url: string) => (await import('./browser.js')).openSystemBrowser(url, env));
   const storeLabel = `${store.info.location} (${store.info.protection})`;
 
   const statusOf = (id: string, credential: OAuthCredential | undefined): ProviderStatus => {

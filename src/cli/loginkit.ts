@@ -1,4 +1,9 @@
-import { runCli } from './main.js';
+import type { Io } from './output.js';
+import { isPlainTokenCall } from './token-command.js';
 
-const code = await runCli(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, env: process.env });
+const argv = process.argv.slice(2);
+const io: Io = { stdout: process.stdout, stderr: process.stderr, env: process.env };
+const code = isPlainTokenCall(argv)
+  ? await (await import('./token-command.js')).printToken(argv[1], io)
+  : await (await import('./main.js')).runCli(argv, io);
 process.exit(code);

@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { type LoginResult, LoginkitError, type ProviderStatus, createLoginkit } from '../index.js';
 import { createLoginView } from './login-view.js';
 import { EXIT, type Io, UsageError, exitCodeFor, printJson, reportError, say } from './output.js';
+import { printToken } from './token-command.js';
 
 /** Runs the loginkit CLI with `argv` (without node and script) and resolves with the exit code. */
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
@@ -95,8 +96,8 @@ function buildProgram(io: Io, setJson: (json: boolean) => void): Command {
     .description('print a valid access token on stdout (refreshed first when due)')
     .argument('<provider>', 'provider id')
     .action(async (provider: string) => {
-      const token = await kit().getToken(provider);
-      io.stdout.write(`${token}\n`);
+      const code = await printToken(provider, io);
+      if (code !== EXIT.ok) throw new ExitWith(code);
     });
 
   program

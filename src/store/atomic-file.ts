@@ -1,4 +1,3 @@
-import { randomBytes } from 'node:crypto';
 import { constants, promises as fs } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { StorageError } from '../errors.js';
@@ -12,6 +11,8 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
   }
 }
 
+let temporaryCounter = 0;
+
 /**
  * Replaces `path` with `data` so that a crash at any moment leaves either the old file or the new one:
  * write a temporary file in the same folder (0600), fsync it, rename it over the target, fsync the folder.
@@ -19,7 +20,8 @@ export async function ensurePrivateDir(dir: string): Promise<void> {
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
   const dir = dirname(path);
   await ensurePrivateDir(dir);
-  const temporary = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+  // O_EXCL below makes a clash impossible to miss, so the name only needs to be unique per writer.
+  const temporary = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.${++temporaryCounter}.tmp`);
   let handle: fs.FileHandle | undefined;
   try {
     handle = await fs.open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);

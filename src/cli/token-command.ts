@@ -1,0 +1,22 @@
+import { createLoginkit } from '../index.js';
+import { EXIT, type Io, exitCodeFor, reportError } from './output.js';
+
+/** `loginkit token <provider>`: a valid access token on stdout and nothing else; errors on stderr. */
+export async function printToken(provider: string, io: Io): Promise<number> {
+  try {
+    const token = await createLoginkit({ env: io.env }).getToken(provider);
+    io.stdout.write(`${token}\n`);
+    return EXIT.ok;
+  } catch (error) {
+    reportError(io, error, false);
+    return exitCodeFor(error);
+  }
+}
+
+/**
+ * True for the plain `token <provider>` call that scripts make in loops: it is served without loading the
+ * command-line parser, which is most of the CLI's start-up time.
+ */
+export function isPlainTokenCall(argv: readonly string[]): argv is [string, string] {
+  return argv.length === 2 && argv[0] === 'token' && /^[a-z0-9]/.test(argv[1] ?? '');
+}
