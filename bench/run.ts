@@ -1,13 +1,14 @@
 // `npm run bench`: measures against a baseline in the same run and prints ratios.
 //  1. Cold start of `loginkit token <id>` with a valid token stored, against `node -e 0`, alternating.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { credentialKey, serializeCredential, toCredential } from '../src/session/credential.js';
-import { createFileStore } from '../src/store/file-store.js';
-import { plaintextCodec } from '../src/store/plaintext-codec.js';
+import { createLoginkit } from '../src/index.js';
+import { startAuthServer } from '../test/helpers/auth-server.js';
+import { closeBrowser, signInWithBrowser } from '../test/helpers/browser.js';
+import { expireStoredToken, seedCredential } from '../test/helpers/store-fixtures.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'bin/loginkit.js');
@@ -27,17 +28,87 @@ function timeRun(args: string[], env: NodeJS.ProcessEnv): number {
   return elapsed;
 }
 
-/** A home with one valid OAuth credential for provider `bench`, valid for a day. */
+/** A home with one valid OAuth credential for provider `bench`, valid for a day (plaintext file backend). */
 async function homeWithValidToken(): Promise<string> {
   const home = await mkdtemp(join(tmpdir(), 'loginkit-bench-'));
-  const store = createFileStore(join(home, 'credentials.json'), plaintextCodec);
   const now = Date.now();
-  const credential = toCredential(
-    { provider: 'bench', profile: 'default', clientId: 'bench', server: { issuer: 'https://auth.example.com', token_endpoint: 'https://auth.example.com/token' } },
-    { accessToken: 'bench-access-token', refreshToken: 'bench-refresh', idToken: undefined, tokenType: 'bearer', scopes: ['openid'], expiresAt: now + 86_400_000, obtainedAt: now, account: { subject: 'bench' } },
-  );
-  await store.update((entries) => ({ ...entries, [credentialKey('bench')]: serializeCredential(credential) }));
+  await seedCredential(home, {
+    provider: 'bench',
+    accessToken: 'bench-access-token',
+    refreshToken: 'bench-refresh',
+    expiresAt: now + 86_400_000,
+    obtainedAt: now,
+    server: { issuer: 'https://auth.example.com', token_endpoint: 'https://auth.example.com/token' },
+  });
   return home;
+}
+
+/** Wall time of `count` `loginkit token` processes started at once; all must print the same token. */
+async function racers(count: number, env: NodeJS.ProcessEnv): Promise<number> {
+  const start = process.hrtime.bigint();
+  const outputs = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<string>((resolve, reject) => {
+          const child = spawn(process.execPath, [cli, 'token', 'bench'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+          let out = '';
+          child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+          child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`token exited ${code}`))));
+        }),
+    ),
+  );
+  if (new Set(outputs).size !== 1) throw new Error('racers printed different tokens');
+  return Number(process.hrtime.bigint() - start) / 1e6;
+}
+
+async function refreshRace(): Promise<void> {
+  const server = await startAuthServer({ accessTokenTtl: 3600 });
+  const home = await mkdtemp(join(tmpdir(), 'loginkit-bench-race-'));
+  const env = { ...process.env, LOGINKIT_HOME: home, LOGINKIT_STORE: 'file' };
+  try {
+    const kit = createLoginkit({ home, env, openBrowser: async (url) => void (await signInWithBrowser(url)) });
+    await kit.addProvider('bench', { type: 'oauth', issuer: server.issuer, clientId: server.clientId });
+    await kit.login('bench');
+    await closeBrowser();
+    const rounds = Number(process.env.BENCH_RACE_ROUNDS ?? 7);
+    const valid: number[] = [];
+    const expired: number[] = [];
+    const refreshes: number[] = [];
+    await racers(16, env);
+    for (let round = 0; round < rounds; round++) {
+      valid.push(await racers(16, env));
+      await expireStoredToken(home, 'bench');
+      const before = server.stats.refreshGrants;
+      expired.push(await racers(16, env));
+      refreshes.push(server.stats.refreshGrants - before);
+    }
+    const ratio = median(expired) / median(valid);
+    console.log('\n16 `loginkit token` processes at once, on a valid token and on an expired one (rotation on):');
+    console.log(`  valid token     median wall ${median(valid).toFixed(0)} ms`);
+    console.log(`  expired token   median wall ${median(expired).toFixed(0)} ms, refresh requests per round: ${refreshes.join(', ')}`);
+    console.log(`  ratio ${ratio.toFixed(2)} (goal ≤ 1.50) ${ratio <= 1.5 ? 'ok' : 'OVER GOAL'}; grants revoked: ${server.stats.grantsRevoked}`);
+  } finally {
+    await server.close();
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
+async function getTokenThroughput(): Promise<void> {
+  const home = await homeWithValidToken();
+  const kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } });
+  for (let i = 0; i < 10_000; i++) await kit.getToken('bench');
+  const durationMs = 1_000;
+  let calls = 0;
+  const start = performance.now();
+  while (performance.now() - start < durationMs) {
+    for (let i = 0; i < 1_000; i++) await kit.getToken('bench');
+    calls += 1_000;
+  }
+  const perSecond = (calls / (performance.now() - start)) * 1000;
+  console.log('\nin-process getToken() on a valid token, one caller awaiting each call:');
+  console.log(`  ${Math.round(perSecond).toLocaleString('en-US')} calls/s (goal ≥ 100,000) ${perSecond >= 100_000 ? 'ok' : 'UNDER GOAL'}`);
+  await rm(home, { recursive: true, force: true });
 }
 
 async function tokenColdStart(): Promise<void> {
@@ -61,3 +132,6 @@ async function tokenColdStart(): Promise<void> {
 
 console.log(`Node.js ${process.version}, ${ROUNDS} rounds each\n`);
 await tokenColdStart();
+await getTokenThroughput();
+await refreshRace();
+process.exit(0);

@@ -1,17 +1,27 @@
 import { join } from 'node:path';
-import { LoginRequiredError } from './errors.js';
+import { ConfigError, LoginRequiredError } from './errors.js';
 import { type Environment, resolveHome } from './home.js';
 import type { LoginEvent } from './oauth/events.js';
 import { DEFAULT_TIMEOUT_MS, type FetchLike, createHttp } from './oauth/http.js';
 import type { AccountInfo } from './oauth/tokens.js';
-import { type OAuthProviderEntry, writeProviderEntry } from './providers/config-file.js';
-import { type OAuthProvider, findProvider, listProviders, validateProviderEntry } from './providers/registry.js';
-import { type OAuthCredential, isAccessTokenUsable, toCredential } from './session/credential.js';
+import { maskSecret } from './importers/mask.js';
+import { type ProviderEntry, readConfigFile, writeProviderEntry, writeStoreSetting } from './providers/config-file.js';
+import { type Provider, createProviderLookup, validateProviderEntry } from './providers/registry.js';
+import { apiKeyFromEnvironment, apiKeyHeaders, checkApiKeyFormat, verifyApiKey } from './session/api-keys.js';
+import { createAuthenticatedFetch } from './session/authenticated-fetch.js';
+import {
+  type Credential,
+  isAccessTokenUsable,
+  profileProblem,
+  toCredential,
+} from './session/credential.js';
+import { DEFAULT_RETRY_POLICY } from './session/retry.js';
 import { TokenSession } from './session/token-session.js';
-import type { EntryStore, StoreInfo } from './store/entry-store.js';
-import { createFileStore } from './store/file-store.js';
+import type { EntryStore, Protection, StoreInfo } from './store/entry-store.js';
+import { type MigrateOptions, type MigrationResult, type ResetResult, type StoreReport, inspectStore, migrateStore, resetStore } from './store/admin.js';
 import { createMemoryStore } from './store/memory-store.js';
-import { plaintextCodec } from './store/plaintext-codec.js';
+import type { PassphraseProvider } from './store/passphrase-key.js';
+import { type CredentialStoreOptions, type StoreBackend, type StoreChoice, createCredentialStore } from './store/select-store.js';
 
 /** Options of {@link createLoginkit}; every side effect can be replaced. */
 export interface LoginkitOptions {
@@ -25,16 +35,35 @@ export interface LoginkitOptions {
   openBrowser?: (url: string) => Promise<void>;
   /** Receives progress of sign-ins, for a UI to render. */
   onEvent?: (event: LoginEvent) => void;
+  /** Told about problems that were worked around, e.g. a failed refresh while the current token is still valid. */
+  onWarning?: (message: string) => void;
   /** Clock in ms since the epoch. Default: `Date.now`. */
   now?: () => number;
-  /** Bound on every network call, in ms. Default: 30 000. */
+  /** Bound on every network call, in ms. Default: `$LOGINKIT_HTTP_TIMEOUT` seconds, else 30 000. */
   timeoutMs?: number;
-  /** Where credentials are kept: `memory`, or your own EntryStore. Default: the store file in `home`. */
-  store?: 'memory' | EntryStore;
+  /**
+   * Where new credentials are kept: `auto` (the OS keychain when it works, else a plaintext file, announced
+   * through `onWarning`), `keychain`, `passphrase`, `file` (an explicit choice never falls back), `memory`,
+   * or your own EntryStore. Default: `$LOGINKIT_STORE`, else `store` in config.json, else `auto`. An
+   * existing store file is read with the backend that wrote it.
+   */
+  store?: StoreChoice | 'memory' | EntryStore;
+  /** Supplies the passphrase of a `passphrase` store when `LOGINKIT_PASSPHRASE` is not set in `env`. */
+  askPassphrase?: PassphraseProvider;
+}
+
+/** Which credential to use: a profile (default: the active one) and, when both exist, env or store. */
+export interface CredentialChoice {
+  /** Profile name; default `$LOGINKIT_PROFILE`, else the one chosen with `switch`, else `default`. */
+  profile?: string;
+  /** `env` or `store` forces that source; default: the provider's environment variable wins when set. */
+  source?: 'env' | 'store';
 }
 
 /** Options of one sign-in. */
 export interface LoginOptions {
+  /** Profile to store the credential under (default: the active one). */
+  profile?: string;
   /** How long to wait for the person, in ms. Default: 300 000. */
   timeoutMs?: number;
   /** Only announce the URL (event `authorization_url`); do not open a browser. */
@@ -48,6 +77,14 @@ export interface LoginOptions {
 /** What a successful sign-in produced (no secrets). */
 export interface LoginResult {
   provider: string;
+  profile: string;
+  method: 'oauth' | 'api_key';
+  /** The key, masked (API keys only). */
+  key?: string;
+  /** Whether the provider confirmed the key (API keys only). */
+  verified?: boolean;
+  /** An environment variable that is set and will be used instead of what was just stored. */
+  shadowedBy?: string;
   account: AccountInfo | undefined;
   scopes: readonly string[];
   /** ISO 8601, or null when the server gave no expiry. */
@@ -55,11 +92,27 @@ export interface LoginResult {
   store: StoreInfo;
 }
 
+/** One place a credential was found, as `status` lists it. */
+export interface CredentialSource {
+  /** `env`: an environment variable; `oauth` / `api_key`: a stored credential. */
+  kind: 'env' | 'oauth' | 'api_key';
+  /** The variable's name, or the stored credential's profile. */
+  name: string;
+  /** Masked key, or the account, for display. */
+  detail: string | null;
+  /** The source `token` and `exec` use. */
+  inEffect: boolean;
+}
+
 /** One provider's state, as `loginkit status` shows it. */
 export interface ProviderStatus {
   id: string;
-  /** How the credential was obtained; null when there is none. */
-  method: 'oauth' | null;
+  /** The kind of the credential in effect; null when there is none. */
+  method: 'oauth' | 'api_key' | null;
+  /** Where the credential in effect comes from. */
+  source: 'env' | 'store' | null;
+  /** The profile looked at. */
+  profile: string;
   loggedIn: boolean;
   /** Email, else subject, of the signed-in account. */
   account: string | null;
@@ -68,8 +121,25 @@ export interface ProviderStatus {
   expiresAt: string | null;
   /** Whether the access token can be renewed without the person. */
   refreshable: boolean;
-  /** Where the credential is kept, e.g. `/home/me/.config/loginkit/credentials.json (plaintext file)`. */
+  /** Where the credential is kept, e.g. `/home/me/.config/loginkit/credentials.json (encrypted (keychain))`. */
   store: string | null;
+  /** How it is protected there. */
+  protection: Protection | null;
+  /** The API key in effect, masked. */
+  key: string | null;
+  /** Subscription plan and workspace, where the provider's ID token says. */
+  plan: string | null;
+  workspace: string | null;
+  /** Every source found, the one in effect marked. */
+  sources: CredentialSource[];
+}
+
+/** What `exec` puts in a child's environment. */
+export interface ExecEnvironment {
+  /** Variables to set (secrets: pass them only to the child). */
+  variables: Record<string, string>;
+  /** For each provider, which source and variable was used (no secrets). */
+  used: Array<{ provider: string; source: 'env' | 'store'; variable: string }>;
 }
 
 /** What `logout` did. */
@@ -77,8 +147,12 @@ export interface LogoutResult {
   provider: string;
   /** Whether a local credential was removed. */
   removed: boolean;
-  /** `revoked`: the server confirmed; `unsupported`: it has no revocation endpoint; `failed`: it could not be reached or refused. */
-  revocation: 'revoked' | 'unsupported' | 'failed' | 'not_signed_in';
+  profile: string;
+  /**
+   * `revoked`: the server confirmed; `unsupported`: it has no revocation endpoint; `failed`: it could not be
+   * reached or refused; `local_only`: an API key, which only the provider's console can revoke.
+   */
+  revocation: 'revoked' | 'unsupported' | 'failed' | 'not_signed_in' | 'local_only';
   /** Why revocation failed, when it did. */
   revocationError?: string;
 }
@@ -87,31 +161,62 @@ export interface LogoutResult {
 export interface ProviderSummary {
   id: string;
   displayName: string;
-  issuer: string;
-  clientId: string;
+  builtin: boolean;
+  methods: readonly ('oauth' | 'api_key')[];
+  /** Environment variables that hold its API key, the conventional one first. */
+  envVars: readonly string[];
+  issuer: string | null;
+  clientId: string | null;
   scopes: readonly string[];
-  redirectUri: string;
+  redirectUri: string | null;
+  docsUrl: string | null;
+  policyNote: string | null;
 }
 
 /** A loginkit client bound to one home folder. */
 export interface Loginkit {
   readonly home: string;
-  /** Where credentials are kept. */
+  /** Where credentials are kept (what the store file says once it exists). */
   readonly store: StoreInfo;
+  /** The store file: where, how it is protected, which backend is asked for, and whether it opens. */
+  storeStatus(): Promise<StoreReport>;
+  /**
+   * Moves every credential to another backend without losing any: writes the new store beside the old,
+   * reads it back, switches atomically, then removes the old keychain key. Safe to interrupt.
+   */
+  migrateStore(to: StoreBackend, options?: Pick<MigrateOptions, 'onStep'>): Promise<MigrationResult>;
+  /** Moves a store file that cannot be read aside as `credentials.json.corrupt-<time>` (never deletes); `force` for one that can. */
+  resetStore(options?: { force?: boolean }): Promise<ResetResult>;
   /** Signs in to a provider through the browser (Authorization Code + PKCE) and stores the tokens. */
   login(provider: string, options?: LoginOptions): Promise<LoginResult>;
-  /** A valid access token for the provider, refreshed first when it is due. Throws LoginRequiredError when there is none. */
-  getToken(provider: string): Promise<string>;
-  /** The state of one provider, or of every configured or stored one. */
-  status(provider?: string): Promise<ProviderStatus[]>;
+  /** Checks an API key's shape, then (unless `verify` is false) asks the provider, then stores it. */
+  loginWithApiKey(provider: string, key: string, options?: { profile?: string; verify?: boolean }): Promise<LoginResult>;
+  /**
+   * The secret for the provider: its environment variable when set (unless `source: 'store'`), else the
+   * stored API key or a valid access token, refreshed first when due. Throws LoginRequiredError when there is none.
+   */
+  getToken(provider: string, choice?: CredentialChoice): Promise<string>;
+  /** The state of one provider, or of every provider with a credential (stored or in the environment) or configured. */
+  status(provider?: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<ProviderStatus[]>;
   /** Revokes the provider's tokens at the server (best effort, bounded) and removes them locally. */
-  logout(provider: string): Promise<LogoutResult>;
+  logout(provider: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<LogoutResult>;
+  /** Makes `profile` the one used for `provider` when none is named. */
+  switchProfile(provider: string, profile: string): Promise<void>;
+  /** The variables `exec` sets for these providers (API keys, fresh access tokens). */
+  execEnvironment(providers: readonly string[], choice?: CredentialChoice): Promise<ExecEnvironment>;
   /** Logs out of every stored credential. */
   logoutAll(): Promise<LogoutResult[]>;
   /** Providers configured in this home. */
   providers(): Promise<ProviderSummary[]>;
-  /** Adds or replaces a custom OAuth provider in config.json after validating it. */
-  addProvider(id: string, entry: OAuthProviderEntry): Promise<ProviderSummary>;
+  /** The provider called `id` (built in or configured), or a ConfigError. */
+  provider(id: string): Promise<ProviderSummary>;
+  /** Adds or replaces a provider entry in config.json after validating it. */
+  addProvider(id: string, entry: ProviderEntry): Promise<ProviderSummary>;
+  /**
+   * A fetch that authenticates as the provider's signed-in account: adds the access token, refreshes it
+   * when due, and on a 401 refreshes once and retries once when the body can be sent again.
+   */
+  createFetch(provider: string, choice?: CredentialChoice): FetchLike;
 }
 
 const DEFAULT_LOGIN_TIMEOUT_MS = 300_000;
@@ -124,34 +229,102 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const env = options.env ?? process.env;
   const home = options.home ?? resolveHome(env);
   const now = options.now ?? Date.now;
-  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const timeoutMs = options.timeoutMs ?? timeoutFromEnvironment(env) ?? DEFAULT_TIMEOUT_MS;
   const http = createHttp({ fetch: options.fetch, env, timeoutMs });
+  const storeOptions: CredentialStoreOptions = {
+    path: join(home, STORE_FILE),
+    env,
+    choice: typeof options.store === 'string' && options.store !== 'memory' ? options.store : undefined,
+    readSetting: async () => (await readConfigFile(home)).store,
+    askPassphrase: options.askPassphrase,
+    onWarning: options.onWarning,
+  };
   const store =
     options.store === 'memory'
       ? createMemoryStore()
-      : (options.store ?? createFileStore(join(home, STORE_FILE), plaintextCodec));
-  const session = new TokenSession({ store, http, timeoutMs, now });
-  const openBrowser = options.openBrowser ?? (async (url: string) => (await import('./browser.js')).openSystemBrowser(url, env));
-  const storeLabel = `${store.info.location} (${store.info.protection})`;
-
-  const statusOf = (id: string, credential: OAuthCredential | undefined): ProviderStatus => {
-    if (!credential) {
-      return { id, method: null, loggedIn: false, account: null, scopes: [], expiresAt: null, refreshable: false, store: null };
+      : typeof options.store === 'object'
+        ? options.store
+        : createCredentialStore(storeOptions);
+  const storeFileOnly = (): void => {
+    if (options.store === 'memory' || typeof options.store === 'object') {
+      throw new ConfigError('Store management works on the store file; this client was given another store.');
     }
-    const refreshable = credential.refreshToken !== undefined;
+  };
+  const session = new TokenSession({
+    store,
+    http,
+    timeoutMs,
+    now,
+    retry: DEFAULT_RETRY_POLICY,
+    onWarning: options.onWarning ?? (() => undefined),
+  });
+  const openBrowser = options.openBrowser ?? (async (url: string) => (await import('./browser.js')).openSystemBrowser(url, env));
+
+  const storeLabel = (): string => `${store.info.location} (${store.info.protection})`;
+  const emit = (loginOptions: LoginOptions) => (event: LoginEvent) => {
+    options.onEvent?.(event);
+    loginOptions.onEvent?.(event);
+  };
+
+  const profileFor = async (provider: string, explicit: string | undefined): Promise<string> => {
+    const profile = explicit ?? (env.LOGINKIT_PROFILE || undefined) ?? (await session.activeProfile(provider));
+    const problem = profileProblem(profile);
+    if (problem) throw new ConfigError(problem);
+    return profile;
+  };
+
+  const registry = createProviderLookup(home);
+  const findProvider = (id: string): Promise<Provider> => registry.find(id);
+  /** The provider's definition where one exists; stored credentials of a since-removed provider still show. */
+  const knownProvider = (id: string): Promise<Provider | undefined> => registry.findKnown(id);
+
+  const statusOf = async (id: string, explicitProfile: string | undefined): Promise<ProviderStatus> => {
+    const [provider, profile, stored] = await Promise.all([
+      knownProvider(id),
+      profileFor(id, explicitProfile),
+      session.credentials().then((all) => all.filter((c) => c.provider === id)),
+    ]);
+    const fromEnv = provider ? apiKeyFromEnvironment(provider, env) : undefined;
+    const current = stored.find((c) => c.profile === profile);
+    const sources: CredentialSource[] = [];
+    if (fromEnv) sources.push({ kind: 'env', name: fromEnv.variable, detail: maskSecret(fromEnv.value), inEffect: true });
+    for (const credential of stored) {
+      sources.push({
+        kind: credential.kind,
+        name: credential.profile,
+        detail: credential.kind === 'api_key' ? maskSecret(credential.key) : (credential.account?.email ?? credential.account?.subject ?? null),
+        inEffect: !fromEnv && credential === current,
+      });
+    }
+    const base = { id, profile, store: null, protection: null, key: null, plan: null, workspace: null, sources };
+    if (fromEnv) {
+      return { ...base, method: 'api_key', source: 'env', loggedIn: true, account: null, scopes: [], expiresAt: null, refreshable: false, key: maskSecret(fromEnv.value) };
+    }
+    if (!current) return { ...base, method: null, source: null, loggedIn: false, account: null, scopes: [], expiresAt: null, refreshable: false };
+    const where = { source: 'store' as const, store: storeLabel(), protection: store.info.protection };
+    if (current.kind === 'api_key') {
+      return { ...base, ...where, method: 'api_key', loggedIn: true, account: null, scopes: [], expiresAt: null, refreshable: false, key: maskSecret(current.key) };
+    }
+    const refreshable = current.refreshToken !== undefined;
     return {
-      id,
+      ...base,
+      ...where,
       method: 'oauth',
-      loggedIn: refreshable || isAccessTokenUsable(credential, now()),
-      account: credential.account?.email ?? (credential.account?.subject || null),
-      scopes: credential.scopes,
-      expiresAt: credential.expiresAt === null ? null : new Date(credential.expiresAt).toISOString(),
+      loggedIn: refreshable || isAccessTokenUsable(current, now()),
+      account: current.account?.email ?? (current.account?.subject || null),
+      scopes: current.scopes,
+      expiresAt: current.expiresAt === null ? null : new Date(current.expiresAt).toISOString(),
       refreshable,
-      store: storeLabel,
+      plan: current.account?.plan ?? null,
+      workspace: current.account?.workspace ?? null,
     };
   };
 
-  const logoutCredential = async (credential: OAuthCredential): Promise<LogoutResult> => {
+  const logoutCredential = async (credential: Credential): Promise<LogoutResult> => {
+    const done = { provider: credential.provider, profile: credential.profile };
+    if (credential.kind === 'api_key') {
+      return { ...done, removed: await session.remove(credential.provider, credential.profile), revocation: 'local_only' };
+    }
     const { revokeToken } = await import('./oauth/grants.js');
     const connection = session.connectionFor(credential, REVOCATION_TIMEOUT_MS);
     const outcomes = [];
@@ -161,36 +334,64 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     const removed = await session.remove(credential.provider, credential.profile);
     const failed = outcomes.find((outcome) => outcome.outcome === 'failed');
     const revocation = failed ? 'failed' : outcomes.every((o) => o.outcome === 'unsupported') ? 'unsupported' : 'revoked';
-    return { provider: credential.provider, removed, revocation, ...(failed?.error ? { revocationError: failed.error } : {}) };
+    return { ...done, removed, revocation, ...(failed?.error ? { revocationError: failed.error } : {}) };
   };
+
+  /** The secret in effect and where it came from. */
+  const secretFor = async (id: string, choice: CredentialChoice): Promise<{ source: 'env'; variable: string; value: string } | { source: 'store'; credential: Credential }> => {
+    if (choice.source !== 'store') {
+      const builtinOrConfigured = await knownProvider(id);
+      const fromEnv = builtinOrConfigured ? apiKeyFromEnvironment(builtinOrConfigured, env) : undefined;
+      if (fromEnv) return { source: 'env', ...fromEnv };
+      if (choice.source === 'env') {
+        const names = builtinOrConfigured?.apiKey?.envVars.join(' or ') || 'no environment variable';
+        throw new LoginRequiredError(id, `--source env: ${names} is not set for "${id}".`);
+      }
+    }
+    const profile = await profileFor(id, choice.profile);
+    return { source: 'store', credential: await session.freshCredential(id, profile) };
+  };
+
+  const shadowingVariable = async (provider: Provider): Promise<string | undefined> => apiKeyFromEnvironment(provider, env)?.variable;
 
   return {
     home,
-    store: store.info,
+    get store() {
+      return store.info;
+    },
 
     async login(id, loginOptions = {}) {
-      const provider = await findProvider(home, id);
+      const provider = await findProvider(id);
+      const oauth = provider.oauth;
+      if (!oauth) {
+        const note = provider.policyNote ? `${provider.policyNote}\n` : '';
+        throw new ConfigError(`${note}${provider.displayName} signs in with an API key: loginkit login ${id} --with-api-key < key-file`);
+      }
+      const profile = await profileFor(id, loginOptions.profile);
       const { resolveServerMetadata } = await import('./oauth/server.js');
       const { runAuthorizationCodeFlow } = await import('./oauth/authorization-code.js');
-      const metadata = await resolveServerMetadata(provider, http, timeoutMs);
+      const metadata = await resolveServerMetadata(oauth, http, timeoutMs);
       const tokens = await runAuthorizationCodeFlow({
-        connection: { metadata, clientId: provider.clientId, http, timeoutMs },
-        scopes: provider.scopes,
-        redirectUri: provider.redirectUri,
-        authorizeParams: provider.authorizeParams,
+        connection: { metadata, clientId: oauth.clientId, http, timeoutMs },
+        scopes: oauth.scopes,
+        redirectUri: oauth.redirectUri,
+        fallbackRedirectPorts: oauth.fallbackRedirectPorts,
+        authorizeParams: oauth.authorizeParams,
+        accountClaims: oauth.accountClaims,
         openBrowser: loginOptions.noBrowser ? undefined : openBrowser,
-        onEvent: (event) => {
-          options.onEvent?.(event);
-          loginOptions.onEvent?.(event);
-        },
+        onEvent: emit(loginOptions),
         signal: loginOptions.signal,
         timeoutMs: loginOptions.timeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS,
         now,
       });
-      const credential = toCredential({ provider: id, profile: 'default', clientId: provider.clientId, server: metadata }, tokens);
+      const credential = toCredential({ provider: id, profile, clientId: oauth.clientId, server: metadata, jsonBodies: oauth.jsonBodyEndpoints }, tokens);
       await session.save(credential);
+      const shadowedBy = await shadowingVariable(provider);
       return {
         provider: id,
+        profile,
+        method: 'oauth',
+        ...(shadowedBy ? { shadowedBy } : {}),
         account: tokens.account,
         scopes: tokens.scopes,
         expiresAt: tokens.expiresAt === null ? null : new Date(tokens.expiresAt).toISOString(),
@@ -198,20 +399,49 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
       };
     },
 
-    async getToken(id) {
-      return (await session.freshCredential(id)).accessToken;
+    async loginWithApiKey(id, key, keyOptions = {}) {
+      const provider = await findProvider(id);
+      const profile = await profileFor(id, keyOptions.profile);
+      const trimmed = key.trim();
+      checkApiKeyFormat(provider, trimmed);
+      const verify = keyOptions.verify !== false;
+      if (verify) await verifyApiKey(provider, trimmed, http, env);
+      await session.save({ kind: 'api_key', provider: id, profile, key: trimmed, verified: verify, obtainedAt: now() });
+      const shadowedBy = await shadowingVariable(provider);
+      return {
+        provider: id,
+        profile,
+        method: 'api_key',
+        key: maskSecret(trimmed),
+        verified: verify,
+        ...(shadowedBy ? { shadowedBy } : {}),
+        account: undefined,
+        scopes: [],
+        expiresAt: null,
+        store: store.info,
+      };
     },
 
-    async status(id) {
-      if (id !== undefined) return [statusOf(id, await session.credential(id))];
-      const [configured, stored] = await Promise.all([listProviders(home), session.credentials()]);
-      const ids = [...new Set([...configured.map((p) => p.id), ...stored.map((c) => c.provider)])].sort();
-      return ids.map((providerId) => statusOf(providerId, stored.find((c) => c.provider === providerId)));
+    async getToken(id, choice = {}) {
+      const secret = await secretFor(id, choice);
+      if (secret.source === 'env') return secret.value;
+      return secret.credential.kind === 'api_key' ? secret.credential.key : secret.credential.accessToken;
     },
 
-    async logout(id) {
-      const credential = await session.credential(id);
-      if (!credential) return { provider: id, removed: false, revocation: 'not_signed_in' };
+    async status(id, choice = {}) {
+      if (id !== undefined) return [await statusOf(id, choice.profile)];
+      const [known, stored] = await Promise.all([registry.list(), session.credentials()]);
+      const ids = new Set(stored.map((c) => c.provider));
+      for (const provider of known) {
+        if (!provider.builtin || apiKeyFromEnvironment(provider, env)) ids.add(provider.id);
+      }
+      return Promise.all([...ids].sort().map((providerId) => statusOf(providerId, choice.profile)));
+    },
+
+    async logout(id, choice = {}) {
+      const profile = await profileFor(id, choice.profile);
+      const credential = await session.credential(id, profile);
+      if (!credential) return { provider: id, profile, removed: false, revocation: 'not_signed_in' };
       return logoutCredential(credential);
     },
 
@@ -221,8 +451,47 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
       return results;
     },
 
+    async switchProfile(id, profile) {
+      const problem = profileProblem(profile);
+      if (problem) throw new ConfigError(problem);
+      if (!(await session.credential(id, profile))) {
+        throw new LoginRequiredError(id, `No credential for "${id}" in profile "${profile}".`, undefined, profile);
+      }
+      await session.setActiveProfile(id, profile);
+    },
+
+    async execEnvironment(ids, choice = {}) {
+      const variables: Record<string, string> = {};
+      const used: ExecEnvironment['used'] = [];
+      for (const id of ids) {
+        const provider = await findProvider(id);
+        const secret = await secretFor(id, choice);
+        if (secret.source === 'env') {
+          used.push({ provider: id, source: 'env', variable: secret.variable });
+          continue;
+        }
+        const credential = secret.credential;
+        if (credential.kind === 'api_key') {
+          // Every key variable the provider's SDK reads gets the stored key, so none of them shadows it.
+          const names = provider.apiKey?.envVars ?? [provider.accessTokenEnvVar];
+          for (const name of names) variables[name] = credential.key;
+          const settings = provider.apiKey;
+          if (settings?.baseUrlOverride && settings.baseUrlEnvVar) variables[settings.baseUrlEnvVar] = settings.baseUrlOverride;
+          used.push({ provider: id, source: 'store', variable: names[0] ?? provider.accessTokenEnvVar });
+        } else {
+          variables[provider.accessTokenEnvVar] = credential.accessToken;
+          used.push({ provider: id, source: 'store', variable: provider.accessTokenEnvVar });
+        }
+      }
+      return { variables, used };
+    },
+
     async providers() {
-      return (await listProviders(home)).map(summarize);
+      return (await registry.list()).map(summarize);
+    },
+
+    async provider(id) {
+      return summarize(await findProvider(id));
     },
 
     async addProvider(id, entry) {
@@ -230,17 +499,65 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
       await writeProviderEntry(home, id, entry);
       return summarize(provider);
     },
+
+    async storeStatus() {
+      storeFileOnly();
+      return inspectStore(storeOptions);
+    },
+
+    async migrateStore(to, migrate = {}) {
+      storeFileOnly();
+      return migrateStore(storeOptions, to, { ...migrate, writeSetting: (choice) => writeStoreSetting(home, choice) });
+    },
+
+    async resetStore(reset = {}) {
+      storeFileOnly();
+      return resetStore(storeOptions, reset);
+    },
+
+    createFetch(id, choice = {}) {
+      let provider: Promise<Provider> | undefined;
+      return createAuthenticatedFetch(
+        {
+          current: async () => {
+            const secret = await secretFor(id, choice);
+            if (secret.source === 'store') return secret.credential;
+            return { kind: 'api_key', provider: id, profile: secret.variable, key: secret.value, verified: false, obtainedAt: now() };
+          },
+          renew: (rejected) => (rejected.kind === 'oauth' ? session.refresh(rejected, true) : Promise.resolve(rejected)),
+          headers: async (credential) => {
+            if (credential.kind === 'oauth') return { authorization: `Bearer ${credential.accessToken}` };
+            provider ??= findProvider(id);
+            const settings = (await provider).apiKey;
+            if (!settings) throw new ConfigError(`"${id}" has no API-key settings.`);
+            return apiKeyHeaders(settings, credential.key);
+          },
+        },
+        createHttp({ fetch: options.fetch, env, timeoutMs, bound: 'headers' }),
+      );
+    },
   };
 }
 
-function summarize(provider: OAuthProvider): ProviderSummary {
+/** `LOGINKIT_HTTP_TIMEOUT` (seconds) as milliseconds, when set to a positive number. */
+function timeoutFromEnvironment(env: Environment): number | undefined {
+  const seconds = Number(env.LOGINKIT_HTTP_TIMEOUT);
+  return env.LOGINKIT_HTTP_TIMEOUT && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : undefined;
+}
+
+function summarize(provider: Provider): ProviderSummary {
   return {
     id: provider.id,
     displayName: provider.displayName,
-    issuer: provider.issuer,
-    clientId: provider.clientId,
-    scopes: provider.scopes,
-    redirectUri: provider.redirectUri,
+    builtin: provider.builtin,
+    methods: provider.methods,
+    envVars: provider.apiKey?.envVars ?? [],
+    issuer: provider.oauth?.issuer ?? null,
+    clientId: provider.oauth?.clientId ?? null,
+    scopes: provider.oauth?.scopes ?? [],
+    redirectUri: provider.oauth?.redirectUri ?? null,
+    docsUrl: provider.docsUrl ?? null,
+    policyNote: provider.policyNote ?? null,
   };
 }
 

@@ -31,8 +31,9 @@ export class LoginRequiredError extends LoginkitError {
   /** The provider that needs a login. */
   readonly providerId: string;
 
-  constructor(providerId: string, reason: string, options?: { cause?: unknown }) {
-    super('login_required', `${reason}\nRun: loginkit login ${providerId}`, options);
+  constructor(providerId: string, reason: string, options?: { cause?: unknown }, profile?: string) {
+    const named = profile && profile !== 'default' ? ` --profile ${profile}` : '';
+    super('login_required', `${reason}\nRun: loginkit login ${providerId}${named}`, options);
     this.providerId = providerId;
   }
 }
@@ -45,16 +46,19 @@ export class ProviderError extends LoginkitError {
   readonly errorDescription: string | undefined;
   /** HTTP status of the response, when there was one. */
   readonly status: number | undefined;
+  /** The server's `Retry-After`, in seconds, when it sent one. */
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(
     message: string,
-    details: { error: string; errorDescription?: string | undefined; status?: number | undefined },
+    details: { error: string; errorDescription?: string | undefined; status?: number | undefined; retryAfterSeconds?: number | undefined },
     options?: { cause?: unknown },
   ) {
     super('provider_error', message, options);
     this.error = details.error;
     this.errorDescription = details.errorDescription;
     this.status = details.status;
+    this.retryAfterSeconds = details.retryAfterSeconds;
   }
 }
 

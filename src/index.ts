@@ -39,3 +39,13 @@ export type { RejectionReason } from './oauth/loopback.js';
 export type { AccountInfo } from './oauth/tokens.js';
 export type { OAuthProviderEntry } from './providers/config-file.js';
 export type { Entries, EntryStore, Protection, StoreInfo } from './store/entry-store.js';
+export type { MigrateOptions, MigrationResult, MigrationStep, ResetResult, StoreReport } from './store/admin.js';
+export { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS } from './store/keychain-key.js';
+export { SCRYPT_COST, type PassphraseProvider, type PassphraseRequest } from './store/passphrase-key.js';
+export {
+  STORE_CHOICES,
+  parseStoreChoice,
+  type StoreBackend,
+  type StoreChoice,
+  type StoreSelection,
+} from './store/select-store.js';

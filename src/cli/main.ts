@@ -1,6 +1,9 @@
 import { Command, CommanderError, Option } from 'commander';
-import { type LoginResult, LoginkitError, type ProviderStatus, createLoginkit } from '../index.js';
-import { createLoginView } from './login-view.js';
+import type { ProviderStatus } from '../index.js';
+import { clientFor } from './client-for.js';
+import { registerCredentialCommands } from './credential-commands.js';
+import { registerLoginCommand } from './login-command.js';
+import { registerStoreCommands } from './store-command.js';
 import { EXIT, type Io, UsageError, exitCodeFor, printJson, reportError, say } from './output.js';
 import { printToken } from './token-command.js';
 
@@ -32,60 +35,29 @@ class ExitWith extends Error {
 }
 
 function buildProgram(io: Io, setJson: (json: boolean) => void): Command {
-  const kit = () => createLoginkit({ env: io.env });
+  const kit = () => clientFor(io);
   const program = new Command('loginkit')
     .description('Sign in to AI services and keep credentials safe and fresh.')
     .version(VERSION)
     .exitOverride()
+    .enablePositionalOptions()
     .configureOutput({
       writeOut: (text) => io.stdout.write(text),
       writeErr: (text) => io.stderr.write(text),
     })
     .showHelpAfterError('(run loginkit --help for usage)');
 
-  program
-    .command('login')
-    .description('sign in to a provider through your browser')
-    .argument('<provider>', 'provider id (see: loginkit providers)')
-    .option('--no-browser', 'print the sign-in URL instead of opening a browser')
-    .addOption(new Option('--timeout <seconds>', 'give up after this many seconds').default('300').argParser(positiveSeconds))
-    .option('--json', 'print the result as JSON on stdout')
-    .action(async (provider: string, options: { browser: boolean; timeout: string | number; json?: boolean }) => {
-      setJson(options.json === true);
-      const client = kit();
-      const view = await createLoginView(io, provider);
-      const abort = new AbortController();
-      const onSigint = (): void => abort.abort(new LoginkitError('interrupted', 'Sign-in cancelled.'));
-      process.on('SIGINT', onSigint);
-      let result: LoginResult;
-      try {
-        result = await client.login(provider, {
-          noBrowser: !options.browser,
-          timeoutMs: Number(options.timeout) * 1000,
-          signal: abort.signal,
-          onEvent: (event) => view.onEvent(event),
-        });
-      } catch (error) {
-        view.stop();
-        throw error;
-      } finally {
-        process.off('SIGINT', onSigint);
-      }
-      const who = result.account?.email ?? result.account?.subject;
-      view.stop(`Signed in to ${provider}${who ? ` as ${who}` : ''}.`);
-      if (!io.stderr.isTTY) say(io, `Signed in to ${provider}${who ? ` as ${who}` : ''}.`);
-      say(io, `Stored in ${result.store.location} (${result.store.protection}).`);
-      if (options.json) printJson(io, result);
-    });
+  registerLoginCommand(program, io, setJson);
 
   program
     .command('status')
     .description('show which providers you are signed in to')
     .argument('[provider]', 'only this provider (exit 3 when not signed in)')
+    .option('--profile <name>', 'look at this profile (default: the active one)')
     .option('--json', 'print JSON on stdout')
-    .action(async (provider: string | undefined, options: { json?: boolean }) => {
+    .action(async (provider: string | undefined, options: { json?: boolean; profile?: string }) => {
       setJson(options.json === true);
-      const statuses = await kit().status(provider);
+      const statuses = await kit().status(provider, { profile: options.profile });
       if (options.json) printJson(io, { providers: statuses });
       else printStatus(io, statuses);
       if (provider !== undefined && !statuses[0]?.loggedIn) throw new ExitWith(EXIT.loginRequired);
@@ -95,8 +67,10 @@ function buildProgram(io: Io, setJson: (json: boolean) => void): Command {
     .command('token')
     .description('print a valid access token on stdout (refreshed first when due)')
     .argument('<provider>', 'provider id')
-    .action(async (provider: string) => {
-      const code = await printToken(provider, io);
+    .option('--profile <name>', 'use this profile (default: the active one)')
+    .addOption(new Option('--source <source>', 'force where the credential comes from').choices(['env', 'store']))
+    .action(async (provider: string, options: { profile?: string; source?: 'env' | 'store' }) => {
+      const code = await printToken(provider, io, options);
       if (code !== EXIT.ok) throw new ExitWith(code);
     });
 
@@ -104,13 +78,14 @@ function buildProgram(io: Io, setJson: (json: boolean) => void): Command {
     .command('logout')
     .description('revoke and remove a credential')
     .argument('[provider]', 'provider id')
-    .option('--all', 'log out of every provider')
+    .option('--all', 'log out of every provider and profile')
+    .option('--profile <name>', 'log out of this profile (default: the active one)')
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (provider: string | undefined, options: { all?: boolean; json?: boolean }) => {
+    .action(async (provider: string | undefined, options: { all?: boolean; json?: boolean; profile?: string }) => {
       setJson(options.json === true);
       if ((provider === undefined) === (options.all !== true)) throw new UsageError('Name one provider, or use --all: loginkit logout <provider> | loginkit logout --all');
       const client = kit();
-      const results = options.all ? await client.logoutAll() : [await client.logout(provider as string)];
+      const results = options.all ? await client.logoutAll() : [await client.logout(provider as string, { profile: options.profile })];
       for (const result of results) {
         if (result.revocation === 'not_signed_in') {
           say(io, `Not signed in to ${result.provider}; nothing to do.`);
@@ -121,8 +96,11 @@ function buildProgram(io: Io, setJson: (json: boolean) => void): Command {
             ? 'revoked at the server'
             : result.revocation === 'unsupported'
               ? 'the server offers no revocation'
-              : `revocation failed: ${result.revocationError ?? 'unknown error'}`;
-        say(io, `Logged out of ${result.provider} (${revocation}); the local credential was removed.`);
+              : result.revocation === 'local_only'
+                ? "an API key: revoke it in the provider's console if it leaked"
+                : `revocation failed: ${result.revocationError ?? 'unknown error'}`;
+        const profile = result.profile !== 'default' ? ` (profile "${result.profile}")` : '';
+        say(io, `Logged out of ${result.provider}${profile} (${revocation}); the local credential was removed.`);
       }
       if (options.all && results.length === 0) say(io, 'Not signed in to anything; nothing to do.');
       if (options.json) printJson(io, { results });
@@ -139,8 +117,10 @@ function buildProgram(io: Io, setJson: (json: boolean) => void): Command {
         printJson(io, { providers: list });
         return;
       }
-      if (list.length === 0) say(io, 'No providers yet. Add one: loginkit providers add <id> --issuer URL --client-id ID');
-      for (const p of list) io.stdout.write(`${p.id}\t${p.issuer}\tclient ${p.clientId}\tscopes ${p.scopes.join(' ')}\n`);
+      for (const p of list) {
+        const methods = p.methods.map((m) => (m === 'api_key' ? `API key (${p.envVars.join(', ')})` : `OAuth (${p.issuer})`)).join(', ');
+        io.stdout.write(`${p.id.padEnd(14)} ${p.displayName}: ${methods}${p.builtin ? '' : ' [custom]'}\n`);
+      }
     });
 
   providers
@@ -163,33 +143,44 @@ function buildProgram(io: Io, setJson: (json: boolean) => void): Command {
       say(io, `Added provider ${summary.id} (${summary.issuer}) to ${client.home}/config.json. Sign in: loginkit login ${summary.id}`);
     });
 
+  registerStoreCommands(program, io, kit, setJson, (code) => {
+    throw new ExitWith(code);
+  });
+  registerCredentialCommands(program, io, kit, setJson, (code: number) => {
+    throw new ExitWith(code);
+  });
   return program;
 }
 
-function positiveSeconds(value: string): number {
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout needs a positive number of seconds, not "${value}"`);
-  return seconds;
-}
 
 function printStatus(io: Io, statuses: readonly ProviderStatus[]): void {
   if (statuses.length === 0) {
-    say(io, 'No providers configured and nothing stored. Add one: loginkit providers add <id> --issuer URL --client-id ID');
+    say(io, 'Not signed in to anything yet. See the providers: loginkit providers; sign in: loginkit login <provider>');
     return;
   }
   for (const s of statuses) {
+    const profile = s.profile !== 'default' ? ` [profile ${s.profile}]` : '';
+    const lines: string[] = [];
     if (!s.method) {
-      io.stdout.write(`${s.id}: not signed in (run: loginkit login ${s.id})\n`);
-      continue;
+      lines.push(`${s.id}${profile}: not signed in (run: loginkit login ${s.id})`);
+    } else if (s.method === 'api_key') {
+      lines.push(`${s.id}${profile}: API key ${s.key ?? ''} from ${s.source === 'env' ? 'the environment' : 'the store'}`);
+    } else {
+      const state = s.loggedIn ? 'signed in' : `sign-in expired (run: loginkit login ${s.id})`;
+      lines.push(`${s.id}${profile}: ${state}${s.account ? ` as ${s.account}` : ''}`);
+      if (s.plan || s.workspace) lines.push([s.plan ? `plan: ${s.plan}` : '', s.workspace ? `account: ${s.workspace}` : ''].filter(Boolean).join(', '));
+      lines.push(s.expiresAt ? `access token ${expiryText(s.expiresAt)}${s.refreshable ? ', renews automatically' : ''}` : 'no expiry');
+      lines.push(`scopes: ${s.scopes.join(' ') || '(none)'}`);
     }
-    const state = s.loggedIn ? 'signed in' : 'sign-in expired (run: loginkit login ' + s.id + ')';
-    const parts = [
-      `${s.id}: ${state}${s.account ? ` as ${s.account}` : ''}`,
-      s.expiresAt ? `access token ${expiryText(s.expiresAt)}${s.refreshable ? ', renews automatically' : ''}` : 'no expiry',
-      `scopes: ${s.scopes.join(' ') || '(none)'}`,
-      `stored in ${s.store}`,
-    ];
-    io.stdout.write(`${parts.join('\n  ')}\n`);
+    if (s.store) lines.push(`stored in ${s.store}`);
+    if (s.sources.length > 1 || s.sources.some((source) => source.kind === 'env')) {
+      lines.push('sources:');
+      for (const source of s.sources) {
+        const what = source.kind === 'env' ? `env ${source.name}` : `stored ${source.kind === 'oauth' ? 'sign-in' : 'API key'}, profile ${source.name}`;
+        lines.push(`  ${source.inEffect ? '*' : ' '} ${what}${source.detail ? ` (${source.detail})` : ''}${source.inEffect ? '  ← in effect' : ''}`);
+      }
+    }
+    io.stdout.write(`${lines.join('\n  ')}\n`);
   }
 }
 

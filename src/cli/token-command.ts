@@ -1,10 +1,10 @@
-import { createLoginkit } from '../index.js';
+import { clientFor } from './client-for.js';
 import { EXIT, type Io, exitCodeFor, reportError } from './output.js';
 
 /** `loginkit token <provider>`: a valid access token on stdout and nothing else; errors on stderr. */
-export async function printToken(provider: string, io: Io): Promise<number> {
+export async function printToken(provider: string, io: Io, choice: { profile?: string; source?: 'env' | 'store' } = {}): Promise<number> {
   try {
-    const token = await createLoginkit({ env: io.env }).getToken(provider);
+    const token = await clientFor(io).getToken(provider, choice);
     io.stdout.write(`${token}\n`);
     return EXIT.ok;
   } catch (error) {

@@ -1,10 +1,13 @@
 import * as client from 'openid-client';
 import { LoginkitError, interrupted } from '../errors.js';
+import { abortion } from './abort.js';
 import type { LoginEvent } from './events.js';
-import { bindLoopbackListener } from './loopback.js';
+import { type LoopbackListener, type LoopbackOptions, bindLoopbackListener } from './loopback.js';
+import { readPastedCallback } from './paste.js';
+import { describePortHolder } from './port-holder.js';
 import { createPkcePair, createState } from './pkce.js';
 import { type ServerConnection, toConfiguration } from './server.js';
-import { type TokenResult, toTokenResult } from './tokens.js';
+import { type AccountClaimPaths, type TokenResult, toTokenResult } from './tokens.js';
 import { translateOAuthError } from './translate-error.js';
 
 /** Options for {@link runAuthorizationCodeFlow}. */
@@ -13,10 +16,18 @@ export interface AuthorizationCodeFlowOptions {
   scopes: readonly string[];
   /** Registered loopback redirect URI (port optional). */
   redirectUri: string;
+  /** Other registered ports to try, in order, when the redirect URI's fixed port is busy. */
+  fallbackRedirectPorts?: readonly number[] | undefined;
+  /** Where the provider's ID token keeps plan and workspace. */
+  accountClaims?: AccountClaimPaths | undefined;
   /** Extra authorization request parameters from the provider's configuration. */
   authorizeParams: Readonly<Record<string, string>>;
   /** Opens the URL in a browser; undefined means only announce it. Failures are reported, never fatal. */
   openBrowser: ((url: string) => Promise<void>) | undefined;
+  /** What the person pastes (the URL their browser ended on), raced against the callback and checked the same way. */
+  pasted?: AsyncIterable<string> | undefined;
+  /** Read `pasted` from the start (default), or only once the browser could not be opened. */
+  pasteWhen?: 'start' | 'browser_failed' | undefined;
   onEvent: (event: LoginEvent) => void;
   /** Ends the attempt (Ctrl-C, or an embedding UI's cancel button). */
   signal?: AbortSignal | undefined;
@@ -35,11 +46,15 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
   const config = toConfiguration(connection);
   const pkce = await createPkcePair();
   const state = createState();
-  const listener = await bindLoopbackListener({
-    redirectUri: options.redirectUri,
-    expectedState: state,
-    onRejected: (reason) => onEvent({ type: 'callback_rejected', reason }),
-  });
+  const listener = await bindWithFallback(
+    {
+      redirectUri: options.redirectUri,
+      expectedState: state,
+      onRejected: (reason) => onEvent({ type: 'callback_rejected', reason }),
+    },
+    options.fallbackRedirectPorts ?? [],
+    onEvent,
+  );
   const deadline = options.now() + options.timeoutMs;
   const stop = new AbortController();
   const timer = setTimeout(
@@ -53,6 +68,8 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
     options.timeoutMs,
   );
   const onAbort = (): void => stop.abort(options.signal?.reason);
+  const pasting = new AbortController();
+  let startPasting = (): void => undefined;
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (options.signal?.aborted) throw interrupted(options.signal);
@@ -65,14 +82,29 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
       state,
     });
     onEvent({ type: 'authorization_url', url: url.href, redirectUri: listener.redirectUri });
+    const pasted = new Promise<URL>((resolve, reject) => {
+      startPasting = () => {
+        if (!options.pasted || pasting.signal.aborted) return;
+        const reading = { redirectUri: listener.redirectUri, expectedState: state, onEvent, signal: pasting.signal };
+        readPastedCallback(options.pasted, reading).then(resolve, reject);
+        startPasting = () => undefined;
+      };
+    });
+    pasted.catch(() => undefined);
     if (options.openBrowser) {
       options.openBrowser(url.href).then(
         () => onEvent({ type: 'browser_opened' }),
-        (error: unknown) => onEvent({ type: 'browser_failed', message: error instanceof Error ? error.message : String(error) }),
+        (error: unknown) => {
+          onEvent({ type: 'browser_failed', message: error instanceof Error ? error.message : String(error) });
+          startPasting();
+        },
       );
     }
+    if (!options.openBrowser || options.pasteWhen !== 'browser_failed') startPasting();
     onEvent({ type: 'waiting', deadline });
-    const callbackUrl = await Promise.race([listener.callback, abortion(stop.signal)]);
+    // Whichever comes first, the listener's callback or a pasted URL, goes through the same exchange below.
+    const callbackUrl = await Promise.race([listener.callback, pasted, abortion(stop.signal)]);
+    pasting.abort();
     onEvent({ type: 'exchanging_code' });
     let tokens: TokenResult;
     try {
@@ -80,7 +112,7 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
         pkceCodeVerifier: pkce.verifier,
         expectedState: state,
       });
-      tokens = toTokenResult(response, options.scopes, options.now());
+      tokens = toTokenResult(response, options.scopes, options.now(), undefined, options.accountClaims);
     } catch (error) {
       await listener.finish('failed');
       throw translateOAuthError(error, { host: new URL(connection.metadata.issuer).host, what: 'Sign-in' });
@@ -89,15 +121,38 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
     return tokens;
   } finally {
     clearTimeout(timer);
+    pasting.abort();
     options.signal?.removeEventListener('abort', onAbort);
     await listener.close();
   }
 }
 
-function abortion(signal: AbortSignal): Promise<never> {
-  return new Promise((_, reject) => {
-    const fail = (): void => reject(interrupted(signal));
-    if (signal.aborted) fail();
-    else signal.addEventListener('abort', fail, { once: true });
-  });
+/**
+ * Binds the redirect URI's port, or the next registered fallback port when it is busy (a provider that
+ * registered fixed ports), telling the person which process holds a busy port where that can be seen.
+ */
+async function bindWithFallback(
+  options: LoopbackOptions,
+  fallbackPorts: readonly number[],
+  onEvent: (event: LoginEvent) => void,
+): Promise<LoopbackListener> {
+  const candidates = [options.redirectUri, ...fallbackPorts.map((port) => withPort(options.redirectUri, port))];
+  for (const [index, redirectUri] of candidates.entries()) {
+    try {
+      return await bindLoopbackListener({ ...options, redirectUri });
+    } catch (error) {
+      const busy = ((error as { cause?: NodeJS.ErrnoException }).cause?.code ?? '') === 'EADDRINUSE';
+      const next = candidates[index + 1];
+      if (!busy || next === undefined) throw error;
+      const port = Number(new URL(redirectUri).port);
+      onEvent({ type: 'port_busy', port, holder: describePortHolder(port), nextPort: Number(new URL(next).port) });
+    }
+  }
+  throw new LoginkitError('configuration', 'No callback port could be bound.');
+}
+
+function withPort(redirectUri: string, port: number): string {
+  const url = new URL(redirectUri);
+  url.port = String(port);
+  return url.href;
 }

@@ -21,9 +21,16 @@ const TLS_CODES = new Set([
 
 /**
  * Wraps `base` (or undici's fetch with an `EnvHttpProxyAgent` built from `env`) so that every request
- * is bounded by `timeoutMs` and every failure becomes a NetworkError that names the host.
+ * is bounded by `timeoutMs` and every failure becomes a NetworkError that names the host. With `bound:
+ * 'headers'` only the wait for the response headers is bounded (for streamed API responses); by default
+ * the whole exchange is.
  */
-export function createHttp(options: { fetch?: FetchLike | undefined; env: Environment; timeoutMs: number }): FetchLike {
+export function createHttp(options: {
+  fetch?: FetchLike | undefined;
+  env: Environment;
+  timeoutMs: number;
+  bound?: 'request' | 'headers';
+}): FetchLike {
   let proxied: Promise<FetchLike> | undefined;
   const base = (): Promise<FetchLike> => {
     if (options.fetch) return Promise.resolve(options.fetch);
@@ -32,14 +39,19 @@ export function createHttp(options: { fetch?: FetchLike | undefined; env: Enviro
   };
   return async (input, init = {}) => {
     const url = new URL(String(input));
-    const timeout = AbortSignal.timeout(options.timeoutMs);
-    const signal = init.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new DOMException('timed out', 'TimeoutError')), options.timeoutMs);
+    timer.unref();
+    const signal = init.signal ? AbortSignal.any([init.signal, timeout.signal]) : timeout.signal;
     const doFetch = await base();
     try {
-      return await doFetch(url, { ...init, signal });
+      const response = await doFetch(url, { ...init, signal });
+      if (options.bound === 'headers') clearTimeout(timer);
+      return response;
     } catch (error) {
+      clearTimeout(timer);
       if (init.signal?.aborted) throw init.signal.reason ?? error;
-      throw toNetworkError(url, error, timeout.aborted, options.timeoutMs);
+      throw toNetworkError(url, error, timeout.signal.aborted, options.timeoutMs);
     }
   };
 }

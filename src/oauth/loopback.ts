@@ -1,7 +1,7 @@
-import { timingSafeEqual } from 'node:crypto';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LoginkitError } from '../errors.js';
+import { checkCallbackState } from './callback-state.js';
 
 /** Why the listener turned a request away; reported so a UI can show it, while the login keeps waiting. */
 export type RejectionReason = 'method' | 'path' | 'host' | 'state_missing' | 'state_mismatch' | 'state_repeated' | 'already_used';
@@ -62,7 +62,6 @@ export async function bindLoopbackListener(options: LoopbackOptions): Promise<Lo
   const donePage = new Promise<void>((resolve) => {
     donePageServed = resolve;
   });
-  const expectedState = Buffer.from(options.expectedState, 'utf8');
   let expectedHost = '';
 
   const reject = (res: ServerResponse, status: number, reason: RejectionReason): void => {
@@ -83,10 +82,8 @@ export async function bindLoopbackListener(options: LoopbackOptions): Promise<Lo
       return;
     }
     if (url.pathname !== registered.pathname) return reject(res, 404, 'path');
-    const states = url.searchParams.getAll('state');
-    if (states.length === 0) return reject(res, 400, 'state_missing');
-    if (states.length > 1) return reject(res, 400, 'state_repeated');
-    if (!constantTimeEqual(Buffer.from(states[0] ?? '', 'utf8'), expectedState)) return reject(res, 400, 'state_mismatch');
+    const stateProblem = checkCallbackState(url.searchParams, options.expectedState);
+    if (stateProblem) return reject(res, 400, stateProblem);
     if (consumed) return reject(res, 400, 'already_used');
     consumed = true;
     held = res;
@@ -182,13 +179,6 @@ function bindError(registered: URL, port: number, error: unknown): LoginkitError
   return new LoginkitError('configuration', `Cannot listen on ${registered.hostname}:${port} for the sign-in callback (${code ?? String(error)}).`, {
     cause: error,
   });
-}
-
-function constantTimeEqual(actual: Buffer, expected: Buffer): boolean {
-  // Compare fixed-length buffers so that neither content nor length leaks through timing.
-  const padded = Buffer.alloc(expected.length);
-  actual.copy(padded, 0, 0, expected.length);
-  return timingSafeEqual(padded, expected) && actual.length === expected.length;
 }
 
 const DONE_TEXT = 'Signed in. You can close this tab and return to your terminal.';

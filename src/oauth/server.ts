@@ -3,6 +3,7 @@ import { ConfigError } from '../errors.js';
 import { endpointProblem } from '../providers/endpoints.js';
 import type { OAuthProvider } from '../providers/registry.js';
 import type { FetchLike } from './http.js';
+import { withJsonBodies } from './json-bodies.js';
 import { translateOAuthError } from './translate-error.js';
 
 /** Authorization server metadata (RFC 8414) as discovered or configured; JSON, so it can be stored. */
@@ -14,6 +15,8 @@ export interface ServerConnection {
   readonly clientId: string;
   readonly http: FetchLike;
   readonly timeoutMs: number;
+  /** Refresh and revocation take JSON bodies (see json-bodies.ts). */
+  readonly jsonBodies?: boolean | undefined;
 }
 
 const ENDPOINT_FIELDS = [
@@ -88,7 +91,7 @@ function isMissingDocument(error: unknown): boolean {
 /** An openid-client Configuration for `connection`, allowing plain http only for loopback servers. */
 export function toConfiguration(connection: ServerConnection): client.Configuration {
   const config = new client.Configuration(connection.metadata, connection.clientId, undefined, client.None());
-  config[client.customFetch] = connection.http;
+  config[client.customFetch] = connection.jsonBodies ? withJsonBodies(connection.http, connection.metadata) : connection.http;
   config.timeout = Math.ceil(connection.timeoutMs / 1000);
   // Endpoints were validated: http can only be a loopback host here.
   const urls = [connection.metadata.issuer, ...ENDPOINT_FIELDS.map((field) => connection.metadata[field])];

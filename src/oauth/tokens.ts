@@ -21,6 +21,10 @@ export interface AccountInfo {
   readonly subject: string;
   readonly email?: string | undefined;
   readonly name?: string | undefined;
+  /** Subscription plan, where the provider says (e.g. ChatGPT's plan type). */
+  readonly plan?: string | undefined;
+  /** Workspace or organisation account id, where the provider says. */
+  readonly workspace?: string | undefined;
 }
 
 /** Converts openid-client's token response into a TokenResult, keeping `previous` values the server did not resend. */
@@ -29,6 +33,7 @@ export function toTokenResult(
   requestedScopes: readonly string[],
   now: number,
   previous?: Pick<TokenResult, 'refreshToken' | 'idToken' | 'account'>,
+  accountClaims?: AccountClaimPaths,
 ): TokenResult {
   const claims = response.claims();
   const expiresIn = response.expiresIn();
@@ -40,12 +45,39 @@ export function toTokenResult(
     scopes: typeof response.scope === 'string' ? response.scope.split(' ').filter(Boolean) : [...requestedScopes],
     expiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
     obtainedAt: now,
-    account: claims ? accountFromClaims(claims) : previous?.account,
+    account: claims ? mergeAccount(previous?.account, accountFromClaims(claims, accountClaims)) : previous?.account,
   };
 }
 
+/** A refreshed ID token may omit facts the first one had (a plan, a workspace): keep those. */
+function mergeAccount(previous: AccountInfo | undefined, next: AccountInfo): AccountInfo {
+  const defined = Object.fromEntries(Object.entries(next).filter(([, value]) => value !== undefined && value !== ''));
+  return { ...previous, ...defined, subject: next.subject || previous?.subject || '' };
+}
+
+/** Where a provider's ID token keeps account facts beyond the standard claims (lists of claim paths). */
+export interface AccountClaimPaths {
+  email?: readonly (readonly string[])[];
+  plan?: readonly (readonly string[])[];
+  workspace?: readonly (readonly string[])[];
+}
+
 /** The account facts worth showing, from ID token or userinfo claims. */
-export function accountFromClaims(claims: Readonly<Record<string, unknown>>): AccountInfo {
+export function accountFromClaims(claims: Readonly<Record<string, unknown>>, paths: AccountClaimPaths = {}): AccountInfo {
   const text = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
-  return { subject: text(claims.sub) ?? '', email: text(claims.email), name: text(claims.name) };
+  const first = (candidates: readonly (readonly string[])[] | undefined): string | undefined => {
+    for (const path of candidates ?? []) {
+      let value: unknown = claims;
+      for (const segment of path) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[segment] : undefined;
+      if (text(value)) return text(value);
+    }
+    return undefined;
+  };
+  return {
+    subject: text(claims.sub) ?? '',
+    email: text(claims.email) ?? first(paths.email),
+    name: text(claims.name),
+    plan: first(paths.plan),
+    workspace: first(paths.workspace),
+  };
 }

@@ -13,13 +13,16 @@ export interface ErrorContext {
 export function translateOAuthError(error: unknown, context: ErrorContext): LoginkitError {
   const ours = findInCauses(error, (e): e is LoginkitError => e instanceof LoginkitError);
   if (ours) return ours;
-  if (error instanceof client.ResponseBodyError || error instanceof client.AuthorizationResponseError) {
-    return providerError(error.error, error.error_description, error instanceof client.ResponseBodyError ? error.status : undefined, context, error);
+  if (error instanceof client.ResponseBodyError) {
+    return providerError(error.error, error.error_description, error.response, context, error);
+  }
+  if (error instanceof client.AuthorizationResponseError) {
+    return providerError(error.error, error.error_description, undefined, context, error);
   }
   if (error instanceof client.WWWAuthenticateChallengeError) {
     const challenge = error.cause[0];
     const code = typeof challenge?.parameters.error === 'string' ? challenge.parameters.error : 'invalid_request';
-    return providerError(code, challenge?.parameters.error_description, error.status, context, error);
+    return providerError(code, challenge?.parameters.error_description, error.response, context, error);
   }
   const code = (error as { code?: unknown } | undefined)?.code;
   switch (code) {
@@ -39,10 +42,11 @@ export function translateOAuthError(error: unknown, context: ErrorContext): Logi
     case 'OAUTH_PARSE_ERROR':
     case 'OAUTH_INVALID_RESPONSE':
     case 'OAUTH_INVALID_SERVER_METADATA': {
-      const status = statusOf(error);
+      const response = responseOf(error);
+      const status = response?.status;
       return new ProviderError(
-        `${context.what} failed: ${context.host} sent a malformed response${status ? ` (HTTP ${status})` : ''}. Try again later; if it persists, check the provider's settings.`,
-        { error: 'invalid_response', status },
+        `${context.what} failed: ${context.host} sent ${status && status >= 500 ? `a server error (HTTP ${status})` : `a malformed response${status ? ` (HTTP ${status})` : ''}`}. Try again later; if it persists, check the provider's settings.`,
+        { error: status && status >= 500 ? 'server_error' : 'invalid_response', status, retryAfterSeconds: retryAfter(response) },
         { cause: error },
       );
     }
@@ -59,7 +63,7 @@ export function translateOAuthError(error: unknown, context: ErrorContext): Logi
 function providerError(
   error: string,
   description: string | undefined,
-  status: number | undefined,
+  response: Response | undefined,
   context: ErrorContext,
   cause: unknown,
 ): ProviderError {
@@ -67,14 +71,32 @@ function providerError(
   const cleanDescription = description ? sanitizeServerText(description) : undefined;
   return new ProviderError(
     `${context.what} failed: ${cleanError}${cleanDescription ? ` (${cleanDescription})` : ''}`,
-    { error: cleanError, errorDescription: cleanDescription, status },
+    { error: cleanError, errorDescription: cleanDescription, status: response?.status, retryAfterSeconds: retryAfter(response) },
     { cause },
   );
 }
 
-function statusOf(error: unknown): number | undefined {
+function responseOf(error: unknown): Response | undefined {
   const cause = (error as { cause?: unknown }).cause;
-  return cause instanceof Response ? cause.status : undefined;
+  return isResponse(cause) ? cause : undefined;
+}
+
+/**
+ * Duck-typed, not `instanceof Response`: the default fetch is undici's own (for proxy support), whose
+ * Response is a different class from the global one, and a caller's fetch may bring yet another.
+ */
+function isResponse(value: unknown): value is Response {
+  if (typeof value !== 'object' || value === null) return false;
+  const { status, headers } = value as { status?: unknown; headers?: { get?: unknown } };
+  return typeof status === 'number' && typeof headers?.get === 'function';
+}
+
+/** `Retry-After` in seconds, from either of its two forms (delay or HTTP date). */
+function retryAfter(response: Response | undefined): number | undefined {
+  const value = response?.headers.get('retry-after');
+  if (!value) return undefined;
+  const seconds = /^\d+$/.test(value.trim()) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
+  return Number.isFinite(seconds) ? Math.max(0, seconds) : undefined;
 }
 
 function findInCauses<T>(error: unknown, match: (e: unknown) => e is T): T | undefined {

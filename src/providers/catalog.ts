@@ -64,6 +64,12 @@ export interface OAuthPreset {
   authorizeParams?: Readonly<Record<string, string>>;
   /** True when the token and revocation endpoints take JSON bodies instead of form encoding. */
   jsonBodyEndpoints?: boolean;
+  /** Where the ID token keeps account facts beyond the standard claims: each a list of claim paths, first match wins. */
+  accountClaims?: {
+    email?: readonly (readonly string[])[];
+    plan?: readonly (readonly string[])[];
+    workspace?: readonly (readonly string[])[];
+  };
 }
 
 /** One built-in provider. */
@@ -121,6 +127,11 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       fallbackRedirectPorts: [1457],
       authorizeParams: { id_token_add_organizations: 'true', codex_cli_simplified_flow: 'true' },
       jsonBodyEndpoints: true,
+      accountClaims: {
+        email: [['email'], ['https://api.openai.com/profile', 'email']],
+        plan: [['https://api.openai.com/auth', 'chatgpt_plan_type']],
+        workspace: [['https://api.openai.com/auth', 'chatgpt_account_id']],
+      },
     },
     // A ChatGPT access token is not an API key: putting it in OPENAI_API_KEY would only fail later.
     accessTokenEnvVar: 'OPENAI_ACCESS_TOKEN',

@@ -3,15 +3,20 @@ import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { ConfigError } from '../errors.js';
 import { describeFsError, writeFileAtomic } from '../store/atomic-file.js';
+import { STORE_CHOICES, type StoreChoice } from '../store/select-store.js';
 
 const OptionalUrl = z.optional(z.string());
 
-/** The shape of one custom OAuth provider in config.json. */
-export const OAuthProviderEntrySchema = z.object({
-  type: z.literal('oauth'),
+/**
+ * One provider in config.json: a custom OAuth provider (`type: "oauth"`), a custom API-key provider
+ * (`type: "api_key"`), or adjustments to a built-in one (any of the fields, no `type` needed).
+ */
+export const ProviderEntrySchema = z.object({
+  type: z.optional(z.enum(['oauth', 'api_key'])),
   displayName: z.optional(z.string()),
-  issuer: z.string().check(z.minLength(1)),
-  clientId: z.string().check(z.minLength(1)),
+  // OAuth
+  issuer: z.optional(z.string().check(z.minLength(1))),
+  clientId: z.optional(z.string().check(z.minLength(1))),
   scopes: z.optional(z.array(z.string().check(z.minLength(1)))),
   redirectUri: OptionalUrl,
   authorizationEndpoint: OptionalUrl,
@@ -20,19 +25,30 @@ export const OAuthProviderEntrySchema = z.object({
   userinfoEndpoint: OptionalUrl,
   deviceAuthorizationEndpoint: OptionalUrl,
   authorizeParams: z.optional(z.record(z.string(), z.string())),
+  // API keys
+  baseUrl: OptionalUrl,
+  headers: z.optional(z.record(z.string(), z.string())),
+  header: z.optional(z.object({ name: z.string().check(z.minLength(1)), scheme: z.optional(z.literal('Bearer')) })),
+  envVar: z.optional(z.string().check(z.regex(/^[A-Z][A-Z0-9_]*$/))),
+  validationPath: z.optional(z.string().check(z.regex(/^\//))),
 });
 
-/** One custom OAuth provider as written in config.json. */
-export type OAuthProviderEntry = z.infer<typeof OAuthProviderEntrySchema>;
+/** One provider entry as written in config.json. */
+export type ProviderEntry = z.infer<typeof ProviderEntrySchema>;
+/** A custom OAuth provider entry (`type: "oauth"`, `issuer`, `clientId`, …). */
+export type OAuthProviderEntry = ProviderEntry & { type: 'oauth'; issuer: string; clientId: string };
 
 const ConfigSchema = z.object({
-  providers: z.optional(z.record(z.string(), OAuthProviderEntrySchema)),
+  providers: z.optional(z.record(z.string(), ProviderEntrySchema)),
+  /** Where new credentials go: auto (default), keychain, passphrase or file. LOGINKIT_STORE wins over it. */
+  store: z.optional(z.enum(STORE_CHOICES)),
 });
 
 /** The parsed config.json; unknown top-level keys are kept when the file is rewritten. */
 export interface ConfigFile {
   path: string;
-  providers: Record<string, OAuthProviderEntry>;
+  providers: Record<string, ProviderEntry>;
+  store: StoreChoice | undefined;
   raw: Record<string, unknown>;
 }
 
@@ -48,7 +64,7 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
   try {
     text = await fs.readFile(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, providers: {}, raw: {} };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, providers: {}, store: undefined, raw: {} };
     throw new ConfigError(`${path}: cannot read: ${describeFsError(error)}`, { cause: error });
   }
   let raw: unknown;
@@ -62,11 +78,17 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
     const issue = parsed.error.issues[0];
     throw new ConfigError(`${path}: ${describeIssue(issue?.path ?? [], issue)}`);
   }
-  return { path, providers: parsed.data.providers ?? {}, raw: raw as Record<string, unknown> };
+  return { path, providers: parsed.data.providers ?? {}, store: parsed.data.store, raw: raw as Record<string, unknown> };
+}
+
+/** Sets `store` in config.json, keeping everything else in the file. */
+export async function writeStoreSetting(home: string, choice: StoreChoice): Promise<void> {
+  const config = await readConfigFile(home);
+  await writeFileAtomic(config.path, `${JSON.stringify({ ...config.raw, store: choice }, null, 2)}\n`);
 }
 
 /** Adds or replaces one provider entry in config.json, keeping everything else in the file. */
-export async function writeProviderEntry(home: string, id: string, entry: OAuthProviderEntry): Promise<string> {
+export async function writeProviderEntry(home: string, id: string, entry: ProviderEntry): Promise<string> {
   const config = await readConfigFile(home);
   const providers = { ...((config.raw.providers as Record<string, unknown> | undefined) ?? {}), [id]: entry };
   await writeFileAtomic(config.path, `${JSON.stringify({ ...config.raw, providers }, null, 2)}\n`);

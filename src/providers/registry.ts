@@ -1,5 +1,7 @@
 import { ConfigError } from '../errors.js';
-import { type ConfigFile, type OAuthProviderEntry, readConfigFile } from './config-file.js';
+import { BUILTIN_PROVIDERS, type ApiKeySpec, type AuthMethod, type OAuthPreset, type ProviderSpec } from './catalog.js';
+import { statSync } from 'node:fs';
+import { type ConfigFile, type ProviderEntry, configPath, readConfigFile } from './config-file.js';
 import { endpointProblem, redirectUriProblem } from './endpoints.js';
 
 /** Endpoints given by hand, for a server that publishes no discovery document. */
@@ -11,7 +13,7 @@ export interface ManualEndpoints {
   deviceAuthorization?: string;
 }
 
-/** An OAuth/OIDC provider, validated and with defaults filled in. */
+/** An OAuth/OIDC sign-in, validated and with defaults filled in. */
 export interface OAuthProvider {
   readonly id: string;
   readonly displayName: string;
@@ -20,10 +22,34 @@ export interface OAuthProvider {
   readonly scopes: readonly string[];
   /** The registered loopback redirect URI; without a port, an ephemeral one is used. */
   readonly redirectUri: string;
+  /** Ports to try when the redirect URI's fixed port is busy. */
+  readonly fallbackRedirectPorts: readonly number[];
   /** Present when the provider is configured without discovery. */
   readonly endpoints: ManualEndpoints | undefined;
   /** Extra parameters for the authorization request. */
   readonly authorizeParams: Readonly<Record<string, string>>;
+  /** The token and revocation endpoints take JSON bodies. */
+  readonly jsonBodyEndpoints: boolean;
+  readonly accountClaims: OAuthPreset['accountClaims'];
+}
+
+/** How API keys for a provider are sent and checked; `baseUrl` is the configured override, if any. */
+export interface ApiKeySettings extends ApiKeySpec {
+  readonly baseUrlOverride: string | undefined;
+}
+
+/** A provider: built in or configured, with the methods it offers. */
+export interface Provider {
+  readonly id: string;
+  readonly displayName: string;
+  readonly builtin: boolean;
+  readonly methods: readonly AuthMethod[];
+  readonly oauth: OAuthProvider | undefined;
+  readonly apiKey: ApiKeySettings | undefined;
+  /** Where `exec` puts an OAuth access token. */
+  readonly accessTokenEnvVar: string;
+  readonly docsUrl: string | undefined;
+  readonly policyNote: string | undefined;
 }
 
 /** The default loopback redirect (RFC 8252 §7.3): any free port on 127.0.0.1. */
@@ -32,57 +58,172 @@ export const DEFAULT_REDIRECT_URI = 'http://127.0.0.1/callback';
 export const DEFAULT_SCOPES = ['openid', 'offline_access', 'email', 'profile'] as const;
 
 const PROVIDER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+const BUILTINS = new Map(BUILTIN_PROVIDERS.map((spec) => [spec.id, spec]));
 
 /** Why `id` cannot name a provider, or undefined when it can. */
 export function providerIdProblem(id: string): string | undefined {
   return PROVIDER_ID.test(id) ? undefined : `provider id "${id}" must be 1–64 of a-z 0-9 . _ - and start with a letter or digit`;
 }
 
-/** Every provider this home knows, in id order. */
-export async function listProviders(home: string): Promise<OAuthProvider[]> {
-  const config = await readConfigFile(home);
-  return Object.keys(config.providers)
-    .sort()
-    .map((id) => toProvider(config, id));
+/** Provider lookups for one home, re-reading config.json only when the file changed (the token hot path). */
+export interface ProviderLookup {
+  find(id: string): Promise<Provider>;
+  /** The provider, or undefined when it is neither built in nor configured. */
+  findKnown(id: string): Promise<Provider | undefined>;
+  list(): Promise<Provider[]>;
 }
 
-/** The provider called `id`, or a configuration error that says how to add it. */
-export async function findProvider(home: string, id: string): Promise<OAuthProvider> {
-  const config = await readConfigFile(home);
-  if (!Object.hasOwn(config.providers, id)) {
-    throw new ConfigError(
-      `Unknown provider "${id}".\nAdd it: loginkit providers add ${id} --issuer URL --client-id ID (or see: loginkit providers)`,
-    );
-  }
-  return toProvider(config, id);
+/** A ProviderLookup for `home`. */
+export function createProviderLookup(home: string): ProviderLookup {
+  const path = configPath(home);
+  let cache: { identity: string; config: Promise<ConfigFile>; providers: Map<string, Provider> } | undefined;
+  const current = (): { config: Promise<ConfigFile>; providers: Map<string, Provider> } => {
+    let identity = 'none';
+    try {
+      const stats = statSync(path, { bigint: true });
+      identity = `${stats.ino}:${stats.size}:${stats.mtimeNs}`;
+    } catch {
+      // No config.json: built-in providers only.
+    }
+    if (cache?.identity !== identity) cache = { identity, config: readConfigFile(home), providers: new Map() };
+    return cache;
+  };
+  const findKnown = async (id: string): Promise<Provider | undefined> => {
+    const { config, providers } = current();
+    const cached = providers.get(id);
+    if (cached) return cached;
+    const file = await config;
+    if (!BUILTINS.has(id) && !Object.hasOwn(file.providers, id)) return undefined;
+    const provider = toProvider(file, id);
+    providers.set(id, provider);
+    return provider;
+  };
+  return {
+    findKnown,
+    async find(id) {
+      const provider = await findKnown(id);
+      if (!provider) throw unknownProvider(id);
+      return provider;
+    },
+    async list() {
+      const file = await current().config;
+      const ids = new Set([...BUILTINS.keys(), ...Object.keys(file.providers).sort()]);
+      return [...ids].map((id) => toProvider(file, id));
+    },
+  };
+}
+
+function unknownProvider(id: string): ConfigError {
+  return new ConfigError(
+    `Unknown provider "${id}".\nSee the list: loginkit providers; add your own: loginkit providers add ${id} --issuer URL --client-id ID`,
+  );
+}
+
+/** The built-in providers' ids, in picker order. */
+export function builtinProviderIds(): string[] {
+  return [...BUILTINS.keys()];
+}
+
+/** The environment variable `exec` uses for an OAuth access token when the provider names none. */
+export function defaultAccessTokenEnvVar(id: string): string {
+  return `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_ACCESS_TOKEN`;
 }
 
 /** Validates a provider entry the way a stored one is validated; throws a ConfigError naming the field. */
-export function validateProviderEntry(id: string, entry: OAuthProviderEntry, file: string): OAuthProvider {
+export function validateProviderEntry(id: string, entry: ProviderEntry, file: string): Provider {
   const idProblem = providerIdProblem(id);
   if (idProblem) throw new ConfigError(`${file}: ${idProblem}`);
   const fail = (field: string, problem: string): never => {
     throw new ConfigError(`${file}: provider "${id}": field ${field} ${problem}`);
   };
-  const checkEndpoint = (field: keyof OAuthProviderEntry, value: string | undefined): void => {
+  for (const field of [
+    'issuer',
+    'authorizationEndpoint',
+    'tokenEndpoint',
+    'revocationEndpoint',
+    'userinfoEndpoint',
+    'deviceAuthorizationEndpoint',
+    'baseUrl',
+  ] as const) {
+    const value = entry[field];
     const problem = value === undefined ? undefined : endpointProblem(value);
     if (problem) fail(field, problem);
-  };
-  checkEndpoint('issuer', entry.issuer);
-  checkEndpoint('authorizationEndpoint', entry.authorizationEndpoint);
-  checkEndpoint('tokenEndpoint', entry.tokenEndpoint);
-  checkEndpoint('revocationEndpoint', entry.revocationEndpoint);
-  checkEndpoint('userinfoEndpoint', entry.userinfoEndpoint);
-  checkEndpoint('deviceAuthorizationEndpoint', entry.deviceAuthorizationEndpoint);
-  const redirectUri = entry.redirectUri ?? DEFAULT_REDIRECT_URI;
-  const redirectProblem = redirectUriProblem(redirectUri);
-  if (redirectProblem) fail('redirectUri', redirectProblem);
+  }
+  if (entry.redirectUri !== undefined) {
+    const problem = redirectUriProblem(entry.redirectUri);
+    if (problem) fail('redirectUri', problem);
+  }
   if ((entry.authorizationEndpoint === undefined) !== (entry.tokenEndpoint === undefined)) {
     fail(
       entry.authorizationEndpoint === undefined ? 'authorizationEndpoint' : 'tokenEndpoint',
       'is required when the other endpoint is given (or give neither and use discovery)',
     );
   }
+  const builtin = BUILTINS.get(id);
+  if (builtin) return mergeBuiltin(builtin, entry, fail);
+  if ((entry.type ?? (entry.issuer ? 'oauth' : undefined)) === 'oauth') {
+    if (!entry.issuer) fail('issuer', 'is required for an OAuth provider');
+    if (!entry.clientId) fail('clientId', 'is required for an OAuth provider');
+    return {
+      id,
+      displayName: entry.displayName ?? id,
+      builtin: false,
+      methods: ['oauth'],
+      oauth: oauthFrom(id, entry.displayName ?? id, undefined, entry),
+      apiKey: undefined,
+      accessTokenEnvVar: defaultAccessTokenEnvVar(id),
+      docsUrl: undefined,
+      policyNote: undefined,
+    };
+  }
+  if (entry.type !== 'api_key') fail('type', 'must be "oauth" (with issuer and clientId) or "api_key" (with baseUrl)');
+  if (!entry.baseUrl) fail('baseUrl', 'is required for an API-key provider');
+  const envVar = entry.envVar ?? `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_API_KEY`;
+  return {
+    id,
+    displayName: entry.displayName ?? id,
+    builtin: false,
+    methods: ['api_key'],
+    oauth: undefined,
+    apiKey: {
+      envVars: [envVar],
+      defaultBaseUrl: (entry.baseUrl as string).replace(/\/+$/, ''),
+      header: entry.header ?? { name: 'Authorization', scheme: 'Bearer' },
+      extraHeaders: entry.headers ?? {},
+      format: { pattern: /^[\x21-\x7e]{8,1024}$/, description: '8–1024 printable characters without spaces' },
+      validation: { method: 'GET', path: entry.validationPath ?? '', okStatuses: [200], rejectedStatuses: [401, 403] },
+      baseUrlOverride: undefined,
+    },
+    accessTokenEnvVar: defaultAccessTokenEnvVar(id),
+    docsUrl: undefined,
+    policyNote: undefined,
+  };
+}
+
+function mergeBuiltin(spec: ProviderSpec, entry: ProviderEntry, fail: (field: string, problem: string) => never): Provider {
+  const displayName = entry.displayName ?? spec.displayName;
+  const oauthWanted = spec.oauth !== undefined || entry.issuer !== undefined;
+  if (!spec.oauth && entry.issuer && !entry.clientId) fail('clientId', 'is required to add OAuth to a built-in provider');
+  return {
+    id: spec.id,
+    displayName,
+    builtin: true,
+    methods: oauthWanted && !spec.methods.includes('oauth') ? ['oauth', ...spec.methods] : spec.methods,
+    oauth: oauthWanted ? oauthFrom(spec.id, displayName, spec.oauth, entry) : undefined,
+    apiKey: spec.apiKey
+      ? {
+          ...spec.apiKey,
+          extraHeaders: { ...spec.apiKey.extraHeaders, ...entry.headers },
+          baseUrlOverride: entry.baseUrl?.replace(/\/+$/, ''),
+        }
+      : undefined,
+    accessTokenEnvVar: spec.accessTokenEnvVar ?? defaultAccessTokenEnvVar(spec.id),
+    docsUrl: spec.docsUrl,
+    policyNote: spec.policyNote,
+  };
+}
+
+function oauthFrom(id: string, displayName: string, preset: OAuthPreset | undefined, entry: ProviderEntry): OAuthProvider {
   const endpoints: ManualEndpoints | undefined =
     entry.authorizationEndpoint && entry.tokenEndpoint
       ? {
@@ -95,18 +236,19 @@ export function validateProviderEntry(id: string, entry: OAuthProviderEntry, fil
       : undefined;
   return {
     id,
-    displayName: entry.displayName ?? id,
-    issuer: entry.issuer,
-    clientId: entry.clientId,
-    scopes: entry.scopes ?? [...DEFAULT_SCOPES],
-    redirectUri,
+    displayName,
+    issuer: entry.issuer ?? preset?.issuer ?? '',
+    clientId: entry.clientId ?? preset?.clientId ?? '',
+    scopes: entry.scopes ?? preset?.scopes ?? [...DEFAULT_SCOPES],
+    redirectUri: entry.redirectUri ?? preset?.redirectUri ?? DEFAULT_REDIRECT_URI,
+    fallbackRedirectPorts: preset?.fallbackRedirectPorts ?? [],
     endpoints,
-    authorizeParams: entry.authorizeParams ?? {},
+    authorizeParams: { ...preset?.authorizeParams, ...entry.authorizeParams },
+    jsonBodyEndpoints: preset?.jsonBodyEndpoints ?? false,
+    accountClaims: preset?.accountClaims,
   };
 }
 
-function toProvider(config: ConfigFile, id: string): OAuthProvider {
-  const entry = config.providers[id];
-  if (!entry) throw new ConfigError(`${config.path}: provider "${id}" is missing`);
-  return validateProviderEntry(id, entry, config.path);
+function toProvider(config: ConfigFile, id: string): Provider {
+  return validateProviderEntry(id, config.providers[id] ?? {}, config.path);
 }

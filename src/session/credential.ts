@@ -7,7 +7,24 @@ const AccountSchema = z.object({
   subject: z.string(),
   email: z.optional(z.string()),
   name: z.optional(z.string()),
+  plan: z.optional(z.string()),
+  workspace: z.optional(z.string()),
 });
+
+const ApiKeyCredentialSchema = z.object({
+  kind: z.literal('api_key'),
+  provider: z.string(),
+  profile: z.string(),
+  key: z.string(),
+  /** Whether the provider accepted the key when it was stored (false: stored with --no-verify or imported). */
+  verified: z.boolean(),
+  obtainedAt: z.number(),
+  /** Where it came from when not typed in: e.g. `codex auth.json`. */
+  origin: z.optional(z.string()),
+});
+
+/** A stored API key. */
+export type ApiKeyCredential = z.infer<typeof ApiKeyCredentialSchema>;
 
 const OAuthCredentialSchema = z.object({
   kind: z.literal('oauth'),
@@ -16,6 +33,8 @@ const OAuthCredentialSchema = z.object({
   clientId: z.string(),
   /** The server the tokens came from, so refresh and revocation need no discovery. */
   server: z.looseObject({ issuer: z.string(), token_endpoint: z.string() }),
+  /** Refresh and revocation take JSON bodies (OpenAI). */
+  jsonBodies: z.optional(z.boolean()),
   accessToken: z.string(),
   refreshToken: z.optional(z.string()),
   idToken: z.optional(z.string()),
@@ -33,6 +52,7 @@ export interface OAuthCredential {
   readonly profile: string;
   readonly clientId: string;
   readonly server: ServerMetadata;
+  readonly jsonBodies?: boolean | undefined;
   readonly accessToken: string;
   readonly refreshToken: string | undefined;
   readonly idToken: string | undefined;
@@ -44,8 +64,23 @@ export interface OAuthCredential {
   readonly account: TokenResult['account'];
 }
 
+/** Any stored credential. */
+export type Credential = OAuthCredential | ApiKeyCredential;
+
 /** The profile used when none is named. */
 export const DEFAULT_PROFILE = 'default';
+
+const PROFILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+
+/** Why `name` cannot be a profile name, or undefined. */
+export function profileProblem(name: string): string | undefined {
+  return PROFILE_NAME.test(name) ? undefined : `profile "${name}" must be 1–64 of A-Z a-z 0-9 . _ - and start with a letter or digit`;
+}
+
+/** The store key that remembers a provider's active profile (not a credential). */
+export function activeProfileKey(provider: string): string {
+  return `active:${provider}`;
+}
 
 /** The store key of a provider's credential for one profile. */
 export function credentialKey(provider: string, profile: string = DEFAULT_PROFILE): string {
@@ -53,15 +88,15 @@ export function credentialKey(provider: string, profile: string = DEFAULT_PROFIL
 }
 
 /** The credential stored under `key`, validated; undefined when there is none. */
-export function parseCredential(value: unknown, key: string, storePath: string): OAuthCredential | undefined {
+export function parseCredential(value: unknown, key: string, storePath: string): Credential | undefined {
   if (value === undefined) return undefined;
-  const parsed = OAuthCredentialSchema.safeParse(value);
-  if (!parsed.success) {
-    throw new StorageError(
-      storePath,
-      `The credential "${key}" in ${storePath} is damaged and cannot be used.\nSign in again: loginkit login ${key.split('/')[0]}`,
-    );
+  if ((value as { kind?: unknown }).kind === 'api_key') {
+    const apiKey = ApiKeyCredentialSchema.safeParse(value);
+    if (apiKey.success) return apiKey.data;
+    throw damaged(key, storePath);
   }
+  const parsed = OAuthCredentialSchema.safeParse(value);
+  if (!parsed.success) throw damaged(key, storePath);
   const data = parsed.data;
   return {
     ...data,
@@ -72,9 +107,16 @@ export function parseCredential(value: unknown, key: string, storePath: string):
   };
 }
 
+function damaged(key: string, storePath: string): StorageError {
+  return new StorageError(
+    storePath,
+    `The credential "${key}" in ${storePath} is damaged and cannot be used.\nSign in again: loginkit login ${key.split('/')[0]}`,
+  );
+}
+
 /** A new credential from a fresh sign-in or refresh. */
 export function toCredential(
-  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server'>,
+  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies'>,
   tokens: TokenResult,
 ): OAuthCredential {
   return {
@@ -83,6 +125,7 @@ export function toCredential(
     profile: base.profile,
     clientId: base.clientId,
     server: base.server,
+    ...(base.jsonBodies ? { jsonBodies: true } : {}),
     accessToken: tokens.accessToken,
     refreshToken: tokens.refreshToken,
     idToken: tokens.idToken,
@@ -95,7 +138,7 @@ export function toCredential(
 }
 
 /** The JSON form kept in the store (undefined fields dropped). */
-export function serializeCredential(credential: OAuthCredential): Record<string, unknown> {
+export function serializeCredential(credential: Credential): Record<string, unknown> {
   return JSON.parse(JSON.stringify(credential)) as Record<string, unknown>;
 }
 
@@ -119,6 +162,6 @@ export function isAccessTokenUsable(credential: Pick<OAuthCredential, 'expiresAt
 }
 
 /** True when `a` and `b` hold the same tokens (so nobody replaced `a` meanwhile). */
-export function sameTokens(a: OAuthCredential | undefined, b: OAuthCredential | undefined): boolean {
-  return a?.accessToken === b?.accessToken && a?.refreshToken === b?.refreshToken;
+export function sameTokens(a: Credential | undefined, b: OAuthCredential | undefined): boolean {
+  return a?.kind === 'oauth' && a.accessToken === b?.accessToken && a.refreshToken === b?.refreshToken;
 }

@@ -3,14 +3,19 @@ import type { FetchLike } from '../oauth/http.js';
 import type { ServerConnection } from '../oauth/server.js';
 import type { EntryStore } from '../store/entry-store.js';
 import {
+  type Credential,
+  DEFAULT_PROFILE,
   type OAuthCredential,
+  activeProfileKey,
   credentialKey,
+  isAccessTokenUsable,
   needsRefresh,
   parseCredential,
   sameTokens,
   serializeCredential,
   toCredential,
 } from './credential.js';
+import { type RetryPolicy, isTransient, withRetries } from './retry.js';
 
 /** What a TokenSession needs from its surroundings. */
 export interface SessionDeps {
@@ -18,6 +23,9 @@ export interface SessionDeps {
   http: FetchLike;
   timeoutMs: number;
   now: () => number;
+  retry: RetryPolicy;
+  /** Told when a problem was worked around (e.g. a refresh failed but the current token is still valid). */
+  onWarning: (message: string) => void;
 }
 
 /**
@@ -28,48 +36,79 @@ export interface SessionDeps {
  */
 export class TokenSession {
   readonly #deps: SessionDeps;
-  readonly #inflight = new Map<string, Promise<OAuthCredential>>();
+  readonly #inflight = new Map<string, Promise<Credential>>();
+  /** Parsed credentials by stored entry: the store hands out the same frozen entries until the file changes. */
+  readonly #parsed = new WeakMap<object, Credential>();
 
   constructor(deps: SessionDeps) {
     this.#deps = deps;
   }
 
   /** The stored credential for provider and profile, or undefined. */
-  async credential(provider: string, profile?: string): Promise<OAuthCredential | undefined> {
+  async credential(provider: string, profile?: string): Promise<Credential | undefined> {
     const key = credentialKey(provider, profile);
     const entries = await this.#deps.store.read();
-    return parseCredential(entries[key], key, this.#deps.store.info.location);
+    return this.#parse(entries[key], key);
+  }
+
+  #parse(entry: unknown, key: string): Credential | undefined {
+    if (typeof entry !== 'object' || entry === null) return parseCredential(entry, key, this.#deps.store.info.location);
+    let credential = this.#parsed.get(entry);
+    if (!credential) {
+      credential = parseCredential(entry, key, this.#deps.store.info.location);
+      if (credential) this.#parsed.set(entry, credential);
+    }
+    return credential;
   }
 
   /** Every stored credential. */
-  async credentials(): Promise<OAuthCredential[]> {
+  async credentials(): Promise<Credential[]> {
     const entries = await this.#deps.store.read();
     return Object.keys(entries)
+      .filter((key) => key.includes('/'))
       .sort()
-      .flatMap((key) => parseCredential(entries[key], key, this.#deps.store.info.location) ?? []);
+      .flatMap((key) => this.#parse(entries[key], key) ?? []);
   }
 
-  /** A credential whose access token is fresh enough to use now, refreshing first when due. */
-  async freshCredential(provider: string, profile?: string): Promise<OAuthCredential> {
+  /** A credential ready to use now: an API key as stored, an OAuth one refreshed first when due. */
+  async freshCredential(provider: string, profile?: string): Promise<Credential> {
     const current = await this.credential(provider, profile);
-    if (!current) throw new LoginRequiredError(provider, `Not signed in to "${provider}".`);
-    if (!needsRefresh(current, this.#deps.now())) return current;
+    if (!current) {
+      const named = profile && profile !== DEFAULT_PROFILE ? ` (profile "${profile}")` : '';
+      throw new LoginRequiredError(provider, `Not signed in to "${provider}"${named}.`, undefined, profile);
+    }
+    if (current.kind !== 'oauth' || !needsRefresh(current, this.#deps.now())) return current;
     return this.refresh(current);
   }
 
-  /** Refreshes `seen` once for everyone who asks at the same time; resolves with the newest credential. */
-  refresh(seen: OAuthCredential): Promise<OAuthCredential> {
+  /** The profile used for `provider` when none is named: the one chosen with `switch`, else `default`. */
+  async activeProfile(provider: string): Promise<string> {
+    const value = (await this.#deps.store.read())[activeProfileKey(provider)];
+    return typeof value === 'string' ? value : DEFAULT_PROFILE;
+  }
+
+  /** Makes `profile` the one used for `provider` when none is named. */
+  async setActiveProfile(provider: string, profile: string): Promise<void> {
+    await this.#deps.store.update((entries) => ({ ...entries, [activeProfileKey(provider)]: profile }));
+  }
+
+  /**
+   * Refreshes `seen` once for everyone who asks at the same time; resolves with the newest credential.
+   * With `force`, refreshes even a token that is not due (a resource server rejected it), unless someone
+   * else already replaced it.
+   */
+  refresh(seen: OAuthCredential, force = false): Promise<Credential> {
     const key = credentialKey(seen.provider, seen.profile);
     let pending = this.#inflight.get(key);
     if (!pending) {
-      pending = this.#refreshUnderLock(seen).finally(() => this.#inflight.delete(key));
+      pending = this.#refreshUnderLock(seen, force).finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
     }
     return pending;
   }
 
   /** Stores a credential from a new sign-in, replacing the profile's previous one. */
-  async save(credential: OAuthCredential): Promise<void> {
+  async save(credential: Credential): Promise<void> {
     const key = credentialKey(credential.provider, credential.profile);
     await this.#deps.store.update((entries) => ({ ...entries, [key]: serializeCredential(credential) }));
   }
@@ -89,33 +128,44 @@ export class TokenSession {
 
   /** The connection to the server a credential came from. */
   connectionFor(credential: OAuthCredential, timeoutMs = this.#deps.timeoutMs): ServerConnection {
-    return { metadata: credential.server, clientId: credential.clientId, http: this.#deps.http, timeoutMs };
+    return { metadata: credential.server, clientId: credential.clientId, http: this.#deps.http, timeoutMs, jsonBodies: credential.jsonBodies };
   }
 
-  async #refreshUnderLock(seen: OAuthCredential): Promise<OAuthCredential> {
+  async #refreshUnderLock(seen: OAuthCredential, force: boolean): Promise<Credential> {
     const key = credentialKey(seen.provider, seen.profile);
     return this.#deps.store.withLock(`refresh-${key}`, async () => {
       // Another process may have refreshed (or signed in again) while we waited for the lock.
       const current = await this.credential(seen.provider, seen.profile);
       if (!current) throw new LoginRequiredError(seen.provider, `Not signed in to "${seen.provider}".`);
-      if (!needsRefresh(current, this.#deps.now())) return current;
+      if (current.kind !== 'oauth') return current;
+      const wanted = needsRefresh(current, this.#deps.now()) || (force && sameTokens(current, seen));
+      if (!wanted) return current;
       if (!current.refreshToken) {
         throw new LoginRequiredError(seen.provider, `The sign-in for "${seen.provider}" has expired and cannot be renewed.`);
       }
       const { refreshTokens } = await import('../oauth/grants.js');
       let refreshed: OAuthCredential;
       try {
-        const tokens = await refreshTokens(
-          this.connectionFor(current),
-          { ...current, refreshToken: current.refreshToken },
-          this.#deps.now,
-          `Token refresh for "${seen.provider}"`,
+        const tokens = await withRetries(
+          () =>
+            refreshTokens(
+              this.connectionFor(current),
+              { ...current, refreshToken: current.refreshToken as string },
+              this.#deps.now,
+              `Token refresh for "${seen.provider}"`,
+            ),
+          this.#deps.retry,
         );
         refreshed = toCredential(current, tokens);
       } catch (error) {
+        if (isTransient(error) && !force && isAccessTokenUsable(current, this.#deps.now())) {
+          const until = current.expiresAt === null ? 'no expiry' : `valid until ${new Date(current.expiresAt).toISOString()}`;
+          this.#deps.onWarning(`${(error as Error).message.split('\n')[0]} Using the current access token (${until}).`);
+          return current;
+        }
         if (error instanceof ProviderError && error.error === 'invalid_grant') {
           const latest = await this.credential(seen.provider, seen.profile);
-          if (latest && !sameTokens(latest, current) && !needsRefresh(latest, this.#deps.now())) return latest;
+          if (latest && !sameTokens(latest, current) && (latest.kind !== 'oauth' || !needsRefresh(latest, this.#deps.now()))) return latest;
           throw new LoginRequiredError(
             seen.provider,
             `The sign-in for "${seen.provider}" has expired or was revoked (the server rejected the refresh token).`,
@@ -124,7 +174,7 @@ export class TokenSession {
         }
         throw error;
       }
-      let kept: OAuthCredential | undefined;
+      let kept: Credential | undefined;
       await this.#deps.store.update((entries) => {
         const latest = parseCredential(entries[key], key, this.#deps.store.info.location);
         if (!latest || !sameTokens(latest, current)) {

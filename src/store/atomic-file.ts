@@ -38,7 +38,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   await syncDir(dir);
 }
 
-async function syncDir(dir: string): Promise<void> {
+export async function syncDir(dir: string): Promise<void> {
   // Makes the rename itself durable. Some platforms (Windows) cannot open a folder: nothing more to do there.
   let handle: fs.FileHandle | undefined;
   try {

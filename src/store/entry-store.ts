@@ -1,9 +1,17 @@
-/** How a store protects what it holds, as shown by `loginkit status`. */
-export type Protection = 'plaintext file' | 'encrypted (keychain)' | 'encrypted (passphrase)' | 'memory only';
+/**
+ * How a store protects what it holds, as shown by `loginkit status`. `not created yet`: no store file
+ * exists and `auto` has not yet chosen a backend (it does when the first credential is saved).
+ */
+export type Protection =
+  | 'plaintext file'
+  | 'encrypted (keychain)'
+  | 'encrypted (passphrase)'
+  | 'memory only'
+  | 'not created yet';
 
 /** Where and how a store keeps its entries. */
 export interface StoreInfo {
-  /** Backend name: `file`, `memory`, … */
+  /** Backend name: `keychain`, `passphrase`, `file`, `memory`, or `auto` before one was chosen. */
   readonly backend: string;
   readonly protection: Protection;
   /** The file that holds the entries, or a description for stores without one. */

@@ -6,7 +6,8 @@ import type { Codec } from './codec.js';
 import type { Entries, EntryStore } from './entry-store.js';
 import { withFileLock } from './locks.js';
 
-const WRITE_LOCK = 'store-write';
+/** The lock every writer of a store file holds: updates, migration, reset. */
+export const WRITE_LOCK = 'store-write';
 
 /**
  * Entries kept in one file (0600 in a 0700 folder), encoded by `codec`. Reads are served from memory
@@ -15,7 +16,8 @@ const WRITE_LOCK = 'store-write';
  */
 export function createFileStore(path: string, codec: Codec): EntryStore {
   const lockDir = join(dirname(path), 'locks');
-  let cache: { identity: string; entries: Entries } | undefined;
+  let cache: { identity: string; entries: Entries; bytes: Uint8Array } | undefined;
+  const cachedBytes = (): Uint8Array | undefined => cache?.bytes;
 
   const load = async (): Promise<Entries> => {
     const stats = statOrUndefined(path);
@@ -33,12 +35,15 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
       throw new StorageError(path, `Cannot read ${path}: ${describeFsError(error)}`, { cause: error });
     }
     const entries = Object.freeze(await codec.decode(bytes, path));
-    cache = { identity, entries };
+    cache = { identity, entries, bytes };
     return entries;
   };
 
   return {
-    info: { backend: codec.backend, protection: codec.protection, location: path },
+    // A getter: a codec that follows the file (see select-store.ts) learns its protection on the first read.
+    get info() {
+      return { backend: codec.backend, protection: codec.protection, location: path };
+    },
     read: load,
     update: (change) =>
       withFileLock(lockDir, WRITE_LOCK, async () => {
@@ -46,9 +51,10 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
         const current = await load();
         const next = change(current);
         if (next === undefined) return current;
-        await writeFileAtomic(path, await codec.encode(next));
+        const bytes = await codec.encode(next, { path, current: cachedBytes() });
+        await writeFileAtomic(path, bytes);
         const stats = statOrUndefined(path);
-        cache = stats ? { identity: identityOf(stats), entries: Object.freeze({ ...next }) } : undefined;
+        cache = stats ? { identity: identityOf(stats), entries: Object.freeze({ ...next }), bytes } : undefined;
         return next;
       }),
     withLock: (name, task) => withFileLock(lockDir, name, task),

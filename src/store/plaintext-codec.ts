@@ -32,10 +32,29 @@ export const plaintextCodec: Codec = {
 
 /** The error for a store file that cannot be understood; the file is left untouched. */
 export function corruptStore(path: string, why: string): StorageError {
-  return new StorageError(
-    path,
-    `The credential store ${path} ${why}; it was left untouched.\nRestore it from a backup, or move it aside and sign in again: loginkit store reset`,
+  return markDamaged(
+    new StorageError(
+      path,
+      `The credential store ${path} ${why}; it was left untouched.\nRestore it from a backup, or move it aside and sign in again: loginkit store reset`,
+    ),
   );
+}
+
+const damaged = new WeakSet<Error>();
+
+/**
+ * Marks an error as meaning "this store file can never be read as it is" (corrupt, tampered, its key is
+ * gone), as opposed to a passing problem (a locked keychain, a mistyped passphrase). `loginkit store reset`
+ * moves only such a store aside without being forced.
+ */
+export function markDamaged<E extends Error>(error: E): E {
+  damaged.add(error);
+  return error;
+}
+
+/** Whether `error` says the store file is damaged for good (see {@link markDamaged}). */
+export function isDamagedStore(error: unknown): boolean {
+  return error instanceof Error && damaged.has(error);
 }
 
 /** The error for a store written by a newer loginkit. */

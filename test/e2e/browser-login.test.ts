@@ -307,6 +307,7 @@ describe('configuration', () => {
     assert.equal((await runCli(['frobnicate'], { home })).code, 2);
     assert.equal((await runCli(['logout'], { home })).code, 2);
     const providers = await runCli(['providers', '--json'], { home });
-    assert.deepEqual(JSON.parse(providers.stdout), { providers: [] });
+    const listed = (JSON.parse(providers.stdout) as { providers: Array<{ id: string; builtin: boolean }> }).providers;
+    assert.ok(listed.some((p) => p.id === 'openai' && p.builtin) && listed.every((p) => p.builtin), 'only the built-in providers');
   });
 });

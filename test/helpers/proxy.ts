@@ -10,6 +10,11 @@ export interface ForwardProxy {
   url: string;
   /** What the proxy was asked for, in order: 'GET http://127.0.0.1:123/path' or 'CONNECT host:port'. */
   seen: string[];
+  /**
+   * Plain-HTTP requests sent inside CONNECT tunnels, in order: 'POST 127.0.0.1:123/token'. (undici's
+   * ProxyAgent tunnels http:// requests too, so `seen` alone shows only the CONNECT.)
+   */
+  tunnelled: string[];
   close(): Promise<void>;
 }
 
@@ -28,15 +33,18 @@ const HOP_BY_HOP_HEADERS = new Set([
 /** Starts a real HTTP forward proxy on 127.0.0.1: absolute-form requests are forwarded, CONNECT is tunnelled. */
 export async function startProxy(): Promise<ForwardProxy> {
   const seen: string[] = [];
+  const tunnelled: string[] = [];
   const tunnels = new Set<Socket | Duplex>();
   const server = createServer((req, res) => forwardAbsoluteFormRequest(req, res, seen));
   server.on('connect', (req: IncomingMessage, clientSocket: Duplex, head: Buffer) => {
     tunnel(req, clientSocket, head, seen, tunnels);
+    recordTunnelledRequests(req.url ?? '', clientSocket, head, tunnelled);
   });
   const port = await listenOnLoopback(server);
   return {
     url: `http://127.0.0.1:${port}`,
     seen,
+    tunnelled,
     close: async () => {
       for (const socket of tunnels) socket.destroy();
       await closeServer(server);
@@ -94,6 +102,21 @@ function tunnel(
     clientSocket.end('HTTP/1.1 502 Bad Gateway\r\n\r\n');
   });
   clientSocket.on('error', () => upstream.destroy());
+}
+
+const REQUEST_LINE = /^([A-Z]+) (\S+) HTTP\/1\.[01]\r\n/;
+
+// Reads the request lines of plain HTTP/1.1 going through a tunnel; TLS bytes never match. Requests on a
+// kept-alive connection start at a chunk boundary, since a client sends the next one only after an answer.
+// Listening puts the socket in flowing mode early, which loses nothing: the client sends no byte before the
+// proxy's 200, and that is written just as the tunnel's pipes are set up.
+function recordTunnelledRequests(authority: string, clientSocket: Duplex, head: Buffer, tunnelled: string[]): void {
+  const record = (chunk: Buffer): void => {
+    const match = REQUEST_LINE.exec(chunk.subarray(0, 2048).toString('latin1'));
+    if (match) tunnelled.push(`${match[1]} ${authority}${match[2]}`);
+  };
+  if (head.length > 0) record(head);
+  clientSocket.on('data', record);
 }
 
 function splitAuthority(authority: string): { hostname: string; port: number } {

@@ -1,0 +1,159 @@
+import { type Command, Option } from 'commander';
+import { ConfigError, type LoginResult, type Loginkit, LoginkitError, type ProviderSummary, STORE_CHOICES, type StoreChoice } from '../index.js';
+import { clientFor } from './client-for.js';
+import { createLoginView } from './login-view.js';
+import { type Io, UsageError, printJson, say } from './output.js';
+
+interface LoginFlags {
+  browser: boolean;
+  timeout: number | string;
+  store?: StoreChoice;
+  json?: boolean;
+  withApiKey?: boolean;
+  verify: boolean;
+  oauth?: boolean;
+  profile?: string;
+}
+
+/** Registers `loginkit login [provider]`: OAuth through the browser, or an API key from stdin or a hidden prompt. */
+export function registerLoginCommand(program: Command, io: Io, setJson: (json: boolean) => void): void {
+  program
+    .command('login')
+    .description('sign in to a provider (browser sign-in, or an API key)')
+    .argument('[provider]', 'provider id (see: loginkit providers); a picker on a terminal when omitted')
+    .argument('[secret]', 'never given here: keys are read from stdin or a hidden prompt')
+    .option('--with-api-key', 'read an API key from stdin (e.g. printf %s "$KEY" | loginkit login openai --with-api-key)')
+    .option('--no-verify', 'store the API key without asking the provider whether it works')
+    .option('--oauth', 'sign in through the browser even where an API key is also offered')
+    .option('--profile <name>', 'store the credential under this profile (default: the active one)')
+    .option('--no-browser', 'print the sign-in URL instead of opening a browser')
+    .addOption(new Option('--timeout <seconds>', 'give up after this many seconds').default('300').argParser(positiveSeconds))
+    .addOption(new Option('--store <backend>', 'where to keep credentials when creating the store').choices(STORE_CHOICES))
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (providerArg: string | undefined, secret: string | undefined, flags: LoginFlags) => {
+      setJson(flags.json === true);
+      if (secret !== undefined) {
+        // Never echo it: argv is visible to every user in the process list and lands in shell history.
+        throw new UsageError(
+          `Refusing a key on the command line (other users can see it in the process list, and it stays in your shell history).\nUse: printf '%s' "$KEY" | loginkit login ${providerArg ?? '<provider>'} --with-api-key`,
+        );
+      }
+      const client = clientFor(io, { store: flags.store });
+      const id = providerArg ?? (await pickProvider(io, client));
+      const provider = await client.provider(id);
+      const method = await chooseMethod(io, provider, flags);
+      const result = method === 'api_key' ? await loginWithKey(io, client, provider, flags) : await loginWithBrowser(io, client, provider, flags);
+      if (result.shadowedBy) {
+        say(io, `warning: ${result.shadowedBy} is set in this environment and takes precedence over what was just stored; unset it, or use --source store.`);
+      }
+      if (flags.json) printJson(io, result);
+    });
+}
+
+function isInteractive(io: Io): boolean {
+  return process.stdin.isTTY === true && io.stderr.isTTY === true && !io.env.CI;
+}
+
+async function pickProvider(io: Io, client: Loginkit): Promise<string> {
+  const providers = await client.providers();
+  if (!isInteractive(io)) {
+    throw new UsageError(`Name a provider: loginkit login <provider>. Known: ${providers.map((p) => p.id).join(', ')}`);
+  }
+  const { autocomplete, isCancel } = await import('@clack/prompts');
+  const choice = await autocomplete({
+    message: 'Sign in to which provider? (type to search)',
+    options: providers.map((p) => ({ value: p.id, label: p.displayName, hint: p.methods.join(' or ').replace('api_key', 'API key') })),
+    output: process.stderr,
+  });
+  if (isCancel(choice)) throw new LoginkitError('interrupted', 'Cancelled; nothing was changed.');
+  return String(choice);
+}
+
+async function chooseMethod(io: Io, provider: ProviderSummary, flags: LoginFlags): Promise<'oauth' | 'api_key'> {
+  if (flags.withApiKey && flags.oauth) throw new UsageError('Choose one: --with-api-key or --oauth.');
+  if (flags.withApiKey) return 'api_key';
+  if (flags.oauth) {
+    if (!provider.methods.includes('oauth')) {
+      throw new ConfigError(
+        `${provider.policyNote ?? `${provider.displayName} offers no browser sign-in here.`}\nUse an API key: loginkit login ${provider.id} --with-api-key`,
+      );
+    }
+    return 'oauth';
+  }
+  if (provider.methods.length === 1) return provider.methods[0] as 'oauth' | 'api_key';
+  if (!isInteractive(io)) return provider.methods[0] as 'oauth' | 'api_key';
+  const { isCancel, select } = await import('@clack/prompts');
+  const choice = await select({
+    message: `How do you want to sign in to ${provider.displayName}?`,
+    options: provider.methods.map((method) => ({
+      value: method,
+      label: method === 'oauth' ? (provider.id === 'openai' ? 'Sign in with ChatGPT' : 'Sign in through the browser') : 'Use an API key',
+    })),
+    output: process.stderr,
+  });
+  if (isCancel(choice)) throw new LoginkitError('interrupted', 'Cancelled; nothing was changed.');
+  return choice as 'oauth' | 'api_key';
+}
+
+async function loginWithKey(io: Io, client: Loginkit, provider: ProviderSummary, flags: LoginFlags): Promise<LoginResult> {
+  let key: string;
+  if (flags.withApiKey && !process.stdin.isTTY) {
+    key = await readStdin();
+  } else if (isInteractive(io)) {
+    if (provider.policyNote) say(io, provider.policyNote);
+    const { isCancel, password } = await import('@clack/prompts');
+    const answer = await password({ message: `${provider.displayName} API key (input hidden)`, output: process.stderr });
+    if (isCancel(answer)) throw new LoginkitError('interrupted', 'Cancelled; nothing was stored.');
+    key = String(answer);
+  } else {
+    throw new UsageError(`${provider.displayName} takes an API key on stdin: printf '%s' "$KEY" | loginkit login ${provider.id} --with-api-key`);
+  }
+  if (!key.trim()) throw new UsageError('No API key was given (stdin was empty); nothing was stored.');
+  const result = await client.loginWithApiKey(provider.id, key, { profile: flags.profile, verify: flags.verify });
+  say(
+    io,
+    `Stored the ${provider.displayName} API key ${result.key} for profile "${result.profile}" (${result.verified ? `${provider.displayName} accepted it` : 'not checked: --no-verify'}) in ${result.store.location} (${result.store.protection}).`,
+  );
+  return result;
+}
+
+async function loginWithBrowser(io: Io, client: Loginkit, provider: ProviderSummary, flags: LoginFlags): Promise<LoginResult> {
+  const view = await createLoginView(io, provider.displayName);
+  const abort = new AbortController();
+  const onSigint = (): void => abort.abort(new LoginkitError('interrupted', 'Sign-in cancelled.'));
+  process.on('SIGINT', onSigint);
+  let result: LoginResult;
+  try {
+    result = await client.login(provider.id, {
+      profile: flags.profile,
+      noBrowser: !flags.browser,
+      timeoutMs: Number(flags.timeout) * 1000,
+      signal: abort.signal,
+      onEvent: (event) => view.onEvent(event),
+    });
+  } catch (error) {
+    view.stop();
+    throw error;
+  } finally {
+    process.off('SIGINT', onSigint);
+  }
+  const who = result.account?.email ?? result.account?.subject;
+  const done = `Signed in to ${provider.id}${who ? ` as ${who}` : ''}${result.profile !== 'default' ? ` (profile "${result.profile}")` : ''}.`;
+  view.stop(done);
+  if (!io.stderr.isTTY) say(io, done);
+  say(io, `Stored in ${result.store.location} (${result.store.protection}).`);
+  return result;
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Parses `--timeout`: a positive number of seconds. */
+export function positiveSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout needs a positive number of seconds, not "${value}"`);
+  return seconds;
+}

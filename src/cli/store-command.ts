@@ -1,0 +1,80 @@
+import { type Command, Option } from 'commander';
+import { type Loginkit, STORE_CHOICES, type StoreBackend, type StoreReport } from '../index.js';
+import { EXIT, type Io, printJson, say } from './output.js';
+
+const BACKENDS = STORE_CHOICES.filter((choice): choice is StoreBackend => choice !== 'auto');
+
+/**
+ * `loginkit store status | migrate --to <backend> | reset`: where credentials are kept, moving them to
+ * another backend, and moving a damaged store aside.
+ */
+export function registerStoreCommands(
+  program: Command,
+  io: Io,
+  client: () => Loginkit,
+  setJson: (json: boolean) => void,
+  exit: (code: number) => never,
+): void {
+  const store = program.command('store').description('where credentials are kept: status, migrate, reset');
+
+  store
+    .command('status')
+    .description('show the credential store, its protection, and whether it opens (exit 1 when it does not)')
+    .option('--json', 'print JSON on stdout')
+    .action(async (options: { json?: boolean }) => {
+      setJson(options.json === true);
+      const report = await client().storeStatus();
+      if (options.json) printJson(io, report);
+      else printReport(io, report);
+      if (report.problem) exit(EXIT.failure);
+    });
+
+  store
+    .command('migrate')
+    .description('move every credential to another backend (safe to interrupt)')
+    .addOption(new Option('--to <backend>', 'keychain, passphrase or file').choices(BACKENDS).makeOptionMandatory())
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (options: { to: StoreBackend; json?: boolean }) => {
+      setJson(options.json === true);
+      const result = await client().migrateStore(options.to);
+      const count = `${result.entries} ${result.entries === 1 ? 'credential' : 'credentials'}`;
+      if (!result.changed) say(io, `The credential store ${result.path} already uses ${options.to}; nothing to do.`);
+      else if (result.from === null) say(io, `Created an empty ${options.to} credential store at ${result.path}.`);
+      else say(io, `Moved ${count} from ${result.from} to ${result.to} in ${result.path}.`);
+      if (result.note) say(io, result.note);
+      if (result.leftover) say(io, `warning: ${result.leftover}`);
+      if (options.json) printJson(io, result);
+    });
+
+  store
+    .command('reset')
+    .description('move a store that cannot be read aside (never deletes), so that you can sign in again')
+    .option('--force', 'move it aside even when it can be read, or fails only for a passing reason')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (options: { force?: boolean; json?: boolean }) => {
+      setJson(options.json === true);
+      const result = await client().resetStore({ force: options.force === true });
+      if (result.movedTo === null) say(io, `There is no credential store at ${result.path}; nothing to do.`);
+      else say(io, `Moved the credential store aside to ${result.movedTo}. Sign in again: loginkit login <provider>`);
+      if (options.json) printJson(io, result);
+    });
+}
+
+function printReport(io: Io, report: StoreReport): void {
+  const asked = `${report.selection.choice} (${report.selection.source === 'default' ? 'the default' : `from ${report.selection.source === 'option' ? '--store' : report.selection.source}`})`;
+  const lines = [`Credential store: ${report.path}`];
+  if (!report.exists) {
+    lines.push('  not created yet: it is created when you first sign in', `  new credentials go to: ${asked}`);
+  } else {
+    lines.push(`  protection: ${report.protection}`);
+    if (report.key && 'keychainAccount' in report.key) {
+      lines.push(`  key: in the OS keychain, service "${report.key.keychainService}", account "${report.key.keychainAccount}"`);
+    } else if (report.key) {
+      lines.push(`  key: derived from your passphrase (${report.key.kdf})`);
+    }
+    if (report.entries !== null) lines.push(`  credentials: ${report.entries}`);
+    lines.push(`  asked for: ${asked}`);
+    if (report.problem) lines.push(`  problem: ${report.problem.replace(/\n/g, '\n    ')}`);
+  }
+  io.stdout.write(`${lines.join('\n')}\n`);
+}

@@ -1,0 +1,180 @@
+import { readFileSync } from 'node:fs';
+import { ConfigError, StorageError } from '../errors.js';
+import type { Environment } from '../home.js';
+import type { Codec } from './codec.js';
+import { ENVELOPE_FORMAT, PROTECTION_OF, createEncryptedCodec, parseEnvelope } from './encrypted-codec.js';
+import type { EntryStore, Protection } from './entry-store.js';
+import { createFileStore } from './file-store.js';
+import { createKeychainKeySource, probeKeychain } from './keychain-key.js';
+import { type PassphraseProvider, createPassphraseKeySource } from './passphrase-key.js';
+import { corruptStore, plaintextCodec } from './plaintext-codec.js';
+
+/** What a person can ask for: `auto` (keychain when it works, else an announced plaintext file) or one backend. */
+export const STORE_CHOICES = ['auto', 'keychain', 'passphrase', 'file'] as const;
+export type StoreChoice = (typeof STORE_CHOICES)[number];
+/** A backend that keeps a store file. */
+export type StoreBackend = Exclude<StoreChoice, 'auto'>;
+
+/** Which backend is asked for, and who asked: an explicit choice fails closed, `default` is `auto`. */
+export interface StoreSelection {
+  readonly choice: StoreChoice;
+  readonly source: 'option' | 'LOGINKIT_STORE' | 'config.json' | 'default';
+}
+
+/** Everything needed to open the store file of one home. */
+export interface CredentialStoreOptions {
+  /** The store file. */
+  readonly path: string;
+  /** Where LOGINKIT_STORE and LOGINKIT_PASSPHRASE are read. */
+  readonly env: Environment;
+  /** An explicit choice (API option, `--store`); wins over LOGINKIT_STORE and config.json. */
+  readonly choice?: StoreChoice | undefined;
+  /** The `store` setting of config.json, when there is one. */
+  readonly readSetting?: (() => Promise<StoreChoice | undefined>) | undefined;
+  /** Asked for a passphrase when LOGINKIT_PASSPHRASE is not set in `env`. */
+  readonly askPassphrase?: PassphraseProvider | undefined;
+  /**
+   * Told what the person should know about where credentials go (the library never prints): with `auto`
+   * and no usable keychain, that a plaintext store is about to be created, why, and how to choose otherwise.
+   */
+  readonly onWarning?: ((message: string) => void) | undefined;
+}
+
+/** Parses a store choice from a setting, or says exactly what is wrong with it. */
+export function parseStoreChoice(value: string, where: string): StoreChoice {
+  const choice = STORE_CHOICES.find((candidate) => candidate === value.trim().toLowerCase());
+  if (!choice) throw new ConfigError(`${where} must be one of ${STORE_CHOICES.join(', ')}, not "${value}".`);
+  return choice;
+}
+
+/** The backend asked for: the explicit option, else LOGINKIT_STORE, else config.json, else `auto`. */
+export async function resolveStoreSelection(options: CredentialStoreOptions): Promise<StoreSelection> {
+  if (options.choice !== undefined) return { choice: options.choice, source: 'option' };
+  const variable = options.env.LOGINKIT_STORE;
+  if (variable) return { choice: parseStoreChoice(variable, 'LOGINKIT_STORE'), source: 'LOGINKIT_STORE' };
+  const setting = await options.readSetting?.();
+  if (setting !== undefined) return { choice: setting, source: 'config.json' };
+  return { choice: 'auto', source: 'default' };
+}
+
+/** Which backend wrote a store file, from its contents: the file, not the settings, decides how to read it. */
+export function detectBackend(bytes: Uint8Array, path: string): StoreBackend {
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
+  } catch {
+    throw corruptStore(path, 'is truncated or not valid JSON');
+  }
+  if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
+    const record = json as Record<string, unknown>;
+    if (record.format === ENVELOPE_FORMAT) return parseEnvelope(bytes, path).header.protection;
+    if ('entries' in record) return 'file';
+  }
+  throw corruptStore(path, 'does not have the shape of a loginkit store');
+}
+
+/** The protection a backend gives. */
+export function protectionOf(backend: StoreBackend): Protection {
+  return backend === 'file' ? 'plaintext file' : PROTECTION_OF[backend];
+}
+
+/** A codec for one backend, for the store file at `options.path`. */
+export function codecFor(backend: StoreBackend, options: CredentialStoreOptions): Codec {
+  switch (backend) {
+    case 'file':
+      return plaintextCodec;
+    case 'keychain':
+      return createEncryptedCodec(createKeychainKeySource(options.path));
+    case 'passphrase':
+      return createEncryptedCodec(
+        createPassphraseKeySource(async (request) => options.env.LOGINKIT_PASSPHRASE ?? (await options.askPassphrase?.(request))),
+      );
+  }
+}
+
+/**
+ * The credential store of a home: one file, read with whichever backend wrote it (its contents say which),
+ * and created with the backend asked for. `auto` creates a keychain store when a real round trip to the
+ * keychain works within its time limit, else a plaintext file, announced through `onWarning` before the
+ * file is written. An explicit choice fails closed: it never falls back, and a store file written by
+ * another backend is refused with the command that moves it.
+ */
+export function createCredentialStore(options: CredentialStoreOptions): EntryStore {
+  return createFileStore(options.path, createFollowingCodec(options));
+}
+
+function createFollowingCodec(options: CredentialStoreOptions): Codec {
+  const codecs = new Map<StoreBackend, Codec>();
+  let selection: Promise<StoreSelection> | undefined;
+  let seen: StoreBackend | undefined;
+
+  const select = (): Promise<StoreSelection> => (selection ??= resolveStoreSelection(options));
+  const codec = (backend: StoreBackend): Codec => {
+    let found = codecs.get(backend);
+    if (!found) {
+      found = codecFor(backend, options);
+      codecs.set(backend, found);
+    }
+    return found;
+  };
+  // What the info shows before anything was read: the file's own backend, else an explicit choice.
+  const known = (): StoreBackend | undefined => {
+    if (seen) return seen;
+    try {
+      return detectBackend(readFileSync(options.path), options.path);
+    } catch {
+      const explicit = options.choice ?? options.env.LOGINKIT_STORE?.trim().toLowerCase();
+      return STORE_CHOICES.find((choice) => choice === explicit && choice !== 'auto') as StoreBackend | undefined;
+    }
+  };
+
+  const backendForNewStore = async (path: string): Promise<StoreBackend> => {
+    const { choice } = await select();
+    if (choice !== 'auto') return choice;
+    const probe = await probeKeychain(path);
+    if (probe.available) return 'keychain';
+    options.onWarning?.(
+      `The OS keychain cannot be used (${probe.reason}), so credentials will be kept in a plaintext file readable only by you: ${path}\n` +
+        'To encrypt them with a passphrase instead, set LOGINKIT_STORE=passphrase (and LOGINKIT_PASSPHRASE, or answer the prompt); to keep the plaintext file without this warning, set LOGINKIT_STORE=file.',
+    );
+    return 'file';
+  };
+
+  return {
+    get backend() {
+      return known() ?? 'auto';
+    },
+    get protection() {
+      const backend = known();
+      return backend ? protectionOf(backend) : 'not created yet';
+    },
+
+    async decode(bytes, path) {
+      const backend = detectBackend(bytes, path);
+      const { choice, source } = await select();
+      if (choice !== 'auto' && choice !== backend) throw mismatch(path, backend, choice, source);
+      seen = backend;
+      return codec(backend).decode(bytes, path);
+    },
+
+    async encode(entries, target) {
+      const backend = target.current ? detectBackend(target.current, target.path) : await backendForNewStore(target.path);
+      const bytes = await codec(backend).encode(entries, target);
+      seen = backend;
+      return bytes;
+    },
+  };
+}
+
+function mismatch(path: string, backend: StoreBackend, choice: StoreBackend, source: StoreSelection['source']): StorageError {
+  const asker = source === 'option' ? 'the store option (--store)' : source;
+  return new StorageError(
+    path,
+    `The credential store ${path} is a ${describeBackend(backend)} store, but ${asker} asks for ${choice}; nothing was changed.\nMove every credential: loginkit store migrate --to ${choice} (or stop asking for ${choice})`,
+  );
+}
+
+/** A backend in a few words. */
+export function describeBackend(backend: StoreBackend): string {
+  return backend === 'file' ? 'plaintext file' : backend === 'keychain' ? 'keychain-encrypted' : 'passphrase-encrypted';
+}

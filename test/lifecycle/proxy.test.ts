@@ -1,0 +1,112 @@
+// Every request the library makes honours HTTP_PROXY / NO_PROXY (Node 20's built-in fetch ignores them):
+// the CLI process reads them from its real environment, talks to a real oidc-provider, and a real forward
+// proxy on loopback records what went through it.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
+import { makeBrowserCommand } from '../helpers/browser-command.js';
+import { makeHome, runCli } from '../helpers/cli.js';
+import { type ForwardProxy, startProxy } from '../helpers/proxy.js';
+import { readStoredEntries, refusedPort, sleep } from './support.js';
+
+const PROVIDER = 'demo';
+// Two-second access tokens: due for a refresh one second after they are issued.
+const ACCESS_TOKEN_TTL = 2;
+
+describe('HTTP_PROXY and NO_PROXY, through the CLI', () => {
+  let server: AuthServer;
+  let proxy: ForwardProxy;
+  let home: string;
+
+  before(async () => {
+    server = await startAuthServer({ accessTokenTtl: ACCESS_TOKEN_TTL });
+    proxy = await startProxy();
+    home = await makeHome();
+    const added = await runCli(['providers', 'add', PROVIDER, '--issuer', server.issuer, '--client-id', server.clientId], { home });
+    assert.equal(added.code, 0, added.stderr);
+  });
+  after(async () => {
+    await proxy.close();
+    await server.close();
+  });
+
+  const authority = (): string => `127.0.0.1:${server.port}`;
+  /** Requests to the auth server that went through the proxy (undici tunnels http:// with CONNECT). */
+  const throughProxy = (): string[] => proxy.tunnelled.filter((line) => line.includes(authority()));
+  const forget = (): void => {
+    proxy.seen.length = 0;
+    proxy.tunnelled.length = 0;
+  };
+  const env = (extra: Record<string, string>): Record<string, string> => ({ LOGINKIT_STORE: 'file', ...extra });
+
+  /** Waits until the stored access token is due for a refresh (less than half its 2 s lifetime left). */
+  const untilDue = (): Promise<void> => sleep(ACCESS_TOKEN_TTL * 500 + 200);
+
+  test('login: discovery and the code exchange go through the proxy', async () => {
+    const browser = makeBrowserCommand({ dir: home });
+    const login = await runCli(['login', PROVIDER], { home, env: env({ BROWSER: browser, HTTP_PROXY: proxy.url }) });
+    assert.equal(login.code, 0, login.stderr);
+    const seen = throughProxy();
+    assert.ok(proxy.seen.includes(`CONNECT ${authority()}`), JSON.stringify(proxy.seen));
+    assert.ok(
+      seen.some((line) => line.startsWith(`GET ${authority()}/.well-known/`)),
+      `discovery went through the proxy: ${JSON.stringify(seen)}`,
+    );
+    assert.ok(seen.includes(`POST ${authority()}/token`), `the code exchange went through the proxy: ${JSON.stringify(seen)}`);
+    const direct = server.requests.filter((r) => r.path === '/token' || r.path.startsWith('/.well-known/')).length;
+    assert.equal(direct, seen.filter((line) => / \S+\/(token|\.well-known\/)/.test(line)).length, 'every discovery and token request went through the proxy');
+    assert.equal(server.stats.authorizationCodeGrants, 1);
+  });
+
+  test('token: the refresh goes through the proxy named by HTTP_PROXY', async () => {
+    await untilDue();
+    forget();
+    const refreshesBefore = server.stats.refreshGrants;
+    const run = await runCli(['token', PROVIDER], { home, env: env({ HTTP_PROXY: proxy.url }) });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(server.stats.refreshGrants, refreshesBefore + 1, 'one refresh');
+    assert.deepEqual(throughProxy(), [`POST ${authority()}/token`]);
+    const stored = (await readStoredEntries(home))[`${PROVIDER}/default`];
+    assert.equal(run.stdout, `${String(stored?.accessToken)}\n`, 'prints the refreshed, stored token');
+  });
+
+  test('lower-case http_proxy works too', async () => {
+    await untilDue();
+    forget();
+    const run = await runCli(['token', PROVIDER], { home, env: env({ http_proxy: proxy.url }) });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(throughProxy(), [`POST ${authority()}/token`]);
+  });
+
+  test('NO_PROXY=127.0.0.1: the refresh bypasses the proxy', async () => {
+    await untilDue();
+    forget();
+    const refreshesBefore = server.stats.refreshGrants;
+    const run = await runCli(['token', PROVIDER], { home, env: env({ HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' }) });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(server.stats.refreshGrants, refreshesBefore + 1, 'one refresh');
+    assert.deepEqual(proxy.seen, [], 'nothing went through the proxy');
+    assert.deepEqual(proxy.tunnelled, []);
+  });
+
+  test('the proxy is really used: a dead proxy fails the refresh, and NO_PROXY gets around it', async () => {
+    const deadProxy = `http://127.0.0.1:${await refusedPort()}`;
+    await untilDue();
+    const failed = await runCli(['token', PROVIDER], { home, env: env({ HTTP_PROXY: deadProxy }), timeoutMs: 20_000 });
+    assert.equal(failed.code, 1, failed.stderr);
+    assert.match(failed.stderr, new RegExp(`127\\.0\\.0\\.1:${server.port}`), 'names the host it was trying to reach');
+    assert.match(failed.stderr, /proxy/i, 'points at the proxy settings');
+
+    const bypassed = await runCli(['token', PROVIDER], { home, env: env({ HTTP_PROXY: deadProxy, NO_PROXY: `127.0.0.1:${server.port}` }) });
+    assert.equal(bypassed.code, 0, bypassed.stderr);
+    assert.equal(server.stats.grantsRevoked, 0, 'no refresh token was reused along the way');
+  });
+
+  test('HTTPS_PROXY alone is not used for an http:// server', async () => {
+    await untilDue();
+    forget();
+    const run = await runCli(['token', PROVIDER], { home, env: env({ HTTPS_PROXY: proxy.url }) });
+    assert.equal(run.code, 0, run.stderr);
+    assert.deepEqual(proxy.seen, []);
+  });
+});
