@@ -1,10 +1,11 @@
 import { join } from 'node:path';
 import { ConfigError, LoginRequiredError } from './errors.js';
 import { type Environment, resolveHome } from './home.js';
+import type { LoginEnvironment, LoginMethod } from './environment.js';
 import type { LoginEvent } from './oauth/events.js';
 import { DEFAULT_TIMEOUT_MS, type FetchLike, createHttp } from './oauth/http.js';
 import type { AccountInfo } from './oauth/tokens.js';
-import { maskSecret } from './importers/mask.js';
+import { type ImportSource, type Skipped, maskSecret, readImportPlan } from './importers/index.js';
 import { type ProviderEntry, readConfigFile, writeProviderEntry, writeStoreSetting } from './providers/config-file.js';
 import { type Provider, createProviderLookup, validateProviderEntry } from './providers/registry.js';
 import { apiKeyFromEnvironment, apiKeyHeaders, checkApiKeyFormat, verifyApiKey } from './session/api-keys.js';
@@ -50,6 +51,8 @@ export interface LoginkitOptions {
   store?: StoreChoice | 'memory' | EntryStore;
   /** Supplies the passphrase of a `passphrase` store when `LOGINKIT_PASSPHRASE` is not set in `env`. */
   askPassphrase?: PassphraseProvider;
+  /** Where this process runs (SSH, WSL, container, CI, display), which decides how `login` signs in. Default: detected from `env`. */
+  environment?: LoginEnvironment;
 }
 
 /** Which credential to use: a profile (default: the active one) and, when both exist, env or store. */
@@ -64,10 +67,14 @@ export interface CredentialChoice {
 export interface LoginOptions {
   /** Profile to store the credential under (default: the active one). */
   profile?: string;
-  /** How long to wait for the person, in ms. Default: 300 000. */
+  /** How long to wait for the person, in ms. Default: 300 000; for a device code, the code's lifetime. */
   timeoutMs?: number;
   /** Only announce the URL (event `authorization_url`); do not open a browser. */
   noBrowser?: boolean;
+  /** `browser`, `device` (a code entered on any device), `paste`, or `auto` (default: decided from the environment). */
+  method?: LoginMethod | 'auto';
+  /** What the person pastes (the URL their browser ended on), raced against the loopback callback; see `createPasteBox`. */
+  pasted?: AsyncIterable<string>;
   /** Cancels the sign-in. */
   signal?: AbortSignal;
   /** Receives progress of this sign-in (in addition to the client's `onEvent`). */
@@ -132,6 +139,15 @@ export interface ProviderStatus {
   workspace: string | null;
   /** Every source found, the one in effect marked. */
   sources: CredentialSource[];
+}
+
+/** What `import` did or, with `dryRun`, would do (no secrets: keys are masked). */
+export interface ImportReport {
+  source: ImportSource;
+  file: string;
+  dryRun: boolean;
+  imported: Array<{ provider: string; profile: string; kind: 'api_key' | 'oauth'; detail: string; origin: string }>;
+  skipped: Skipped[];
 }
 
 /** What `exec` puts in a child's environment. */
@@ -202,6 +218,11 @@ export interface Loginkit {
   logout(provider: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<LogoutResult>;
   /** Makes `profile` the one used for `provider` when none is named. */
   switchProfile(provider: string, profile: string): Promise<void>;
+  /**
+   * Reads another tool's credential file (read-only) and stores its API keys under `profile` and its
+   * OAuth sign-ins under profile `chatgpt`; never replaces a credential already there. `dryRun` only reports.
+   */
+  importCredentials(source: ImportSource, options?: { dryRun?: boolean; profile?: string }): Promise<ImportReport>;
   /** The variables `exec` sets for these providers (API keys, fresh access tokens). */
   execEnvironment(providers: readonly string[], choice?: CredentialChoice): Promise<ExecEnvironment>;
   /** Logs out of every stored credential. */
@@ -219,8 +240,9 @@ export interface Loginkit {
   createFetch(provider: string, choice?: CredentialChoice): FetchLike;
 }
 
-const DEFAULT_LOGIN_TIMEOUT_MS = 300_000;
 const REVOCATION_TIMEOUT_MS = 10_000;
+/** The profile that imported OAuth sign-ins (Codex's and opencode's ChatGPT tokens) go to. */
+const IMPORTED_SIGN_IN_PROFILE = 'chatgpt';
 /** Name of the credential store file inside the home folder. */
 export const STORE_FILE = 'credentials.json';
 
@@ -369,19 +391,27 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
       }
       const profile = await profileFor(id, loginOptions.profile);
       const { resolveServerMetadata } = await import('./oauth/server.js');
-      const { runAuthorizationCodeFlow } = await import('./oauth/authorization-code.js');
+      const { signIn } = await import('./sign-in.js');
+      const { detectEnvironment } = await import('./environment.js');
       const metadata = await resolveServerMetadata(oauth, http, timeoutMs);
-      const tokens = await runAuthorizationCodeFlow({
+      const tokens = await signIn({
+        providerId: id,
         connection: { metadata, clientId: oauth.clientId, http, timeoutMs },
         scopes: oauth.scopes,
         redirectUri: oauth.redirectUri,
         fallbackRedirectPorts: oauth.fallbackRedirectPorts,
         authorizeParams: oauth.authorizeParams,
         accountClaims: oauth.accountClaims,
-        openBrowser: loginOptions.noBrowser ? undefined : openBrowser,
+        apiKeySupported: provider.apiKey !== undefined,
+        method: loginOptions.method ?? 'auto',
+        environment: options.environment ?? detectEnvironment({ env }),
+        openBrowser,
+        browserInjected: options.openBrowser !== undefined,
+        noBrowser: loginOptions.noBrowser === true,
+        pasted: loginOptions.pasted,
         onEvent: emit(loginOptions),
         signal: loginOptions.signal,
-        timeoutMs: loginOptions.timeoutMs ?? DEFAULT_LOGIN_TIMEOUT_MS,
+        timeoutMs: loginOptions.timeoutMs,
         now,
       });
       const credential = toCredential({ provider: id, profile, clientId: oauth.clientId, server: metadata, jsonBodies: oauth.jsonBodyEndpoints }, tokens);
@@ -484,6 +514,68 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
         }
       }
       return { variables, used };
+    },
+
+    async importCredentials(source, importOptions = {}) {
+      const plan = await readImportPlan(source, env);
+      const report: ImportReport = { source, file: plan.file, dryRun: importOptions.dryRun === true, imported: [], skipped: [...plan.skipped] };
+      for (const candidate of plan.candidates) {
+        const what = `${candidate.provider} ${candidate.kind === 'api_key' ? 'API key' : 'sign-in'} from ${candidate.origin}`;
+        const provider = await knownProvider(candidate.provider);
+        // A provider's API key and its sign-in from the same file would collide in one profile: the
+        // sign-in goes to its own profile, named for what it is.
+        const profile = candidate.kind === 'oauth' ? IMPORTED_SIGN_IN_PROFILE : await profileFor(candidate.provider, importOptions.profile);
+        if (await session.credential(candidate.provider, profile)) {
+          report.skipped.push({ what, reason: `"${candidate.provider}" already has a credential in profile "${profile}"; import into another one with --profile NAME` });
+          continue;
+        }
+        let credential: Credential;
+        if (candidate.kind === 'api_key') {
+          credential = { kind: 'api_key', provider: candidate.provider, profile, key: candidate.key, verified: false, obtainedAt: now(), origin: candidate.origin };
+        } else {
+          const oauth = provider?.oauth;
+          if (!oauth?.knownEndpoints) {
+            report.skipped.push({ what, reason: `loginkit cannot refresh "${candidate.provider}" tokens from another tool; sign in: loginkit login ${candidate.provider}` });
+            continue;
+          }
+          const { accountFromClaims } = await import('./oauth/tokens.js');
+          const { decodeJwt } = await import('jose');
+          let account = undefined;
+          try {
+            account = candidate.idToken ? accountFromClaims(decodeJwt(candidate.idToken), oauth.accountClaims) : undefined;
+          } catch {
+            // An ID token we cannot read only costs the account details.
+          }
+          credential = toCredential(
+            {
+              provider: candidate.provider,
+              profile,
+              clientId: oauth.clientId,
+              server: { issuer: oauth.issuer, token_endpoint: oauth.knownEndpoints.token, revocation_endpoint: oauth.knownEndpoints.revocation },
+              jsonBodies: oauth.jsonBodyEndpoints,
+            },
+            {
+              accessToken: candidate.accessToken,
+              refreshToken: candidate.refreshToken,
+              idToken: candidate.idToken,
+              tokenType: 'bearer',
+              scopes: [...oauth.scopes],
+              expiresAt: candidate.expiresAt,
+              obtainedAt: now(),
+              account: account ? { ...account, workspace: account.workspace ?? candidate.accountId } : undefined,
+            },
+          );
+        }
+        if (!report.dryRun) await session.save(credential);
+        report.imported.push({
+          provider: candidate.provider,
+          profile,
+          kind: candidate.kind,
+          detail: candidate.kind === 'api_key' ? maskSecret(candidate.key) : 'tokens',
+          origin: candidate.origin,
+        });
+      }
+      return report;
     },
 
     async providers() {

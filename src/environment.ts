@@ -109,6 +109,7 @@ export function describeEnvironment(environment: LoginEnvironment): string {
 /** The method a sign-in will use, and why, in one sentence for the person. */
 export interface MethodChoice {
   method: LoginMethod;
+  /** Why, as a clause for the person ('' when nothing needs explaining). */
   reason: string;
   /**
    * Whether pasted input is read from the start, racing the callback: when the browser may not be on this
@@ -161,8 +162,8 @@ export function chooseLoginMethod(request: MethodRequest): MethodChoice {
     case 'auto':
       break;
   }
-  if (request.noBrowser) return { method: 'browser', reason: 'without opening a browser (--no-browser)', pasteFromStart: true };
-  if (request.browserInjected) return { method: 'browser', reason: 'with the application’s browser', pasteFromStart: false };
+  if (request.noBrowser) return { method: 'browser', reason: 'no browser is opened: open the URL yourself', pasteFromStart: true };
+  if (request.browserInjected) return { method: 'browser', reason: '', pasteFromStart: false };
   if (environment.ci) {
     const ways = [
       ...(request.apiKeySupported ? [`an API key: loginkit login ${providerId} --with-api-key < key-file`] : []),
@@ -175,7 +176,7 @@ export function chooseLoginMethod(request: MethodRequest): MethodChoice {
     );
   }
   if (!remote) {
-    return { method: 'browser', reason: environment.wsl ? 'in the Windows browser (WSL)' : `on ${where}`, pasteFromStart };
+    return { method: 'browser', reason: environment.wsl ? 'WSL: in the Windows browser' : '', pasteFromStart };
   }
   if (request.deviceSupported) {
     return { method: 'device', reason: `this is ${where}, so a browser opened here would not reach you`, pasteFromStart: false };

@@ -13,6 +13,10 @@ export {
   createLoginkit,
   isLoginRequired,
   STORE_FILE,
+  type CredentialChoice,
+  type CredentialSource,
+  type ExecEnvironment,
+  type ImportReport,
   type Loginkit,
   type LoginkitOptions,
   type LoginOptions,
@@ -33,7 +37,19 @@ export {
   type ErrorCode,
 } from './errors.js';
 export { resolveHome, type Environment } from './home.js';
+export { IMPORT_SOURCES, maskSecret, type ImportSource } from './importers/index.js';
 export type { LoginEvent } from './oauth/events.js';
+export {
+  browserCanReachCallback,
+  chooseLoginMethod,
+  detectEnvironment,
+  type HostProbe,
+  type LoginEnvironment,
+  type LoginMethod,
+  type MethodChoice,
+  type SshSession,
+} from './environment.js';
+export { createPasteBox, type PasteBox, type PasteRejection } from './oauth/paste.js';
 export type { FetchLike } from './oauth/http.js';
 export type { RejectionReason } from './oauth/loopback.js';
 export type { AccountInfo } from './oauth/tokens.js';

@@ -1,12 +1,13 @@
 import { type Command, Option } from 'commander';
-import { ConfigError, type LoginResult, type Loginkit, LoginkitError, type ProviderSummary, STORE_CHOICES, type StoreChoice } from '../index.js';
+import { ConfigError, type LoginMethod, type LoginResult, type Loginkit, LoginkitError, type ProviderSummary, STORE_CHOICES, type StoreChoice } from '../index.js';
 import { clientFor } from './client-for.js';
 import { createLoginView } from './login-view.js';
 import { type Io, UsageError, printJson, say } from './output.js';
+import { METHOD_CHOICES, type SignInFlags, pasteInput, requestedMethod } from './sign-in-method.js';
 
-interface LoginFlags {
+interface LoginFlags extends SignInFlags {
   browser: boolean;
-  timeout: number | string;
+  timeout?: number | string;
   store?: StoreChoice;
   json?: boolean;
   withApiKey?: boolean;
@@ -27,7 +28,10 @@ export function registerLoginCommand(program: Command, io: Io, setJson: (json: b
     .option('--oauth', 'sign in through the browser even where an API key is also offered')
     .option('--profile <name>', 'store the credential under this profile (default: the active one)')
     .option('--no-browser', 'print the sign-in URL instead of opening a browser')
-    .addOption(new Option('--timeout <seconds>', 'give up after this many seconds').default('300').argParser(positiveSeconds))
+    .addOption(new Option('--method <method>', 'how to sign in (default auto: from where you are; see docs/remote.md)').choices(METHOD_CHOICES))
+    .option('--device', 'sign in with a code entered on any device (--method device)')
+    .option('--paste', 'open the URL on any device and paste back the address it ends on (--method paste); also reads a piped stdin')
+    .addOption(new Option('--timeout <seconds>', "give up after this many seconds (default 300; a device code: its lifetime)").argParser(positiveSeconds))
     .addOption(new Option('--store <backend>', 'where to keep credentials when creating the store').choices(STORE_CHOICES))
     .option('--json', 'print the result as JSON on stdout')
     .action(async (providerArg: string | undefined, secret: string | undefined, flags: LoginFlags) => {
@@ -41,8 +45,10 @@ export function registerLoginCommand(program: Command, io: Io, setJson: (json: b
       const client = clientFor(io, { store: flags.store });
       const id = providerArg ?? (await pickProvider(io, client));
       const provider = await client.provider(id);
-      const method = await chooseMethod(io, provider, flags);
-      const result = method === 'api_key' ? await loginWithKey(io, client, provider, flags) : await loginWithBrowser(io, client, provider, flags);
+      const signInMethod = requestedMethod(flags);
+      const method = signInMethod === undefined ? await chooseMethod(io, provider, flags) : 'oauth';
+      const result =
+        method === 'api_key' ? await loginWithKey(io, client, provider, flags) : await loginWithBrowser(io, client, provider, flags, signInMethod ?? 'auto');
       if (result.shadowedBy) {
         say(io, `warning: ${result.shadowedBy} is set in this environment and takes precedence over what was just stored; unset it, or use --source store.`);
       }
@@ -117,7 +123,13 @@ async function loginWithKey(io: Io, client: Loginkit, provider: ProviderSummary,
   return result;
 }
 
-async function loginWithBrowser(io: Io, client: Loginkit, provider: ProviderSummary, flags: LoginFlags): Promise<LoginResult> {
+async function loginWithBrowser(
+  io: Io,
+  client: Loginkit,
+  provider: ProviderSummary,
+  flags: LoginFlags,
+  signInMethod: LoginMethod | 'auto',
+): Promise<LoginResult> {
   const view = await createLoginView(io, provider.displayName);
   const abort = new AbortController();
   const onSigint = (): void => abort.abort(new LoginkitError('interrupted', 'Sign-in cancelled.'));
@@ -127,7 +139,9 @@ async function loginWithBrowser(io: Io, client: Loginkit, provider: ProviderSumm
     result = await client.login(provider.id, {
       profile: flags.profile,
       noBrowser: !flags.browser,
-      timeoutMs: Number(flags.timeout) * 1000,
+      method: signInMethod,
+      pasted: pasteInput(signInMethod, process.stdin),
+      timeoutMs: flags.timeout === undefined ? undefined : Number(flags.timeout) * 1000,
       signal: abort.signal,
       onEvent: (event) => view.onEvent(event),
     });

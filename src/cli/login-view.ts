@@ -1,5 +1,14 @@
 import type { LoginEvent, RejectionReason } from '../index.js';
 import { type Io, say } from './output.js';
+import {
+  deviceCodeLines,
+  devicePollLine,
+  loadQrRenderer,
+  methodLines,
+  pasteRejectedLine,
+  pasteRequestLines,
+  portForwardingLines,
+} from './remote-login-text.js';
 
 const REJECTION_TEXT: Record<RejectionReason, string> = {
   method: 'wrong HTTP method',
@@ -25,8 +34,17 @@ export interface LoginView {
 export async function createLoginView(io: Io, providerName: string): Promise<LoginView> {
   const tty = io.stderr.isTTY === true && io.env.CI === undefined;
   const spinner = tty ? await startSpinner(io) : undefined;
+  const renderQr = tty ? await loadQrRenderer() : undefined;
   let ticker: NodeJS.Timeout | undefined;
   let deadline = 0;
+  let waitingFor = 'you to finish in the browser';
+  // While the person may paste into this terminal, nothing animates over what they type.
+  let pasting = false;
+  const sayAbove = (lines: readonly string[]): void => {
+    if (!pasting) spinner?.pause();
+    for (const line of lines) say(io, line);
+    if (!pasting) spinner?.resume();
+  };
 
   const timeLeft = (): string => {
     const seconds = Math.max(0, Math.round((deadline - Date.now()) / 1000));
@@ -36,6 +54,34 @@ export async function createLoginView(io: Io, providerName: string): Promise<Log
   return {
     onEvent(event) {
       switch (event.type) {
+        case 'login_method':
+          for (const line of methodLines(providerName, event)) say(io, line);
+          break;
+        case 'port_forwarding':
+          sayAbove(portForwardingLines(event));
+          break;
+        case 'device_code':
+          waitingFor = 'you to enter the code';
+          for (const line of deviceCodeLines(event, Date.now())) say(io, line);
+          for (const line of renderQr?.(event.verificationUriComplete ?? event.verificationUri) ?? []) say(io, line);
+          break;
+        case 'device_poll': {
+          const line = devicePollLine(event, Date.now());
+          if (line) sayAbove([line]);
+          break;
+        }
+        case 'paste_requested':
+          if (ticker) clearInterval(ticker);
+          spinner?.pause();
+          pasting = true;
+          for (const line of pasteRequestLines(event)) say(io, line);
+          break;
+        case 'paste_rejected':
+          say(io, pasteRejectedLine(event));
+          break;
+        case 'port_busy':
+          say(io, `Port ${event.port} is in use${event.holder ? ` by ${event.holder}` : ''}; using ${event.nextPort} instead.`);
+          break;
         case 'authorization_url':
           say(io, `To sign in to ${providerName}, open this URL in a browser:`);
           say(io, event.url);
@@ -43,24 +89,22 @@ export async function createLoginView(io: Io, providerName: string): Promise<Log
         case 'browser_opened':
           break;
         case 'browser_failed':
-          spinner?.pause();
-          say(io, `Could not open a browser (${event.message}). Open the URL above yourself.`);
-          spinner?.resume();
+          sayAbove([`Could not open a browser (${event.message}). Open the URL above yourself.`]);
           break;
         case 'waiting':
           deadline = event.deadline;
-          if (spinner) {
-            spinner.start(`Waiting for you to finish in the browser (${timeLeft()} left, Ctrl-C to cancel)`);
-            ticker = setInterval(() => spinner.update(`Waiting for you to finish in the browser (${timeLeft()} left, Ctrl-C to cancel)`), 1000);
+          if (spinner && !pasting) {
+            spinner.start(`Waiting for ${waitingFor} (${timeLeft()} left, Ctrl-C to cancel)`);
+            ticker = setInterval(() => spinner.update(`Waiting for ${waitingFor} (${timeLeft()} left, Ctrl-C to cancel)`), 1000);
             ticker.unref();
+          } else if (pasting) {
+            say(io, `(Waiting up to ${timeLeft()} for the address or the browser; Ctrl-C to cancel.)`);
           } else {
             say(io, `Waiting up to ${Math.round((deadline - Date.now()) / 1000)} s for the sign-in to finish…`);
           }
           break;
         case 'callback_rejected':
-          spinner?.pause();
-          say(io, `Turned away a request to the sign-in listener (${REJECTION_TEXT[event.reason]}); still waiting.`);
-          spinner?.resume();
+          sayAbove([`Turned away a request to the sign-in listener (${REJECTION_TEXT[event.reason]}); still waiting.`]);
           break;
         case 'exchanging_code':
           if (ticker) clearInterval(ticker);
@@ -83,32 +127,49 @@ interface Spinner {
   stop(message?: string): void;
 }
 
+/**
+ * A one-line spinner on stderr. Not clack's: that one puts the terminal in raw mode while it spins, so Ctrl-C
+ * becomes a keypress it answers with exit 0 (instead of SIGINT, cancellation and exit 130), and typed or
+ * pasted input is swallowed.
+ */
 async function startSpinner(io: Io): Promise<Spinner> {
-  const { spinner } = await import('@clack/prompts');
-  let current: ReturnType<typeof spinner> | undefined;
+  const frames = ['◒', '◐', '◓', '◑'];
+  let timer: NodeJS.Timeout | undefined;
   let text = '';
+  let frame = 0;
+  let started = false;
+  const draw = (): void => {
+    io.stderr.write(`\r\x1b[2K${frames[frame++ % frames.length]}  ${text}`);
+  };
+  const spin = (): void => {
+    draw();
+    timer = setInterval(draw, 120);
+    timer.unref();
+  };
+  const halt = (): void => {
+    if (timer === undefined) return;
+    clearInterval(timer);
+    timer = undefined;
+    io.stderr.write('\r\x1b[2K');
+  };
   return {
     start(message) {
       text = message;
-      current = spinner({ output: io.stderr as NodeJS.WriteStream, withGuide: false });
-      current.start(message);
+      started = true;
+      halt();
+      spin();
     },
     update(message) {
       text = message;
-      current?.message(message);
     },
-    pause() {
-      current?.clear();
-    },
+    pause: halt,
     resume() {
-      if (current) {
-        current = spinner({ output: io.stderr as NodeJS.WriteStream, withGuide: false });
-        current.start(text);
-      }
+      if (started && timer === undefined) spin();
     },
     stop(message) {
-      current?.stop(message);
-      current = undefined;
+      halt();
+      started = false;
+      if (message) io.stderr.write(`◇  ${message}\n`);
     },
   };
 }

@@ -64,6 +64,8 @@ export interface OAuthPreset {
   authorizeParams?: Readonly<Record<string, string>>;
   /** True when the token and revocation endpoints take JSON bodies instead of form encoding. */
   jsonBodyEndpoints?: boolean;
+  /** Endpoints known without discovery, so tokens imported from another tool can be refreshed and revoked offline. */
+  knownEndpoints?: { token: string; revocation?: string };
   /** Where the ID token keeps account facts beyond the standard claims: each a list of claim paths, first match wins. */
   accountClaims?: {
     email?: readonly (readonly string[])[];
@@ -127,6 +129,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       fallbackRedirectPorts: [1457],
       authorizeParams: { id_token_add_organizations: 'true', codex_cli_simplified_flow: 'true' },
       jsonBodyEndpoints: true,
+      knownEndpoints: { token: 'https://auth.openai.com/oauth/token', revocation: 'https://auth.openai.com/oauth/revoke' },
       accountClaims: {
         email: [['email'], ['https://api.openai.com/profile', 'email']],
         plan: [['https://api.openai.com/auth', 'chatgpt_plan_type']],

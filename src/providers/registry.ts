@@ -31,6 +31,8 @@ export interface OAuthProvider {
   /** The token and revocation endpoints take JSON bodies. */
   readonly jsonBodyEndpoints: boolean;
   readonly accountClaims: OAuthPreset['accountClaims'];
+  /** Token and revocation endpoints known without discovery (unset when config.json changes the issuer). */
+  readonly knownEndpoints?: OAuthPreset['knownEndpoints'];
 }
 
 /** How API keys for a provider are sent and checked; `baseUrl` is the configured override, if any. */
@@ -246,6 +248,7 @@ function oauthFrom(id: string, displayName: string, preset: OAuthPreset | undefi
     authorizeParams: { ...preset?.authorizeParams, ...entry.authorizeParams },
     jsonBodyEndpoints: preset?.jsonBodyEndpoints ?? false,
     accountClaims: preset?.accountClaims,
+    knownEndpoints: entry.issuer === undefined || entry.issuer === preset?.issuer ? preset?.knownEndpoints : undefined,
   };
 }
 

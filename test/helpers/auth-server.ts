@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes, type JsonWebKey } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse, createServer } from 'node:http';
 
 import { closeServer, listenOnLoopback } from './stand-in.js';
 
@@ -19,6 +19,8 @@ export interface AuthServerOptions {
   issuerPath?: string;
   /** `interval` (seconds) to put in device authorization responses; absent by default, so clients use 5. */
   deviceInterval?: number;
+  /** Also accept JSON bodies at the token and revocation endpoints, as OpenAI's server does (counted in `stats.jsonBodies`). */
+  acceptJsonBodies?: boolean;
 }
 
 /** Counters of what the authorization server did, read by tests. */
@@ -36,6 +38,8 @@ export interface AuthServerStats {
   grantsRevoked: number;
   /** Every request to the userinfo endpoint. */
   userinfoRequests: number;
+  /** Token and revocation requests that came with a JSON body (with `acceptJsonBodies`). */
+  jsonBodies: number;
 }
 
 /** A running oidc-provider authorization server. */
@@ -122,6 +126,13 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   const handle = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     requests.push({ method: req.method ?? '', path: pathWithoutQuery(req.url ?? '/') });
+    if (opts.acceptJsonBodies && req.method === 'POST' && (req.headers['content-type'] ?? '').startsWith('application/json')) {
+      void formEncoded(req).then((converted) => {
+        stats.jsonBodies += 1;
+        routeUnderIssuerPath(converted, res, issuerPath, handle);
+      });
+      return;
+    }
     routeUnderIssuerPath(req, res, issuerPath, handle);
   });
 
@@ -272,6 +283,26 @@ async function grantRequestedScopes(ctx: GrantLoadingContext): Promise<OidcGrant
   return grant;
 }
 
+/** The same request with its JSON object body re-encoded as a form, which is what oidc-provider reads. */
+async function formEncoded(req: IncomingMessage): Promise<IncomingMessage> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
+  const form = new URLSearchParams(
+    Object.entries(typeof parsed === 'object' && parsed !== null ? parsed : {}).map(([key, value]): [string, string] => [key, String(value)]),
+  ).toString();
+  const converted = new IncomingMessage(req.socket);
+  converted.method = req.method;
+  converted.url = req.url;
+  converted.httpVersion = req.httpVersion;
+  converted.headers = { ...req.headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(form)) };
+  // Marked complete, or IncomingMessage would destroy the shared socket once the body has been read.
+  converted.complete = true;
+  converted.push(form);
+  converted.push(null);
+  return converted;
+}
+
 function newStats(): AuthServerStats {
   return {
     authorizationCodeGrants: 0,
@@ -282,6 +313,7 @@ function newStats(): AuthServerStats {
     revocations: 0,
     grantsRevoked: 0,
     userinfoRequests: 0,
+    jsonBodies: 0,
   };
 }
 

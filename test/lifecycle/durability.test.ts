@@ -34,7 +34,7 @@ before(async () => {
     platform: 'node',
     format: 'esm',
     target: 'node20',
-    banner: { js: "import { createRequire as __require } from 'node:module'; const require = __require(import.meta.url);" },
+    banner: { js: "import { createRequire as __writerRequire } from 'node:module'; const require = __writerRequire(import.meta.url);" },
     logLevel: 'warning',
   });
 });

@@ -119,6 +119,8 @@ describe('refresh failures, in process', () => {
     assert.ok(ms < 8_000, `took ${ms} ms`);
   });
 
+  // Regression: undici's Response is not the global Response class, so 5xx and 429 answers without an OAuth
+  // error body were once taken for malformed responses and not retried.
   test('503, 503, then a token: succeeds after two retries and persists the new tokens', async () => {
     const server = await tokenEndpoint((n, _req, res) => {
       if (n === 1) res.writeHead(503, { 'content-type': 'text/plain' }).end('Service Unavailable');
@@ -287,6 +289,19 @@ describe('refresh failures, through the CLI', () => {
     assert.equal(run.stdout, 'old-at\n', 'only the token on stdout');
     assert.match(run.stderr, /^warning: .*127\.0\.0\.1:\d+/m);
     assert.doesNotMatch(run.stderr, /old-at|old-rt/);
+  });
+
+  test('token against a server that answers 502 once: retried, prints the new token, no warning', async () => {
+    const server = await tokenEndpoint((n, _req, res) => {
+      if (n === 1) res.writeHead(502, { 'content-type': 'text/html' }).end('<html>Bad Gateway</html>');
+      else sendJson(res, 200, tokenResponse('new-at', 'new-rt'));
+    });
+    const home = await homeWith(server.endpoint);
+    const run = await runCli(['token', PROVIDER], { home, env: { LOGINKIT_STORE: 'file' } });
+    assert.equal(run.code, 0, run.stderr);
+    assert.equal(run.stdout, 'new-at\n');
+    assert.equal(run.stderr, '');
+    assert.equal(server.seen.length, 2);
   });
 
   test('token after invalid_grant: exit 3 with the command to run', async () => {

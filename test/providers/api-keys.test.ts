@@ -1,0 +1,204 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { BUILTIN_PROVIDERS } from '../../src/providers/catalog.js';
+import { makeHome, runCli } from '../helpers/cli.js';
+import { type ProviderStandIns, startProviderStandIns } from '../helpers/provider-stand-ins.js';
+
+const ENV = { LOGINKIT_STORE: 'file' };
+
+/** A home whose config.json points every built-in provider's API at the stand-ins. */
+async function homeAgainst(standIns: ProviderStandIns): Promise<string> {
+  const home = await makeHome();
+  const providers = Object.fromEntries(BUILTIN_PROVIDERS.map((p) => [p.id, { baseUrl: standIns.baseUrlFor(p.id) }]));
+  await writeFile(join(home, 'config.json'), JSON.stringify({ providers }), { mode: 0o600 });
+  return home;
+}
+
+async function storedText(home: string): Promise<string> {
+  return readFile(join(home, 'credentials.json'), 'utf8').catch(() => '');
+}
+
+function login(home: string, id: string, key: string, extra: string[] = [], env: Record<string, string> = {}) {
+  return runCli(['login', id, '--with-api-key', ...extra], { home, input: `${key}\n`, env: { ...ENV, ...env } });
+}
+
+describe('API keys: entered once, checked, stored, shown masked', () => {
+  let standIns: ProviderStandIns;
+  before(async () => {
+    standIns = await startProviderStandIns();
+  });
+  after(async () => {
+    await standIns.close();
+  });
+
+  test('every built-in provider: a good key is verified with the right header and stored; token prints it', async () => {
+    const home = await homeAgainst(standIns);
+    for (const provider of BUILTIN_PROVIDERS) {
+      const key = standIns.goodKeyFor(provider.id);
+      const before = standIns.requests.length;
+      const result = await login(home, provider.id, key);
+      assert.equal(result.code, 0, `${provider.id}: ${result.stderr}`);
+      assert.ok(standIns.requests.length > before, `${provider.id}: the key was checked with the provider`);
+      assert.match(result.stderr, /accepted it/);
+      assert.ok(!(result.stderr + result.stdout).includes(key), `${provider.id}: the key is never shown in full`);
+      const token = await runCli(['token', provider.id], { home, env: ENV });
+      assert.equal(token.stdout, `${key}\n`, `${provider.id}: token prints the stored key`);
+    }
+  });
+
+  test('a rejected key is not stored and the message says so', async () => {
+    const home = await homeAgainst(standIns);
+    const result = await login(home, 'openai', standIns.badKeyFor('openai'));
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /rejected this API key \(HTTP 401\); nothing was stored/);
+    assert.equal(await storedText(home), '', 'nothing was written');
+    assert.equal((await runCli(['token', 'openai'], { home, env: ENV })).code, 3);
+  });
+
+  test('a badly formatted key is refused before any request, naming the expected shape', async () => {
+    const home = await homeAgainst(standIns);
+    const before = standIns.requests.length;
+    const result = await login(home, 'anthropic', 'sk-proj-this-is-an-openai-key-shape-0123456789');
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /does not look like a Anthropic API key: expected starts with "sk-ant-api03-"/);
+    assert.equal(standIns.requests.length, before, 'no request was made');
+    assert.doesNotMatch(result.stderr, /this-is-an-openai-key-shape/);
+  });
+
+  test('an unreachable provider suggests --no-verify, which stores offline', async () => {
+    const home = await makeHome();
+    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { groq: { baseUrl: 'http://127.0.0.1:9/openai/v1' } } }), { mode: 0o600 });
+    const key = standIns.goodKeyFor('groq');
+    const offline = await login(home, 'groq', key);
+    assert.equal(offline.code, 1);
+    assert.match(offline.stderr, /127\.0\.0\.1:9/);
+    assert.match(offline.stderr, /--no-verify/);
+    const stored = await login(home, 'groq', key, ['--no-verify']);
+    assert.equal(stored.code, 0, stored.stderr);
+    assert.match(stored.stderr, /not checked: --no-verify/);
+    assert.equal((await runCli(['token', 'groq'], { home, env: ENV })).stdout, `${key}\n`);
+  });
+
+  test('a key given on the command line is refused without echoing it', async () => {
+    const home = await homeAgainst(standIns);
+    const key = standIns.goodKeyFor('openai');
+    const result = await runCli(['login', 'openai', key], { home, env: ENV });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--with-api-key/);
+    assert.ok(!result.stderr.includes(key));
+    assert.equal(await storedText(home), '');
+  });
+
+  test('Anthropic: asking for OAuth explains the policy in one line and points to an API key', async () => {
+    const home = await homeAgainst(standIns);
+    const result = await runCli(['login', 'anthropic', '--oauth'], { home, env: ENV });
+    assert.equal(result.code, 1);
+    const [first, second] = result.stderr.trim().split('\n');
+    assert.match(first ?? '', /Anthropic's terms forbid using Claude Free, Pro or Max subscription credentials in third-party tools/);
+    assert.match(second ?? '', /loginkit login anthropic --with-api-key/);
+  });
+
+  test('no provider and no terminal: a usage error listing the ids', async () => {
+    const home = await makeHome();
+    const result = await runCli(['login'], { home, env: ENV });
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /openai, anthropic, gemini/);
+  });
+});
+
+describe('precedence you can see, profiles, exec', () => {
+  let standIns: ProviderStandIns;
+  before(async () => {
+    standIns = await startProviderStandIns();
+  });
+  after(async () => {
+    await standIns.close();
+  });
+
+  test('an environment variable wins, visibly: status marks it, login warns, --source store forces the stored key', async () => {
+    const home = await homeAgainst(standIns);
+    const stored = standIns.goodKeyFor('openai');
+    const fromEnv = 'sk-proj-ENVIRONMENTKEY0000000000000000000000wxyz';
+    const env = { OPENAI_API_KEY: fromEnv };
+    const result = await login(home, 'openai', stored, [], env);
+    assert.equal(result.code, 0, result.stderr);
+    assert.match(result.stderr, /warning: OPENAI_API_KEY is set in this environment and takes precedence/);
+
+    assert.equal((await runCli(['token', 'openai'], { home, env: { ...ENV, ...env } })).stdout, `${fromEnv}\n`);
+    assert.equal((await runCli(['token', 'openai', '--source', 'store'], { home, env: { ...ENV, ...env } })).stdout, `${stored}\n`);
+    assert.equal((await runCli(['token', 'openai'], { home, env: ENV })).stdout, `${stored}\n`, 'without the variable, the stored key');
+    assert.equal((await runCli(['token', 'openai', '--source', 'env'], { home, env: ENV })).code, 3);
+
+    const status = await runCli(['status', 'openai', '--json'], { home, env: { ...ENV, ...env } });
+    const [entry] = (JSON.parse(status.stdout) as { providers: Array<{ source: string; key: string; sources: Array<{ kind: string; name: string; detail: string; inEffect: boolean }> }> }).providers;
+    assert.ok(entry);
+    assert.equal(entry.source, 'env');
+    assert.deepEqual(
+      entry.sources.map((s) => [s.kind, s.name, s.inEffect]),
+      [
+        ['env', 'OPENAI_API_KEY', true],
+        ['api_key', 'default', false],
+      ],
+    );
+    assert.ok(!status.stdout.includes(fromEnv) && !status.stdout.includes(stored), 'status shows keys masked');
+    assert.match(entry.key, /^sk-pro…wxyz$/);
+    const text = await runCli(['status', 'openai'], { home, env: { ...ENV, ...env } });
+    assert.match(text.stdout, /env OPENAI_API_KEY .*← in effect/);
+  });
+
+  test('profiles: several keys per provider, switch, logout of one leaves the other', async () => {
+    const home = await homeAgainst(standIns);
+    const personal = standIns.goodKeyFor('mistral');
+    assert.equal((await login(home, 'mistral', personal)).code, 0);
+    assert.equal((await login(home, 'mistral', personal, ['--profile', 'work', '--no-verify'])).code, 0);
+    assert.equal((await runCli(['token', 'mistral', '--profile', 'work'], { home, env: ENV })).stdout, `${personal}\n`);
+    assert.equal((await runCli(['switch', 'mistral', 'nowhere'], { home, env: ENV })).code, 3);
+    assert.equal((await runCli(['switch', 'mistral', 'work'], { home, env: ENV })).code, 0);
+    const status = JSON.parse((await runCli(['status', 'mistral', '--json'], { home, env: ENV })).stdout) as { providers: Array<{ profile: string; sources: unknown[] }> };
+    assert.equal(status.providers[0]?.profile, 'work');
+    assert.equal(status.providers[0]?.sources.length, 2);
+    const logout = await runCli(['logout', 'mistral'], { home, env: ENV });
+    assert.equal(logout.code, 0);
+    assert.match(logout.stderr, /profile "work"/);
+    assert.equal((await runCli(['token', 'mistral', '--profile', 'default'], { home, env: ENV })).stdout, `${personal}\n`, 'the other profile is untouched');
+    assert.equal((await runCli(['token', 'mistral', '--profile', 'work'], { home, env: ENV })).code, 3);
+    assert.equal((await runCli(['token', 'mistral'], { home, env: { ...ENV, LOGINKIT_PROFILE: 'default' } })).code, 0);
+  });
+
+  test('exec: the child sees the key in the conventional variables, the parent never does, and the exit status passes through', async () => {
+    const home = await homeAgainst(standIns);
+    const openai = standIns.goodKeyFor('openai');
+    const gemini = standIns.goodKeyFor('gemini');
+    assert.equal((await login(home, 'openai', openai)).code, 0);
+    assert.equal((await login(home, 'gemini', gemini)).code, 0);
+    const script = "process.stdout.write(JSON.stringify({o:process.env.OPENAI_API_KEY,g:process.env.GEMINI_API_KEY,gg:process.env.GOOGLE_API_KEY,p:process.env.LOGINKIT_PASSPHRASE})); process.exit(7)";
+    const result = await runCli(['exec', 'openai,gemini', '--', process.execPath, '-e', script], { home, env: ENV });
+    assert.equal(result.code, 7, result.stderr);
+    const seen = JSON.parse(result.stdout) as Record<string, string | undefined>;
+    assert.equal(seen.o, openai);
+    assert.equal(seen.g, gemini);
+    assert.equal(seen.gg, gemini, 'every variable the SDK reads gets the stored key');
+    assert.equal(seen.p, undefined);
+    assert.equal(process.env.OPENAI_API_KEY, undefined, 'nothing leaked into this process');
+    const missing = await runCli(['exec', 'openai', '--', 'definitely-not-a-command-here'], { home, env: ENV });
+    assert.equal(missing.code, 127);
+    const notSignedIn = await runCli(['exec', 'groq', '--', process.execPath, '-e', '0'], { home, env: ENV });
+    assert.equal(notSignedIn.code, 3);
+    assert.match(notSignedIn.stderr, /loginkit login groq/);
+  });
+
+  test('exec passes signals through to the child', async () => {
+    const home = await homeAgainst(standIns);
+    assert.equal((await login(home, 'xai', standIns.goodKeyFor('xai'))).code, 0);
+    const { spawnCli } = await import('../helpers/cli.js');
+    const script = "process.on('SIGTERM',()=>{process.stdout.write('got SIGTERM');process.exit(42)}); process.stdout.write('ready'); setInterval(()=>{},1000)";
+    const cli = spawnCli(['exec', 'xai', '--', process.execPath, '-e', script], { home, env: ENV });
+    await cli.waitFor(/ready/);
+    cli.child.kill('SIGTERM');
+    const result = await cli.exited;
+    assert.match(result.stdout, /got SIGTERM/);
+    assert.equal(result.code, 42);
+  });
+});

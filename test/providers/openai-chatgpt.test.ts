@@ -1,0 +1,97 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { type Server, createServer } from 'node:net';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
+import { closeBrowser } from '../helpers/browser.js';
+import { makeBrowserCommand } from '../helpers/browser-command.js';
+import { makeHome, runCli } from '../helpers/cli.js';
+import { expireStoredToken } from '../helpers/store-fixtures.js';
+
+const CODEX_CLIENT_ID = 'app_EMoamEEZ73f0CkXaXp7hrann';
+const ENV = { LOGINKIT_STORE: 'file' };
+
+/** A home where the built-in `openai` preset points at the local server (the only override). */
+async function openAiHome(server: AuthServer): Promise<string> {
+  const home = await makeHome();
+  await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { openai: { issuer: server.issuer } } }), { mode: 0o600 });
+  return home;
+}
+
+function holdPort(port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const holder = createServer();
+    holder.once('error', reject);
+    holder.listen(port, '127.0.0.1', () => resolve(holder));
+  });
+}
+
+describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local server with OpenAI claims', () => {
+  let server: AuthServer;
+  before(async () => {
+    server = await startAuthServer({
+      clientId: CODEX_CLIENT_ID,
+      redirectUris: ['http://localhost/auth/callback'],
+      acceptJsonBodies: true,
+      extraIdTokenClaims: { 'https://api.openai.com/auth': { chatgpt_plan_type: 'pro', chatgpt_account_id: 'ws-4242' } },
+    });
+  });
+  after(async () => {
+    await server.close();
+    await closeBrowser();
+  });
+
+  test('port 1455, the extra parameters, status with email, plan and account; refresh and revoke with JSON bodies', async () => {
+    const home = await openAiHome(server);
+    const browser = makeBrowserCommand({ dir: home });
+    const login = await runCli(['login', 'openai', '--oauth'], { home, env: { ...ENV, BROWSER: browser } });
+    assert.equal(login.code, 0, login.stderr);
+    const urlLine = login.stderr.split('\n').find((line) => line.startsWith(`${server.issuer}/`));
+    assert.ok(urlLine);
+    const url = new URL(urlLine);
+    assert.equal(url.searchParams.get('client_id'), CODEX_CLIENT_ID);
+    assert.equal(url.searchParams.get('redirect_uri'), 'http://localhost:1455/auth/callback');
+    assert.equal(url.searchParams.get('scope'), 'openid profile email offline_access');
+    assert.equal(url.searchParams.get('id_token_add_organizations'), 'true');
+    assert.equal(url.searchParams.get('codex_cli_simplified_flow'), 'true');
+    assert.equal(url.searchParams.get('code_challenge_method'), 'S256');
+
+    const status = await runCli(['status', 'openai', '--json'], { home, env: ENV });
+    const [entry] = (JSON.parse(status.stdout) as { providers: Array<Record<string, unknown>> }).providers;
+    assert.equal(entry?.account, 'alice@example.test');
+    assert.equal(entry?.plan, 'pro');
+    assert.equal(entry?.workspace, 'ws-4242');
+    const text = await runCli(['status', 'openai'], { home, env: ENV });
+    assert.match(text.stdout, /plan: pro, account: ws-4242/);
+
+    await expireStoredToken(home, 'openai');
+    const jsonBefore = server.stats.jsonBodies;
+    const token = await runCli(['token', 'openai'], { home, env: ENV });
+    assert.equal(token.code, 0, token.stderr);
+    assert.equal(server.stats.refreshGrants, 1);
+    assert.equal(server.stats.jsonBodies, jsonBefore + 1, 'the refresh went as JSON');
+    const afterRefresh = JSON.parse((await runCli(['status', 'openai', '--json'], { home, env: ENV })).stdout) as { providers: Array<Record<string, unknown>> };
+    assert.equal(afterRefresh.providers[0]?.plan, 'pro', 'plan kept after refresh');
+
+    const logout = await runCli(['logout', 'openai'], { home, env: ENV });
+    assert.equal(logout.code, 0, logout.stderr);
+    assert.match(logout.stderr, /revoked at the server/);
+    assert.ok(server.stats.jsonBodies >= jsonBefore + 3, 'revocations went as JSON');
+  });
+
+  test('when 1455 is busy the login uses 1457 and says which process holds 1455', async () => {
+    const holder = await holdPort(1455);
+    try {
+      const home = await openAiHome(server);
+      const browser = makeBrowserCommand({ dir: home });
+      const login = await runCli(['login', 'openai', '--oauth'], { home, env: { ...ENV, BROWSER: browser } });
+      assert.equal(login.code, 0, login.stderr);
+      assert.match(login.stderr, /Port 1455 is in use by node \(pid \d+\); using 1457/);
+      const urlLine = login.stderr.split('\n').find((line) => line.startsWith(`${server.issuer}/`)) ?? '';
+      assert.equal(new URL(urlLine).searchParams.get('redirect_uri'), 'http://localhost:1457/auth/callback');
+    } finally {
+      holder.close();
+    }
+  });
+});
