@@ -7,7 +7,8 @@ import { DEFAULT_TIMEOUT_MS, type FetchLike, createHttp } from './oauth/http.js'
 import type { AccountInfo } from './oauth/tokens.js';
 import { type ImportSource, type Skipped, maskSecret, readImportPlan } from './importers/index.js';
 import { type ProviderEntry, readConfigFile, writeProviderEntry, writeStoreSetting } from './providers/config-file.js';
-import { type Provider, createProviderLookup, validateProviderEntry } from './providers/registry.js';
+import type { ServerMetadata } from './oauth/server.js';
+import { type OAuthProvider, type Provider, createProviderLookup, validateProviderEntry } from './providers/registry.js';
 import { apiKeyFromEnvironment, apiKeyHeaders, checkApiKeyFormat, verifyApiKey } from './session/api-keys.js';
 import { createAuthenticatedFetch } from './session/authenticated-fetch.js';
 import {
@@ -339,6 +340,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
       refreshable,
       plan: current.account?.plan ?? null,
       workspace: current.account?.workspace ?? null,
+      key: current.apiKey ? maskSecret(current.apiKey) : null,
     };
   };
 
@@ -372,6 +374,17 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     }
     const profile = await profileFor(id, choice.profile);
     return { source: 'store', credential: await session.freshCredential(id, profile) };
+  };
+
+  /** The API key a sign-in can be traded for; a failure only costs the key, with a warning. */
+  const exchangeApiKey = async (metadata: ServerMetadata, oauth: OAuthProvider, idToken: string, requestedToken: string): Promise<string | undefined> => {
+    const { exchangeIdTokenForApiKey } = await import('./oauth/token-exchange.js');
+    try {
+      return await exchangeIdTokenForApiKey({ metadata, clientId: oauth.clientId, http, timeoutMs }, idToken, requestedToken);
+    } catch (error) {
+      options.onWarning?.(`${(error as Error).message.split('\n')[0]} The sign-in works, but \`exec\` will not set an API key for "${oauth.id}".`);
+      return undefined;
+    }
   };
 
   const shadowingVariable = async (provider: Provider): Promise<string | undefined> => apiKeyFromEnvironment(provider, env)?.variable;
@@ -414,13 +427,18 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
         timeoutMs: loginOptions.timeoutMs,
         now,
       });
-      const credential = toCredential({ provider: id, profile, clientId: oauth.clientId, server: metadata, jsonBodies: oauth.jsonBodyEndpoints }, tokens);
+      const apiKey = oauth.apiKeyExchange && tokens.idToken ? await exchangeApiKey(metadata, oauth, tokens.idToken, oauth.apiKeyExchange.requestedToken) : undefined;
+      const credential = toCredential(
+        { provider: id, profile, clientId: oauth.clientId, server: metadata, jsonBodies: oauth.jsonBodyEndpoints, apiKey },
+        tokens,
+      );
       await session.save(credential);
       const shadowedBy = await shadowingVariable(provider);
       return {
         provider: id,
         profile,
         method: 'oauth',
+        ...(apiKey ? { key: maskSecret(apiKey) } : {}),
         ...(shadowedBy ? { shadowedBy } : {}),
         account: tokens.account,
         scopes: tokens.scopes,
@@ -510,6 +528,8 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
           used.push({ provider: id, source: 'store', variable: names[0] ?? provider.accessTokenEnvVar });
         } else {
           variables[provider.accessTokenEnvVar] = credential.accessToken;
+          // A key obtained with the sign-in goes where the provider's SDK looks for keys.
+          if (credential.apiKey) for (const name of provider.apiKey?.envVars ?? []) variables[name] = credential.apiKey;
           used.push({ provider: id, source: 'store', variable: provider.accessTokenEnvVar });
         }
       }

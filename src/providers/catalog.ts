@@ -64,6 +64,11 @@ export interface OAuthPreset {
   authorizeParams?: Readonly<Record<string, string>>;
   /** True when the token and revocation endpoints take JSON bodies instead of form encoding. */
   jsonBodyEndpoints?: boolean;
+  /**
+   * After sign-in, trade the ID token for an API key with the token-exchange grant (RFC 8693), asking for
+   * this `requested_token`; the key is kept with the sign-in and handed out by `exec`.
+   */
+  apiKeyExchange?: { requestedToken: string };
   /** Endpoints known without discovery, so tokens imported from another tool can be refreshed and revoked offline. */
   knownEndpoints?: { token: string; revocation?: string };
   /** Where the ID token keeps account facts beyond the standard claims: each a list of claim paths, first match wins. */
@@ -130,6 +135,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       authorizeParams: { id_token_add_organizations: 'true', codex_cli_simplified_flow: 'true' },
       jsonBodyEndpoints: true,
       knownEndpoints: { token: 'https://auth.openai.com/oauth/token', revocation: 'https://auth.openai.com/oauth/revoke' },
+      apiKeyExchange: { requestedToken: 'openai-api-key' },
       accountClaims: {
         email: [['email'], ['https://api.openai.com/profile', 'email']],
         plan: [['https://api.openai.com/auth', 'chatgpt_plan_type']],

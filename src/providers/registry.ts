@@ -31,6 +31,7 @@ export interface OAuthProvider {
   /** The token and revocation endpoints take JSON bodies. */
   readonly jsonBodyEndpoints: boolean;
   readonly accountClaims: OAuthPreset['accountClaims'];
+  readonly apiKeyExchange?: OAuthPreset['apiKeyExchange'];
   /** Token and revocation endpoints known without discovery (unset when config.json changes the issuer). */
   readonly knownEndpoints?: OAuthPreset['knownEndpoints'];
 }
@@ -248,6 +249,7 @@ function oauthFrom(id: string, displayName: string, preset: OAuthPreset | undefi
     authorizeParams: { ...preset?.authorizeParams, ...entry.authorizeParams },
     jsonBodyEndpoints: preset?.jsonBodyEndpoints ?? false,
     accountClaims: preset?.accountClaims,
+    apiKeyExchange: preset?.apiKeyExchange,
     knownEndpoints: entry.issuer === undefined || entry.issuer === preset?.issuer ? preset?.knownEndpoints : undefined,
   };
 }

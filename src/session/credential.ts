@@ -43,6 +43,8 @@ const OAuthCredentialSchema = z.object({
   expiresAt: z.nullable(z.number()),
   obtainedAt: z.number(),
   account: z.optional(AccountSchema),
+  /** An API key obtained with the sign-in (token exchange), handed out by `exec`. */
+  apiKey: z.optional(z.string()),
 });
 
 /** A stored OAuth credential: tokens plus what is needed to refresh and revoke them. */
@@ -62,6 +64,7 @@ export interface OAuthCredential {
   readonly expiresAt: number | null;
   readonly obtainedAt: number;
   readonly account: TokenResult['account'];
+  readonly apiKey?: string | undefined;
 }
 
 /** Any stored credential. */
@@ -116,10 +119,11 @@ function damaged(key: string, storePath: string): StorageError {
 
 /** A new credential from a fresh sign-in or refresh. */
 export function toCredential(
-  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies'>,
+  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies' | 'apiKey'>,
   tokens: TokenResult,
 ): OAuthCredential {
   return {
+    ...(base.apiKey ? { apiKey: base.apiKey } : {}),
     kind: 'oauth',
     provider: base.provider,
     profile: base.profile,

@@ -21,6 +21,11 @@ export interface AuthServerOptions {
   deviceInterval?: number;
   /** Also accept JSON bodies at the token and revocation endpoints, as OpenAI's server does (counted in `stats.jsonBodies`). */
   acceptJsonBodies?: boolean;
+  /**
+   * Answer OpenAI's token exchange (ID token for `requested_token=openai-api-key`) with this key; the
+   * exchange checks the subject token type and that the ID token was issued to the client.
+   */
+  tokenExchangeApiKey?: string;
 }
 
 /** Counters of what the authorization server did, read by tests. */
@@ -40,6 +45,8 @@ export interface AuthServerStats {
   userinfoRequests: number;
   /** Token and revocation requests that came with a JSON body (with `acceptJsonBodies`). */
   jsonBodies: number;
+  /** Successful token exchanges (with `tokenExchangeApiKey`). */
+  tokenExchanges: number;
 }
 
 /** A running oidc-provider authorization server. */
@@ -122,6 +129,7 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   countGrantEvents(provider, stats, grantErrorCodes);
   provider.use(countEndpointRequests(stats));
   if (opts.deviceInterval !== undefined) provider.use(addDeviceInterval(opts.deviceInterval));
+  if (opts.tokenExchangeApiKey !== undefined) registerApiKeyExchange(provider, opts.tokenExchangeApiKey, clientId, stats);
 
   const handle = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -202,7 +210,7 @@ function buildConfiguration(
       application_type: 'native',
       token_endpoint_auth_method: 'none',
       redirect_uris: opts.redirectUris ?? DEFAULT_REDIRECT_URIS,
-      grant_types: ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT],
+      grant_types: ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT, ...(opts.tokenExchangeApiKey !== undefined ? [TOKEN_EXCHANGE_GRANT] : [])],
       response_types: ['code'],
     }],
     jwks: { keys: [processSigningKey()] },
@@ -283,6 +291,40 @@ async function grantRequestedScopes(ctx: GrantLoadingContext): Promise<OidcGrant
   return grant;
 }
 
+const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+
+interface ExchangeContext {
+  oidc: { params: Record<string, unknown>; client?: { clientId: string } };
+  body: unknown;
+  status: number;
+}
+
+/** OpenAI's token exchange as its server answers it: an ID token issued to this client, for an API key. */
+function registerApiKeyExchange(provider: OidcProvider, apiKey: string, clientId: string, stats: AuthServerStats): void {
+  const handler = async (ctx: ExchangeContext): Promise<void> => {
+    const { requested_token: requested, subject_token: subject, subject_token_type: subjectType } = ctx.oidc.params;
+    let audience: unknown;
+    try {
+      audience = JSON.parse(Buffer.from(String(subject).split('.')[1] ?? '', 'base64url').toString('utf8')).aud;
+    } catch {
+      audience = undefined;
+    }
+    const audiences = Array.isArray(audience) ? audience : [audience];
+    if (requested !== 'openai-api-key' || subjectType !== 'urn:ietf:params:oauth:token-type:id_token' || !audiences.includes(clientId)) {
+      ctx.status = 400;
+      ctx.body = { error: 'invalid_request', error_description: 'token exchange refused' };
+      return;
+    }
+    stats.tokenExchanges += 1;
+    ctx.body = { access_token: apiKey, token_type: 'bearer', issued_token_type: 'urn:ietf:params:oauth:token-type:access_token' };
+  };
+  (provider as unknown as { registerGrantType(name: string, handler: unknown, params: string[]): void }).registerGrantType(
+    TOKEN_EXCHANGE_GRANT,
+    handler,
+    ['requested_token', 'subject_token', 'subject_token_type'],
+  );
+}
+
 /** The same request with its JSON object body re-encoded as a form, which is what oidc-provider reads. */
 async function formEncoded(req: IncomingMessage): Promise<IncomingMessage> {
   const chunks: Buffer[] = [];
@@ -314,6 +356,7 @@ function newStats(): AuthServerStats {
     grantsRevoked: 0,
     userinfoRequests: 0,
     jsonBodies: 0,
+    tokenExchanges: 0,
   };
 }
 

@@ -11,6 +11,7 @@ import { expireStoredToken } from '../helpers/store-fixtures.js';
 
 const CODEX_CLIENT_ID = 'app_EMoamEEZ73f0CkXaXp7hrann';
 const ENV = { LOGINKIT_STORE: 'file' };
+const EXCHANGED_KEY = 'sk-proj-EXCHANGEDFROMCHATGPTSIGNIN0000000000Zq9w';
 
 /** A home where the built-in `openai` preset points at the local server (the only override). */
 async function openAiHome(server: AuthServer): Promise<string> {
@@ -34,6 +35,7 @@ describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local se
       clientId: CODEX_CLIENT_ID,
       redirectUris: ['http://localhost/auth/callback'],
       acceptJsonBodies: true,
+      tokenExchangeApiKey: EXCHANGED_KEY,
       extraIdTokenClaims: { 'https://api.openai.com/auth': { chatgpt_plan_type: 'pro', chatgpt_account_id: 'ws-4242' } },
     });
   });
@@ -64,6 +66,14 @@ describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local se
     assert.equal(entry?.workspace, 'ws-4242');
     const text = await runCli(['status', 'openai'], { home, env: ENV });
     assert.match(text.stdout, /plan: pro, account: ws-4242/);
+    assert.equal(server.stats.tokenExchanges, 1, 'the sign-in was traded for an API key');
+    assert.equal(entry?.key, 'sk-pro…Zq9w');
+    assert.ok(!(login.stderr + login.stdout + status.stdout + text.stdout).includes(EXCHANGED_KEY));
+
+    const probe = 'process.stdout.write(JSON.stringify([process.env.OPENAI_API_KEY, (process.env.OPENAI_ACCESS_TOKEN ?? "").length > 0]))';
+    const exec = await runCli(['exec', 'openai', '--', process.execPath, '-e', probe], { home, env: ENV });
+    assert.equal(exec.code, 0, exec.stderr);
+    assert.deepEqual(JSON.parse(exec.stdout), [EXCHANGED_KEY, true]);
 
     await expireStoredToken(home, 'openai');
     const jsonBefore = server.stats.jsonBodies;
