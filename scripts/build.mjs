@@ -1,7 +1,7 @@
 // Builds the library (tsc: dist/*.js + .d.ts) and the CLI (esbuild: one entry plus lazily loaded chunks, so
 // that `loginkit token` loads only what it needs and starts fast).
 import { execFileSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,8 +10,10 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
-rmSync(join(root, 'dist'), { recursive: true, force: true });
-execFileSync(process.execPath, [join(dirname(require.resolve('typescript/package.json')), 'bin/tsc'), '-p', join(root, 'tsconfig.build.json')], {
+// Build beside dist/ and swap it in, so that a CLI started during a rebuild never finds dist/ missing.
+const fresh = join(root, `.dist-build-${process.pid}`);
+rmSync(fresh, { recursive: true, force: true });
+execFileSync(process.execPath, [join(dirname(require.resolve('typescript/package.json')), 'bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', fresh], {
   stdio: 'inherit',
   cwd: root,
 });
@@ -19,7 +21,7 @@ execFileSync(process.execPath, [join(dirname(require.resolve('typescript/package
 const esbuild = await import('esbuild');
 await esbuild.build({
   entryPoints: { loginkit: join(root, 'src/cli/loginkit.ts') },
-  outdir: join(root, 'dist/cli'),
+  outdir: join(fresh, 'cli'),
   chunkNames: 'chunks/[name]-[hash]',
   bundle: true,
   splitting: true,
@@ -34,3 +36,12 @@ await esbuild.build({
   banner: { js: "import { createRequire as __loginkitRequire } from 'node:module'; const require = __loginkitRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+
+const old = join(root, `.dist-old-${process.pid}`);
+try {
+  renameSync(join(root, 'dist'), old);
+} catch (error) {
+  if (error.code !== 'ENOENT') throw error;
+}
+renameSync(fresh, join(root, 'dist'));
+rmSync(old, { recursive: true, force: true });

@@ -1,13 +1,9 @@
 // The store survives what real machines do to it: writers killed with SIGKILL at any moment, several
 // processes writing at once, and files that are corrupt or from a newer loginkit.
 import assert from 'node:assert/strict';
-import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLoginkit, StorageError } from '../../src/index.js';
 import { createFileStore } from '../../src/store/file-store.js';
@@ -17,96 +13,17 @@ import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
 import { makeHome, runCli } from '../helpers/cli.js';
 import { startHttpServer } from '../helpers/stand-in.js';
 import { sequenceOf } from './store-writer.js';
+import { type Writer, buildWriter, lastAnnounced, temporaryFiles, untilTemporaryFile } from './writer-process.js';
 import { STORE, credentialEntry, lines, readBody, readStoredEntries, seedStore, sendJson, sleep, storeBytes, tokenResponse } from './support.js';
 
-const WRITER_SOURCE = fileURLToPath(new URL('./store-writer.ts', import.meta.url));
-/** The writer bundled with the library's store code into one file: starts in ~0.1 s instead of ~1 s with tsx. */
-let writerBundle: string | undefined;
-
+let writer: Awaited<ReturnType<typeof buildWriter>>;
 before(async () => {
-  const { build } = await import('esbuild');
-  const dir = await mkdtemp(join(tmpdir(), 'loginkit-writer-'));
-  writerBundle = join(dir, 'store-writer.mjs');
-  await build({
-    entryPoints: [WRITER_SOURCE],
-    outfile: writerBundle,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    banner: { js: "import { createRequire as __writerRequire } from 'node:module'; const require = __writerRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
+  writer = await buildWriter();
 });
 after(async () => {
-  if (writerBundle) await rm(dirname(writerBundle), { recursive: true, force: true });
+  await writer.dispose();
 });
-const TEMPORARY_FILE = /^\.credentials\.json\..*\.tmp$/;
-
-interface Writer {
-  child: ChildProcessWithoutNullStreams;
-  output: () => string;
-  /** Resolves when stdout has a line matching `pattern`. */
-  waitFor: (pattern: RegExp) => Promise<void>;
-  exited: Promise<number | null>;
-}
-
-function startWriter(args: string[]): Writer {
-  if (!writerBundle) throw new Error('the writer is not built yet');
-  const child = spawn(process.execPath, [writerBundle, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  const waiters = new Set<() => void>();
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
-    stdout += chunk;
-    for (const waiter of [...waiters]) waiter();
-  });
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return {
-    child,
-    output: () => `${stdout}\n${stderr}`,
-    exited,
-    waitFor: (pattern) =>
-      new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`writer never printed ${pattern}:\n${stdout}\n${stderr}`)), 30_000);
-        const check = (): void => {
-          if (!pattern.test(stdout)) return;
-          clearTimeout(timer);
-          waiters.delete(check);
-          resolve();
-        };
-        waiters.add(check);
-        void exited.then(() => {
-          if (!pattern.test(stdout)) {
-            clearTimeout(timer);
-            reject(new Error(`writer exited before printing ${pattern}:\n${stdout}\n${stderr}`));
-          }
-        });
-        check();
-      }),
-  };
-}
-
-/** The highest sequence number a loop writer announced as written (durable). */
-function lastAnnounced(output: string): number {
-  const all = [...output.matchAll(/^wrote (\d+)$/gm)].map((m) => Number(m[1]));
-  return all.length === 0 ? 0 : Math.max(...all);
-}
-
-/** Resolves when `home` holds more than `count` temporary files, or after 2 s. */
-async function untilTemporaryFile(home: string, count: number): Promise<void> {
-  const deadline = Date.now() + 2_000;
-  while (Date.now() < deadline && readdirSync(home).filter((name) => TEMPORARY_FILE.test(name)).length <= count) {
-    await new Promise<void>((resolve) => setImmediate(resolve));
-  }
-}
-
-async function temporaryFiles(home: string): Promise<string[]> {
-  return (await readdir(home)).filter((name) => TEMPORARY_FILE.test(name));
-}
+const startWriter = (args: string[]): Writer => writer.start(args);
 
 describe('SIGKILL in the middle of writing', () => {
   const KILLS = 30;
@@ -146,7 +63,7 @@ describe('SIGKILL in the middle of writing', () => {
       for (const name of temporaries) assert.equal((await stat(join(home, name))).mode & 0o777, 0o600, `${name} is private`);
       assert.equal((await stat(path)).mode & 0o777, 0o600);
 
-      // The dead writer's lock would be taken over once stale (10 s, tested below); skip that wait here.
+      // The dead writer's lock would be taken over once stale (10 s, see stale-lock.test.ts); skip that wait here.
       await rm(join(home, 'locks'), { recursive: true, force: true });
     }
     assert.ok(previous >= KILLS, `the writers made progress (${previous} writes)`);
@@ -158,31 +75,6 @@ describe('SIGKILL in the middle of writing', () => {
     const run = await runCli(['token', 'p0'], { home, env: { LOGINKIT_STORE: 'file' } });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(run.stdout, `at-${previous}-p0\n`);
-  });
-
-  test('a writer killed while holding the lock: the next write waits for the stale lock, then succeeds', async () => {
-    const home = await makeHome();
-    const path = join(home, STORE);
-    const lock = join(home, 'locks', 'store-write.lock');
-    const writer = startWriter(['loop', path, '1', '256']);
-    await writer.waitFor(/^wrote \d+$/m);
-    while (!existsSync(lock)) await sleep(1);
-    writer.child.kill('SIGKILL');
-    await writer.exited;
-    assert.ok(existsSync(lock), 'the dead writer left its lock behind');
-
-    const go = join(home, 'go');
-    await writeFile(go, '');
-    const started = Date.now();
-    const next = startWriter(['once', path, 'late', go]);
-    await next.waitFor(/^done$/m);
-    const waited = Date.now() - started;
-    // proper-lockfile calls a lock stale 10 s after its holder last touched it.
-    assert.ok(waited > 5_000, `waited for the lock to become stale (${waited} ms)`);
-    assert.ok(waited < 20_000, `took over the stale lock within 20 s (${waited} ms)`);
-    const entries = await createFileStore(path, plaintextCodec).read();
-    assert.ok(entries['late/default'], 'the new entry is there');
-    assert.ok(entries['p0/default'], 'the old entry is kept');
   });
 });
 

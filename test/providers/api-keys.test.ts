@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BUILTIN_PROVIDERS } from '../../src/providers/catalog.js';
 import { makeHome, runCli } from '../helpers/cli.js';
+import { startHttpServer } from '../helpers/stand-in.js';
 import { type ProviderStandIns, startProviderStandIns } from '../helpers/provider-stand-ins.js';
 
 const ENV = { LOGINKIT_STORE: 'file' };
@@ -200,5 +201,48 @@ describe('precedence you can see, profiles, exec', () => {
     const result = await cli.exited;
     assert.match(result.stdout, /got SIGTERM/);
     assert.equal(result.code, 42);
+  });
+});
+
+describe('providers adjusted or declared in config.json', () => {
+  test('a custom API-key provider: its header, validation request, env var and extra headers are used', async () => {
+    const seen: Array<{ path: string; header: string | undefined; extra: string | undefined }> = [];
+    const gateway = await startHttpServer((req, res) => {
+      seen.push({ path: req.url ?? '', header: req.headers['x-gateway-key'] as string | undefined, extra: req.headers['x-team'] as string | undefined });
+      res.writeHead(req.headers['x-gateway-key'] === 'gw-good-key-123456' ? 200 : 403).end('{}');
+    });
+    try {
+      const home = await makeHome();
+      await writeFile(
+        join(home, 'config.json'),
+        JSON.stringify({
+          providers: {
+            gateway: { type: 'api_key', displayName: 'Team gateway', baseUrl: `${gateway.url}/v1`, header: { name: 'x-gateway-key' }, headers: { 'x-team': 'ml' }, validationPath: '/whoami', envVar: 'GATEWAY_KEY' },
+          },
+        }),
+        { mode: 0o600 },
+      );
+      const bad = await login(home, 'gateway', 'gw-wrong-key-000000');
+      assert.equal(bad.code, 1);
+      assert.match(bad.stderr, /Team gateway rejected this API key \(HTTP 403\)/);
+      const good = await login(home, 'gateway', 'gw-good-key-123456');
+      assert.equal(good.code, 0, good.stderr);
+      assert.deepEqual(seen.at(-1), { path: '/v1/whoami', header: 'gw-good-key-123456', extra: 'ml' });
+      const probe = 'process.stdout.write(process.env.GATEWAY_KEY ?? "")';
+      const exec = await runCli(['exec', 'gateway', '--', process.execPath, '-e', probe], { home, env: ENV });
+      assert.equal(exec.stdout, 'gw-good-key-123456');
+      const providers = JSON.parse((await runCli(['providers', '--json'], { home, env: ENV })).stdout) as { providers: Array<{ id: string; builtin: boolean; envVars: string[] }> };
+      assert.deepEqual(providers.providers.find((p) => p.id === 'gateway'), { ...providers.providers.find((p) => p.id === 'gateway'), builtin: false, envVars: ['GATEWAY_KEY'] });
+    } finally {
+      await gateway.close();
+    }
+  });
+
+  test('an invalid adjustment of a built-in is reported with the file, provider and field', async () => {
+    const home = await makeHome();
+    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { openai: { baseUrl: 'http://api.example.com/v1' } } }));
+    const result = await runCli(['token', 'openai'], { home, env: ENV });
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /config\.json: provider "openai": field baseUrl must use https/);
   });
 });

@@ -22,6 +22,7 @@ async function homeWithProvider(issuer: string, clientId: string): Promise<strin
 async function shownCode(cli: CliProcess): Promise<{ uri: string; code: string }> {
   const [, uri = ''] = await cli.waitFor(/open this address \(on [^)]+\):\n\s+(\S+)\n/, 'stderr');
   const [, code = ''] = await cli.waitFor(/enter the code \(valid for \d+ min\):\n\s+(\S+)\n/, 'stderr');
+  await cli.waitFor(/Enter this code only if you started this sign-in yourself.*\n/, 'stderr');
   return { uri, code };
 }
 

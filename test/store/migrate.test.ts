@@ -21,6 +21,25 @@ const CREDENTIALS = { acme: 'migrate-token-acme-111111', zeta: 'migrate-token-ze
 const FIXTURE = fileURLToPath(new URL('./fixtures/migrate-until.ts', import.meta.url));
 const TSX = import.meta.resolve('tsx');
 
+/** Starts a migration of `home` to `to` in another process, resolves once it is frozen at `step`, then kills it with SIGKILL. */
+async function killMigrationAt(home: string, env: Record<string, string>, to: StoreBackend, step: MigrationStep): Promise<void> {
+  const child = spawn(process.execPath, ['--import', TSX, FIXTURE, to, step], { env: cliEnvironment(home, env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  await new Promise<void>((resolve, reject) => {
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        output += chunk;
+        if (output.includes(`stopped at ${step}`)) resolve();
+      });
+    }
+    child.once('exit', () => reject(new Error(`the migration ended before "${step}":\n${output}`)));
+  });
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
+}
+
 function backendOf(text: string): StoreBackend {
   const json = JSON.parse(text) as { protection?: StoreBackend };
   return json.protection ?? 'file';
@@ -31,7 +50,7 @@ function keychainKey(home: string, text: string): number[] | null {
   return new Entry('loginkit', `${join(home, 'credentials.json')}#${keyId}`, { linux: { store: 'secret-service' } }).getSecret();
 }
 
-describe('store migrate', () => {
+describe('store migrate', { timeout: 240_000 }, () => {
   let service: SecretService;
   let env: Record<string, string>;
   const homes: string[] = [];
@@ -126,26 +145,7 @@ describe('store migrate', () => {
     for (const step of ['read', 'write', 'verify', 'switch', 'cleanup'] as MigrationStep[]) {
       test(`kill -9 at "${step}" of ${from} → ${to}: every credential stays readable`, async () => {
         const dir = await seeded(from);
-        const child = spawn(process.execPath, ['--import', TSX, FIXTURE, to, step], {
-          env: cliEnvironment(dir, env),
-          stdio: ['ignore', 'pipe', 'pipe'],
-        });
-        let output = '';
-        child.stdout.setEncoding('utf8');
-        child.stderr.setEncoding('utf8');
-        child.stderr.on('data', (chunk: string) => {
-          output += chunk;
-        });
-        const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-        await new Promise<void>((resolve, reject) => {
-          child.stdout.on('data', (chunk: string) => {
-            output += chunk;
-            if (output.includes(`stopped at ${step}`)) resolve();
-          });
-          child.once('exit', () => reject(new Error(`the migration ended before "${step}":\n${output}`)));
-        });
-        child.kill('SIGKILL');
-        assert.equal(await exited, 'SIGKILL');
+        await killMigrationAt(dir, env, to, step);
 
         const expected = step === 'cleanup' ? to : from;
         assert.equal(backendOf(await storeText(dir)), expected, `after "${step}" the store is still (or already) ${expected}`);
@@ -167,13 +167,7 @@ describe('store migrate', () => {
 
   test('after a killed migration, the next one cleans up and completes', async () => {
     const dir = await seeded('keychain');
-    const child = spawn(process.execPath, ['--import', TSX, FIXTURE, 'file', 'switch'], { env: cliEnvironment(dir, env), stdio: ['ignore', 'pipe', 'ignore'] });
-    await new Promise<void>((resolve) => {
-      child.stdout.setEncoding('utf8');
-      child.stdout.on('data', (chunk: string) => chunk.includes('stopped at') && resolve());
-    });
-    child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
+    await killMigrationAt(dir, env, 'file', 'switch');
     assert.equal((await readdir(dir)).filter((name) => name.includes('.migrating-')).length, 1, 'the killed migration left its temporary file');
 
     // The dead process's lock goes stale after 10 s; the next migration waits for it, then takes over.
