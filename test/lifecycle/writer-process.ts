@@ -19,6 +19,7 @@ export interface Writer {
   output: () => string;
   /** Resolves when stdout has a line matching `pattern`. */
   waitFor: (pattern: RegExp) => Promise<void>;
+  /** The exit code once the process is gone and its output read; null when killed. */
   exited: Promise<number | null>;
 }
 
@@ -53,7 +54,8 @@ function startWriter(bundle: string, args: string[]): Writer {
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
     stderr += chunk;
   });
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  // 'close', not 'exit': everything the writer printed before it died has been read by then.
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
   return {
     child,
     output: () => `${stdout}\n${stderr}`,
