@@ -5,7 +5,8 @@ import type { LoginEnvironment, LoginMethod } from './environment.js';
 import type { LoginEvent } from './oauth/events.js';
 import { DEFAULT_TIMEOUT_MS, type FetchLike, createHttp } from './oauth/http.js';
 import type { AccountInfo } from './oauth/tokens.js';
-import { type ImportSource, type Skipped, maskSecret, readImportPlan } from './importers/index.js';
+import { maskSecret } from './importers/mask.js';
+import type { ImportSource, Skipped } from './importers/types.js';
 import { type ProviderEntry, readConfigFile, writeProviderEntry, writeStoreSetting } from './providers/config-file.js';
 import type { ServerMetadata } from './oauth/server.js';
 import { type OAuthProvider, type Provider, createProviderLookup, validateProviderEntry } from './providers/registry.js';
@@ -20,7 +21,7 @@ import {
 import { DEFAULT_RETRY_POLICY } from './session/retry.js';
 import { TokenSession } from './session/token-session.js';
 import type { EntryStore, Protection, StoreInfo } from './store/entry-store.js';
-import { type MigrateOptions, type MigrationResult, type ResetResult, type StoreReport, inspectStore, migrateStore, resetStore } from './store/admin.js';
+import type { MigrateOptions, MigrationResult, ResetResult, StoreReport } from './store/admin.js';
 import { createMemoryStore } from './store/memory-store.js';
 import type { PassphraseProvider } from './store/passphrase-key.js';
 import { type CredentialStoreOptions, type StoreBackend, type StoreChoice, createCredentialStore } from './store/select-store.js';
@@ -403,6 +404,8 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
         throw new ConfigError(`${note}${provider.displayName} signs in with an API key: loginkit login ${id} --with-api-key < key-file`);
       }
       const profile = await profileFor(id, loginOptions.profile);
+      // A store that cannot be written must fail now, not after the person has signed in.
+      await session.credentials();
       const { resolveServerMetadata } = await import('./oauth/server.js');
       const { signIn } = await import('./sign-in.js');
       const { detectEnvironment } = await import('./environment.js');
@@ -537,6 +540,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     },
 
     async importCredentials(source, importOptions = {}) {
+      const { readImportPlan } = await import('./importers/index.js');
       const plan = await readImportPlan(source, env);
       const report: ImportReport = { source, file: plan.file, dryRun: importOptions.dryRun === true, imported: [], skipped: [...plan.skipped] };
       for (const candidate of plan.candidates) {
@@ -614,17 +618,18 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
 
     async storeStatus() {
       storeFileOnly();
-      return inspectStore(storeOptions);
+      return (await import('./store/admin.js')).inspectStore(storeOptions);
     },
 
     async migrateStore(to, migrate = {}) {
       storeFileOnly();
+      const { migrateStore } = await import('./store/admin.js');
       return migrateStore(storeOptions, to, { ...migrate, writeSetting: (choice) => writeStoreSetting(home, choice) });
     },
 
     async resetStore(reset = {}) {
       storeFileOnly();
-      return resetStore(storeOptions, reset);
+      return (await import('./store/admin.js')).resetStore(storeOptions, reset);
     },
 
     createFetch(id, choice = {}) {

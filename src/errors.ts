@@ -66,10 +66,13 @@ export class ProviderError extends LoginkitError {
 export class NetworkError extends LoginkitError {
   /** The host the request was for. */
   readonly host: string;
+  /** Whether trying again may help (false for TLS trust failures, which need a setting changed). */
+  readonly transient: boolean;
 
-  constructor(code: 'network' | 'timeout', host: string, message: string, options?: { cause?: unknown }) {
+  constructor(code: 'network' | 'timeout', host: string, message: string, options?: { cause?: unknown; transient?: boolean }) {
     super(code, message, options);
     this.host = host;
+    this.transient = options?.transient ?? true;
   }
 }
 

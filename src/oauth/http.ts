@@ -51,9 +51,29 @@ export function createHttp(options: {
     } catch (error) {
       clearTimeout(timer);
       if (init.signal?.aborted) throw init.signal.reason ?? error;
-      throw toNetworkError(url, error, timeout.signal.aborted, options.timeoutMs);
+      throw toNetworkError(url, error, timeout.signal.aborted, options.timeoutMs, options.fetch ? undefined : proxyFor(url, options.env));
     }
   };
+}
+
+/** The proxy (host:port) a request to `url` goes through under `env`, or undefined when none applies. */
+export function proxyFor(url: URL, env: Environment): string | undefined {
+  const pick = (name: string): string | undefined => env[name] || env[name.toLowerCase()] || undefined;
+  const proxy = url.protocol === 'https:' ? pick('HTTPS_PROXY') : pick('HTTP_PROXY');
+  if (!proxy) return undefined;
+  const bypass = (pick('NO_PROXY') ?? '').split(/[\s,]+/).filter(Boolean);
+  const matches = (entry: string): boolean => {
+    if (entry === '*') return true;
+    const [name, port] = entry.replace(/^\*?\./, '.').split(':');
+    if (port && port !== (url.port || (url.protocol === 'https:' ? '443' : '80'))) return false;
+    return name === url.hostname || (name?.startsWith('.') === true && url.hostname.endsWith(name));
+  };
+  if (bypass.some(matches)) return undefined;
+  try {
+    return new URL(proxy).host;
+  } catch {
+    return proxy;
+  }
 }
 
 async function proxiedFetch(env: Environment): Promise<FetchLike> {
@@ -72,7 +92,7 @@ async function proxiedFetch(env: Environment): Promise<FetchLike> {
 }
 
 /** Describes a failed request in one line that names the host and, for TLS problems, the settings that fix them. */
-export function toNetworkError(url: URL, error: unknown, timedOut: boolean, timeoutMs: number): NetworkError {
+export function toNetworkError(url: URL, error: unknown, timedOut: boolean, timeoutMs: number, proxy?: string): NetworkError {
   const host = url.host;
   if (timedOut || (error instanceof Error && error.name === 'TimeoutError')) {
     return new NetworkError('timeout', host, `${host} did not answer within ${Math.round(timeoutMs / 1000)} s.`, {
@@ -85,10 +105,15 @@ export function toNetworkError(url: URL, error: unknown, timedOut: boolean, time
       'network',
       host,
       `TLS to ${host} failed (${code}).\nIf a proxy or company CA intercepts HTTPS, set NODE_EXTRA_CA_CERTS=/path/to/ca.pem (and HTTPS_PROXY if a proxy is needed).`,
-      { cause: error },
+      { cause: error, transient: false },
     );
   }
   const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : code ?? 'request failed';
+  if (proxy) {
+    return new NetworkError('network', host, `Cannot reach ${host} through the proxy ${proxy} (${reason}). Check the proxy, or list the host in NO_PROXY.`, {
+      cause: error,
+    });
+  }
   return new NetworkError('network', host, `Cannot reach ${host} (${reason}). Check your connection or proxy settings (HTTPS_PROXY).`, {
     cause: error,
   });

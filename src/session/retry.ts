@@ -24,9 +24,9 @@ export const DEFAULT_RETRY_POLICY: RetryPolicy = {
   random: Math.random,
 };
 
-/** Whether trying again later may succeed: connection failures, timeouts, 5xx and 429. */
+/** Whether trying again later may succeed: connection failures, timeouts, 5xx and 429 (not TLS trust failures). */
 export function isTransient(error: unknown): boolean {
-  if (error instanceof NetworkError) return true;
+  if (error instanceof NetworkError) return error.transient;
   return error instanceof ProviderError && error.status !== undefined && (error.status >= 500 || error.status === 429);
 }
 

@@ -1,5 +1,5 @@
-import { type BigIntStats, promises as fs, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { type BigIntStats, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import { StorageError } from '../errors.js';
 import { describeFsError, writeFileAtomic } from './atomic-file.js';
 import type { Codec } from './codec.js';
@@ -30,7 +30,8 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
     assertPrivate(path, stats);
     let bytes: Uint8Array;
     try {
-      bytes = await fs.readFile(path);
+      // Synchronous on purpose: the file is small, and this is the `loginkit token` start-up path.
+      bytes = readFileSync(path);
     } catch (error) {
       throw new StorageError(path, `Cannot read ${path}: ${describeFsError(error)}`, { cause: error });
     }
@@ -48,6 +49,7 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
     update: (change) =>
       withFileLock(lockDir, WRITE_LOCK, async () => {
         cache = undefined;
+        removeOrphanedTemporaries(path);
         const current = await load();
         const next = change(current);
         if (next === undefined) return current;
@@ -59,6 +61,35 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
       }),
     withLock: (name, task) => withFileLock(lockDir, name, task),
   };
+}
+
+/**
+ * Temporary files left by writers that were killed mid-write hold credentials: under the write lock,
+ * remove those whose writer process is gone (provably stale; a live writer's file is left alone).
+ */
+function removeOrphanedTemporaries(path: string): void {
+  const prefix = `.${basename(path)}.`;
+  let names: string[];
+  try {
+    names = readdirSync(dirname(path));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const pid = Number(name.slice(prefix.length).split('.')[0]);
+    if (!Number.isInteger(pid) || pid <= 0 || isRunning(pid)) continue;
+    rmSync(join(dirname(path), name), { force: true });
+  }
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }
 
 function statOrUndefined(path: string): BigIntStats | undefined {
