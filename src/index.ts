@@ -37,7 +37,8 @@ export {
   type ErrorCode,
 } from './errors.js';
 export { resolveHome, type Environment } from './home.js';
-export { IMPORT_SOURCES, maskSecret, type ImportSource } from './importers/index.js';
+export { maskSecret } from './importers/mask.js';
+export { IMPORT_SOURCES, type ImportSource } from './importers/types.js';
 export type { LoginEvent } from './oauth/events.js';
 export {
   browserCanReachCallback,
@@ -56,8 +57,8 @@ export type { AccountInfo } from './oauth/tokens.js';
 export type { OAuthProviderEntry } from './providers/config-file.js';
 export type { Entries, EntryStore, Protection, StoreInfo } from './store/entry-store.js';
 export type { MigrateOptions, MigrationResult, MigrationStep, ResetResult, StoreReport } from './store/admin.js';
-export { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS } from './store/keychain-key.js';
-export { SCRYPT_COST, type PassphraseProvider, type PassphraseRequest } from './store/passphrase-key.js';
+export { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS, SCRYPT_COST } from './store/limits.js';
+export type { PassphraseProvider, PassphraseRequest } from './store/passphrase-key.js';
 export {
   STORE_CHOICES,
   parseStoreChoice,

@@ -20,7 +20,7 @@ export function passphraseFor(io: Io): PassphraseProvider {
 }
 
 function isInteractive(io: Io): boolean {
-  return process.stdin.isTTY === true && io.stderr.isTTY === true;
+  return process.stdin.isTTY === true && io.stderr.isTTY === true && !io.env.CI;
 }
 
 async function askPassphrase(request: PassphraseRequest): Promise<string> {

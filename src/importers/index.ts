@@ -10,7 +10,7 @@ import type { ImportPlan, ImportSource } from './types.js';
 
 export { ANTHROPIC_SUBSCRIPTION_REASON } from './findings.js';
 export { maskSecret } from './mask.js';
-export type { ImportCandidate, ImportPlan, ImportSource, Skipped } from './types.js';
+export { IMPORT_SOURCES, type ImportCandidate, type ImportPlan, type ImportSource, type Skipped } from './types.js';
 
 const SOURCES: Readonly<Record<ImportSource, SourceSpec>> = {
   codex: codexSource,
@@ -18,8 +18,6 @@ const SOURCES: Readonly<Record<ImportSource, SourceSpec>> = {
   llm: llmSource,
 };
 
-/** The sources `loginkit import` accepts, in the order help lists them. */
-export const IMPORT_SOURCES = Object.keys(SOURCES) as readonly ImportSource[];
 
 /**
  * Where `source` keeps its credentials, resolved the way that tool resolves it from `env`, the platform

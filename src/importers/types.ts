@@ -3,6 +3,9 @@
 /** A tool whose credentials loginkit can import. */
 export type ImportSource = 'codex' | 'opencode' | 'llm';
 
+/** The sources `loginkit import` accepts, in the order help lists them. */
+export const IMPORT_SOURCES: readonly ImportSource[] = ['codex', 'opencode', 'llm'];
+
 /** A credential found in a source file, ready to be stored under a loginkit provider. */
 export type ImportCandidate =
   | {

@@ -3,10 +3,11 @@ import { basename, dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { StorageError } from '../errors.js';
 import { describeFsError, ensurePrivateDir, syncDir } from './atomic-file.js';
-import { parseEnvelope } from './encrypted-codec.js';
+import { parseEnvelope } from './envelope.js';
 import type { Entries, Protection } from './entry-store.js';
 import { WRITE_LOCK } from './file-store.js';
-import { KEYCHAIN_SERVICE, deleteKeychainKey, keychainAccount } from './keychain-key.js';
+import { deleteKeychainKey, keychainAccount } from './keychain-key.js';
+import { KEYCHAIN_SERVICE } from './limits.js';
 import { withFileLock } from './locks.js';
 import { isDamagedStore } from './plaintext-codec.js';
 import {
@@ -98,7 +99,7 @@ export async function inspectStore(options: CredentialStoreOptions): Promise<Sto
         ? { kdf: `${header.kdf.name} N=${header.kdf.N} r=${header.kdf.r} p=${header.kdf.p}` }
         : { keychainService: KEYCHAIN_SERVICE, keychainAccount: keychainAccount(options.path, header.keyId) };
     }
-    report.entries = Object.keys(await codecFor(backend, options).decode(bytes, options.path)).length;
+    report.entries = Object.keys(await (await codecFor(backend, options)).decode(bytes, options.path)).length;
   } catch (error) {
     report.problem = error instanceof Error ? error.message : String(error);
   }
@@ -118,12 +119,12 @@ export async function migrateStore(options: CredentialStoreOptions, to: StoreBac
     migrate.onStep?.('read');
     const bytes = await readIfExists(path);
     const from = bytes ? detectBackend(bytes, path) : null;
-    const entries: Entries = bytes && from ? await codecFor(from, options).decode(bytes, path) : {};
+    const entries: Entries = bytes && from ? await (await codecFor(from, options)).decode(bytes, path) : {};
     const count = Object.keys(entries).length;
     if (from === to) return { path, from, to, entries: count, changed: false, leftover: null, note: null };
 
     migrate.onStep?.('write');
-    const target = codecFor(to, options);
+    const target = await codecFor(to, options);
     const encoded = await target.encode(entries, { path, current: undefined });
     const temporary = join(dirname(path), `.${basename(path)}.migrating-${process.pid}.tmp`);
     try {
@@ -192,7 +193,7 @@ export async function resetStore(options: CredentialStoreOptions, reset: { force
       let count: number | undefined;
       try {
         const backend = detectBackend(bytes, path);
-        count = Object.keys(await codecFor(backend, options).decode(bytes, path)).length;
+        count = Object.keys(await (await codecFor(backend, options)).decode(bytes, path)).length;
       } catch (error) {
         if (!isDamagedStore(error)) {
           throw new StorageError(

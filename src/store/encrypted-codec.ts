@@ -2,41 +2,23 @@ import { createCipheriv, createDecipheriv, createHmac, randomBytes } from 'node:
 import * as z from 'zod/mini';
 import { StorageError } from '../errors.js';
 import type { Codec } from './codec.js';
-import type { Entries, Protection } from './entry-store.js';
-import { corruptStore, futureStore } from './plaintext-codec.js';
+import type { Entries } from './entry-store.js';
+import {
+  CIPHER,
+  ENVELOPE_FORMAT,
+  ENVELOPE_VERSION,
+  type EnvelopeHeader,
+  IV_BYTES,
+  type KdfParams,
+  type KeySourceKind,
+  PROTECTION_OF,
+  TAG_BYTES,
+  parseEnvelope,
+} from './envelope.js';
+import { corruptStore } from './plaintext-codec.js';
 
-/** The value of `format` that marks an encrypted store file. */
-export const ENVELOPE_FORMAT = 'loginkit-encrypted-store';
-/** The current version of the envelope; a newer one is refused, never overwritten. */
-export const ENVELOPE_VERSION = 1;
-const CIPHER = 'aes-256-gcm';
+
 const KEY_BYTES = 32;
-const IV_BYTES = 12;
-const TAG_BYTES = 16;
-
-/** Where the data key of an encrypted store lives. */
-export type KeySourceKind = 'keychain' | 'passphrase';
-
-/** How a passphrase becomes the data key; stored in the envelope so that it can change later. */
-export interface KdfParams {
-  readonly name: 'scrypt';
-  readonly N: number;
-  readonly r: number;
-  readonly p: number;
-  /** base64 of the random salt. */
-  readonly salt: string;
-}
-
-/** The authenticated, unencrypted part of the envelope. */
-export interface EnvelopeHeader {
-  readonly format: typeof ENVELOPE_FORMAT;
-  readonly version: number;
-  readonly protection: KeySourceKind;
-  readonly cipher: typeof CIPHER;
-  /** Fingerprint of the data key (see {@link keyFingerprint}); names the keychain entry. */
-  readonly keyId: string;
-  readonly kdf?: KdfParams;
-}
 
 /** A fresh data key for a new store file, with what its header must say. */
 export interface NewKey {
@@ -57,40 +39,7 @@ export interface KeySource {
   create(path: string): Promise<NewKey>;
 }
 
-const Base64 = z.string().check(z.regex(/^[A-Za-z0-9+/]*={0,2}$/));
-const KdfSchema = z.strictObject({
-  name: z.literal('scrypt'),
-  N: z.number().check(z.int(), z.minimum(2), z.maximum(2 ** 20)),
-  r: z.number().check(z.int(), z.minimum(1), z.maximum(32)),
-  p: z.number().check(z.int(), z.minimum(1), z.maximum(16)),
-  salt: Base64,
-});
-const EnvelopeSchema = z.strictObject({
-  format: z.literal(ENVELOPE_FORMAT),
-  version: z.number(),
-  protection: z.enum(['keychain', 'passphrase']),
-  cipher: z.literal(CIPHER),
-  keyId: z.string().check(z.regex(/^[0-9a-f]{16}$/)),
-  kdf: z.optional(KdfSchema),
-  iv: Base64,
-  ciphertext: Base64,
-  tag: Base64,
-});
 const SealedEntries = z.object({ entries: z.record(z.string(), z.unknown()) });
-
-/** A parsed envelope: its header, and the binary fields decoded. */
-export interface Envelope {
-  readonly header: EnvelopeHeader;
-  readonly iv: Buffer;
-  readonly ciphertext: Buffer;
-  readonly tag: Buffer;
-}
-
-/** What `status` shows for each kind of key source. */
-export const PROTECTION_OF: Readonly<Record<KeySourceKind, Protection>> = {
-  keychain: 'encrypted (keychain)',
-  passphrase: 'encrypted (passphrase)',
-};
 
 /**
  * AES-256-GCM under a 32-byte data key from `source`. The file is a JSON envelope whose header (format,
@@ -176,41 +125,6 @@ export function createEncryptedCodec(source: KeySource): Codec {
   };
 }
 
-/**
- * Parses an envelope strictly: unknown or missing fields, non-canonical base64, wrong lengths and newer
- * versions are all refused, so that no change to the file goes unnoticed.
- */
-export function parseEnvelope(bytes: Uint8Array, path: string): Envelope {
-  let json: unknown;
-  try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes));
-  } catch {
-    throw corruptStore(path, 'is truncated or not valid JSON');
-  }
-  if (isRecord(json) && json.format === ENVELOPE_FORMAT && typeof json.version === 'number' && json.version > ENVELOPE_VERSION) {
-    throw futureStore(path, json.version);
-  }
-  const parsed = EnvelopeSchema.safeParse(json);
-  if (!parsed.success || parsed.data.version !== ENVELOPE_VERSION) {
-    throw corruptStore(path, 'is not a valid encrypted loginkit store');
-  }
-  const { iv, ciphertext, tag, ...rest } = parsed.data;
-  const header: EnvelopeHeader = { ...rest, format: ENVELOPE_FORMAT, version: ENVELOPE_VERSION };
-  if ((header.protection === 'passphrase') !== (header.kdf !== undefined)) {
-    throw corruptStore(path, 'is not a valid encrypted loginkit store');
-  }
-  const binary = {
-    iv: canonicalBase64(iv, IV_BYTES),
-    ciphertext: canonicalBase64(ciphertext),
-    tag: canonicalBase64(tag, TAG_BYTES),
-    salt: header.kdf ? canonicalBase64(header.kdf.salt) : Buffer.alloc(16),
-  };
-  if (!binary.iv || !binary.ciphertext || !binary.tag || !binary.salt || binary.salt.length < 16) {
-    throw corruptStore(path, 'is not a valid encrypted loginkit store');
-  }
-  return { header, iv: binary.iv, ciphertext: binary.ciphertext, tag: binary.tag };
-}
-
 /** The fingerprint that names a data key: not secret, and says whether a key is the one a file needs. */
 export function keyFingerprint(key: Uint8Array): string {
   return createHmac('sha256', key).update('loginkit data key id v1').digest('hex').slice(0, 16);
@@ -227,14 +141,3 @@ function additionalData(header: EnvelopeHeader): Buffer {
   return Buffer.from(JSON.stringify([header.format, header.version, header.protection, header.cipher, header.keyId, kdf]), 'utf8');
 }
 
-/** Decodes base64 only when it is the one canonical spelling of its bytes (and of the expected length). */
-function canonicalBase64(text: string, length?: number): Buffer | undefined {
-  const bytes = Buffer.from(text, 'base64');
-  if (bytes.toString('base64') !== text) return undefined;
-  if (length !== undefined && bytes.length !== length) return undefined;
-  return bytes;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}

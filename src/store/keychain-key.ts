@@ -6,12 +6,9 @@ import { join, resolve } from 'node:path';
 import type { AsyncEntry } from '@napi-rs/keyring';
 import { StorageError } from '../errors.js';
 import { type KeySource, keyFingerprint, randomDataKey } from './encrypted-codec.js';
+import { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS } from './limits.js';
 import { markDamaged } from './plaintext-codec.js';
 
-/** The keychain service under which loginkit keeps its data keys. */
-export const KEYCHAIN_SERVICE = 'loginkit';
-/** Upper bound on any keychain operation: a locked or absent keychain must never hang a command. */
-export const KEYCHAIN_TIMEOUT_MS = 2_000;
 
 /** The OS keychain cannot be used right now; `reason` says why in words for a person ("no D-Bus session …"). */
 export class KeychainUnavailableError extends Error {
@@ -40,7 +37,7 @@ export function createKeychainKeySource(storePath: string): KeySource {
       try {
         key = await readKeychainSecret(account);
       } catch (error) {
-        throw unavailable(path, 'read the key of', error);
+        throw unavailable(path, 'read the key of', error, 'Fix that and try again: this store cannot be opened without its key.');
       }
       if (!key) {
         throw markDamaged(
@@ -69,7 +66,7 @@ export function createKeychainKeySource(storePath: string): KeySource {
         await writeKeychainSecret(keychainAccount(storePath, keyId), key);
       } catch (error) {
         key.fill(0);
-        throw unavailable(path, 'save a new key for', error);
+        throw unavailable(path, 'save a new key for', error, 'Fix that and try again, or choose another backend: LOGINKIT_STORE=passphrase (or file)');
       }
       return { key, keyId };
     },
@@ -120,13 +117,10 @@ async function writeKeychainSecret(account: string, key: Buffer): Promise<void> 
   }
 }
 
-function unavailable(path: string, action: string, error: unknown): StorageError {
-  const reason = reasonOf(error);
-  return new StorageError(
-    path,
-    `Cannot ${action} the credential store ${path} in the OS keychain: ${reason}; nothing was changed.\nFix that and try again, or choose another store: loginkit store migrate --to passphrase`,
-    { cause: error },
-  );
+function unavailable(path: string, action: string, error: unknown, fix: string): StorageError {
+  return new StorageError(path, `Cannot ${action} the credential store ${path} in the OS keychain: ${reasonOf(error)}; nothing was changed.\n${fix}`, {
+    cause: error,
+  });
 }
 
 function reasonOf(error: unknown): string {
@@ -180,11 +174,36 @@ async function keychainCall<T>(account: string, operation: (entry: AsyncEntry, s
   }
 }
 
+/**
+ * The package that holds the prebuilt binary for this platform (glibc assumed on Linux). Requiring it directly
+ * skips the generic loader's libc detection and failed lookups, a few ms of `token`'s cold start; when it is
+ * not there (musl, another platform) the generic loader decides.
+ */
+const NATIVE_PACKAGES: Readonly<Record<string, string>> = {
+  'darwin-arm64': 'darwin-arm64',
+  'darwin-x64': 'darwin-x64',
+  'win32-x64': 'win32-x64-msvc',
+  'win32-arm64': 'win32-arm64-msvc',
+  'win32-ia32': 'win32-ia32-msvc',
+  'linux-x64': 'linux-x64-gnu',
+  'linux-arm64': 'linux-arm64-gnu',
+  'linux-arm': 'linux-arm-gnueabihf',
+  'linux-riscv64': 'linux-riscv64-gnu',
+  'freebsd-x64': 'freebsd-x64',
+};
+
 function loadKeyring(): Keyring {
   if (keyring) return keyring;
+  // createRequire rather than import(): the CommonJS loader is faster, and this is on `token`'s cold path.
+  const load = createRequire(import.meta.url);
+  const native = NATIVE_PACKAGES[`${process.platform}-${process.arch}`];
   try {
-    // createRequire rather than import(): the CommonJS loader is faster, and this is on `token`'s cold path.
-    keyring = createRequire(import.meta.url)('@napi-rs/keyring') as Keyring;
+    keyring = native ? (load(`@napi-rs/keyring-${native}`) as Keyring) : undefined;
+  } catch {
+    // not installed, or not loadable here: the generic loader below finds the right one or explains
+  }
+  try {
+    keyring ??= load('@napi-rs/keyring') as Keyring;
   } catch (error) {
     throw new KeychainUnavailableError(
       `its native module (@napi-rs/keyring) cannot be loaded on ${process.platform}-${process.arch} (${(error as Error).message.split('\n')[0]})`,

@@ -1,9 +1,9 @@
 import { randomBytes, scrypt } from 'node:crypto';
 import { ConfigError, StorageError } from '../errors.js';
-import { type EnvelopeHeader, type KdfParams, type KeySource, keyFingerprint } from './encrypted-codec.js';
+import { type KeySource, keyFingerprint } from './encrypted-codec.js';
+import type { EnvelopeHeader, KdfParams } from './envelope.js';
+import { SCRYPT_COST } from './limits.js';
 
-/** scrypt cost for new stores: N=2^15, r=8, p=1 (32 MiB, about 0.1 s); the envelope records it per file. */
-export const SCRYPT_COST = { N: 2 ** 15, r: 8, p: 1 } as const;
 const SALT_BYTES = 16;
 const KEY_BYTES = 32;
 

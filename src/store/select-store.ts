@@ -2,11 +2,10 @@ import { readFileSync } from 'node:fs';
 import { ConfigError, StorageError } from '../errors.js';
 import type { Environment } from '../home.js';
 import type { Codec } from './codec.js';
-import { ENVELOPE_FORMAT, PROTECTION_OF, createEncryptedCodec, parseEnvelope } from './encrypted-codec.js';
 import type { EntryStore, Protection } from './entry-store.js';
+import { ENVELOPE_FORMAT, PROTECTION_OF, parseEnvelope } from './envelope.js';
 import { createFileStore } from './file-store.js';
-import { createKeychainKeySource, probeKeychain } from './keychain-key.js';
-import { type PassphraseProvider, createPassphraseKeySource } from './passphrase-key.js';
+import type { PassphraseProvider } from './passphrase-key.js';
 import { corruptStore, plaintextCodec } from './plaintext-codec.js';
 
 /** What a person can ask for: `auto` (keychain when it works, else an announced plaintext file) or one backend. */
@@ -78,18 +77,22 @@ export function protectionOf(backend: StoreBackend): Protection {
   return backend === 'file' ? 'plaintext file' : PROTECTION_OF[backend];
 }
 
-/** A codec for one backend, for the store file at `options.path`. */
-export function codecFor(backend: StoreBackend, options: CredentialStoreOptions): Codec {
-  switch (backend) {
-    case 'file':
-      return plaintextCodec;
-    case 'keychain':
-      return createEncryptedCodec(createKeychainKeySource(options.path));
-    case 'passphrase':
-      return createEncryptedCodec(
-        createPassphraseKeySource(async (request) => options.env.LOGINKIT_PASSPHRASE ?? (await options.askPassphrase?.(request))),
-      );
+/**
+ * A codec for one backend, for the store file at `options.path`. The encrypted ones are loaded only when
+ * used, so that reading a plaintext store (the `loginkit token` start-up path) never loads node:crypto or
+ * the keychain's native module.
+ */
+export async function codecFor(backend: StoreBackend, options: CredentialStoreOptions): Promise<Codec> {
+  if (backend === 'file') return plaintextCodec;
+  const { createEncryptedCodec } = await import('./encrypted-codec.js');
+  if (backend === 'keychain') {
+    const { createKeychainKeySource } = await import('./keychain-key.js');
+    return createEncryptedCodec(createKeychainKeySource(options.path));
   }
+  const { createPassphraseKeySource } = await import('./passphrase-key.js');
+  return createEncryptedCodec(
+    createPassphraseKeySource(async (request) => options.env.LOGINKIT_PASSPHRASE ?? (await options.askPassphrase?.(request))),
+  );
 }
 
 /**
@@ -104,12 +107,12 @@ export function createCredentialStore(options: CredentialStoreOptions): EntrySto
 }
 
 function createFollowingCodec(options: CredentialStoreOptions): Codec {
-  const codecs = new Map<StoreBackend, Codec>();
+  const codecs = new Map<StoreBackend, Promise<Codec>>();
   let selection: Promise<StoreSelection> | undefined;
   let seen: StoreBackend | undefined;
 
   const select = (): Promise<StoreSelection> => (selection ??= resolveStoreSelection(options));
-  const codec = (backend: StoreBackend): Codec => {
+  const codec = (backend: StoreBackend): Promise<Codec> => {
     let found = codecs.get(backend);
     if (!found) {
       found = codecFor(backend, options);
@@ -131,6 +134,7 @@ function createFollowingCodec(options: CredentialStoreOptions): Codec {
   const backendForNewStore = async (path: string): Promise<StoreBackend> => {
     const { choice } = await select();
     if (choice !== 'auto') return choice;
+    const { probeKeychain } = await import('./keychain-key.js');
     const probe = await probeKeychain(path);
     if (probe.available) return 'keychain';
     options.onWarning?.(
@@ -154,12 +158,12 @@ function createFollowingCodec(options: CredentialStoreOptions): Codec {
       const { choice, source } = await select();
       if (choice !== 'auto' && choice !== backend) throw mismatch(path, backend, choice, source);
       seen = backend;
-      return codec(backend).decode(bytes, path);
+      return (await codec(backend)).decode(bytes, path);
     },
 
     async encode(entries, target) {
       const backend = target.current ? detectBackend(target.current, target.path) : await backendForNewStore(target.path);
-      const bytes = await codec(backend).encode(entries, target);
+      const bytes = await (await codec(backend)).encode(entries, target);
       seen = backend;
       return bytes;
     },

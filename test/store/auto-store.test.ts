@@ -6,7 +6,7 @@ import { readFile, readdir, rm } from 'node:fs/promises';
 import { type Server, createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { KEYCHAIN_TIMEOUT_MS } from '../../src/store/keychain-key.js';
+import { KEYCHAIN_TIMEOUT_MS } from '../../src/store/limits.js';
 import { createCredentialStore } from '../../src/store/select-store.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
 import { closeBrowser } from '../helpers/browser.js';

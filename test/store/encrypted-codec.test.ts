@@ -4,14 +4,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { StorageError } from '../../src/errors.js';
+import { ENVELOPE_FORMAT, type EnvelopeHeader, type KeySourceKind, parseEnvelope } from '../../src/store/envelope.js';
 import {
-  ENVELOPE_FORMAT,
-  type EnvelopeHeader,
   type KeySource,
-  type KeySourceKind,
   createEncryptedCodec,
   keyFingerprint,
-  parseEnvelope,
   randomDataKey,
 } from '../../src/store/encrypted-codec.js';
 import { createFileStore } from '../../src/store/file-store.js';

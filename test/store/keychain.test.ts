@@ -143,26 +143,3 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
     assert.match(token.stderr, /is a keychain-encrypted store, but LOGINKIT_STORE asks for file; nothing was changed\.\nMove every credential: loginkit store migrate --to file/);
   });
 });
-
-describe('a locked keychain', () => {
-  let service: SecretService;
-  let dir: string;
-  before(async () => {
-    service = await startSecretService({ locked: true });
-    dir = await makeHome();
-  });
-  after(async () => {
-    await service.stop();
-    await rm(dir, { recursive: true, force: true });
-  });
-
-  test('explicit keychain fails closed with the reason, quickly, and writes nothing', async () => {
-    const started = Date.now();
-    const result = await runCli(['store', 'migrate', '--to', 'keychain'], { home: dir, env: service.env });
-    const elapsed = Date.now() - started;
-    assert.equal(result.code, 1, result.stderr);
-    assert.match(result.stderr, /Cannot save a new key for the credential store .* in the OS keychain: it is locked/);
-    assert.ok(elapsed < 8_000, `took ${elapsed} ms`);
-    assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('credentials')), []);
-  });
-});

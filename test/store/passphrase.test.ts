@@ -1,19 +1,48 @@
 // The passphrase backend: scrypt-derived key, right / wrong / missing passphrase through the CLI as a process.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { passphraseFor } from '../../src/cli/passphrase-prompt.js';
 import type { Io } from '../../src/cli/output.js';
-import { SCRYPT_COST, deriveKey } from '../../src/store/passphrase-key.js';
+import { SCRYPT_COST } from '../../src/store/limits.js';
+import { deriveKey } from '../../src/store/passphrase-key.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
 import { closeBrowser } from '../helpers/browser.js';
 import { makeBrowserCommand } from '../helpers/browser-command.js';
-import { makeHome, runCli } from '../helpers/cli.js';
+import { CLI_ENTRY, cliEnvironment, makeHome, runCli } from '../helpers/cli.js';
 import { credentialEntry, seedStore, storeText } from './support.js';
 
 const PASSPHRASE = 'correct horse battery staple';
+
+/** Runs the CLI in a pseudo-terminal (util-linux `script`), typing each answer once its prompt appears. */
+async function inTerminal(home: string, args: string[], dialogue: Array<[RegExp, string]>): Promise<{ code: number | null; output: string }> {
+  const command = [process.execPath, CLI_ENTRY, ...args].map((word) => `'${word}'`).join(' ');
+  const child = spawn('script', ['-qfec', `stty cols 200 rows 40; exec ${command}`, '/dev/null'], {
+    env: cliEnvironment(home, {}),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString().replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\r\n]/g, '')));
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+  for (const [prompt, answer] of dialogue) {
+    const started = Date.now();
+    while (!prompt.test(output)) {
+      if (Date.now() - started > 15_000) {
+        child.kill('SIGKILL');
+        throw new Error(`no prompt ${prompt} in:\n${output}`);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    child.stdin.write(answer);
+  }
+  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+  const code = await exited;
+  clearTimeout(timer);
+  return { code, output };
+}
 const TOKEN = 'passphrase-test-access-token-4242424242';
 
 describe('passphrase backend', () => {
@@ -76,6 +105,32 @@ describe('passphrase backend', () => {
       assert.deepEqual((await readdir(empty)).filter((name) => name.startsWith('credentials')), []);
     } finally {
       await rm(empty, { recursive: true, force: true });
+    }
+  });
+
+  test('on a terminal: a hidden prompt, twice for a new passphrase, once to open the store', async () => {
+    const tty = await makeHome();
+    try {
+      await seedStore(tty, 'file', credentialEntry('acme', TOKEN));
+      const secret = 'typed-at-the-prompt-7781';
+      const migrate = await inTerminal(tty, ['store', 'migrate', '--to', 'passphrase'], [
+        [/New passphrase to encrypt .*credentials\.json/, `${secret}\r`],
+        [/The same passphrase again/, `${secret}\r`],
+      ]);
+      assert.equal(migrate.code, 0, migrate.output);
+      assert.ok(!migrate.output.includes(secret), 'not echoed');
+      assert.match(migrate.output, /Moved 1 credential from file to passphrase/);
+
+      const token = await inTerminal(tty, ['token', 'acme'], [[/Passphrase for .*credentials\.json/, `${secret}\r`]]);
+      assert.equal(token.code, 0, token.output);
+      assert.ok(token.output.includes(TOKEN));
+      assert.ok(!token.output.includes(secret));
+
+      const wrong = await inTerminal(tty, ['token', 'acme'], [[/Passphrase for/, 'not-it\r']]);
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.output, /Wrong passphrase/);
+    } finally {
+      await rm(tty, { recursive: true, force: true });
     }
   });
 

@@ -14,6 +14,8 @@ export interface SecretService {
   readonly address: string;
   /** The variables a process needs to reach this keychain. */
   readonly env: Record<string, string>;
+  /** Restarts gnome-keyring without the password: the login keyring, with what it holds, is now locked. */
+  lock(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -64,16 +66,17 @@ export async function startSecretService(options: { locked?: boolean } = {}): Pr
       await waitForName(address, 'org.freedesktop.secrets', true);
       return keyring;
     };
-    const keyring = await startKeyring(true);
-    if (options.locked) {
-      // The first daemon created the login keyring on disk; the second finds it and has no password for it.
+    let keyring = await startKeyring(true);
+    const lock = async (): Promise<void> => {
+      // The first daemon created the login keyring on disk; the next one finds it and has no password for it.
       const exited = new Promise((resolve) => keyring.once('exit', resolve));
       keyring.kill('SIGTERM');
       await exited;
       await waitForName(address, 'org.freedesktop.secrets', false);
-      await startKeyring(false);
-    }
-    return { address, env, stop };
+      keyring = await startKeyring(false);
+    };
+    if (options.locked) await lock();
+    return { address, env, lock, stop };
   } catch (error) {
     await stop();
     throw error;
