@@ -9,6 +9,9 @@ import { createLoginkit } from '../src/index.js';
 import { startAuthServer } from '../test/helpers/auth-server.js';
 import { closeBrowser, signInWithBrowser } from '../test/helpers/browser.js';
 import { expireStoredToken, seedCredential } from '../test/helpers/store-fixtures.js';
+import { credentialEntry, seedStore, startSecretService } from '../test/store/support.js';
+import { SCRYPT_COST } from '../src/store/limits.js';
+import { deriveKey } from '../src/store/passphrase-key.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'bin/loginkit.js');
@@ -111,6 +114,43 @@ async function getTokenThroughput(): Promise<void> {
   await rm(home, { recursive: true, force: true });
 }
 
+/** `loginkit token` cold start per store backend (keychain on a real gnome-keyring), medians alternating. */
+async function tokenColdStartPerBackend(): Promise<void> {
+  const service = await startSecretService();
+  const previousBus = process.env.DBUS_SESSION_BUS_ADDRESS;
+  process.env.DBUS_SESSION_BUS_ADDRESS = service.address;
+  try {
+    const passphrase = 'bench passphrase';
+    const runs: Array<{ backend: 'file' | 'keychain' | 'passphrase'; env: NodeJS.ProcessEnv; times: number[] }> = [];
+    for (const backend of ['file', 'keychain', 'passphrase'] as const) {
+      const home = await mkdtemp(join(tmpdir(), `loginkit-bench-${backend}-`));
+      const extra: Record<string, string> = backend === 'passphrase' ? { LOGINKIT_PASSPHRASE: passphrase } : {};
+      await seedStore(home, backend, credentialEntry('bench', `bench-${backend}`), extra);
+      runs.push({ backend, env: { ...process.env, ...service.env, ...extra, LOGINKIT_HOME: home }, times: [] });
+    }
+    for (const run of runs) timeRun([cli, 'token', 'bench'], run.env);
+    const rounds = Math.max(10, Math.floor(ROUNDS / 2));
+    for (let round = 0; round < rounds; round++) for (const run of runs) run.times.push(timeRun([cli, 'token', 'bench'], run.env));
+    const file = median(runs[0]?.times ?? []);
+    console.log('\nloginkit token cold start per store backend (valid token, alternating):');
+    for (const run of runs) {
+      const extra = median(run.times) - file;
+      console.log(`  ${run.backend.padEnd(10)} median ${median(run.times).toFixed(1)} ms${run.backend === 'file' ? '' : ` (+${extra.toFixed(1)} ms over file)`}`);
+    }
+    const keychainExtra = median(runs[1]?.times ?? []) - file;
+    console.log(`  keychain adds ${keychainExtra.toFixed(1)} ms (goal ≤ 15 ms) ${keychainExtra <= 15 ? 'ok' : 'OVER GOAL'}`);
+    const salt = Buffer.alloc(16, 7);
+    const started = performance.now();
+    const derived = await deriveKey(passphrase, salt, SCRYPT_COST);
+    derived.fill(0);
+    console.log(`  scrypt N=2^${Math.log2(SCRYPT_COST.N)}, r=${SCRYPT_COST.r}, p=${SCRYPT_COST.p}: ${(performance.now() - started).toFixed(0)} ms per derivation`);
+  } finally {
+    if (previousBus === undefined) delete process.env.DBUS_SESSION_BUS_ADDRESS;
+    else process.env.DBUS_SESSION_BUS_ADDRESS = previousBus;
+    await service.stop();
+  }
+}
+
 async function tokenColdStart(): Promise<void> {
   const home = await homeWithValidToken();
   const env = { ...process.env, LOGINKIT_HOME: home };
@@ -132,6 +172,7 @@ async function tokenColdStart(): Promise<void> {
 
 console.log(`Node.js ${process.version}, ${ROUNDS} rounds each\n`);
 await tokenColdStart();
+await tokenColdStartPerBackend();
 await getTokenThroughput();
 await refreshRace();
 process.exit(0);
