@@ -1,6 +1,5 @@
 // The passphrase backend: scrypt-derived key, right / wrong / missing passphrase through the CLI as a process.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -12,37 +11,12 @@ import { deriveKey } from '../../src/store/passphrase-key.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
 import { closeBrowser } from '../helpers/browser.js';
 import { makeBrowserCommand } from '../helpers/browser-command.js';
-import { CLI_ENTRY, cliEnvironment, makeHome, runCli } from '../helpers/cli.js';
+import { makeHome, runCli } from '../helpers/cli.js';
+import { inTerminal } from '../helpers/terminal.js';
 import { credentialEntry, seedStore, storeText } from './support.js';
 
 const PASSPHRASE = 'correct horse battery staple';
 
-/** Runs the CLI in a pseudo-terminal (util-linux `script`), typing each answer once its prompt appears. */
-async function inTerminal(home: string, args: string[], dialogue: Array<[RegExp, string]>): Promise<{ code: number | null; output: string }> {
-  const command = [process.execPath, CLI_ENTRY, ...args].map((word) => `'${word}'`).join(' ');
-  const child = spawn('script', ['-qfec', `stty cols 200 rows 40; exec ${command}`, '/dev/null'], {
-    env: cliEnvironment(home, {}),
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString().replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\r\n]/g, '')));
-  const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
-  for (const [prompt, answer] of dialogue) {
-    const started = Date.now();
-    while (!prompt.test(output)) {
-      if (Date.now() - started > 15_000) {
-        child.kill('SIGKILL');
-        throw new Error(`no prompt ${prompt} in:\n${output}`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-    child.stdin.write(answer);
-  }
-  const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-  const code = await exited;
-  clearTimeout(timer);
-  return { code, output };
-}
 const TOKEN = 'passphrase-test-access-token-4242424242';
 
 describe('passphrase backend', () => {
