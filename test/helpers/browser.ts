@@ -179,6 +179,8 @@ async function actOnSignInPage(page: Page, login: string): Promise<void> {
 
 async function submitAndWaitForNavigation(page: Page, submit: () => Promise<void>): Promise<void> {
   const navigated = page.waitForEvent('framenavigated', { predicate: (frame) => frame === page.mainFrame() });
+  // Awaited below; if `submit` fails (or the page closes) first, its rejection must not go unhandled.
+  navigated.catch(() => undefined);
   await submit();
   await navigated;
   await page.waitForLoadState('domcontentloaded');

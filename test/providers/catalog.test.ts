@@ -94,6 +94,13 @@ describe('catalog data', () => {
       fallbackRedirectPorts: [1457],
       authorizeParams: { id_token_add_organizations: 'true', codex_cli_simplified_flow: 'true' },
       jsonBodyEndpoints: true,
+      knownEndpoints: { token: 'https://auth.openai.com/oauth/token', revocation: 'https://auth.openai.com/oauth/revoke' },
+      apiKeyExchange: { requestedToken: 'openai-api-key' },
+      accountClaims: {
+        email: [['email'], ['https://api.openai.com/profile', 'email']],
+        plan: [['https://api.openai.com/auth', 'chatgpt_plan_type']],
+        workspace: [['https://api.openai.com/auth', 'chatgpt_account_id']],
+      },
     });
   });
 
