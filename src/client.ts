@@ -419,6 +419,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
         authorizeParams: oauth.authorizeParams,
         accountClaims: oauth.accountClaims,
         apiKeySupported: provider.apiKey !== undefined,
+        deviceProtocol: oauth.deviceProtocol,
         method: loginOptions.method ?? 'auto',
         environment: options.environment ?? detectEnvironment({ env }),
         openBrowser,

@@ -139,7 +139,9 @@ async function startSpinner(io: Io): Promise<Spinner> {
   let frame = 0;
   let started = false;
   const draw = (): void => {
-    io.stderr.write(`\r\x1b[2K${frames[frame++ % frames.length]}  ${text}`);
+    // One line only: a wrapped line could not be erased with \r.
+    const width = (io.stderr as { columns?: number }).columns || 80; // 0 when the terminal does not say
+    io.stderr.write(`\r\x1b[2K${frames[frame++ % frames.length]}  ${text.slice(0, Math.max(10, width - 4))}`);
   };
   const spin = (): void => {
     draw();

@@ -13,10 +13,7 @@ export function methodLines(providerName: string, event: Event<'login_method'>):
     case 'device':
       return [`Signing in to ${providerName} with a one-time code you enter on any device with a browser${why}.`];
     case 'paste':
-      return [
-        `Signing in to ${providerName} by pasting${why}: open the URL below in a browser on any device, sign in,`,
-        'then copy the full address the browser ends on (the page may fail to load; that is expected) and paste it here.',
-      ];
+      return [`Signing in to ${providerName} through a browser on any device${why}: open the URL below there and sign in.`];
   }
 }
 

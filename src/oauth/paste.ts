@@ -75,7 +75,8 @@ export async function readPastedCallback(source: AsyncIterable<string>, reading:
   reading.onEvent({ type: 'paste_requested', redirectUri: reading.redirectUri });
   try {
     for (;;) {
-      const next = await Promise.race([iterator.next(), stopped]);
+      // An input that fails (a closed terminal) counts as ended: the callback can still arrive.
+      const next = await Promise.race([iterator.next().catch((): IteratorResult<string> => ({ done: true, value: undefined })), stopped]);
       if (next.done) return await stopped;
       const verdict = checkPastedCallback(next.value, reading.redirectUri, reading.expectedState);
       if (verdict.ok) return verdict.url;

@@ -69,6 +69,8 @@ export interface OAuthPreset {
    * this `requested_token`; the key is kept with the sign-in and handed out by `exec`.
    */
   apiKeyExchange?: { requestedToken: string };
+  /** A device-code protocol of the provider's own instead of RFC 8628 (OpenAI's, as Codex CLI uses it). */
+  deviceProtocol?: 'openai';
   /** Endpoints known without discovery, so tokens imported from another tool can be refreshed and revoked offline. */
   knownEndpoints?: { token: string; revocation?: string };
   /** Where the ID token keeps account facts beyond the standard claims: each a list of claim paths, first match wins. */
@@ -136,6 +138,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       jsonBodyEndpoints: true,
       knownEndpoints: { token: 'https://auth.openai.com/oauth/token', revocation: 'https://auth.openai.com/oauth/revoke' },
       apiKeyExchange: { requestedToken: 'openai-api-key' },
+      deviceProtocol: 'openai',
       accountClaims: {
         email: [['email'], ['https://api.openai.com/profile', 'email']],
         plan: [['https://api.openai.com/auth', 'chatgpt_plan_type']],

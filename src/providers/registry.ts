@@ -32,6 +32,8 @@ export interface OAuthProvider {
   readonly jsonBodyEndpoints: boolean;
   readonly accountClaims: OAuthPreset['accountClaims'];
   readonly apiKeyExchange?: OAuthPreset['apiKeyExchange'];
+  /** The provider's own device-code protocol, when it has one instead of RFC 8628. */
+  readonly deviceProtocol?: OAuthPreset['deviceProtocol'];
   /** Token and revocation endpoints known without discovery (unset when config.json changes the issuer). */
   readonly knownEndpoints?: OAuthPreset['knownEndpoints'];
 }
@@ -250,6 +252,7 @@ function oauthFrom(id: string, displayName: string, preset: OAuthPreset | undefi
     jsonBodyEndpoints: preset?.jsonBodyEndpoints ?? false,
     accountClaims: preset?.accountClaims,
     apiKeyExchange: preset?.apiKeyExchange,
+    deviceProtocol: preset?.deviceProtocol,
     knownEndpoints: entry.issuer === undefined || entry.issuer === preset?.issuer ? preset?.knownEndpoints : undefined,
   };
 }

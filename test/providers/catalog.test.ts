@@ -96,6 +96,7 @@ describe('catalog data', () => {
       jsonBodyEndpoints: true,
       knownEndpoints: { token: 'https://auth.openai.com/oauth/token', revocation: 'https://auth.openai.com/oauth/revoke' },
       apiKeyExchange: { requestedToken: 'openai-api-key' },
+      deviceProtocol: 'openai',
       accountClaims: {
         email: [['email'], ['https://api.openai.com/profile', 'email']],
         plan: [['https://api.openai.com/auth', 'chatgpt_plan_type']],

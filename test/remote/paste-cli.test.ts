@@ -97,7 +97,8 @@ describe('paste the redirect, racing the callback', () => {
     const home = await homeWithProvider(server);
     const cli = spawnCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
-    assert.match(cli.stderr(), /^Signing in to demo by pasting \(as requested\): open the URL below/);
+    await cli.waitFor(/paste that full address here and press Enter:/, 'stderr');
+    assert.match(cli.stderr(), /^Signing in to demo through a browser on any device \(as requested\): open the URL below there and sign in\.\n/);
     // No paste at all: the browser reaches the listener, which wins the race; stdin is left alone.
     const page = await signInWithBrowser(urlLine);
     assert.equal(new URL(page.finalUrl).pathname, '/loginkit/done');

@@ -255,11 +255,16 @@ export interface PtyCli {
   kill(signal?: NodeJS.Signals): void;
 }
 
-/** Runs `loginkit <args>` under `script -qfec … /dev/null`, so that its stdin, stdout and stderr are a terminal. */
+/**
+ * Runs `loginkit <args>` under `script -qfec … /dev/null`, so that its stdin, stdout and stderr are a terminal,
+ * and lets a test act between reading and typing (unlike `inTerminal` in ../helpers/terminal.ts, which plays a
+ * fixed dialogue).
+ */
 export function spawnCliInPty(args: string[], options: { home: string; env?: Record<string, string | undefined> }): PtyCli {
   const command = [process.execPath, CLI_ENTRY, ...args].map(shellQuote).join(' ');
-  const child = spawn('script', ['-qfec', command, '/dev/null'], {
-    env: { ...cliEnvironment(options.home, options.env ?? {}), TERM: 'xterm-256color', COLUMNS: '200', LINES: '50' },
+  // A new pty has no size (the spinner would think it is 0 columns wide): give it one, as a terminal would.
+  const child = spawn('script', ['-qfec', `stty cols 200 rows 40; exec ${command}`, '/dev/null'], {
+    env: { ...cliEnvironment(options.home, options.env ?? {}), TERM: 'xterm-256color' },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
