@@ -50,7 +50,8 @@ export {
   type MethodChoice,
   type SshSession,
 } from './environment.js';
-export { createPasteBox, type PasteBox, type PasteRejection } from './oauth/paste.js';
+export { createPasteBox, type PasteBox } from './oauth/paste-box.js';
+export type { PasteRejection } from './oauth/paste.js';
 export type { FetchLike } from './oauth/http.js';
 export type { RejectionReason } from './oauth/loopback.js';
 export type { AccountInfo } from './oauth/tokens.js';

@@ -1,3 +1,4 @@
+import { writeSync } from 'node:fs';
 import { LoginkitError } from '../index.js';
 
 /** Stable exit codes of the CLI. */
@@ -8,6 +9,23 @@ export interface Io {
   stdout: NodeJS.WritableStream & { isTTY?: boolean };
   stderr: NodeJS.WritableStream & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
+  /** When stdout is this process's own: its file descriptor, for a write that needs no stream. */
+  stdoutFd?: number;
+}
+
+/** Writes data (not people-facing text) to stdout; the fast path writes the descriptor directly. */
+export function writeData(io: Io, text: string): void {
+  if (io.stdoutFd === undefined) {
+    io.stdout.write(text);
+    return;
+  }
+  try {
+    writeSync(io.stdoutFd, text);
+  } catch (error) {
+    // A non-blocking pipe that is full: let the stream queue it instead.
+    if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') throw error;
+    io.stdout.write(text);
+  }
 }
 
 /** Writes one line of people-facing text to stderr. */

@@ -1,11 +1,11 @@
 import { clientFor } from './client-for.js';
-import { EXIT, type Io, exitCodeFor, reportError } from './output.js';
+import { EXIT, type Io, exitCodeFor, reportError, writeData } from './output.js';
 
 /** `loginkit token <provider>`: a valid access token on stdout and nothing else; errors on stderr. */
 export async function printToken(provider: string, io: Io, choice: { profile?: string; source?: 'env' | 'store' } = {}): Promise<number> {
   try {
     const token = await clientFor(io).getToken(provider, choice);
-    io.stdout.write(`${token}\n`);
+    writeData(io, `${token}\n`);
     return EXIT.ok;
   } catch (error) {
     reportError(io, error, false);

@@ -82,7 +82,12 @@ export interface ProviderLookup {
 export function createProviderLookup(home: string): ProviderLookup {
   const path = configPath(home);
   let cache: { identity: string; config: Promise<ConfigFile>; providers: Map<string, Provider> } | undefined;
+  let checkedAt = Number.NEGATIVE_INFINITY;
   const current = (): { config: Promise<ConfigFile>; providers: Map<string, Provider> } => {
+    const now = performance.now();
+    // Like the store, re-check the file at most every few milliseconds: a stat per call would cap getToken().
+    if (cache && now - checkedAt < 25) return cache;
+    checkedAt = now;
     let identity = 'none';
     try {
       const stats = statSync(path, { bigint: true });

@@ -45,9 +45,9 @@ export class TokenSession {
   }
 
   /** The stored credential for provider and profile, or undefined. */
-  async credential(provider: string, profile?: string): Promise<Credential | undefined> {
+  async credential(provider: string, profile?: string, fresh = false): Promise<Credential | undefined> {
     const key = credentialKey(provider, profile);
-    const entries = await this.#deps.store.read();
+    const entries = await this.#deps.store.read({ fresh });
     return this.#parse(entries[key], key);
   }
 
@@ -135,7 +135,7 @@ export class TokenSession {
     const key = credentialKey(seen.provider, seen.profile);
     return this.#deps.store.withLock(`refresh-${key}`, async () => {
       // Another process may have refreshed (or signed in again) while we waited for the lock.
-      const current = await this.credential(seen.provider, seen.profile);
+      const current = await this.credential(seen.provider, seen.profile, true);
       if (!current) throw new LoginRequiredError(seen.provider, `Not signed in to "${seen.provider}".`);
       if (current.kind !== 'oauth') return current;
       const wanted = needsRefresh(current, this.#deps.now()) || (force && sameTokens(current, seen));
@@ -164,7 +164,7 @@ export class TokenSession {
           return current;
         }
         if (error instanceof ProviderError && error.error === 'invalid_grant') {
-          const latest = await this.credential(seen.provider, seen.profile);
+          const latest = await this.credential(seen.provider, seen.profile, true);
           if (latest && !sameTokens(latest, current) && (latest.kind !== 'oauth' || !needsRefresh(latest, this.#deps.now()))) return latest;
           throw new LoginRequiredError(
             seen.provider,

@@ -27,8 +27,11 @@ export type Entries = Readonly<Record<string, unknown>>;
  */
 export interface EntryStore {
   readonly info: StoreInfo;
-  /** The current entries (served from memory when the backing file has not changed). */
-  read(): Promise<Entries>;
+  /**
+   * The current entries, served from memory while the backing file has not changed. Whether it changed is
+   * checked at most every few milliseconds; `fresh` checks now (for decisions made under a lock).
+   */
+  read(options?: { fresh?: boolean }): Promise<Entries>;
   /**
    * Applies `change` to the freshest entries under the store's write lock and persists the result
    * before resolving. `change` returns the new entries, or undefined to write nothing.

@@ -6,20 +6,31 @@ import type { Codec } from './codec.js';
 import type { Entries, EntryStore } from './entry-store.js';
 import { withFileLock } from './locks.js';
 
+/**
+ * How long a read may trust that the file is unchanged without a stat. A stat costs microseconds, which
+ * would cap a hot `getToken()` loop; another process's change is noticed within this time, and every
+ * decision taken under a lock (refresh, update) checks the file itself.
+ */
+const RECHECK_AFTER_MS = 25;
+
 /** The lock every writer of a store file holds: updates, migration, reset. */
 export const WRITE_LOCK = 'store-write';
 
 /**
  * Entries kept in one file (0600 in a 0700 folder), encoded by `codec`. Reads are served from memory
- * while the file's identity (inode, size, mtime, ctime) is unchanged, so a hot `getToken()` costs one
- * stat and no read; every write replaces the file atomically under a cross-process lock.
+ * while the file's identity (inode, size, mtime, ctime) is unchanged, so a hot `getToken()` costs at most
+ * one stat and no read; every write replaces the file atomically under a cross-process lock.
  */
 export function createFileStore(path: string, codec: Codec): EntryStore {
   const lockDir = join(dirname(path), 'locks');
   let cache: { identity: string; entries: Entries; bytes: Uint8Array } | undefined;
   const cachedBytes = (): Uint8Array | undefined => cache?.bytes;
 
-  const load = async (): Promise<Entries> => {
+  let checkedAt = Number.NEGATIVE_INFINITY;
+  const load = async (options: { fresh?: boolean } = {}): Promise<Entries> => {
+    const now = performance.now();
+    if (cache && !options.fresh && now - checkedAt < RECHECK_AFTER_MS) return cache.entries;
+    checkedAt = now;
     const stats = statOrUndefined(path);
     if (!stats) {
       cache = undefined;
@@ -50,7 +61,7 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
       withFileLock(lockDir, WRITE_LOCK, async () => {
         cache = undefined;
         removeOrphanedTemporaries(path);
-        const current = await load();
+        const current = await load({ fresh: true });
         const next = change(current);
         if (next === undefined) return current;
         const bytes = await codec.encode(next, { path, current: cachedBytes() });

@@ -12,7 +12,8 @@ import {
   sshForwardingCommand,
 } from '../../src/environment.js';
 import { LoginkitError } from '../../src/errors.js';
-import { checkPastedCallback, createPasteBox } from '../../src/oauth/paste.js';
+import { createPasteBox } from '../../src/oauth/paste-box.js';
+import { checkPastedCallback } from '../../src/oauth/paste.js';
 
 function probe(env: Record<string, string>, platform: NodeJS.Platform = 'linux', files: Record<string, string> = {}): Partial<HostProbe> {
   return { env, platform, readTextFile: (path) => files[path], hostname: () => 'devbox' };
