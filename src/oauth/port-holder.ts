@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { basename } from 'node:path';
 
 /**
  * Which process listens on a TCP port of this machine, as `name (pid N)`, where the platform lets us see
@@ -25,16 +26,19 @@ export function describePortHolder(port: number): string | undefined {
           continue;
         }
         const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
-        if (inode && inodes.has(inode)) {
-          const name = readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-          return `${name} (pid ${pid})`;
-        }
+        if (inode && inodes.has(inode)) return `${programName(pid)} (pid ${pid})`;
       }
     }
   } catch {
     // Best effort only.
   }
   return undefined;
+}
+
+/** The program's name from its command line (its thread name in `comm` can be anything, e.g. "MainThread"). */
+function programName(pid: string): string {
+  const argv0 = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[0] ?? '';
+  return basename(argv0) || readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
 }
 
 function listeningInodes(port: number): Set<string> {

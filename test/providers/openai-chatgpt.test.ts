@@ -97,7 +97,7 @@ describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local se
       const browser = makeBrowserCommand({ dir: home });
       const login = await runCli(['login', 'openai', '--oauth'], { home, env: { ...ENV, BROWSER: browser } });
       assert.equal(login.code, 0, login.stderr);
-      assert.match(login.stderr, /Port 1455 is in use by node \(pid \d+\); using 1457/);
+      assert.match(login.stderr, new RegExp(`Port 1455 is in use by node \\(pid ${process.pid}\\); using 1457`));
       const urlLine = login.stderr.split('\n').find((line) => line.startsWith(`${server.issuer}/`)) ?? '';
       assert.equal(new URL(urlLine).searchParams.get('redirect_uri'), 'http://localhost:1457/auth/callback');
     } finally {
