@@ -19,7 +19,30 @@ execFileSync(process.execPath, [join(dirname(require.resolve('typescript/package
 });
 
 const esbuild = await import('esbuild');
-await esbuild.build({
+
+// `import { x } from 'node:fs'` in an ES module makes Node build the module's ES facade, which reads every
+// export, lazy ones included, and so loads the whole streams stack (measured: a few ms of every start).
+// The bundle takes node:fs through require() instead, exporting only its plain values.
+const fsThroughRequire = {
+  name: 'fs-through-require',
+  setup(build) {
+    build.onResolve({ filter: /^(node:)?fs$/ }, (args) => {
+      // Only ES imports go through the stand-in; require() (graceful-fs patches the real module) and the
+      // stand-in's own require() reach node:fs itself.
+      if (args.kind !== 'import-statement' || args.namespace === 'fs-through-require') return { path: 'node:fs', external: true };
+      return { path: 'node:fs', namespace: 'fs-through-require' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'fs-through-require' }, () => {
+      const fs = require('node:fs');
+      const names = Object.keys(fs).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name) && 'value' in Object.getOwnPropertyDescriptor(fs, name));
+      return {
+        contents: `const fs = require('node:fs');\n${names.map((name) => `export const ${name} = fs.${name};`).join('\n')}\nexport default fs;`,
+        loader: 'js',
+      };
+    });
+  },
+};
+const cliBuild = {
   entryPoints: { loginkit: join(root, 'src/cli/loginkit.ts') },
   outdir: join(fresh, 'cli'),
   chunkNames: 'chunks/[name]-[hash]',
@@ -33,9 +56,14 @@ await esbuild.build({
   // `open` ships helper scripts next to its own files; native keychain bindings cannot be bundled.
   external: ['open', '@napi-rs/keyring'],
   define: { LOGINKIT_VERSION: JSON.stringify(version) },
-  banner: { js: "import { createRequire as __loginkitRequire } from 'node:module'; const require = __loginkitRequire(import.meta.url);" },
+  // CommonJS dependencies need `require`; it is created on first use, as most chunks never call it.
+  banner: {
+    js: "import { createRequire as __loginkitCreateRequire } from 'node:module'; let __loginkitRequire; const require = (id) => (__loginkitRequire ??= __loginkitCreateRequire(import.meta.url))(id);",
+  },
+  plugins: [fsThroughRequire],
   logLevel: 'warning',
-});
+};
+await esbuild.build(cliBuild);
 
 const old = join(root, `.dist-old-${process.pid}`);
 try {

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { ConfigError } from '../errors.js';
@@ -62,7 +62,8 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
   const path = configPath(home);
   let text: string;
   try {
-    text = await fs.readFile(path, 'utf8');
+    // Synchronous on purpose: a small file, read on the `loginkit token` start-up path.
+    text = readFileSync(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, providers: {}, store: undefined, raw: {} };
     throw new ConfigError(`${path}: cannot read: ${describeFsError(error)}`, { cause: error });

@@ -84,7 +84,7 @@ export function createProviderLookup(home: string): ProviderLookup {
   let cache: { identity: string; config: Promise<ConfigFile>; providers: Map<string, Provider> } | undefined;
   let checkedAt = Number.NEGATIVE_INFINITY;
   const current = (): { config: Promise<ConfigFile>; providers: Map<string, Provider> } => {
-    const now = performance.now();
+    const now = Date.now();
     // Like the store, re-check the file at most every few milliseconds: a stat per call would cap getToken().
     if (cache && now - checkedAt < 25) return cache;
     checkedAt = now;

@@ -1,4 +1,5 @@
-import { constants, promises as fs } from 'node:fs';
+import { constants } from 'node:fs';
+import * as fs from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StorageError } from '../errors.js';
 

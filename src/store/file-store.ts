@@ -28,7 +28,7 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
 
   let checkedAt = Number.NEGATIVE_INFINITY;
   const load = async (options: { fresh?: boolean } = {}): Promise<Entries> => {
-    const now = performance.now();
+    const now = Date.now();
     if (cache && !options.fresh && now - checkedAt < RECHECK_AFTER_MS) return cache.entries;
     checkedAt = now;
     const stats = statOrUndefined(path);
