@@ -10,13 +10,12 @@ import * as client from 'openid-client';
 import * as z from 'zod/mini';
 import { ProviderError, sanitizeServerText, throwIfAborted } from '../errors.js';
 import { abortableConnection } from './abort.js';
-import { secondsToMs } from './device-flow.js';
-import type { LoginEvent } from './events.js';
+import { type DeviceFlowOptions, secondsToMs } from './device-flow.js';
 import type { FetchLike } from './http.js';
 import { pkceChallenge } from './pkce.js';
-import { type PollOutcome, type Sleep, pollUntilDone, realSleep } from './polling.js';
-import { type ServerConnection, toConfiguration } from './server.js';
-import { type AccountClaimPaths, type TokenResult, toTokenResult } from './tokens.js';
+import { type PollOutcome, pollUntilDone, realSleep } from './polling.js';
+import { toConfiguration } from './server.js';
+import { type TokenResult, toTokenResult } from './tokens.js';
 import { translateOAuthError } from './translate-error.js';
 
 /** How long a code is good for: Codex CLI gives up after 15 minutes and tells the person so. */
@@ -34,19 +33,8 @@ export function openAIDeviceCodeUrls(issuer: string): { userCode: string; token:
   };
 }
 
-/** Options for {@link runOpenAIDeviceCodeFlow}. */
-export interface OpenAIDeviceCodeOptions {
-  /** auth.openai.com's metadata (issuer, token endpoint) and the Codex CLI's public client id. */
-  connection: ServerConnection;
-  scopes: readonly string[];
-  accountClaims?: AccountClaimPaths | undefined;
-  onEvent: (event: LoginEvent) => void;
-  signal?: AbortSignal | undefined;
-  /** Gives up sooner than the code's 15 minutes, in ms. */
-  timeoutMs?: number | undefined;
-  now: () => number;
-  sleep?: Sleep | undefined;
-}
+/** Options for {@link runOpenAIDeviceCodeFlow}: those of the RFC 8628 flow, without its request parameters; `timeoutMs` gives up sooner than the code's 15 minutes. */
+export type OpenAIDeviceCodeOptions = Omit<DeviceFlowOptions, 'params'>;
 
 const UserCodeResponse = z.object({
   device_auth_id: z.string().check(z.minLength(1)),
