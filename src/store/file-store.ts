@@ -54,7 +54,16 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
   return {
     // A getter: a codec that follows the file (see select-store.ts) learns its protection on the first read.
     get info() {
-      return { backend: codec.backend, protection: codec.protection, location: path };
+      // Lazy too: asking where the store is must not read the file to learn how it is protected.
+      return {
+        get backend() {
+          return codec.backend;
+        },
+        get protection() {
+          return codec.protection;
+        },
+        location: path,
+      };
     },
     read: load,
     update: (change) =>

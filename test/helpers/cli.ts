@@ -182,3 +182,14 @@ function waitForOutput(wait: OutputWait): Promise<RegExpMatchArray> {
 function describeOutput(output: { stdout: string; stderr: string }): string {
   return `--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`;
 }
+
+/** A fresh home where `loginkit providers add <id>` registered the given server (plaintext store). */
+export async function homeWithProvider(server: { issuer: string; clientId: string }, id = 'demo'): Promise<string> {
+  const home = await makeHome();
+  const added = await runCli(['providers', 'add', id, '--issuer', server.issuer, '--client-id', server.clientId], {
+    home,
+    env: { LOGINKIT_STORE: 'file' },
+  });
+  if (added.code !== 0) throw new Error(`providers add failed:\n${added.stderr}`);
+  return home;
+}

@@ -5,18 +5,12 @@ import { after, before, describe, test } from 'node:test';
 
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
 import { closeBrowser, completeDeviceSignIn } from '../helpers/browser.js';
-import { type CliProcess, makeHome, runCli, spawnCli } from '../helpers/cli.js';
+import { type CliProcess, homeWithProvider, makeHome, runCli, spawnCli } from '../helpers/cli.js';
 import { type DeviceStandIn, type DeviceStandInOptions, startDeviceStandIn } from './support.js';
 
 const PROVIDER = 'demo';
 const ENV = { LOGINKIT_STORE: 'file' };
 
-async function homeWithProvider(issuer: string, clientId: string): Promise<string> {
-  const home = await makeHome();
-  const added = await runCli(['providers', 'add', PROVIDER, '--issuer', issuer, '--client-id', clientId], { home, env: ENV });
-  assert.equal(added.code, 0, added.stderr);
-  return home;
-}
 
 /** The verification address and user code, as the CLI printed them. */
 async function shownCode(cli: CliProcess): Promise<{ uri: string; code: string }> {
@@ -37,7 +31,7 @@ describe('device sign-in through the CLI against oidc-provider', () => {
   });
 
   test('login --device: the person enters the code on another device; the CLI then holds a working token', async () => {
-    const home = await homeWithProvider(server.issuer, server.clientId);
+    const home = await homeWithProvider(server);
     const cli = spawnCli(['login', PROVIDER, '--device'], { home, env: ENV });
     const { uri, code } = await shownCode(cli);
     const stderrSoFar = cli.stderr();
@@ -63,7 +57,7 @@ describe('device sign-in through the CLI against oidc-provider', () => {
   });
 
   test('over SSH, plain `login` picks the device code because the server offers one', async () => {
-    const home = await homeWithProvider(server.issuer, server.clientId);
+    const home = await homeWithProvider(server);
     const cli = spawnCli(['login', PROVIDER], { home, env: { ...ENV, SSH_CONNECTION: '203.0.113.9 50000 198.51.100.7 22', SSH_TTY: '/dev/pts/3' } });
     const { uri, code } = await shownCode(cli);
     assert.match(cli.stderr(), /^Signing in to demo with a one-time code .*\(this is an SSH session, so a browser opened here would not reach you\)/);
@@ -81,7 +75,7 @@ describe('device sign-in through the CLI: endings', () => {
   async function standIn(options: DeviceStandInOptions): Promise<{ server: DeviceStandIn; home: string }> {
     const server = await startDeviceStandIn(options);
     standIns.push(server);
-    return { server, home: await homeWithProvider(server.issuer, server.clientId) };
+    return { server, home: await homeWithProvider(server) };
   }
 
   test('a denied code ends with the reason, exit 1, and nothing stored', async () => {

@@ -9,18 +9,12 @@ import { after, before, describe, test } from 'node:test';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
 import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
 import { makeBrowserCommand } from '../helpers/browser-command.js';
-import { makeHome, runCli, spawnCli } from '../helpers/cli.js';
+import { homeWithProvider, runCli, spawnCli } from '../helpers/cli.js';
 import { type DeviceStandIn, spawnCliInPty, startDeviceStandIn, stripAnsi } from './support.js';
 
 const PROVIDER = 'demo';
 const ENV = { LOGINKIT_STORE: 'file' };
 
-async function homeWithProvider(server: { issuer: string; clientId: string }): Promise<string> {
-  const home = await makeHome();
-  const added = await runCli(['providers', 'add', PROVIDER, '--issuer', server.issuer, '--client-id', server.clientId], { home, env: ENV });
-  assert.equal(added.code, 0, added.stderr);
-  return home;
-}
 
 function withState(url: string, state: string): string {
   const copy = new URL(url);
