@@ -14,7 +14,7 @@ import { SCRYPT_COST } from '../src/store/limits.js';
 import { deriveKey } from '../src/store/passphrase-key.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'bin/loginkit.js');
+const cli = join(root, 'bin/loginkit.cjs');
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 40);
 
 function median(values: number[]): number {
@@ -170,9 +170,9 @@ async function tokenColdStart(): Promise<void> {
   await rm(home, { recursive: true, force: true });
 }
 
+const SECTIONS = { cold: tokenColdStart, backends: tokenColdStartPerBackend, throughput: getTokenThroughput, race: refreshRace };
+// BENCH_ONLY=race,cold runs some sections only.
+const only = process.env.BENCH_ONLY?.split(',');
 console.log(`Node.js ${process.version}, ${ROUNDS} rounds each\n`);
-await tokenColdStart();
-await tokenColdStartPerBackend();
-await getTokenThroughput();
-await refreshRace();
+for (const [name, section] of Object.entries(SECTIONS)) if (!only || only.includes(name)) await section();
 process.exit(0);

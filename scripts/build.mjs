@@ -1,5 +1,7 @@
-// Builds the library (tsc: dist/*.js + .d.ts) and the CLI (esbuild: one entry plus lazily loaded chunks, so
-// that `loginkit token` loads only what it needs and starts fast).
+// Builds the library (tsc: dist/*.js + .d.ts, ES modules) and the CLI (esbuild: one CommonJS file, plus
+// leaf dependencies in their own files that load only when a command uses them). CommonJS because
+// `loginkit token` runs in scripts' loops: Node loads one CommonJS file with far less work than a graph of
+// ES modules (measured in `npm run bench`).
 import { execFileSync } from 'node:child_process';
 import { readFileSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -8,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
-const { version } = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 
 // Build beside dist/ and swap it in, so that a CLI started during a rebuild never finds dist/ missing.
 const fresh = join(root, `.dist-build-${process.pid}`);
@@ -20,50 +22,73 @@ execFileSync(process.execPath, [join(dirname(require.resolve('typescript/package
 
 const esbuild = await import('esbuild');
 
-// `import { x } from 'node:fs'` in an ES module makes Node build the module's ES facade, which reads every
-// export, lazy ones included, and so loads the whole streams stack (measured: a few ms of every start).
-// The bundle takes node:fs through require() instead, exporting only its plain values.
-const fsThroughRequire = {
-  name: 'fs-through-require',
-  setup(build) {
-    build.onResolve({ filter: /^(node:)?fs$/ }, (args) => {
-      // Only ES imports go through the stand-in; require() (graceful-fs patches the real module) and the
-      // stand-in's own require() reach node:fs itself.
-      if (args.kind !== 'import-statement' || args.namespace === 'fs-through-require') return { path: 'node:fs', external: true };
-      return { path: 'node:fs', namespace: 'fs-through-require' };
-    });
-    build.onLoad({ filter: /.*/, namespace: 'fs-through-require' }, () => {
-      const fs = require('node:fs');
-      const names = Object.keys(fs).filter((name) => /^[A-Za-z_$][\w$]*$/.test(name) && 'value' in Object.getOwnPropertyDescriptor(fs, name));
-      return {
-        contents: `const fs = require('node:fs');\n${names.map((name) => `export const ${name} = fs.${name};`).join('\n')}\nexport default fs;`,
-        loader: 'js',
-      };
-    });
-  },
-};
-const cliBuild = {
-  entryPoints: { loginkit: join(root, 'src/cli/loginkit.ts') },
-  outdir: join(fresh, 'cli'),
-  chunkNames: 'chunks/[name]-[hash]',
+// Bundled into the CLI file: what `loginkit token` itself runs (zod), or a few functions of a package (jose).
+const BUNDLED = new Set(['zod', 'jose']);
+// Used only by some commands, and many files each (or ES modules, which CommonJS cannot require): each is
+// bundled into its own CommonJS file under vendor/, required when the first module that imports it runs.
+const VENDORED = ['openid-client', 'undici', 'proper-lockfile'];
+
+const common = {
   bundle: true,
-  splitting: true,
-  format: 'esm',
+  format: 'cjs',
   platform: 'node',
   target: 'node20',
   minify: true,
   legalComments: 'none',
-  // `open` ships helper scripts next to its own files; native keychain bindings cannot be bundled.
-  external: ['open', '@napi-rs/keyring'],
-  define: { LOGINKIT_VERSION: JSON.stringify(version) },
-  // CommonJS dependencies need `require`; it is created on first use, as most chunks never call it.
-  banner: {
-    js: "import { createRequire as __loginkitCreateRequire } from 'node:module'; let __loginkitRequire; const require = (id) => (__loginkitRequire ??= __loginkitCreateRequire(import.meta.url))(id);",
-  },
-  plugins: [fsThroughRequire],
   logLevel: 'warning',
 };
-await esbuild.build(cliBuild);
+const packageName = (specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+
+// The other dependencies stay in node_modules. A dependency that require() can load, and every vendored one,
+// becomes a module of the bundle that requires it, so that import() of it loads it without Node's ES module
+// loader. ES-module-only ones may only be import()ed. Native or script-carrying ones (the keychain's binding,
+// `open`) could not be bundled anyway.
+const dependencies = {
+  name: 'dependencies',
+  setup(build) {
+    build.onResolve({ filter: /.*/, namespace: 'required' }, (args) => ({ path: args.path, external: true }));
+    build.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    build.onResolve({ filter: /^[@a-z]/ }, (args) => {
+      const name = packageName(args.path);
+      if (!(name in pkg.dependencies) || BUNDLED.has(name)) return undefined;
+      if (VENDORED.includes(name)) {
+        if (args.path !== name) throw new Error(`${args.importer} imports ${args.path}: only the main entry of a vendored package is bundled`);
+        return { path: `./vendor/${name}.cjs`, namespace: 'required' };
+      }
+      if (isCommonJs(name)) return { path: args.path, namespace: 'required' };
+      if (args.kind === 'dynamic-import') return { path: args.path, external: true };
+      throw new Error(`${args.importer} imports the ES module ${name} statically: import() it, or add it to VENDORED in scripts/build.mjs`);
+    });
+  },
+};
+
+/** Whether require(name) loads CommonJS (not require(esm), which Node 20 announces with a warning). */
+function isCommonJs(name) {
+  let file;
+  try {
+    file = require.resolve(name);
+  } catch {
+    return false;
+  }
+  if (file.endsWith('.cjs') || file.endsWith('.mjs')) return file.endsWith('.cjs');
+  return JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).type !== 'module';
+}
+
+await Promise.all([
+  esbuild.build({
+    ...common,
+    entryPoints: { loginkit: join(root, 'src/cli/loginkit.ts') },
+    outdir: join(fresh, 'cli'),
+    outExtension: { '.js': '.cjs' },
+    // The keychain module finds its native package with createRequire(import.meta.url).
+    define: { LOGINKIT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__loginkitModuleUrl' },
+    banner: { js: 'const __loginkitModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    plugins: [dependencies],
+  }),
+  ...VENDORED.map((name) =>
+    esbuild.build({ ...common, entryPoints: [require.resolve(name)], outfile: join(fresh, 'cli/vendor', `${name}.cjs`) }),
+  ),
+]);
 
 const old = join(root, `.dist-old-${process.pid}`);
 try {

@@ -13,7 +13,7 @@ import { startAuthServer } from '../test/helpers/auth-server.js';
 import { makeBrowserCommand } from '../test/helpers/browser-command.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const cli = join(root, 'bin/loginkit.js');
+const cli = join(root, 'bin/loginkit.cjs');
 
 function step(text: string): void {
   process.stderr.write(`\n\x1b[1m▶ ${text}\x1b[0m\n`);
@@ -36,7 +36,7 @@ function hasDesktop(): boolean {
   return true;
 }
 
-if (!existsSync(join(root, 'dist/cli/loginkit.js'))) spawnSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
+if (!existsSync(join(root, 'dist/cli/loginkit.cjs'))) spawnSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
 
 const home = await mkdtemp(join(tmpdir(), 'loginkit-demo-'));
 const server = await startAuthServer({ clientId: 'loginkit-demo', accessTokenTtl: 600 });

@@ -563,14 +563,9 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
             report.skipped.push({ what, reason: `loginkit cannot refresh "${candidate.provider}" tokens from another tool; sign in: loginkit login ${candidate.provider}` });
             continue;
           }
-          const { accountFromClaims } = await import('./oauth/tokens.js');
-          const { decodeJwt } = await import('jose');
-          let account = undefined;
-          try {
-            account = candidate.idToken ? accountFromClaims(decodeJwt(candidate.idToken), oauth.accountClaims) : undefined;
-          } catch {
-            // An ID token we cannot read only costs the account details.
-          }
+          const { accountFromIdToken } = await import('./oauth/tokens.js');
+          // An ID token we cannot read only costs the account details.
+          const account = candidate.idToken ? accountFromIdToken(candidate.idToken, oauth.accountClaims) : undefined;
           credential = toCredential(
             {
               provider: candidate.provider,

@@ -291,7 +291,7 @@ test('the CLI runner: clean environment, stdin, waitFor, exit code and time limi
   assert.equal(env['EXTRA'], 'yes');
   assert.equal(env['PATH'], undefined);
 
-  // `node -e` ignores the entry path, which becomes an argument: the runner is tested without bin/loginkit.js.
+  // `node -e` ignores the entry path, which becomes an argument: the runner is tested without bin/loginkit.cjs.
   const echo = "process.stdin.setEncoding('utf8'); let s = ''; process.stdin.on('data', (c) => { s += c; });"
     + " process.stdin.on('end', () => { console.log(JSON.stringify({ home: process.env.LOGINKIT_HOME,"
     + " browser: process.env.BROWSER ?? null, proxy: process.env.HTTPS_PROXY ?? null, args: process.argv.slice(2), s }));"

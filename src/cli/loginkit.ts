@@ -13,7 +13,8 @@ const io: Io = {
   env: process.env,
   stdoutFd: 1,
 };
-const code = isPlainTokenCall(argv)
-  ? await (await import('./token-command.js')).printToken(argv[1], io)
-  : await (await import('./main.js')).runCli(argv, io);
-process.exit(code);
+// No top-level await: the CLI is bundled as CommonJS (see scripts/build.mjs).
+const run = isPlainTokenCall(argv)
+  ? import('./token-command.js').then(({ printToken }) => printToken(argv[1], io))
+  : import('./main.js').then(({ runCli }) => runCli(argv, io));
+void run.then((code) => process.exit(code));

@@ -3,7 +3,7 @@
 //   { "auth_mode"?, "OPENAI_API_KEY": string | null, "tokens"?: { "id_token", "access_token",
 //     "refresh_token", "account_id"? } | null, "last_refresh"?, … }
 // Its ChatGPT tokens come from the same public client as loginkit's OpenAI preset, so they refresh here.
-import { decodeJwt } from 'jose';
+import { decodeJwt } from 'jose/jwt/decode';
 import * as z from 'zod/mini';
 
 import { lookupProvider, offerApiKey, offerOAuth, skip, type Finding } from './findings.js';

@@ -34,7 +34,9 @@ export function createHttp(options: {
   let proxied: Promise<FetchLike> | undefined;
   const base = (): Promise<FetchLike> => {
     if (options.fetch) return Promise.resolve(options.fetch);
-    proxied ??= proxiedFetch(options.env);
+    // Without proxy settings, Node's own fetch does the same as undici's with an EnvHttpProxyAgent, and
+    // loading the undici package costs a refresh more than its round trip to a local server.
+    proxied ??= usesProxy(options.env) ? proxiedFetch(options.env) : Promise.resolve(globalThis.fetch);
     return proxied;
   };
   return async (input, init = {}) => {
@@ -74,6 +76,10 @@ export function proxyFor(url: URL, env: Environment): string | undefined {
   } catch {
     return proxy;
   }
+}
+
+function usesProxy(env: Environment): boolean {
+  return ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].some((name) => Boolean(env[name]));
 }
 
 async function proxiedFetch(env: Environment): Promise<FetchLike> {

@@ -1,3 +1,4 @@
+import { decodeJwt } from 'jose/jwt/decode';
 import type * as client from 'openid-client';
 
 /** Tokens from a token endpoint response, with an absolute expiry. */
@@ -80,4 +81,13 @@ export function accountFromClaims(claims: Readonly<Record<string, unknown>>, pat
     plan: first(paths.plan),
     workspace: first(paths.workspace),
   };
+}
+
+/** The account facts of an ID token read without verification (one stored by another tool); undefined when unreadable. */
+export function accountFromIdToken(idToken: string, paths?: AccountClaimPaths): AccountInfo | undefined {
+  try {
+    return accountFromClaims(decodeJwt(idToken), paths);
+  } catch {
+    return undefined;
+  }
 }

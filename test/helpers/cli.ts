@@ -39,8 +39,8 @@ export interface CliProcess {
   exited: Promise<CliResult>;
 }
 
-/** Absolute path of the CLI entry point, `bin/loginkit.js` at the repository root. */
-export const CLI_ENTRY = fileURLToPath(new URL('../../bin/loginkit.js', import.meta.url));
+/** Absolute path of the CLI entry point, `bin/loginkit.cjs` at the repository root. */
+export const CLI_ENTRY = fileURLToPath(new URL('../../bin/loginkit.cjs', import.meta.url));
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_WAIT_FOR_MS = 30_000;
