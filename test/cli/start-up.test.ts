@@ -1,0 +1,44 @@
+// What `loginkit token` loads when the stored token is valid: scripts call it in loops, so its start-up must
+// stay one file and a few built-ins (the bench measures the time; this pins down the cause).
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { readFile, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { CLI_ENTRY, cliEnvironment, makeHome } from '../helpers/cli.js';
+import { seedCredential } from '../helpers/store-fixtures.js';
+
+const RECORDER = fileURLToPath(new URL('../helpers/module-recorder.cjs', import.meta.url));
+const ROOT = join(dirname(CLI_ENTRY), '..');
+
+test('`loginkit token` on a valid token loads the CLI bundle alone: no dependency, no crypto, network or stream modules', async () => {
+  const home = await makeHome();
+  const record = join(home, 'modules.json');
+  try {
+    const now = Date.now();
+    await seedCredential(home, {
+      provider: 'demo',
+      accessToken: 'valid-access-token',
+      refreshToken: 'refresh',
+      expiresAt: now + 3_600_000,
+      obtainedAt: now,
+      server: { issuer: 'https://auth.example.com', token_endpoint: 'https://auth.example.com/token' },
+    });
+    const run = await promisify(execFile)(process.execPath, ['--require', RECORDER, CLI_ENTRY, 'token', 'demo'], {
+      env: cliEnvironment(home, { LOGINKIT_STORE: 'file', LOGINKIT_TEST_MODULES: record }),
+    });
+    assert.equal(run.stdout, 'valid-access-token\n');
+    const loaded = JSON.parse(await readFile(record, 'utf8')) as { files: string[]; builtins: string[] };
+    assert.deepEqual(
+      loaded.files.filter((file) => file !== RECORDER).map((file) => file.slice(ROOT.length + 1)),
+      ['bin/loginkit.cjs', 'dist/cli/loginkit.cjs'],
+    );
+    for (const heavy of ['crypto', 'net', 'http', 'stream', 'child_process', 'readline']) {
+      assert.ok(!loaded.builtins.includes(heavy), `node:${heavy} was loaded: ${loaded.builtins.join(' ')}`);
+    }
+  } finally {
+    await rm(home, { recursive: true, force: true });
+  }
+});
