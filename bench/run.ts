@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { createLoginkit } from '../src/index.js';
 import { startAuthServer } from '../test/helpers/auth-server.js';
 import { closeBrowser, signInWithBrowser } from '../test/helpers/browser.js';
-import { expireStoredToken, seedCredential } from '../test/helpers/store-fixtures.js';
+import { expireStoredToken, seedValidToken } from '../test/helpers/store-fixtures.js';
 import { credentialEntry, seedStore, startSecretService } from '../test/store/support.js';
 import { SCRYPT_COST } from '../src/store/limits.js';
 import { deriveKey } from '../src/store/passphrase-key.js';
@@ -34,15 +34,7 @@ function timeRun(args: string[], env: NodeJS.ProcessEnv): number {
 /** A home with one valid OAuth credential for provider `bench`, valid for a day (plaintext file backend). */
 async function homeWithValidToken(): Promise<string> {
   const home = await mkdtemp(join(tmpdir(), 'loginkit-bench-'));
-  const now = Date.now();
-  await seedCredential(home, {
-    provider: 'bench',
-    accessToken: 'bench-access-token',
-    refreshToken: 'bench-refresh',
-    expiresAt: now + 86_400_000,
-    obtainedAt: now,
-    server: { issuer: 'https://auth.example.com', token_endpoint: 'https://auth.example.com/token' },
-  });
+  await seedValidToken(home, 'bench', 'bench-access-token', 86_400_000);
   return home;
 }
 

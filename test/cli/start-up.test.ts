@@ -8,7 +8,7 @@ import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { CLI_ENTRY, cliEnvironment, makeHome } from '../helpers/cli.js';
-import { seedCredential } from '../helpers/store-fixtures.js';
+import { seedValidToken } from '../helpers/store-fixtures.js';
 
 const RECORDER = fileURLToPath(new URL('../helpers/module-recorder.cjs', import.meta.url));
 const ROOT = join(dirname(CLI_ENTRY), '..');
@@ -17,15 +17,7 @@ test('`loginkit token` on a valid token loads the CLI bundle alone: no dependenc
   const home = await makeHome();
   const record = join(home, 'modules.json');
   try {
-    const now = Date.now();
-    await seedCredential(home, {
-      provider: 'demo',
-      accessToken: 'valid-access-token',
-      refreshToken: 'refresh',
-      expiresAt: now + 3_600_000,
-      obtainedAt: now,
-      server: { issuer: 'https://auth.example.com', token_endpoint: 'https://auth.example.com/token' },
-    });
+    await seedValidToken(home, 'demo', 'valid-access-token');
     const run = await promisify(execFile)(process.execPath, ['--require', RECORDER, CLI_ENTRY, 'token', 'demo'], {
       env: cliEnvironment(home, { LOGINKIT_STORE: 'file', LOGINKIT_TEST_MODULES: record }),
     });

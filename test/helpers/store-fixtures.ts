@@ -36,6 +36,19 @@ export async function seedCredential(home: string, seed: SeedCredential): Promis
   await store.update((entries) => ({ ...entries, [credentialKey(seed.provider)]: serializeCredential(credential) }));
 }
 
+/** Seeds an OAuth credential whose access token is valid for `validForMs`, from a server that is never called. */
+export async function seedValidToken(home: string, provider: string, accessToken: string, validForMs = 3_600_000): Promise<void> {
+  const now = Date.now();
+  await seedCredential(home, {
+    provider,
+    accessToken,
+    refreshToken: `${provider}-refresh`,
+    expiresAt: now + validForMs,
+    obtainedAt: now,
+    server: { issuer: 'https://auth.example.com', token_endpoint: 'https://auth.example.com/token' },
+  });
+}
+
 /**
  * Makes the stored access token of `provider` look expired to loginkit while the server still honours it;
  * a refreshed token then lives a full server TTL. Plaintext file backend only.
