@@ -1,10 +1,14 @@
 import { constants } from 'node:fs';
-import * as fs from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { StorageError } from '../errors.js';
 
+// node:fs/promises is loaded on the first write: reading a store (`loginkit token`) never needs it.
+const promises = (): Promise<typeof import('node:fs/promises')> => import('node:fs/promises');
+
 /** Creates `dir` (and parents) with mode 0700 when missing; an existing folder is left as it is. */
 export async function ensurePrivateDir(dir: string): Promise<void> {
+  const fs = await promises();
   try {
     await fs.mkdir(dir, { recursive: true, mode: 0o700 });
   } catch (error) {
@@ -23,7 +27,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   await ensurePrivateDir(dir);
   // O_EXCL below makes a clash impossible to miss, so the name only needs to be unique per writer.
   const temporary = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.${++temporaryCounter}.tmp`);
-  let handle: fs.FileHandle | undefined;
+  const fs = await promises();
+  let handle: FileHandle | undefined;
   try {
     handle = await fs.open(temporary, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     await handle.writeFile(data);
@@ -39,9 +44,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
   await syncDir(dir);
 }
 
+/** Flushes a folder's entries to disk, so that a rename in it survives a crash (best effort). */
 export async function syncDir(dir: string): Promise<void> {
   // Makes the rename itself durable. Some platforms (Windows) cannot open a folder: nothing more to do there.
-  let handle: fs.FileHandle | undefined;
+  const fs = await promises();
+  let handle: FileHandle | undefined;
   try {
     handle = await fs.open(dir, constants.O_RDONLY);
     await handle.sync();

@@ -38,25 +38,31 @@ export interface EnvelopeHeader {
   readonly kdf?: KdfParams;
 }
 
-const Base64 = z.string().check(z.regex(/^[A-Za-z0-9+/]*={0,2}$/));
-const KdfSchema = z.strictObject({
-  name: z.literal('scrypt'),
-  N: z.number().check(z.int(), z.minimum(2), z.maximum(2 ** 20)),
-  r: z.number().check(z.int(), z.minimum(1), z.maximum(32)),
-  p: z.number().check(z.int(), z.minimum(1), z.maximum(16)),
-  salt: Base64,
-});
-const EnvelopeSchema = z.strictObject({
-  format: z.literal(ENVELOPE_FORMAT),
-  version: z.number(),
-  protection: z.enum(['keychain', 'passphrase']),
-  cipher: z.literal(CIPHER),
-  keyId: z.string().check(z.regex(/^[0-9a-f]{16}$/)),
-  kdf: z.optional(KdfSchema),
-  iv: Base64,
-  ciphertext: Base64,
-  tag: Base64,
-});
+// Built on first use: reading a plaintext store (`loginkit token`) never needs it.
+let envelopeSchema: ReturnType<typeof buildEnvelopeSchema> | undefined;
+
+function buildEnvelopeSchema() {
+  const Base64 = z.string().check(z.regex(/^[A-Za-z0-9+/]*={0,2}$/));
+  const KdfSchema = z.strictObject({
+    name: z.literal('scrypt'),
+    N: z.number().check(z.int(), z.minimum(2), z.maximum(2 ** 20)),
+    r: z.number().check(z.int(), z.minimum(1), z.maximum(32)),
+    p: z.number().check(z.int(), z.minimum(1), z.maximum(16)),
+    salt: Base64,
+  });
+  return z.strictObject({
+    format: z.literal(ENVELOPE_FORMAT),
+    version: z.number(),
+    protection: z.enum(['keychain', 'passphrase']),
+    cipher: z.literal(CIPHER),
+    keyId: z.string().check(z.regex(/^[0-9a-f]{16}$/)),
+    kdf: z.optional(KdfSchema),
+    iv: Base64,
+    ciphertext: Base64,
+    tag: Base64,
+  });
+}
+
 /** A parsed envelope: its header, and the binary fields decoded. */
 export interface Envelope {
   readonly header: EnvelopeHeader;
@@ -85,7 +91,8 @@ export function parseEnvelope(bytes: Uint8Array, path: string): Envelope {
   if (isRecord(json) && json.format === ENVELOPE_FORMAT && typeof json.version === 'number' && json.version > ENVELOPE_VERSION) {
     throw futureStore(path, json.version);
   }
-  const parsed = EnvelopeSchema.safeParse(json);
+  envelopeSchema ??= buildEnvelopeSchema();
+  const parsed = envelopeSchema.safeParse(json);
   if (!parsed.success || parsed.data.version !== ENVELOPE_VERSION) {
     throw corruptStore(path, 'is not a valid encrypted loginkit store');
   }
@@ -106,8 +113,7 @@ export function parseEnvelope(bytes: Uint8Array, path: string): Envelope {
   return { header, iv: binary.iv, ciphertext: binary.ciphertext, tag: binary.tag };
 }
 
-/** Decodes base64 only when it is the one canonical spelling of its bytes (and of the expected length). */
-/** Decodes base64 only in its canonical form (and of `length` bytes when given). */
+/** Decodes base64 only when it is the one canonical spelling of its bytes (and of `length` bytes when given). */
 export function canonicalBase64(text: string, length?: number): Buffer | undefined {
   const bytes = Buffer.from(text, 'base64');
   if (bytes.toString('base64') !== text) return undefined;
