@@ -5,44 +5,46 @@ import { ConfigError } from '../errors.js';
 import { describeFsError, writeFileAtomic } from '../store/atomic-file.js';
 import { STORE_CHOICES, type StoreChoice } from '../store/select-store.js';
 
-const OptionalUrl = z.optional(z.string());
-
 /**
- * One provider in config.json: a custom OAuth provider (`type: "oauth"`), a custom API-key provider
- * (`type: "api_key"`), or adjustments to a built-in one (any of the fields, no `type` needed).
+ * config.json's schema, built on first use (most homes have no config.json). A provider entry is a custom
+ * OAuth provider (`type: "oauth"`), a custom API-key provider (`type: "api_key"`), or adjustments to a
+ * built-in one (any of the fields, no `type` needed).
  */
-export const ProviderEntrySchema = z.object({
-  type: z.optional(z.enum(['oauth', 'api_key'])),
-  displayName: z.optional(z.string()),
-  // OAuth
-  issuer: z.optional(z.string().check(z.minLength(1))),
-  clientId: z.optional(z.string().check(z.minLength(1))),
-  scopes: z.optional(z.array(z.string().check(z.minLength(1)))),
-  redirectUri: OptionalUrl,
-  authorizationEndpoint: OptionalUrl,
-  tokenEndpoint: OptionalUrl,
-  revocationEndpoint: OptionalUrl,
-  userinfoEndpoint: OptionalUrl,
-  deviceAuthorizationEndpoint: OptionalUrl,
-  authorizeParams: z.optional(z.record(z.string(), z.string())),
-  // API keys
-  baseUrl: OptionalUrl,
-  headers: z.optional(z.record(z.string(), z.string())),
-  header: z.optional(z.object({ name: z.string().check(z.minLength(1)), scheme: z.optional(z.literal('Bearer')) })),
-  envVar: z.optional(z.string().check(z.regex(/^[A-Z][A-Z0-9_]*$/))),
-  validationPath: z.optional(z.string().check(z.regex(/^\//))),
-});
+function buildConfigSchema() {
+  const OptionalUrl = z.optional(z.string());
+  const ProviderEntrySchema = z.object({
+    type: z.optional(z.enum(['oauth', 'api_key'])),
+    displayName: z.optional(z.string()),
+    // OAuth
+    issuer: z.optional(z.string().check(z.minLength(1))),
+    clientId: z.optional(z.string().check(z.minLength(1))),
+    scopes: z.optional(z.array(z.string().check(z.minLength(1)))),
+    redirectUri: OptionalUrl,
+    authorizationEndpoint: OptionalUrl,
+    tokenEndpoint: OptionalUrl,
+    revocationEndpoint: OptionalUrl,
+    userinfoEndpoint: OptionalUrl,
+    deviceAuthorizationEndpoint: OptionalUrl,
+    authorizeParams: z.optional(z.record(z.string(), z.string())),
+    // API keys
+    baseUrl: OptionalUrl,
+    headers: z.optional(z.record(z.string(), z.string())),
+    header: z.optional(z.object({ name: z.string().check(z.minLength(1)), scheme: z.optional(z.literal('Bearer')) })),
+    envVar: z.optional(z.string().check(z.regex(/^[A-Z][A-Z0-9_]*$/))),
+    validationPath: z.optional(z.string().check(z.regex(/^\//))),
+  });
+  return z.object({
+    providers: z.optional(z.record(z.string(), ProviderEntrySchema)),
+    /** Where new credentials go: auto (default), keychain, passphrase or file. LOGINKIT_STORE wins over it. */
+    store: z.optional(z.enum(STORE_CHOICES)),
+  });
+}
+let configSchema: ReturnType<typeof buildConfigSchema> | undefined;
 
 /** One provider entry as written in config.json. */
-export type ProviderEntry = z.infer<typeof ProviderEntrySchema>;
+export type ProviderEntry = NonNullable<z.infer<ReturnType<typeof buildConfigSchema>>['providers']>[string];
 /** A custom OAuth provider entry (`type: "oauth"`, `issuer`, `clientId`, …). */
 export type OAuthProviderEntry = ProviderEntry & { type: 'oauth'; issuer: string; clientId: string };
-
-const ConfigSchema = z.object({
-  providers: z.optional(z.record(z.string(), ProviderEntrySchema)),
-  /** Where new credentials go: auto (default), keychain, passphrase or file. LOGINKIT_STORE wins over it. */
-  store: z.optional(z.enum(STORE_CHOICES)),
-});
 
 /** The parsed config.json; unknown top-level keys are kept when the file is rewritten. */
 export interface ConfigFile {
@@ -74,7 +76,8 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
   } catch (error) {
     throw new ConfigError(`${path}: not valid JSON (${(error as Error).message}). Fix or remove the file.`);
   }
-  const parsed = ConfigSchema.safeParse(raw);
+  configSchema ??= buildConfigSchema();
+  const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new ConfigError(`${path}: ${describeIssue(issue?.path ?? [], issue)}`);
