@@ -1,6 +1,5 @@
 import { NetworkError } from '../errors.js';
 import type { Environment } from '../home.js';
-import { commonJsExports } from '../interop.js';
 
 /** A Fetch API function; loginkit's default goes through `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. */
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -60,10 +59,9 @@ export function createHttp(options: {
 
 /** The proxy (host:port) a request to `url` goes through under `env`, or undefined when none applies. */
 export function proxyFor(url: URL, env: Environment): string | undefined {
-  const pick = (name: string): string | undefined => env[name] || env[name.toLowerCase()] || undefined;
-  const proxy = url.protocol === 'https:' ? pick('HTTPS_PROXY') : pick('HTTP_PROXY');
+  const proxy = proxySetting(env, url.protocol === 'https:' ? 'HTTPS_PROXY' : 'HTTP_PROXY');
   if (!proxy) return undefined;
-  const bypass = (pick('NO_PROXY') ?? '').split(/[\s,]+/).filter(Boolean);
+  const bypass = (proxySetting(env, 'NO_PROXY') ?? '').split(/[\s,]+/).filter(Boolean);
   const matches = (entry: string): boolean => {
     if (entry === '*') return true;
     const [name, port] = entry.replace(/^\*?\./, '.').split(':');
@@ -78,12 +76,17 @@ export function proxyFor(url: URL, env: Environment): string | undefined {
   }
 }
 
+/** A proxy variable, upper-case spelling first; empty counts as unset. */
+function proxySetting(env: Environment, name: string): string | undefined {
+  return env[name] || env[name.toLowerCase()] || undefined;
+}
+
 function usesProxy(env: Environment): boolean {
-  return ['HTTP_PROXY', 'HTTPS_PROXY', 'http_proxy', 'https_proxy'].some((name) => Boolean(env[name]));
+  return proxySetting(env, 'HTTP_PROXY') !== undefined || proxySetting(env, 'HTTPS_PROXY') !== undefined;
 }
 
 async function proxiedFetch(env: Environment): Promise<FetchLike> {
-  const { fetch, EnvHttpProxyAgent } = commonJsExports(await import('undici'), 'EnvHttpProxyAgent');
+  const { fetch, EnvHttpProxyAgent } = await import('undici');
   const pick = (name: string): string | undefined => env[name] ?? env[name.toLowerCase()];
   const httpProxy = pick('HTTP_PROXY');
   const httpsProxy = pick('HTTPS_PROXY');

@@ -1,6 +1,5 @@
 import { join } from 'node:path';
 import { StorageError } from '../errors.js';
-import { commonJsExports } from '../interop.js';
 import { describeFsError, ensurePrivateDir } from './atomic-file.js';
 
 /** How long a lock may go without its holder's heartbeat before another process may take it over. */
@@ -16,7 +15,7 @@ const WAIT_LIMIT_MS = 60_000;
 export async function withFileLock<T>(dir: string, name: string, task: () => Promise<T>): Promise<T> {
   await ensurePrivateDir(dir);
   const target = join(dir, encodeURIComponent(name));
-  const { lock } = commonJsExports(await import('proper-lockfile'), 'lock');
+  const { lock } = await import('proper-lockfile');
   let release: () => Promise<void>;
   try {
     release = await lock(target, {
