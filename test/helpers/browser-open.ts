@@ -1,5 +1,5 @@
 // The program behind `$BROWSER` in CLI tests (see browser-command.ts): signs in at the URL it is given.
-import { writeFile } from 'node:fs/promises';
+import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
 import { closeBrowser, signInWithBrowser, type SignInOptions } from './browser.js';
@@ -19,13 +19,13 @@ const resultFile = values['result-file'];
 try {
   if (url === undefined) throw new Error('usage: browser-open.ts [--login NAME] [--result-file FILE] [--stop-at-callback] -- URL');
   const result = await signInWithBrowser(url, signInOptions(url));
-  if (resultFile !== undefined) await writeFile(resultFile, JSON.stringify(result));
+  if (resultFile !== undefined) await writeResult(resultFile, result);
   await closeBrowser();
   process.exit(0);
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error);
   process.stderr.write(`browser-open: ${message}\n`);
-  if (resultFile !== undefined) await writeFile(resultFile, JSON.stringify({ error: message }));
+  if (resultFile !== undefined) await writeResult(resultFile, { error: message });
   await closeBrowser().catch(() => undefined);
   process.exit(1);
 }
@@ -36,4 +36,11 @@ function signInOptions(authorizationUrl: string): SignInOptions {
   const redirectUri = new URL(authorizationUrl).searchParams.get('redirect_uri');
   if (values['stop-at-callback'] && redirectUri !== null) options.stopAtCallbackPrefix = redirectUri;
   return options;
+}
+
+// The test may poll for the file while the CLI has already exited: it must appear whole or not at all.
+async function writeResult(file: string, result: unknown): Promise<void> {
+  const partial = `${file}.${process.pid}.partial`;
+  await writeFile(partial, JSON.stringify(result));
+  await rename(partial, file);
 }
