@@ -32,7 +32,7 @@ export interface LoginkitOptions {
   home?: string;
   /** Environment to read settings from. Default: `process.env`. */
   env?: Environment;
-  /** Fetch used for every request. Default: undici's fetch through `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. */
+  /** Fetch used for every request. Default: fetch through the proxy that `env`'s `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` name. */
   fetch?: FetchLike;
   /** Opens a URL for the person. Default: `$BROWSER`, else the system browser. */
   openBrowser?: (url: string) => Promise<void>;

@@ -19,10 +19,10 @@ const TLS_CODES = new Set([
 ]);
 
 /**
- * Wraps `base` (or undici's fetch with an `EnvHttpProxyAgent` built from `env`) so that every request
- * is bounded by `timeoutMs` and every failure becomes a NetworkError that names the host. With `bound:
- * 'headers'` only the wait for the response headers is bounded (for streamed API responses); by default
- * the whole exchange is.
+ * Wraps `base` (by default Node's fetch, or undici's with an `EnvHttpProxyAgent` when `env` names a proxy)
+ * so that every request is bounded by `timeoutMs` and every failure becomes a NetworkError that names the
+ * host. With `bound: 'headers'` only the wait for the response headers is bounded (for streamed API
+ * responses); by default the whole exchange is.
  */
 export function createHttp(options: {
   fetch?: FetchLike | undefined;
@@ -58,8 +58,10 @@ export function createHttp(options: {
 }
 
 /** The proxy (host:port) a request to `url` goes through under `env`, or undefined when none applies. */
-export function proxyFor(url: URL, env: Environment): string | undefined {
-  const proxy = proxySetting(env, url.protocol === 'https:' ? 'HTTPS_PROXY' : 'HTTP_PROXY');
+function proxyFor(url: URL, env: Environment): string | undefined {
+  // As undici's EnvHttpProxyAgent routes: https:// through HTTPS_PROXY, else through HTTP_PROXY.
+  const httpProxy = proxySetting(env, 'HTTP_PROXY');
+  const proxy = url.protocol === 'https:' ? (proxySetting(env, 'HTTPS_PROXY') ?? httpProxy) : httpProxy;
   if (!proxy) return undefined;
   const bypass = (proxySetting(env, 'NO_PROXY') ?? '').split(/[\s,]+/).filter(Boolean);
   const matches = (entry: string): boolean => {
@@ -87,14 +89,11 @@ function usesProxy(env: Environment): boolean {
 
 async function proxiedFetch(env: Environment): Promise<FetchLike> {
   const { fetch, EnvHttpProxyAgent } = await import('undici');
-  const pick = (name: string): string | undefined => env[name] ?? env[name.toLowerCase()];
-  const httpProxy = pick('HTTP_PROXY');
-  const httpsProxy = pick('HTTPS_PROXY');
-  const noProxy = pick('NO_PROXY');
+  // Every setting is given, '' for none: the agent would otherwise read process.env, not the client's env.
   const dispatcher = new EnvHttpProxyAgent({
-    ...(httpProxy ? { httpProxy } : {}),
-    ...(httpsProxy ? { httpsProxy } : {}),
-    ...(noProxy !== undefined ? { noProxy } : {}),
+    httpProxy: proxySetting(env, 'HTTP_PROXY') ?? '',
+    httpsProxy: proxySetting(env, 'HTTPS_PROXY') ?? '',
+    noProxy: proxySetting(env, 'NO_PROXY') ?? '',
   });
   return (input, init) =>
     fetch(String(input), { ...(init as Parameters<typeof fetch>[1]), dispatcher }) as unknown as Promise<Response>;

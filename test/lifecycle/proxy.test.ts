@@ -1,19 +1,32 @@
 // Every request the library makes honours HTTP_PROXY / NO_PROXY (Node 20's built-in fetch ignores them):
-// the CLI process reads them from its real environment, talks to a real oidc-provider, and a real forward
-// proxy on loopback records what went through it.
+// the CLI process reads them from its real environment, an embedding client from its `env` option alone;
+// both talk to a real oidc-provider, and a real forward proxy on loopback records what went through it.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { NetworkError, createLoginkit } from '../../src/index.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
 import { makeBrowserCommand } from '../helpers/browser-command.js';
 import { makeHome, runCli } from '../helpers/cli.js';
 import { type ForwardProxy, startProxy } from '../helpers/proxy.js';
-import { readStoredEntries, refusedPort, sleep } from './support.js';
+import { readStoredEntries, refusedPort, seedStore, sleep } from './support.js';
 
 const PROVIDER = 'demo';
 // Two-second access tokens: due for a refresh one second after they are issued.
 const ACCESS_TOKEN_TTL = 2;
 
-describe('HTTP_PROXY and NO_PROXY, through the CLI', () => {
+/** Sets process.env[name] for the length of `task`: a setting an embedding client must not read. */
+async function withProcessEnv(name: string, value: string, task: () => Promise<void>): Promise<void> {
+  const saved = process.env[name];
+  process.env[name] = value;
+  try {
+    await task();
+  } finally {
+    if (saved === undefined) delete process.env[name];
+    else process.env[name] = saved;
+  }
+}
+
+describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   let server: AuthServer;
   let proxy: ForwardProxy;
   let home: string;
@@ -108,5 +121,33 @@ describe('HTTP_PROXY and NO_PROXY, through the CLI', () => {
     const run = await runCli(['token', PROVIDER], { home, env: env({ HTTPS_PROXY: proxy.url }) });
     assert.equal(run.code, 0, run.stderr);
     assert.deepEqual(proxy.seen, []);
+  });
+
+  test("in process: the client's env is the whole setting, HTTP_PROXY in process.env is not used", async () => {
+    const deadProxy = `http://127.0.0.1:${await refusedPort()}`;
+    await untilDue();
+    forget();
+    const refreshesBefore = server.stats.refreshGrants;
+    await withProcessEnv('HTTP_PROXY', deadProxy, async () => {
+      // HTTPS_PROXY makes the client build its proxy agent; it does not apply to an http:// server.
+      const client = createLoginkit({ home, env: env({ HTTPS_PROXY: proxy.url }) });
+      const token = await client.getToken(PROVIDER);
+      assert.equal(server.stats.refreshGrants, refreshesBefore + 1, 'refreshed, straight at the server');
+      assert.equal(token, (await readStoredEntries(home))[`${PROVIDER}/default`]?.accessToken);
+      assert.deepEqual(proxy.seen, []);
+    });
+  });
+
+  test('in process: https:// goes through HTTP_PROXY when HTTPS_PROXY is unset, and a failure names that proxy', async () => {
+    const home = await makeHome();
+    const unreachable = `https://127.0.0.1:${await refusedPort()}/token`;
+    await seedStore(home, [{ provider: PROVIDER, tokenEndpoint: unreachable, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 }]);
+    const deadProxy = `127.0.0.1:${await refusedPort()}`;
+    const client = createLoginkit({ home, env: { LOGINKIT_STORE: 'file', HTTP_PROXY: `http://${deadProxy}` } });
+    await assert.rejects(client.getToken(PROVIDER), (error: unknown) => {
+      assert.ok(error instanceof NetworkError, String(error));
+      assert.match(error.message, new RegExp(`through the proxy ${deadProxy.replaceAll('.', '\\.')}`));
+      return true;
+    });
   });
 });
