@@ -60,14 +60,14 @@ export function registerCredentialCommands(
       const ids = providers.split(',').map((id) => id.trim()).filter(Boolean);
       if (ids.length === 0 || command.length === 0) throw new UsageError('Usage: loginkit exec <provider>[,<provider>…] -- <command> [args…]');
       const { variables } = await kit().execEnvironment(ids, { profile: options.profile, source: options.source });
-      exitWith(await runChild(command, { ...io.env, ...variables }));
+      exitWith(await runChild(io, command, { ...io.env, ...variables }));
     });
 }
 
 const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
 
 /** Runs `command` with `env` (no shell), forwarding signals; resolves with its exit status, 128+n for a signal. */
-function runChild(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
+function runChild(io: Io, command: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [file, ...args] = command;
   delete env.LOGINKIT_PASSPHRASE;
   return new Promise((resolve, reject) => {
@@ -82,7 +82,7 @@ function runChild(command: string[], env: NodeJS.ProcessEnv): Promise<number> {
     child.on('error', (error: NodeJS.ErrnoException) => {
       stopForwarding();
       if (error.code !== 'ENOENT') return reject(error);
-      process.stderr.write(`error: ${file}: command not found\n`);
+      io.stderr.write(`error: ${file}: command not found\n`);
       resolve(127);
     });
     child.on('exit', (code, signal) => {

@@ -57,7 +57,7 @@ export function registerLoginCommand(program: Command, io: Io, setJson: (json: b
 }
 
 function isInteractive(io: Io): boolean {
-  return process.stdin.isTTY === true && io.stderr.isTTY === true && !io.env.CI;
+  return io.stdin.isTTY === true && io.stderr.isTTY === true && !io.env.CI;
 }
 
 async function pickProvider(io: Io, client: Loginkit): Promise<string> {
@@ -69,7 +69,7 @@ async function pickProvider(io: Io, client: Loginkit): Promise<string> {
   const choice = await autocomplete({
     message: 'Sign in to which provider? (type to search)',
     options: providers.map((p) => ({ value: p.id, label: p.displayName, hint: p.methods.join(' or ').replace('api_key', 'API key') })),
-    output: process.stderr,
+    input: io.stdin, output: io.stderr,
   });
   if (isCancel(choice)) throw new LoginkitError('interrupted', 'Cancelled; nothing was changed.');
   return String(choice);
@@ -95,7 +95,7 @@ async function chooseMethod(io: Io, provider: ProviderSummary, flags: LoginFlags
       value: method,
       label: method === 'oauth' ? (provider.id === 'openai' ? 'Sign in with ChatGPT' : 'Sign in through the browser') : 'Use an API key',
     })),
-    output: process.stderr,
+    input: io.stdin, output: io.stderr,
   });
   if (isCancel(choice)) throw new LoginkitError('interrupted', 'Cancelled; nothing was changed.');
   return choice as 'oauth' | 'api_key';
@@ -103,12 +103,12 @@ async function chooseMethod(io: Io, provider: ProviderSummary, flags: LoginFlags
 
 async function loginWithKey(io: Io, client: Loginkit, provider: ProviderSummary, flags: LoginFlags): Promise<LoginResult> {
   let key: string;
-  if (flags.withApiKey && !process.stdin.isTTY) {
-    key = await readStdin();
+  if (flags.withApiKey && !io.stdin.isTTY) {
+    key = await readStdin(io.stdin);
   } else if (isInteractive(io)) {
     if (provider.policyNote) say(io, provider.policyNote);
     const { isCancel, password } = await import('@clack/prompts');
-    const answer = await password({ message: `${provider.displayName} API key (input hidden)`, output: process.stderr });
+    const answer = await password({ message: `${provider.displayName} API key (input hidden)`, input: io.stdin, output: io.stderr });
     if (isCancel(answer)) throw new LoginkitError('interrupted', 'Cancelled; nothing was stored.');
     key = String(answer);
   } else {
@@ -140,7 +140,7 @@ async function loginWithBrowser(
       profile: flags.profile,
       noBrowser: !flags.browser,
       method: signInMethod,
-      pasted: pasteInput(signInMethod, process.stdin),
+      pasted: pasteInput(signInMethod, io.stdin),
       timeoutMs: flags.timeout === undefined ? undefined : Number(flags.timeout) * 1000,
       signal: abort.signal,
       onEvent: (event) => view.onEvent(event),
@@ -159,9 +159,9 @@ async function loginWithBrowser(
   return result;
 }
 
-async function readStdin(): Promise<string> {
+async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
   const chunks: Buffer[] = [];
-  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer | string));
   return Buffer.concat(chunks).toString('utf8');
 }
 

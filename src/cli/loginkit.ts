@@ -4,6 +4,9 @@ import { isPlainTokenCall } from './token-command.js';
 const argv = process.argv.slice(2);
 // Getters: creating process.stdout/stderr costs start-up time, and `loginkit token` may never need them.
 const io: Io = {
+  get stdin() {
+    return process.stdin;
+  },
   get stdout() {
     return process.stdout;
   },

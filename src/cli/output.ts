@@ -1,13 +1,15 @@
 import { writeSync } from 'node:fs';
+import type { Readable, Writable } from 'node:stream';
 import { LoginkitError } from '../index.js';
 
 /** Stable exit codes of the CLI. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, loginRequired: 3, interrupted: 130 } as const;
 
-/** Where the CLI writes: data to stdout, people-facing text to stderr. Injectable for tests. */
+/** Where the CLI reads (keys, pastes, prompts) and writes (data to stdout, people-facing text to stderr). Injectable for tests. */
 export interface Io {
-  stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr: NodeJS.WritableStream & { isTTY?: boolean };
+  stdin: Readable & { isTTY?: boolean };
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
   env: NodeJS.ProcessEnv;
   /** When stdout is this process's own: its file descriptor, for a write that needs no stream. */
   stdoutFd?: number;

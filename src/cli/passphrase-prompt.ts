@@ -13,20 +13,20 @@ export function passphraseFor(io: Io): PassphraseProvider {
   if (!provider) {
     const fromEnvironment = io.env.LOGINKIT_PASSPHRASE;
     delete io.env.LOGINKIT_PASSPHRASE;
-    provider = async (request) => fromEnvironment ?? (isInteractive(io) ? askPassphrase(request) : undefined);
+    provider = async (request) => fromEnvironment ?? (isInteractive(io) ? askPassphrase(io, request) : undefined);
     providers.set(io, provider);
   }
   return provider;
 }
 
 function isInteractive(io: Io): boolean {
-  return process.stdin.isTTY === true && io.stderr.isTTY === true && !io.env.CI;
+  return io.stdin.isTTY === true && io.stderr.isTTY === true && !io.env.CI;
 }
 
-async function askPassphrase(request: PassphraseRequest): Promise<string> {
+async function askPassphrase(io: Io, request: PassphraseRequest): Promise<string> {
   const { isCancel, password } = await import('@clack/prompts');
   const ask = async (message: string): Promise<string> => {
-    const answer = await password({ message, output: process.stderr, validate: (value) => (value ? undefined : 'The passphrase cannot be empty.') });
+    const answer = await password({ message, input: io.stdin, output: io.stderr, validate: (value) => (value ? undefined : 'The passphrase cannot be empty.') });
     if (isCancel(answer)) throw new LoginkitError('interrupted', 'Cancelled; nothing was changed.');
     return answer;
   };

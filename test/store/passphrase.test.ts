@@ -110,7 +110,7 @@ describe('passphrase backend', () => {
 
   test('the CLI takes LOGINKIT_PASSPHRASE out of its environment on first use', async () => {
     const env: NodeJS.ProcessEnv = { LOGINKIT_PASSPHRASE: 'from the environment', PATH: '/bin' };
-    const io: Io = { stdout: process.stdout, stderr: process.stderr, env };
+    const io: Io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, env };
     const provider = passphraseFor(io);
     assert.equal(env.LOGINKIT_PASSPHRASE, undefined);
     assert.equal(await provider({ path: '/x', purpose: 'unlock' }), 'from the environment');
