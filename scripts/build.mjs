@@ -84,6 +84,9 @@ await Promise.all([
     define: { LOGINKIT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__loginkitModuleUrl' },
     banner: { js: 'const __loginkitModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
     plugins: [dependencies],
+    // Read only with LOGINKIT_DEBUG=1 (bin/loginkit.cjs): readable stack traces, nothing at normal start-up.
+    sourcemap: 'linked',
+    sourcesContent: false,
   }),
   ...VENDORED.map((name) =>
     esbuild.build({ ...common, entryPoints: [require.resolve(name)], outfile: join(fresh, 'cli/vendor', `${name}.cjs`) }),

@@ -12,7 +12,8 @@ export type ErrorCode =
   | 'usage'
   | 'interrupted'
   | 'invalid_token'
-  | 'insufficient_scope';
+  | 'insufficient_scope'
+  | 'unknown_provider';
 
 /** Base class of every error loginkit throws on purpose; `message` says what happened and what to do. */
 export class LoginkitError extends Error {
@@ -73,6 +74,24 @@ export class NetworkError extends LoginkitError {
     super(code, message, options);
     this.host = host;
     this.transient = options?.transient ?? true;
+  }
+}
+
+/** No provider has this id (neither built in, nor configured, nor holding a stored credential). The CLI exits 2. */
+export class UnknownProviderError extends LoginkitError {
+  /** The id that was asked for (already checked to be printable). */
+  readonly providerId: string;
+  /** The closest known id, when one is close enough to be a typo. */
+  readonly suggestion: string | undefined;
+
+  constructor(providerId: string, known: readonly string[], suggestion: string | undefined) {
+    const hint = suggestion ? `Did you mean "${suggestion}"? ` : '';
+    super(
+      'unknown_provider',
+      `Unknown provider "${providerId}". ${hint}Known: ${known.join(', ')}.\nAdd your own: loginkit providers add <id> --issuer URL --client-id ID`,
+    );
+    this.providerId = providerId;
+    this.suggestion = suggestion;
   }
 }
 

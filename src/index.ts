@@ -9,22 +9,14 @@
  * ```
  * @packageDocumentation
  */
-export {
-  createLoginkit,
-  isLoginRequired,
-  STORE_FILE,
-  type CredentialChoice,
-  type CredentialSource,
-  type ExecEnvironment,
-  type ImportReport,
-  type Loginkit,
-  type LoginkitOptions,
-  type LoginOptions,
-  type LoginResult,
-  type LogoutResult,
-  type ProviderStatus,
-  type ProviderSummary,
-} from './client.js';
+export { createLoginkit, isLoginRequired, type Loginkit } from './client.js';
+export { STORE_FILE, type LoginkitOptions } from './context.js';
+export type { CredentialChoice, ExecEnvironment } from './features/credentials.js';
+export type { ImportReport } from './features/import.js';
+export type { LoginOptions, LoginResult } from './features/login.js';
+export type { LogoutResult } from './features/logout.js';
+export type { ProviderSummary } from './features/providers.js';
+export type { CredentialSource, ProviderStatus } from './features/status.js';
 export {
   AccessDeniedError,
   ConfigError,
@@ -36,10 +28,10 @@ export {
   sanitizeServerText,
   type ErrorCode,
 } from './errors.js';
-export { resolveHome, type Environment } from './home.js';
-export { maskSecret } from './importers/mask.js';
+export { resolveHome, type EnvVars } from './shared/home.js';
+export { maskSecret } from './shared/mask.js';
 export { IMPORT_SOURCES, type ImportSource } from './importers/types.js';
-export type { LoginEvent } from './oauth/events.js';
+export type { LoginEvent } from './sign-in/events.js';
 export {
   browserCanReachCallback,
   chooseLoginMethod,
@@ -49,11 +41,11 @@ export {
   type LoginMethod,
   type MethodChoice,
   type SshSession,
-} from './environment.js';
-export { createPasteBox, type PasteBox } from './oauth/paste-box.js';
-export type { PasteRejection } from './oauth/paste.js';
-export type { FetchLike } from './oauth/http.js';
-export type { RejectionReason } from './oauth/loopback.js';
+} from './sign-in/login-environment.js';
+export { createPasteBox, type PasteBox } from './sign-in/paste-box.js';
+export type { PasteRejection } from './sign-in/paste.js';
+export type { FetchLike } from './net/http.js';
+export type { RejectionReason } from './sign-in/loopback.js';
 export type { AccountInfo } from './oauth/tokens.js';
 export type { OAuthProviderEntry } from './providers/config-file.js';
 export type { Entries, EntryStore, Protection, StoreInfo } from './store/entry-store.js';

@@ -1,5 +1,5 @@
 import type { Io } from './output.js';
-import { isPlainTokenCall } from './token-command.js';
+import { isPlainTokenCall } from './print-token.js';
 
 const argv = process.argv.slice(2);
 // Getters: creating process.stdout/stderr costs start-up time, and `loginkit token` may never need them.
@@ -18,6 +18,6 @@ const io: Io = {
 };
 // No top-level await: the CLI is bundled as CommonJS (see scripts/build.mjs).
 const run = isPlainTokenCall(argv)
-  ? import('./token-command.js').then(({ printToken }) => printToken(argv[1], io))
+  ? import('./print-token.js').then(({ printToken }) => printToken(argv[1], io))
   : import('./main.js').then(({ runCli }) => runCli(argv, io));
 void run.then((code) => process.exit(code));

@@ -54,6 +54,7 @@ export function exitCodeFor(error: unknown): number {
     case 'login_required':
       return EXIT.loginRequired;
     case 'usage':
+    case 'unknown_provider':
       return EXIT.usage;
     case 'interrupted':
       return EXIT.interrupted;

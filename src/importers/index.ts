@@ -1,6 +1,6 @@
 // Import from other tools: read their credentials files (never writing them) and say what could be
 // imported and what is left out. Storing the candidates is the caller's job.
-import type { Environment } from '../home.js';
+import type { EnvVars } from '../shared/home.js';
 import { codexSource } from './codex.js';
 import { collectPlan } from './findings.js';
 import { llmSource } from './llm.js';
@@ -9,7 +9,7 @@ import { homeFolder, readSourceJson, type SourceSpec } from './source.js';
 import type { ImportPlan, ImportSource } from './types.js';
 
 export { ANTHROPIC_SUBSCRIPTION_REASON } from './findings.js';
-export { maskSecret } from './mask.js';
+export { maskSecret } from '../shared/mask.js';
 export { IMPORT_SOURCES, type ImportCandidate, type ImportPlan, type ImportSource, type Skipped } from './types.js';
 
 const SOURCES: Readonly<Record<ImportSource, SourceSpec>> = {
@@ -25,7 +25,7 @@ const SOURCES: Readonly<Record<ImportSource, SourceSpec>> = {
  */
 export function findSourceFile(
   source: ImportSource,
-  env: Environment,
+  env: EnvVars,
   platform: NodeJS.Platform = process.platform,
   homedir?: string,
 ): string {
@@ -38,7 +38,7 @@ export function findSourceFile(
  */
 export async function readImportPlan(
   source: ImportSource,
-  env: Environment,
+  env: EnvVars,
   platform: NodeJS.Platform = process.platform,
   homedir?: string,
 ): Promise<ImportPlan> {

@@ -7,7 +7,7 @@
 // "openai": "sk-…", …}. Each model plugin picks its key name (`needs_key`).
 import * as z from 'zod/mini';
 
-import type { Environment } from '../home.js';
+import type { EnvVars } from '../shared/home.js';
 import { lookupProvider, offerApiKey, quoted, skip, type Finding } from './findings.js';
 import { formatError, pathFor, type SourceSpec } from './source.js';
 
@@ -34,7 +34,7 @@ export const llmSource: SourceSpec = {
   plan: planLlm,
 };
 
-function llmUserDir(env: Environment, platform: NodeJS.Platform, home: string): string {
+function llmUserDir(env: EnvVars, platform: NodeJS.Platform, home: string): string {
   if (env.LLM_USER_PATH) return env.LLM_USER_PATH;
   const { join } = pathFor(platform);
   // click reads an empty variable as a relative path; treating it as unset is what the person meant.

@@ -5,8 +5,8 @@ import { homedir as osHomedir } from 'node:os';
 import { posix, win32, type PlatformPath } from 'node:path';
 
 import { StorageError } from '../errors.js';
-import type { Environment } from '../home.js';
-import { describeFsError } from '../store/atomic-file.js';
+import type { EnvVars } from '../shared/home.js';
+import { describeFsError } from '../shared/atomic-file.js';
 import type { Finding } from './findings.js';
 
 /** Everything loginkit knows about one tool's credentials file. */
@@ -14,7 +14,7 @@ export interface SourceSpec {
   /** The tool's name as people write it, e.g. `Codex`. */
   tool: string;
   /** Where the tool keeps the file. */
-  locate(env: Environment, platform: NodeJS.Platform, home: string): string;
+  locate(env: EnvVars, platform: NodeJS.Platform, home: string): string;
   /** What to do when the file is not there, e.g. the tool's login command. */
   missingHint: string;
   /** Turns the parsed JSON into findings; throws a StorageError naming the file when the shape is wrong. */
@@ -30,7 +30,7 @@ export function pathFor(platform: NodeJS.Platform): PlatformPath {
 }
 
 /** The home folder as the tools see it: `%USERPROFILE%` on Windows, `$HOME` elsewhere. */
-export function homeFolder(env: Environment, platform: NodeJS.Platform, homedir: string | undefined): string {
+export function homeFolder(env: EnvVars, platform: NodeJS.Platform, homedir: string | undefined): string {
   return homedir ?? ((platform === 'win32' ? env.USERPROFILE : env.HOME) || osHomedir());
 }
 

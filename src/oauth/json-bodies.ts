@@ -1,4 +1,4 @@
-import type { FetchLike } from './http.js';
+import type { FetchLike } from '../net/http.js';
 import type { ServerMetadata } from './server.js';
 
 /**

@@ -2,7 +2,7 @@ import * as client from 'openid-client';
 import { ConfigError } from '../errors.js';
 import { endpointProblem } from '../providers/endpoints.js';
 import type { OAuthProvider } from '../providers/registry.js';
-import type { FetchLike } from './http.js';
+import type { FetchLike } from '../net/http.js';
 import { withJsonBodies } from './json-bodies.js';
 import { translateOAuthError } from './translate-error.js';
 

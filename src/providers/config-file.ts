@@ -2,8 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { ConfigError } from '../errors.js';
-import { describeFsError, writeFileAtomic } from '../store/atomic-file.js';
-import { STORE_CHOICES, type StoreChoice } from '../store/select-store.js';
+import { describeFsError, writeFileAtomic } from '../shared/atomic-file.js';
 
 /**
  * config.json's schema, built on first use (most homes have no config.json). A provider entry is a custom
@@ -35,8 +34,8 @@ function buildConfigSchema() {
   });
   return z.object({
     providers: z.optional(z.record(z.string(), ProviderEntrySchema)),
-    /** Where new credentials go: auto (default), keychain, passphrase or file. LOGINKIT_STORE wins over it. */
-    store: z.optional(z.enum(STORE_CHOICES)),
+    /** Where new credentials go (auto, keychain, passphrase or file), checked by the store. LOGINKIT_STORE wins over it. */
+    store: z.optional(z.string()),
   });
 }
 let configSchema: ReturnType<typeof buildConfigSchema> | undefined;
@@ -50,7 +49,7 @@ export type OAuthProviderEntry = ProviderEntry & { type: 'oauth'; issuer: string
 export interface ConfigFile {
   path: string;
   providers: Record<string, ProviderEntry>;
-  store: StoreChoice | undefined;
+  store: string | undefined;
   raw: Record<string, unknown>;
 }
 
@@ -86,7 +85,7 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
 }
 
 /** Sets `store` in config.json, keeping everything else in the file. */
-export async function writeStoreSetting(home: string, choice: StoreChoice): Promise<void> {
+export async function writeStoreSetting(home: string, choice: string): Promise<void> {
   const config = await readConfigFile(home);
   await writeFileAtomic(config.path, `${JSON.stringify({ ...config.raw, store: choice }, null, 2)}\n`);
 }

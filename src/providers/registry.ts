@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError, UnknownProviderError } from '../errors.js';
 import { BUILTIN_PROVIDERS, type ApiKeySpec, type AuthMethod, type OAuthPreset, type ProviderSpec } from './catalog.js';
 import { statSync } from 'node:fs';
 import { type ConfigFile, type ProviderEntry, configPath, readConfigFile } from './config-file.js';
@@ -76,6 +76,8 @@ export interface ProviderLookup {
   /** The provider, or undefined when it is neither built in nor configured. */
   findKnown(id: string): Promise<Provider | undefined>;
   list(): Promise<Provider[]>;
+  /** The error for `id` when it names no provider (with the known ids and the closest one). */
+  unknown(id: string): Promise<UnknownProviderError>;
 }
 
 /** A ProviderLookup for `home`. */
@@ -99,6 +101,7 @@ export function createProviderLookup(home: string): ProviderLookup {
     return cache;
   };
   const findKnown = async (id: string): Promise<Provider | undefined> => {
+    if (providerIdProblem(id)) return undefined;
     const { config, providers } = current();
     const cached = providers.get(id);
     if (cached) return cached;
@@ -112,21 +115,49 @@ export function createProviderLookup(home: string): ProviderLookup {
     findKnown,
     async find(id) {
       const provider = await findKnown(id);
-      if (!provider) throw unknownProvider(id);
+      if (!provider) throw unknownProvider(id, idsOf(await current().config));
       return provider;
     },
+    unknown: async (id) => unknownProvider(id, idsOf(await current().config)),
     async list() {
       const file = await current().config;
-      const ids = new Set([...BUILTINS.keys(), ...Object.keys(file.providers).sort()]);
-      return [...ids].map((id) => toProvider(file, id));
+      return idsOf(file).map((id) => toProvider(file, id));
     },
   };
 }
 
-function unknownProvider(id: string): ConfigError {
-  return new ConfigError(
-    `Unknown provider "${id}".\nSee the list: loginkit providers; add your own: loginkit providers add ${id} --issuer URL --client-id ID`,
-  );
+/** Every provider id of a config: the built-ins, then the configured ones. */
+function idsOf(file: ConfigFile): string[] {
+  return [...new Set([...BUILTINS.keys(), ...Object.keys(file.providers).sort()])];
+}
+
+/** The error for an id that names no provider: the known ids, and the closest one when it looks like a typo. */
+export function unknownProvider(id: string, known: readonly string[]): UnknownProviderError {
+  const shown = providerIdProblem(id) ? JSON.stringify(id.slice(0, 64)).slice(1, -1) : id;
+  return new UnknownProviderError(shown, known, closestId(id.toLowerCase(), known));
+}
+
+/** The known id within a typo's distance of `id` (at most 2 edits, fewer for short ids), or one it is a prefix of. */
+function closestId(id: string, known: readonly string[]): string | undefined {
+  let best: { id: string; distance: number } | undefined;
+  for (const candidate of known) {
+    const distance = editDistance(id, candidate);
+    if (distance <= Math.min(2, Math.floor(candidate.length / 3)) && (!best || distance < best.distance)) best = { id: candidate, distance };
+  }
+  return best?.id ?? (id.length >= 3 ? known.find((candidate) => candidate.startsWith(id)) : undefined);
+}
+
+/** Levenshtein distance (insertions, deletions, substitutions). */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
 }
 
 /** The built-in providers' ids, in picker order. */

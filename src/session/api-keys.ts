@@ -1,10 +1,10 @@
 import { ConfigError, LoginkitError, NetworkError } from '../errors.js';
-import type { Environment } from '../home.js';
-import type { FetchLike } from '../oauth/http.js';
+import type { EnvVars } from '../shared/home.js';
+import type { FetchLike } from '../net/http.js';
 import type { ApiKeySettings, Provider } from '../providers/registry.js';
 
 /** The API's base URL: config.json's `baseUrl`, else the provider's base-URL variable, else the documented default. */
-export function apiBaseUrl(settings: ApiKeySettings, env: Environment): string {
+export function apiBaseUrl(settings: ApiKeySettings, env: EnvVars): string {
   const fromEnv = settings.baseUrlEnvVar ? env[settings.baseUrlEnvVar] : undefined;
   return (settings.baseUrlOverride ?? (fromEnv || undefined) ?? settings.defaultBaseUrl).replace(/\/+$/, '');
 }
@@ -18,7 +18,7 @@ export function apiKeyHeaders(settings: ApiKeySettings, key: string): Record<str
 }
 
 /** The first of the provider's key variables that is set, with its value. */
-export function apiKeyFromEnvironment(provider: Provider, env: Environment): { variable: string; value: string } | undefined {
+export function apiKeyFromEnvironment(provider: Provider, env: EnvVars): { variable: string; value: string } | undefined {
   for (const variable of provider.apiKey?.envVars ?? []) {
     const value = env[variable]?.trim();
     if (value) return { variable, value };
@@ -41,7 +41,7 @@ export function checkApiKeyFormat(provider: Provider, key: string): void {
  * Asks the provider whether it accepts `key`, with its cheapest authenticated request. Resolves when it
  * does; a refused key, an unclear answer or an unreachable service each throw a clear error.
  */
-export async function verifyApiKey(provider: Provider, key: string, http: FetchLike, env: Environment): Promise<void> {
+export async function verifyApiKey(provider: Provider, key: string, http: FetchLike, env: EnvVars): Promise<void> {
   const settings = requireApiKeys(provider);
   if (settings.baseUrlRequired && !settings.baseUrlOverride && !(settings.baseUrlEnvVar && env[settings.baseUrlEnvVar])) {
     throw new ConfigError(

@@ -1,5 +1,5 @@
 import { AccessDeniedError, sanitizeServerText } from '../errors.js';
-import type { FetchLike } from '../oauth/http.js';
+import type { FetchLike } from '../net/http.js';
 import type { Credential } from './credential.js';
 
 /** Where the authenticated fetch gets its credential and how it turns it into headers. */

@@ -48,24 +48,18 @@ const OAuthCredentialSchema = z.object({
 });
 
 /** A stored OAuth credential: tokens plus what is needed to refresh and revoke them. */
-export interface OAuthCredential {
+export type OAuthCredential = TokenResult & {
   readonly kind: 'oauth';
   readonly provider: string;
   readonly profile: string;
   readonly clientId: string;
+  /** The server the tokens came from, so refresh and revocation need no discovery. */
   readonly server: ServerMetadata;
+  /** Refresh and revocation take JSON bodies (OpenAI). */
   readonly jsonBodies?: boolean | undefined;
-  readonly accessToken: string;
-  readonly refreshToken: string | undefined;
-  readonly idToken: string | undefined;
-  readonly tokenType: string;
-  readonly scopes: readonly string[];
-  /** Absolute expiry, ms since the epoch; null when the server did not say. */
-  readonly expiresAt: number | null;
-  readonly obtainedAt: number;
-  readonly account: TokenResult['account'];
+  /** An API key obtained with the sign-in (token exchange), handed out by `exec`. */
   readonly apiKey?: string | undefined;
-}
+};
 
 /** Any stored credential. */
 export type Credential = OAuthCredential | ApiKeyCredential;

@@ -1,5 +1,5 @@
 import { LoginRequiredError, ProviderError } from '../errors.js';
-import type { FetchLike } from '../oauth/http.js';
+import type { FetchLike } from '../net/http.js';
 import type { ServerConnection } from '../oauth/server.js';
 import type { EntryStore } from '../store/entry-store.js';
 import {
@@ -16,6 +16,19 @@ import {
   toCredential,
 } from './credential.js';
 import { type RetryPolicy, isTransient, withRetries } from './retry.js';
+
+/** How long logout waits for the server to revoke a token. */
+const REVOCATION_TIMEOUT_MS = 10_000;
+
+/**
+ * What ending a credential did. `revocation`: `revoked` (the server confirmed), `unsupported` (it has no
+ * revocation endpoint), `failed` (unreachable or refused; `revocationError` says why), `local_only` (an API key).
+ */
+export interface Ending {
+  removed: boolean;
+  revocation: 'revoked' | 'unsupported' | 'failed' | 'local_only';
+  revocationError?: string;
+}
 
 /** What a TokenSession needs from its surroundings. */
 export interface SessionDeps {
@@ -124,6 +137,24 @@ export class TokenSession {
       return rest;
     });
     return removed;
+  }
+
+  /**
+   * Ends a credential: revokes an OAuth one at its server (RFC 7009: refresh token first, since revoking it
+   * usually ends the whole grant, then the access token; bounded by `timeoutMs`), then removes it locally
+   * whatever the server said. API keys can only be revoked in the provider's console.
+   */
+  async end(credential: Credential, timeoutMs = REVOCATION_TIMEOUT_MS): Promise<Ending> {
+    if (credential.kind === 'api_key') return { removed: await this.remove(credential.provider, credential.profile), revocation: 'local_only' };
+    const { revokeToken } = await import('../oauth/grants.js');
+    const connection = this.connectionFor(credential, timeoutMs);
+    const outcomes = [];
+    if (credential.refreshToken) outcomes.push(await revokeToken(connection, credential.refreshToken, 'refresh_token'));
+    outcomes.push(await revokeToken(connection, credential.accessToken, 'access_token'));
+    const removed = await this.remove(credential.provider, credential.profile);
+    const failed = outcomes.find((outcome) => outcome.outcome === 'failed');
+    if (failed) return { removed, revocation: 'failed', ...(failed.error ? { revocationError: failed.error } : {}) };
+    return { removed, revocation: outcomes.every((o) => o.outcome === 'unsupported') ? 'unsupported' : 'revoked' };
   }
 
   /** The connection to the server a credential came from. */

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { StorageError } from '../errors.js';
-import { describeFsError, ensurePrivateDir, syncDir } from './atomic-file.js';
+import { describeFsError, ensurePrivateDir, syncDir } from '../shared/atomic-file.js';
 import { parseEnvelope } from './envelope.js';
 import type { Entries, Protection } from './entry-store.js';
 import { WRITE_LOCK } from './file-store.js';

@@ -1,7 +1,7 @@
 import { type BigIntStats, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { StorageError } from '../errors.js';
-import { describeFsError, writeFileAtomic } from './atomic-file.js';
+import { describeFsError, writeFileAtomic } from '../shared/atomic-file.js';
 import type { Codec } from './codec.js';
 import type { Entries, EntryStore } from './entry-store.js';
 import { withFileLock } from './locks.js';

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { StorageError } from '../errors.js';
-import { describeFsError, ensurePrivateDir } from './atomic-file.js';
+import { describeFsError, ensurePrivateDir } from '../shared/atomic-file.js';
 
 /** How long a lock may go without its holder's heartbeat before another process may take it over. */
 const STALE_AFTER_MS = 10_000;

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, StorageError } from '../errors.js';
-import type { Environment } from '../home.js';
+import type { EnvVars } from '../shared/home.js';
 import type { Codec } from './codec.js';
 import type { EntryStore, Protection } from './entry-store.js';
 import { ENVELOPE_FORMAT, PROTECTION_OF, parseEnvelope } from './envelope.js';
@@ -25,11 +25,11 @@ export interface CredentialStoreOptions {
   /** The store file. */
   readonly path: string;
   /** Where LOGINKIT_STORE and LOGINKIT_PASSPHRASE are read. */
-  readonly env: Environment;
+  readonly env: EnvVars;
   /** An explicit choice (API option, `--store`); wins over LOGINKIT_STORE and config.json. */
   readonly choice?: StoreChoice | undefined;
   /** The `store` setting of config.json, when there is one. */
-  readonly readSetting?: (() => Promise<StoreChoice | undefined>) | undefined;
+  readonly readSetting?: (() => Promise<{ value: string; file: string } | undefined>) | undefined;
   /** Asked for a passphrase when LOGINKIT_PASSPHRASE is not set in `env`. */
   readonly askPassphrase?: PassphraseProvider | undefined;
   /**
@@ -52,7 +52,7 @@ export async function resolveStoreSelection(options: CredentialStoreOptions): Pr
   const variable = options.env.LOGINKIT_STORE;
   if (variable) return { choice: parseStoreChoice(variable, 'LOGINKIT_STORE'), source: 'LOGINKIT_STORE' };
   const setting = await options.readSetting?.();
-  if (setting !== undefined) return { choice: setting, source: 'config.json' };
+  if (setting !== undefined) return { choice: parseStoreChoice(setting.value, `"store" in ${setting.file}`), source: 'config.json' };
   return { choice: 'auto', source: 'default' };
 }
 

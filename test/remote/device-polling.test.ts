@@ -4,10 +4,10 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 
 import { LoginkitError, ProviderError } from '../../src/errors.js';
-import { runDeviceAuthorizationFlow } from '../../src/oauth/device-flow.js';
-import type { LoginEvent } from '../../src/oauth/events.js';
+import { runDeviceAuthorizationFlow } from '../../src/sign-in/device-flow.js';
+import type { LoginEvent } from '../../src/sign-in/events.js';
 import { resolveServerMetadata } from '../../src/oauth/server.js';
-import { createHttp } from '../../src/oauth/http.js';
+import { createHttp } from '../../src/net/http.js';
 import { type DeviceStandIn, type DeviceStandInOptions, fakeClock, recordingConnection, startDeviceStandIn } from './support.js';
 
 const servers: DeviceStandIn[] = [];

@@ -10,10 +10,10 @@ import {
   chooseLoginMethod,
   detectEnvironment,
   sshForwardingCommand,
-} from '../../src/environment.js';
+} from '../../src/sign-in/login-environment.js';
 import { LoginkitError } from '../../src/errors.js';
-import { createPasteBox } from '../../src/oauth/paste-box.js';
-import { checkPastedCallback } from '../../src/oauth/paste.js';
+import { createPasteBox } from '../../src/sign-in/paste-box.js';
+import { checkPastedCallback } from '../../src/sign-in/paste.js';
 
 function probe(env: Record<string, string>, platform: NodeJS.Platform = 'linux', files: Record<string, string> = {}): Partial<HostProbe> {
   return { env, platform, readTextFile: (path) => files[path], hostname: () => 'devbox' };

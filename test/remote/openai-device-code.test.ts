@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 
 import { ProviderError } from '../../src/errors.js';
-import type { LoginEvent } from '../../src/oauth/events.js';
-import { createHttp } from '../../src/oauth/http.js';
-import { OPENAI_DEVICE_CODE_LIFETIME_MS, openAIDeviceCodeUrls, runOpenAIDeviceCodeFlow } from '../../src/oauth/openai-device-code.js';
+import type { LoginEvent } from '../../src/sign-in/events.js';
+import { createHttp } from '../../src/net/http.js';
+import { OPENAI_DEVICE_CODE_LIFETIME_MS, openAIDeviceCodeUrls, runOpenAIDeviceCodeFlow } from '../../src/openai/device-code.js';
 import { resolveServerMetadata } from '../../src/oauth/server.js';
 import { type OpenAIStandIn, type OpenAIStandInOptions, fakeClock, recordingConnection, startOpenAIStandIn } from './support.js';
 

@@ -5,7 +5,7 @@ import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { SignJWT } from 'jose';
 
-import { createHttp } from '../../src/oauth/http.js';
+import { createHttp } from '../../src/net/http.js';
 import type { ServerConnection } from '../../src/oauth/server.js';
 import { CLI_ENTRY, cliEnvironment } from '../helpers/cli.js';
 import { type HttpServerHandle, startHttpServer } from '../helpers/stand-in.js';

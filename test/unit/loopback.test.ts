@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { test } from 'node:test';
-import { type RejectionReason, bindLoopbackListener } from '../../src/oauth/loopback.js';
+import { type RejectionReason, bindLoopbackListener } from '../../src/sign-in/loopback.js';
 
 interface Reply {
   status: number;

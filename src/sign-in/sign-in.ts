@@ -1,11 +1,12 @@
-import { type LoginEnvironment, type LoginMethod, chooseLoginMethod, sshForwardingCommand } from './environment.js';
-import type { LoginEvent } from './oauth/events.js';
-import type { Sleep } from './oauth/polling.js';
-import type { ServerConnection } from './oauth/server.js';
-import type { AccountClaimPaths, TokenResult } from './oauth/tokens.js';
+import { type LoginEnvironment, type LoginMethod, chooseLoginMethod, sshForwardingCommand } from './login-environment.js';
+import type { DeviceFlowOptions } from './device-flow.js';
+import type { LoginEvent } from './events.js';
+import type { Sleep } from './polling.js';
+import type { ServerConnection } from '../oauth/server.js';
+import type { AccountClaimPaths, TokenResult } from '../oauth/tokens.js';
 
-/** A device sign-in protocol of a provider's own, used instead of RFC 8628. */
-export type DeviceProtocol = 'openai';
+/** A provider's own device sign-in, run instead of RFC 8628 (the caller picks it: sign-in knows no provider). */
+export type DeviceFlowRunner = (options: Omit<DeviceFlowOptions, 'params'>) => Promise<TokenResult>;
 
 /** Everything one interactive sign-in needs; {@link signIn} picks the method and runs it. */
 export interface SignInRequest {
@@ -17,8 +18,8 @@ export interface SignInRequest {
   fallbackRedirectPorts?: readonly number[] | undefined;
   authorizeParams: Readonly<Record<string, string>>;
   accountClaims?: AccountClaimPaths | undefined;
-  /** The provider's own device protocol; otherwise RFC 8628 when its metadata has a device endpoint. */
-  deviceProtocol?: DeviceProtocol | undefined;
+  /** The provider's own device flow; otherwise RFC 8628 when its metadata has a device endpoint. */
+  deviceFlow?: DeviceFlowRunner | undefined;
   /** The provider also takes an API key (named in the message that refuses to wait in CI). */
   apiKeySupported: boolean;
   method: LoginMethod | 'auto';
@@ -48,7 +49,7 @@ export const DEFAULT_BROWSER_TIMEOUT_MS = 300_000;
  */
 export async function signIn(request: SignInRequest): Promise<TokenResult> {
   const { connection, environment } = request;
-  const deviceSupported = request.deviceProtocol !== undefined || typeof connection.metadata.device_authorization_endpoint === 'string';
+  const deviceSupported = request.deviceFlow !== undefined || typeof connection.metadata.device_authorization_endpoint === 'string';
   const choice = chooseLoginMethod({
     requested: request.method,
     environment,
@@ -71,11 +72,8 @@ export async function signIn(request: SignInRequest): Promise<TokenResult> {
       now: request.now,
       sleep: request.sleep,
     };
-    if (request.deviceProtocol === 'openai') {
-      const { runOpenAIDeviceCodeFlow } = await import('./oauth/openai-device-code.js');
-      return runOpenAIDeviceCodeFlow(common);
-    }
-    const { runDeviceAuthorizationFlow } = await import('./oauth/device-flow.js');
+    if (request.deviceFlow) return request.deviceFlow(common);
+    const { runDeviceAuthorizationFlow } = await import('./device-flow.js');
     return runDeviceAuthorizationFlow({ ...common, params: deviceRequestParams(request.authorizeParams) });
   }
 
@@ -87,7 +85,7 @@ export async function signIn(request: SignInRequest): Promise<TokenResult> {
       request.onEvent({ type: 'port_forwarding', port, command: sshForwardingCommand(environment.ssh, port) });
     }
   };
-  const { runAuthorizationCodeFlow } = await import('./oauth/authorization-code.js');
+  const { runAuthorizationCodeFlow } = await import('./authorization-code.js');
   return runAuthorizationCodeFlow({
     connection,
     scopes: request.scopes,
@@ -98,6 +96,7 @@ export async function signIn(request: SignInRequest): Promise<TokenResult> {
     openBrowser: choice.method === 'browser' && !request.noBrowser ? request.openBrowser : undefined,
     pasted: request.pasted,
     pasteWhen: choice.pasteFromStart ? 'start' : 'browser_failed',
+    pasteOnly: choice.method === 'paste',
     onEvent,
     signal: request.signal,
     timeoutMs: request.timeoutMs ?? DEFAULT_BROWSER_TIMEOUT_MS,

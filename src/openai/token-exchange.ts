@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
-import { type ServerConnection, toConfiguration } from './server.js';
-import { translateOAuthError } from './translate-error.js';
+import { type ServerConnection, toConfiguration } from '../oauth/server.js';
+import { translateOAuthError } from '../oauth/translate-error.js';
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
 const ID_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:id_token';

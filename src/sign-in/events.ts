@@ -1,4 +1,4 @@
-import type { LoginMethod } from '../environment.js';
+import type { LoginMethod } from './login-environment.js';
 import type { RejectionReason } from './loopback.js';
 import type { PasteRejection } from './paste.js';
 

@@ -1,7 +1,7 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LoginkitError } from '../errors.js';
-import { checkCallbackState } from './callback-state.js';
+import { checkCallbackState } from '../oauth/callback-state.js';
 
 /** Why the listener turned a request away; reported so a UI can show it, while the login keeps waiting. */
 export type RejectionReason = 'method' | 'path' | 'host' | 'state_missing' | 'state_mismatch' | 'state_repeated' | 'already_used';

@@ -4,9 +4,9 @@ import { endpointProblem } from '../providers/endpoints.js';
 import { abortableConnection } from './abort.js';
 import type { LoginEvent } from './events.js';
 import { type PollOutcome, type Sleep, pollUntilDone, realSleep } from './polling.js';
-import { type ServerConnection, toConfiguration } from './server.js';
-import { type AccountClaimPaths, type TokenResult, toTokenResult } from './tokens.js';
-import { translateOAuthError } from './translate-error.js';
+import { type ServerConnection, toConfiguration } from '../oauth/server.js';
+import { type AccountClaimPaths, type TokenResult, toTokenResult } from '../oauth/tokens.js';
+import { translateOAuthError } from '../oauth/translate-error.js';
 
 /** The grant type of RFC 8628 §3.4. */
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';

@@ -1,6 +1,8 @@
 import { clientFor } from './client-for.js';
 import { EXIT, type Io, exitCodeFor, reportError, writeData } from './output.js';
 
+// Apart from commands/token.ts so that the fast path of loginkit.ts loads no command-line parser.
+
 /** `loginkit token <provider>`: a valid access token on stdout and nothing else; errors on stderr. */
 export async function printToken(provider: string, io: Io, choice: { profile?: string; source?: 'env' | 'store' } = {}): Promise<number> {
   try {

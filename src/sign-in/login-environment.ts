@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { LoginkitError } from './errors.js';
-import type { Environment } from './home.js';
+import { LoginkitError } from '../errors.js';
+import type { EnvVars } from '../shared/home.js';
 
 /** How a person signs in: a browser that reaches the loopback callback, a code entered on any device, or pasting the URL back. */
 export type LoginMethod = 'browser' | 'device' | 'paste';
@@ -33,7 +33,7 @@ export interface LoginEnvironment {
 
 /** What {@link detectEnvironment} reads; every part can be replaced, for tests and embedders. */
 export interface HostProbe {
-  env: Environment;
+  env: EnvVars;
   platform: NodeJS.Platform;
   /** A file's text, '' for an empty file, undefined when it cannot be read. */
   readTextFile(path: string): string | undefined;
@@ -72,7 +72,7 @@ export function detectEnvironment(probe: Partial<HostProbe> = {}): LoginEnvironm
   return { platform, ssh, wsl, container, ci, display, browserCommand: set('BROWSER') };
 }
 
-function sshSession(env: Environment, host: () => string): SshSession {
+function sshSession(env: EnvVars, host: () => string): SshSession {
   const [, , serverAddress, serverPort] = (env.SSH_CONNECTION ?? '').trim().split(/\s+/);
   const port = Number(serverPort);
   return {
@@ -164,17 +164,8 @@ export function chooseLoginMethod(request: MethodRequest): MethodChoice {
   }
   if (request.noBrowser) return { method: 'browser', reason: 'no browser is opened: open the URL yourself', pasteFromStart: true };
   if (request.browserInjected) return { method: 'browser', reason: '', pasteFromStart: false };
-  if (environment.ci) {
-    const ways = [
-      ...(request.apiKeySupported ? [`an API key: loginkit login ${providerId} --with-api-key < key-file`] : []),
-      ...(request.deviceSupported ? [`a code a person enters on another device: loginkit login ${providerId} --device`] : []),
-      ...(request.deviceSupported ? [] : [`a person pasting the URL back: loginkit login ${providerId} --paste`]),
-    ];
-    throw new LoginkitError(
-      'usage',
-      `CI is set, so nobody is here to finish a sign-in in a browser; loginkit will not wait.\nIn CI, sign in with ${ways.join('\nor with ')}`,
-    );
-  }
+  const refusal = refusalToWaitInCi(request);
+  if (refusal) throw refusal;
   if (!remote) {
     return { method: 'browser', reason: environment.wsl ? 'WSL: in the Windows browser' : '', pasteFromStart };
   }
@@ -182,6 +173,28 @@ export function chooseLoginMethod(request: MethodRequest): MethodChoice {
     return { method: 'device', reason: `this is ${where}, so a browser opened here would not reach you`, pasteFromStart: false };
   }
   return { method: 'paste', reason: `this is ${where}, so a browser opened here would not reach you`, pasteFromStart: true };
+}
+
+/**
+ * The error that ends an `auto` sign-in in CI, where nobody is there to finish it, or undefined when the
+ * sign-in may wait. Decided before any request: `deviceSupported` undefined means "not known yet" (the
+ * server's metadata has not been read), and the message then offers both `--device` and `--paste`.
+ */
+export function refusalToWaitInCi(
+  request: Omit<MethodRequest, 'deviceSupported'> & { deviceSupported: boolean | undefined },
+): LoginkitError | undefined {
+  const { providerId } = request;
+  if (request.requested !== 'auto' || request.noBrowser || request.browserInjected || !request.environment.ci) return undefined;
+  const device = request.deviceSupported === undefined ? ' (where the provider offers device codes)' : '';
+  const ways = [
+    ...(request.apiKeySupported ? [`an API key: loginkit login ${providerId} --with-api-key < key-file`] : []),
+    ...(request.deviceSupported !== false ? [`a code a person enters on another device${device}: loginkit login ${providerId} --device`] : []),
+    ...(request.deviceSupported !== true ? [`a person pasting the URL back: loginkit login ${providerId} --paste`] : []),
+  ];
+  return new LoginkitError(
+    'usage',
+    `CI is set, so nobody is here to finish a sign-in in a browser; loginkit will not wait.\nIn CI, sign in with ${ways.join('\nor with ')}`,
+  );
 }
 
 /**

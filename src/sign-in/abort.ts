@@ -1,5 +1,5 @@
 import { interrupted } from '../errors.js';
-import type { ServerConnection } from './server.js';
+import type { ServerConnection } from '../oauth/server.js';
 
 /** A promise that rejects with the signal's reason (as an `interrupted` error) once it fires. */
 export function abortion(signal: AbortSignal): Promise<never> {

@@ -1,5 +1,6 @@
+import { LoginkitError } from '../errors.js';
 import { abortion } from './abort.js';
-import { type StateProblem, checkCallbackState } from './callback-state.js';
+import { type StateProblem, checkCallbackState } from '../oauth/callback-state.js';
 import type { LoginEvent } from './events.js';
 
 /** Why a pasted text was not taken as this login's authorization response. */
@@ -61,12 +62,17 @@ export interface PasteReading {
   onEvent: (event: LoginEvent) => void;
   /** Stops reading: the callback arrived, the login timed out or was cancelled. */
   signal: AbortSignal;
+  /**
+   * When the input ends with nothing accepted: `wait` for the callback (pasting was a fallback), or `fail`
+   * at once (pasting was the way to sign in, e.g. `--paste` with a piped stdin).
+   */
+  whenInputEnds: 'wait' | 'fail';
 }
 
 /**
  * Reads pasted texts until one is this login's authorization response; each refused one is reported as
- * `paste_rejected` and reading goes on. When the input ends, it keeps waiting (for the callback) until
- * `signal` fires. Stops reading from `source` whatever the outcome.
+ * `paste_rejected` and reading goes on. When the input ends it fails, or keeps waiting (for the callback)
+ * until `signal` fires, as `whenInputEnds` says. Stops reading from `source` whatever the outcome.
  */
 export async function readPastedCallback(source: AsyncIterable<string>, reading: PasteReading): Promise<URL> {
   const stopped = abortion(reading.signal);
@@ -77,7 +83,10 @@ export async function readPastedCallback(source: AsyncIterable<string>, reading:
     for (;;) {
       // An input that fails (a closed terminal) counts as ended: the callback can still arrive.
       const next = await Promise.race([iterator.next().catch((): IteratorResult<string> => ({ done: true, value: undefined })), stopped]);
-      if (next.done) return await stopped;
+      if (next.done) {
+        if (reading.whenInputEnds === 'wait') return await stopped;
+        throw new LoginkitError('usage', 'The input ended before a pasted address was accepted; nothing was signed in.\nRun the login again and paste the full address your browser ended on.');
+      }
       const verdict = checkPastedCallback(next.value, reading.redirectUri, reading.expectedState);
       if (verdict.ok) return verdict.url;
       if (verdict.reason !== 'empty') reading.onEvent({ type: 'paste_rejected', reason: verdict.reason });

@@ -9,14 +9,14 @@
 import * as client from 'openid-client';
 import * as z from 'zod/mini';
 import { ProviderError, sanitizeServerText, throwIfAborted } from '../errors.js';
-import { abortableConnection } from './abort.js';
-import { type DeviceFlowOptions, secondsToMs } from './device-flow.js';
-import type { FetchLike } from './http.js';
-import { pkceChallenge } from './pkce.js';
-import { type PollOutcome, pollUntilDone, realSleep } from './polling.js';
-import { toConfiguration } from './server.js';
-import { type TokenResult, toTokenResult } from './tokens.js';
-import { translateOAuthError } from './translate-error.js';
+import { abortableConnection } from '../sign-in/abort.js';
+import { type DeviceFlowOptions, secondsToMs } from '../sign-in/device-flow.js';
+import type { FetchLike } from '../net/http.js';
+import { pkceChallenge } from '../oauth/pkce.js';
+import { type PollOutcome, pollUntilDone, realSleep } from '../sign-in/polling.js';
+import { toConfiguration } from '../oauth/server.js';
+import { type TokenResult, toTokenResult } from '../oauth/tokens.js';
+import { translateOAuthError } from '../oauth/translate-error.js';
 
 /** How long a code is good for: Codex CLI gives up after 15 minutes and tells the person so. */
 export const OPENAI_DEVICE_CODE_LIFETIME_MS = 15 * 60_000;

@@ -1,9 +1,9 @@
 import { type Command, Option } from 'commander';
-import { ConfigError, type LoginMethod, type LoginResult, type Loginkit, LoginkitError, type ProviderSummary, STORE_CHOICES, type StoreChoice } from '../index.js';
-import { clientFor } from './client-for.js';
-import { createLoginView } from './login-view.js';
-import { type Io, UsageError, printJson, say } from './output.js';
-import { METHOD_CHOICES, type SignInFlags, pasteInput, requestedMethod } from './sign-in-method.js';
+import { ConfigError, type LoginMethod, type LoginResult, type Loginkit, LoginkitError, type ProviderSummary, STORE_CHOICES, type StoreChoice } from '../../index.js';
+import type { CliContext } from '../context.js';
+import { createLoginView } from '../login-view.js';
+import { type Io, UsageError, printJson, say } from '../output.js';
+import { METHOD_CHOICES, type SignInFlags, pasteInput, requestedMethod } from '../sign-in-method.js';
 
 interface LoginFlags extends SignInFlags {
   browser: boolean;
@@ -17,7 +17,8 @@ interface LoginFlags extends SignInFlags {
 }
 
 /** Registers `loginkit login [provider]`: OAuth through the browser, or an API key from stdin or a hidden prompt. */
-export function registerLoginCommand(program: Command, io: Io, setJson: (json: boolean) => void): void {
+export function register(program: Command, ctx: CliContext): void {
+  const { io } = ctx;
   program
     .command('login')
     .description('sign in to a provider (browser sign-in, or an API key)')
@@ -28,21 +29,21 @@ export function registerLoginCommand(program: Command, io: Io, setJson: (json: b
     .option('--oauth', 'sign in through the browser even where an API key is also offered')
     .option('--profile <name>', 'store the credential under this profile (default: the active one)')
     .option('--no-browser', 'print the sign-in URL instead of opening a browser')
-    .addOption(new Option('--method <method>', 'how to sign in (default auto: from where you are; see docs/remote.md)').choices(METHOD_CHOICES))
+    .addOption(new Option('--method <method>', 'how to sign in (default auto: from where you are; see README: Signing in on a remote machine)').choices(METHOD_CHOICES))
     .option('--device', 'sign in with a code entered on any device (--method device)')
     .option('--paste', 'open the URL on any device and paste back the address it ends on (--method paste); also reads a piped stdin')
     .addOption(new Option('--timeout <seconds>', "give up after this many seconds (default 300; a device code: its lifetime)").argParser(positiveSeconds))
     .addOption(new Option('--store <backend>', 'where to keep credentials when creating the store').choices(STORE_CHOICES))
     .option('--json', 'print the result as JSON on stdout')
     .action(async (providerArg: string | undefined, secret: string | undefined, flags: LoginFlags) => {
-      setJson(flags.json === true);
+      ctx.json(flags.json);
       if (secret !== undefined) {
         // Never echo it: argv is visible to every user in the process list and lands in shell history.
         throw new UsageError(
           `Refusing a key on the command line (other users can see it in the process list, and it stays in your shell history).\nUse: printf '%s' "$KEY" | loginkit login ${providerArg ?? '<provider>'} --with-api-key`,
         );
       }
-      const client = clientFor(io, { store: flags.store });
+      const client = ctx.kit({ store: flags.store });
       const id = providerArg ?? (await pickProvider(io, client));
       const provider = await client.provider(id);
       const signInMethod = requestedMethod(flags);

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import type { Environment } from './home.js';
+import type { EnvVars } from '../shared/home.js';
 
 /** How long a browser command may take to fail before we take it as launched. */
 const LAUNCH_WATCH_MS = 1_500;
@@ -9,7 +9,7 @@ const LAUNCH_WATCH_MS = 1_500;
  * as the last argument, no shell), else the platform's opener through `open`. Only http(s) URLs are opened.
  * Rejects when the browser cannot be started; the caller decides that this is not fatal.
  */
-export async function openSystemBrowser(url: string, env: Environment): Promise<void> {
+export async function openSystemBrowser(url: string, env: EnvVars): Promise<void> {
   const protocol = new URL(url).protocol;
   if (protocol !== 'https:' && protocol !== 'http:') throw new Error(`refusing to open a ${protocol} URL`);
   const browser = env.BROWSER?.trim();
@@ -22,7 +22,7 @@ export async function openSystemBrowser(url: string, env: Environment): Promise<
   await watchLaunch(child);
 }
 
-function launch(command: string, args: string[], env: Environment): Promise<void> {
+function launch(command: string, args: string[], env: EnvVars): Promise<void> {
   const child = spawn(command, args, { detached: true, stdio: 'ignore', env: withoutSecrets(env) });
   return watchLaunch(child);
 }
@@ -54,7 +54,7 @@ function watchLaunch(child: import('node:child_process').ChildProcess): Promise<
 const SECRET_VARIABLES = new Set(['LOGINKIT_PASSPHRASE']);
 
 /** A copy of `env` without loginkit's secret-bearing variables, for child processes. */
-export function withoutSecrets(env: Environment): NodeJS.ProcessEnv {
+export function withoutSecrets(env: EnvVars): NodeJS.ProcessEnv {
   const copy: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) if (!SECRET_VARIABLES.has(name)) copy[name] = value;
   return copy;

@@ -1,5 +1,5 @@
 import { NetworkError } from '../errors.js';
-import type { Environment } from '../home.js';
+import type { EnvVars } from '../shared/home.js';
 
 /** A Fetch API function; loginkit's default goes through `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY`. */
 export type FetchLike = (input: string | URL, init?: RequestInit) => Promise<Response>;
@@ -26,7 +26,7 @@ const TLS_CODES = new Set([
  */
 export function createHttp(options: {
   fetch?: FetchLike | undefined;
-  env: Environment;
+  env: EnvVars;
   timeoutMs: number;
   bound?: 'request' | 'headers';
 }): FetchLike {
@@ -58,7 +58,7 @@ export function createHttp(options: {
 }
 
 /** The proxy (host:port) a request to `url` goes through under `env`, or undefined when none applies. */
-function proxyFor(url: URL, env: Environment): string | undefined {
+function proxyFor(url: URL, env: EnvVars): string | undefined {
   // As undici's EnvHttpProxyAgent routes: https:// through HTTPS_PROXY, else through HTTP_PROXY.
   const httpProxy = proxySetting(env, 'HTTP_PROXY');
   const proxy = url.protocol === 'https:' ? (proxySetting(env, 'HTTPS_PROXY') ?? httpProxy) : httpProxy;
@@ -79,15 +79,15 @@ function proxyFor(url: URL, env: Environment): string | undefined {
 }
 
 /** A proxy variable, upper-case spelling first; empty counts as unset. */
-function proxySetting(env: Environment, name: string): string | undefined {
+function proxySetting(env: EnvVars, name: string): string | undefined {
   return env[name] || env[name.toLowerCase()] || undefined;
 }
 
-function usesProxy(env: Environment): boolean {
+function usesProxy(env: EnvVars): boolean {
   return proxySetting(env, 'HTTP_PROXY') !== undefined || proxySetting(env, 'HTTPS_PROXY') !== undefined;
 }
 
-async function proxiedFetch(env: Environment): Promise<FetchLike> {
+async function proxiedFetch(env: EnvVars): Promise<FetchLike> {
   const { fetch, EnvHttpProxyAgent } = await import('undici');
   // Every setting is given, '' for none: the agent would otherwise read process.env, not the client's env.
   const dispatcher = new EnvHttpProxyAgent({

@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
-import { type Loginkit, STORE_CHOICES, type StoreBackend, type StoreReport } from '../index.js';
-import { EXIT, type Io, printJson, say } from './output.js';
+import { STORE_CHOICES, type StoreBackend, type StoreReport } from '../../index.js';
+import type { CliContext } from '../context.js';
+import { EXIT, type Io, printJson, say } from '../output.js';
 
 const BACKENDS = STORE_CHOICES.filter((choice): choice is StoreBackend => choice !== 'auto');
 
@@ -8,13 +9,8 @@ const BACKENDS = STORE_CHOICES.filter((choice): choice is StoreBackend => choice
  * `loginkit store status | migrate --to <backend> | reset`: where credentials are kept, moving them to
  * another backend, and moving a damaged store aside.
  */
-export function registerStoreCommands(
-  program: Command,
-  io: Io,
-  client: () => Loginkit,
-  setJson: (json: boolean) => void,
-  exit: (code: number) => never,
-): void {
+export function register(program: Command, ctx: CliContext): void {
+  const { io } = ctx;
   const store = program.command('store').description('where credentials are kept: status, migrate, reset');
 
   store
@@ -22,11 +18,11 @@ export function registerStoreCommands(
     .description('show the credential store, its protection, and whether it opens (exit 1 when it does not)')
     .option('--json', 'print JSON on stdout')
     .action(async (options: { json?: boolean }) => {
-      setJson(options.json === true);
-      const report = await client().storeStatus();
+      ctx.json(options.json);
+      const report = await ctx.kit().storeStatus();
       if (options.json) printJson(io, report);
       else printReport(io, report);
-      if (report.problem) exit(EXIT.failure);
+      if (report.problem) ctx.exit(EXIT.failure);
     });
 
   store
@@ -35,8 +31,8 @@ export function registerStoreCommands(
     .addOption(new Option('--to <backend>', 'keychain, passphrase or file').choices(BACKENDS).makeOptionMandatory())
     .option('--json', 'print the result as JSON on stdout')
     .action(async (options: { to: StoreBackend; json?: boolean }) => {
-      setJson(options.json === true);
-      const result = await client().migrateStore(options.to);
+      ctx.json(options.json);
+      const result = await ctx.kit().migrateStore(options.to);
       const count = `${result.entries} ${result.entries === 1 ? 'credential' : 'credentials'}`;
       if (!result.changed) say(io, `The credential store ${result.path} already uses ${options.to}; nothing to do.`);
       else if (result.from === null) say(io, `Created an empty ${options.to} credential store at ${result.path}.`);
@@ -52,8 +48,8 @@ export function registerStoreCommands(
     .option('--force', 'move it aside even when it can be read, or fails only for a passing reason')
     .option('--json', 'print the result as JSON on stdout')
     .action(async (options: { force?: boolean; json?: boolean }) => {
-      setJson(options.json === true);
-      const result = await client().resetStore({ force: options.force === true });
+      ctx.json(options.json);
+      const result = await ctx.kit().resetStore({ force: options.force === true });
       if (result.movedTo === null) say(io, `There is no credential store at ${result.path}; nothing to do.`);
       else say(io, `Moved the credential store aside to ${result.movedTo}. Sign in again: loginkit login <provider>`);
       if (options.json) printJson(io, result);

@@ -5,10 +5,10 @@ import type { LoginEvent } from './events.js';
 import { type LoopbackListener, type LoopbackOptions, bindLoopbackListener } from './loopback.js';
 import { readPastedCallback } from './paste.js';
 import { describePortHolder } from './port-holder.js';
-import { createPkcePair, createState } from './pkce.js';
-import { type ServerConnection, toConfiguration } from './server.js';
-import { type AccountClaimPaths, type TokenResult, toTokenResult } from './tokens.js';
-import { translateOAuthError } from './translate-error.js';
+import { createPkcePair, createState } from '../oauth/pkce.js';
+import { type ServerConnection, toConfiguration } from '../oauth/server.js';
+import { type AccountClaimPaths, type TokenResult, toTokenResult } from '../oauth/tokens.js';
+import { translateOAuthError } from '../oauth/translate-error.js';
 
 /** Options for {@link runAuthorizationCodeFlow}. */
 export interface AuthorizationCodeFlowOptions {
@@ -28,6 +28,8 @@ export interface AuthorizationCodeFlowOptions {
   pasted?: AsyncIterable<string> | undefined;
   /** Read `pasted` from the start (default), or only once the browser could not be opened. */
   pasteWhen?: 'start' | 'browser_failed' | undefined;
+  /** Pasting is the way to sign in: the login fails when the pasted input ends with nothing accepted. */
+  pasteOnly?: boolean | undefined;
   onEvent: (event: LoginEvent) => void;
   /** Ends the attempt (Ctrl-C, or an embedding UI's cancel button). */
   signal?: AbortSignal | undefined;
@@ -85,7 +87,13 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
     const pasted = new Promise<URL>((resolve, reject) => {
       startPasting = () => {
         if (!options.pasted || pasting.signal.aborted) return;
-        const reading = { redirectUri: listener.redirectUri, expectedState: state, onEvent, signal: pasting.signal };
+        const reading = {
+          redirectUri: listener.redirectUri,
+          expectedState: state,
+          onEvent,
+          signal: pasting.signal,
+          whenInputEnds: options.pasteOnly ? ('fail' as const) : ('wait' as const),
+        };
         readPastedCallback(options.pasted, reading).then(resolve, reject);
         startPasting = () => undefined;
       };

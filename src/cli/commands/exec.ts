@@ -1,0 +1,53 @@
+import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
+import { type Command, Option } from 'commander';
+import type { CliContext } from '../context.js';
+import { type Io, UsageError } from '../output.js';
+
+/** `loginkit exec <providers> -- <command…>`: runs a program with the providers' credentials in its environment only. */
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('exec')
+    .description("run a command with providers' credentials in its environment (OPENAI_API_KEY, …)")
+    .argument('<providers>', 'comma-separated provider ids, e.g. openai,anthropic')
+    .argument('<command...>', 'the command and its arguments, after --')
+    .option('--profile <name>', 'use this profile for every provider (default: each one\'s active profile)')
+    .addOption(new Option('--source <source>', 'force where the credentials come from').choices(['env', 'store']))
+    .passThroughOptions()
+    .action(async (providers: string, rawCommand: string[], options: { profile?: string; source?: 'env' | 'store' }) => {
+      // With pass-through options commander keeps the `--` that separates the command.
+      const command = rawCommand[0] === '--' ? rawCommand.slice(1) : rawCommand;
+      const ids = providers.split(',').map((id) => id.trim()).filter(Boolean);
+      if (ids.length === 0 || command.length === 0) throw new UsageError('Usage: loginkit exec <provider>[,<provider>…] -- <command> [args…]');
+      const { variables } = await ctx.kit().execEnvironment(ids, { profile: options.profile, source: options.source });
+      ctx.exit(await runChild(ctx.io, command, { ...ctx.io.env, ...variables }));
+    });
+}
+
+const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
+
+/** Runs `command` with `env` (no shell), forwarding signals; resolves with its exit status, 128+n for a signal. */
+function runChild(io: Io, command: string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const [file, ...args] = command;
+  delete env.LOGINKIT_PASSPHRASE;
+  return new Promise((resolve, reject) => {
+    const child = spawn(file as string, args, { stdio: 'inherit', env });
+    const forward = (signal: NodeJS.Signals): void => {
+      child.kill(signal);
+    };
+    for (const signal of FORWARDED_SIGNALS) process.on(signal, forward);
+    const stopForwarding = (): void => {
+      for (const signal of FORWARDED_SIGNALS) process.off(signal, forward);
+    };
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      stopForwarding();
+      if (error.code !== 'ENOENT') return reject(error);
+      io.stderr.write(`error: ${file}: command not found\n`);
+      resolve(127);
+    });
+    child.on('exit', (code, signal) => {
+      stopForwarding();
+      resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0));
+    });
+  });
+}

@@ -1,0 +1,62 @@
+import type { Command } from 'commander';
+import type { ProviderStatus } from '../../index.js';
+import type { CliContext } from '../context.js';
+import { EXIT, type Io, printJson, say } from '../output.js';
+
+/** `loginkit status [provider]`: what you are signed in to; exit 3 when the named provider has no credential. */
+export function register(program: Command, ctx: CliContext): void {
+  program
+    .command('status')
+    .description('show which providers you are signed in to')
+    .argument('[provider]', 'only this provider (exit 3 when not signed in)')
+    .option('--profile <name>', 'look at this profile (default: the active one)')
+    .option('--json', 'print JSON on stdout')
+    .action(async (provider: string | undefined, options: { json?: boolean; profile?: string }) => {
+      ctx.json(options.json);
+      const statuses = await ctx.kit().status(provider, { profile: options.profile });
+      if (options.json) printJson(ctx.io, { providers: statuses });
+      else printStatus(ctx.io, statuses);
+      if (provider !== undefined && !statuses[0]?.loggedIn) ctx.exit(EXIT.loginRequired);
+    });
+}
+
+function printStatus(io: Io, statuses: readonly ProviderStatus[]): void {
+  if (statuses.length === 0) {
+    say(io, 'Not signed in to anything yet. See the providers: loginkit providers; sign in: loginkit login <provider>');
+    return;
+  }
+  for (const s of statuses) io.stdout.write(`${describe(s).join('\n  ')}\n`);
+}
+
+function describe(s: ProviderStatus): string[] {
+  const profile = s.profile !== 'default' ? ` [profile ${s.profile}]` : '';
+  const lines: string[] = [];
+  if (!s.method) {
+    const other = s.sources.find((source) => source.kind !== 'env' && source.name !== s.profile);
+    const fix = other ? `profile "${other.name}" has one: loginkit switch ${s.id} ${other.name}` : `run: loginkit login ${s.id}`;
+    lines.push(`${s.id}${profile}: not signed in (${fix})`);
+  } else if (s.method === 'api_key') {
+    lines.push(`${s.id}${profile}: API key ${s.key ?? ''} from ${s.source === 'env' ? 'the environment' : 'the store'}`);
+  } else {
+    const state = s.loggedIn ? 'signed in' : `sign-in expired (run: loginkit login ${s.id})`;
+    lines.push(`${s.id}${profile}: ${state}${s.account ? ` as ${s.account}` : ''}`);
+    if (s.plan || s.workspace) lines.push([s.plan ? `plan: ${s.plan}` : '', s.workspace ? `account: ${s.workspace}` : ''].filter(Boolean).join(', '));
+    lines.push(s.expiresAt ? `access token ${expiryText(s.expiresAt)}${s.refreshable ? ', renews automatically' : ''}` : 'no expiry');
+    lines.push(`scopes: ${s.scopes.join(' ') || '(none)'}`);
+  }
+  if (s.store) lines.push(`stored in ${s.store}`);
+  if (s.sources.length > 1 || s.sources.some((source) => source.kind === 'env')) {
+    lines.push('sources:');
+    for (const source of s.sources) {
+      const what = source.kind === 'env' ? `env ${source.name}` : `stored ${source.kind === 'oauth' ? 'sign-in' : 'API key'}, profile ${source.name}`;
+      lines.push(`  ${source.inEffect ? '*' : ' '} ${what}${source.detail ? ` (${source.detail})` : ''}${source.inEffect ? '  ← in effect' : ''}`);
+    }
+  }
+  return lines;
+}
+
+function expiryText(iso: string): string {
+  const minutes = Math.round((Date.parse(iso) - Date.now()) / 60_000);
+  if (minutes < 0) return `expired ${-minutes} min ago`;
+  return minutes < 120 ? `expires in ${minutes} min` : `expires ${iso}`;
+}

@@ -1,0 +1,163 @@
+import type { LoginkitContext } from '../context.js';
+import { ConfigError } from '../errors.js';
+import type { ServerMetadata } from '../oauth/server.js';
+import type { AccountInfo } from '../oauth/tokens.js';
+import type { OAuthProvider, Provider } from '../providers/registry.js';
+import { apiKeyFromEnvironment, checkApiKeyFormat, verifyApiKey } from '../session/api-keys.js';
+import { toCredential } from '../session/credential.js';
+import { maskSecret } from '../shared/mask.js';
+import type { LoginEvent } from '../sign-in/events.js';
+import type { LoginMethod } from '../sign-in/login-environment.js';
+import type { DeviceFlowRunner } from '../sign-in/sign-in.js';
+import type { StoreInfo } from '../store/entry-store.js';
+import { profileFor } from './profile.js';
+
+/** Options of one sign-in. */
+export interface LoginOptions {
+  /** Profile to store the credential under (default: the active one). */
+  profile?: string;
+  /** How long to wait for the person, in ms. Default: 300 000; for a device code, the code's lifetime. */
+  timeoutMs?: number;
+  /** Only announce the URL (event `authorization_url`); do not open a browser. */
+  noBrowser?: boolean;
+  /** `browser`, `device` (a code entered on any device), `paste`, or `auto` (default: decided from the environment). */
+  method?: LoginMethod | 'auto';
+  /** What the person pastes (the URL their browser ended on), raced against the loopback callback; see `createPasteBox`. */
+  pasted?: AsyncIterable<string>;
+  /** Cancels the sign-in. */
+  signal?: AbortSignal;
+  /** Receives progress of this sign-in (in addition to the client's `onEvent`). */
+  onEvent?: (event: LoginEvent) => void;
+}
+
+/** What a successful sign-in produced (no secrets). */
+export interface LoginResult {
+  provider: string;
+  profile: string;
+  method: 'oauth' | 'api_key';
+  /** The key, masked (API keys only). */
+  key?: string;
+  /** Whether the provider confirmed the key (API keys only). */
+  verified?: boolean;
+  /** An environment variable that is set and will be used instead of what was just stored. */
+  shadowedBy?: string;
+  account: AccountInfo | undefined;
+  scopes: readonly string[];
+  /** ISO 8601, or null when the server gave no expiry. */
+  expiresAt: string | null;
+  store: StoreInfo;
+}
+
+/** Signs in to a provider (browser, paste or device code) and stores the tokens. */
+export async function login(ctx: LoginkitContext, id: string, options: LoginOptions = {}): Promise<LoginResult> {
+  const provider = await ctx.providers.find(id);
+  const oauth = provider.oauth;
+  if (!oauth) {
+    const note = provider.policyNote ? `${provider.policyNote}\n` : '';
+    throw new ConfigError(`${note}${provider.displayName} signs in with an API key: loginkit login ${id} --with-api-key < key-file`);
+  }
+  const profile = await profileFor(ctx, id, options.profile);
+  const [{ resolveServerMetadata }, { signIn }, { detectEnvironment, refusalToWaitInCi }] = await Promise.all([
+    import('../oauth/server.js'),
+    import('../sign-in/sign-in.js'),
+    import('../sign-in/login-environment.js'),
+  ]);
+  const environment = ctx.environment ?? detectEnvironment({ env: ctx.env });
+  const deviceFlow = providerDeviceFlow(oauth);
+  // Decided before any request: CI must not wait, and must not reach the network first either.
+  const refusal = refusalToWaitInCi({
+    requested: options.method ?? 'auto',
+    environment,
+    providerId: id,
+    deviceSupported: deviceFlow !== undefined || oauth.endpoints?.deviceAuthorization !== undefined ? true : oauth.endpoints ? false : undefined,
+    apiKeySupported: provider.apiKey !== undefined,
+    browserInjected: ctx.openBrowser !== undefined,
+    noBrowser: options.noBrowser === true,
+  });
+  if (refusal) throw refusal;
+  // A store that cannot be written must fail now, not after the person has signed in.
+  await ctx.session.credentials();
+  const metadata = await resolveServerMetadata(oauth, ctx.http, ctx.timeoutMs);
+  const tokens = await signIn({
+    providerId: id,
+    connection: { metadata, clientId: oauth.clientId, http: ctx.http, timeoutMs: ctx.timeoutMs },
+    scopes: oauth.scopes,
+    redirectUri: oauth.redirectUri,
+    fallbackRedirectPorts: oauth.fallbackRedirectPorts,
+    authorizeParams: oauth.authorizeParams,
+    accountClaims: oauth.accountClaims,
+    apiKeySupported: provider.apiKey !== undefined,
+    deviceFlow,
+    method: options.method ?? 'auto',
+    environment,
+    openBrowser: ctx.openBrowser ?? (async (url: string) => (await import('../sign-in/browser.js')).openSystemBrowser(url, ctx.env)),
+    browserInjected: ctx.openBrowser !== undefined,
+    noBrowser: options.noBrowser === true,
+    pasted: options.pasted,
+    onEvent: (event) => {
+      ctx.emit(event);
+      options.onEvent?.(event);
+    },
+    signal: options.signal,
+    timeoutMs: options.timeoutMs,
+    now: ctx.now,
+  });
+  const exchange = oauth.apiKeyExchange;
+  const apiKey = exchange && tokens.idToken ? await exchangeApiKey(ctx, metadata, oauth, tokens.idToken, exchange.requestedToken) : undefined;
+  await ctx.session.save(
+    toCredential({ provider: id, profile, clientId: oauth.clientId, server: metadata, jsonBodies: oauth.jsonBodyEndpoints, apiKey }, tokens),
+  );
+  return {
+    ...signedIn(ctx, provider, profile, 'oauth'),
+    ...(apiKey ? { key: maskSecret(apiKey) } : {}),
+    account: tokens.account,
+    scopes: tokens.scopes,
+    expiresAt: tokens.expiresAt === null ? null : new Date(tokens.expiresAt).toISOString(),
+  };
+}
+
+/** Checks an API key's shape, then (unless `verify` is false) asks the provider, then stores it. */
+export async function loginWithApiKey(
+  ctx: LoginkitContext,
+  id: string,
+  key: string,
+  options: { profile?: string; verify?: boolean } = {},
+): Promise<LoginResult> {
+  const provider = await ctx.providers.find(id);
+  const profile = await profileFor(ctx, id, options.profile);
+  const trimmed = key.trim();
+  checkApiKeyFormat(provider, trimmed);
+  const verify = options.verify !== false;
+  if (verify) await verifyApiKey(provider, trimmed, ctx.http, ctx.env);
+  await ctx.session.save({ kind: 'api_key', provider: id, profile, key: trimmed, verified: verify, obtainedAt: ctx.now() });
+  return { ...signedIn(ctx, provider, profile, 'api_key'), key: maskSecret(trimmed), verified: verify, account: undefined, scopes: [], expiresAt: null };
+}
+
+/** The part of a LoginResult every method shares, with the variable that shadows what was stored. */
+function signedIn(ctx: LoginkitContext, provider: Provider, profile: string, method: LoginResult['method']) {
+  const shadowedBy = apiKeyFromEnvironment(provider, ctx.env)?.variable;
+  return { provider: provider.id, profile, method, ...(shadowedBy ? { shadowedBy } : {}), store: ctx.store.info };
+}
+
+/** A provider's own device flow (OpenAI's), loaded only when a device sign-in runs. */
+function providerDeviceFlow(oauth: OAuthProvider): DeviceFlowRunner | undefined {
+  if (oauth.deviceProtocol !== 'openai') return undefined;
+  return async (options) => (await import('../openai/device-code.js')).runOpenAIDeviceCodeFlow(options);
+}
+
+/** The API key a sign-in can be traded for; a failure only costs the key, with a warning. */
+async function exchangeApiKey(
+  ctx: LoginkitContext,
+  metadata: ServerMetadata,
+  oauth: OAuthProvider,
+  idToken: string,
+  requested: string,
+): Promise<string | undefined> {
+  const { exchangeIdTokenForApiKey } = await import('../openai/token-exchange.js');
+  try {
+    return await exchangeIdTokenForApiKey({ metadata, clientId: oauth.clientId, http: ctx.http, timeoutMs: ctx.timeoutMs }, idToken, requested);
+  } catch (error) {
+    ctx.warn(`${(error as Error).message.split('\n')[0]} The sign-in works, but \`exec\` will not set an API key for "${oauth.id}".`);
+    return undefined;
+  }
+}

@@ -1,0 +1,45 @@
+import type { LoginkitContext } from '../context.js';
+import { apiKeyFromEnvironment } from '../session/api-keys.js';
+import type { Credential } from '../session/credential.js';
+import type { Ending } from '../session/token-session.js';
+import { knownProvider } from './known-provider.js';
+import { profileFor } from './profile.js';
+
+/** What `logout` did. `not_signed_in`: there was nothing to end. */
+export interface LogoutResult {
+  provider: string;
+  profile: string;
+  /** Whether a local credential was removed. */
+  removed: boolean;
+  /**
+   * `revoked`: the server confirmed; `unsupported`: it has no revocation endpoint; `failed`: it could not be
+   * reached or refused; `local_only`: an API key, which only the provider's console can revoke.
+   */
+  revocation: Ending['revocation'] | 'not_signed_in';
+  /** Why revocation failed, when it did. */
+  revocationError?: string;
+  /** An environment variable that still holds a key for this provider: `token` and `exec` go on using it. */
+  stillInEffect?: string;
+}
+
+/** Revokes the provider's tokens at the server (best effort, bounded) and removes them locally. */
+export async function logout(ctx: LoginkitContext, id: string, choice: { profile?: string } = {}): Promise<LogoutResult> {
+  const provider = await knownProvider(ctx, id);
+  const profile = await profileFor(ctx, id, choice.profile);
+  const credential = await ctx.session.credential(id, profile);
+  const variable = provider && apiKeyFromEnvironment(provider, ctx.env)?.variable;
+  const inEffect = variable ? { stillInEffect: variable } : {};
+  if (!credential) return { provider: id, profile, removed: false, revocation: 'not_signed_in', ...inEffect };
+  return { ...(await end(ctx, credential)), ...inEffect };
+}
+
+/** Logs out of every stored credential, one after the other. */
+export async function logoutAll(ctx: LoginkitContext): Promise<LogoutResult[]> {
+  const results: LogoutResult[] = [];
+  for (const credential of await ctx.session.credentials()) results.push(await end(ctx, credential));
+  return results;
+}
+
+async function end(ctx: LoginkitContext, credential: Credential): Promise<LogoutResult> {
+  return { provider: credential.provider, profile: credential.profile, ...(await ctx.session.end(credential)) };
+}

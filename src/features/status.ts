@@ -1,0 +1,114 @@
+import type { LoginkitContext } from '../context.js';
+import { apiKeyFromEnvironment } from '../session/api-keys.js';
+import { type Credential, isAccessTokenUsable } from '../session/credential.js';
+import { maskSecret } from '../shared/mask.js';
+import type { Protection } from '../store/entry-store.js';
+import { knownProvider } from './known-provider.js';
+import { profileFor } from './profile.js';
+
+/** One place a credential was found, as `status` lists it. */
+export interface CredentialSource {
+  /** `env`: an environment variable; `oauth` / `api_key`: a stored credential. */
+  kind: 'env' | 'oauth' | 'api_key';
+  /** The variable's name, or the stored credential's profile. */
+  name: string;
+  /** Masked key, or the account, for display. */
+  detail: string | null;
+  /** The source `token` and `exec` use. */
+  inEffect: boolean;
+}
+
+/** One provider's state, as `loginkit status` shows it. */
+export interface ProviderStatus {
+  id: string;
+  /** The kind of the credential in effect; null when there is none. */
+  method: 'oauth' | 'api_key' | null;
+  /** Where the credential in effect comes from. */
+  source: 'env' | 'store' | null;
+  /** The profile looked at. */
+  profile: string;
+  loggedIn: boolean;
+  /** Email, else subject, of the signed-in account. */
+  account: string | null;
+  scopes: readonly string[];
+  /** ISO 8601 expiry of the access token, or null. */
+  expiresAt: string | null;
+  /** Whether the access token can be renewed without the person. */
+  refreshable: boolean;
+  /** Where the credential is kept, e.g. `/home/me/.config/loginkit/credentials.json (encrypted (keychain))`. */
+  store: string | null;
+  /** How it is protected there. */
+  protection: Protection | null;
+  /** The API key in effect, masked. */
+  key: string | null;
+  /** Subscription plan and workspace, where the provider's ID token says. */
+  plan: string | null;
+  workspace: string | null;
+  /** Every source found, the one in effect marked. */
+  sources: CredentialSource[];
+}
+
+/** The state of one provider, or of every provider with a credential (stored or in the environment) or configured. */
+export async function status(ctx: LoginkitContext, id?: string, choice: { profile?: string } = {}): Promise<ProviderStatus[]> {
+  if (id !== undefined) {
+    await knownProvider(ctx, id);
+    return [await statusOf(ctx, id, choice.profile)];
+  }
+  const [known, stored] = await Promise.all([ctx.providers.list(), ctx.session.credentials()]);
+  const ids = new Set(stored.map((c) => c.provider));
+  for (const provider of known) {
+    if (!provider.builtin || apiKeyFromEnvironment(provider, ctx.env)) ids.add(provider.id);
+  }
+  return Promise.all([...ids].sort().map((providerId) => statusOf(ctx, providerId, choice.profile)));
+}
+
+/** One provider's state: every source found, and the one `token` and `exec` would use. */
+export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile: string | undefined): Promise<ProviderStatus> {
+  const [provider, profile, stored] = await Promise.all([
+    ctx.providers.findKnown(id),
+    profileFor(ctx, id, explicitProfile),
+    ctx.session.credentials().then((all) => all.filter((c) => c.provider === id)),
+  ]);
+  const fromEnv = provider ? apiKeyFromEnvironment(provider, ctx.env) : undefined;
+  const current = stored.find((c) => c.profile === profile);
+  const sources = sourcesOf(fromEnv, stored, current);
+  const base = { id, profile, store: null, protection: null, key: null, plan: null, workspace: null, sources };
+  const nothing = { account: null, scopes: [], expiresAt: null, refreshable: false };
+  if (fromEnv) return { ...base, ...nothing, method: 'api_key', source: 'env', loggedIn: true, key: maskSecret(fromEnv.value) };
+  if (!current) return { ...base, ...nothing, method: null, source: null, loggedIn: false };
+  const { info } = ctx.store;
+  const where = { source: 'store' as const, store: `${info.location} (${info.protection})`, protection: info.protection };
+  if (current.kind === 'api_key') return { ...base, ...nothing, ...where, method: 'api_key', loggedIn: true, key: maskSecret(current.key) };
+  const refreshable = current.refreshToken !== undefined;
+  return {
+    ...base,
+    ...where,
+    method: 'oauth',
+    loggedIn: refreshable || isAccessTokenUsable(current, ctx.now()),
+    account: current.account?.email ?? (current.account?.subject || null),
+    scopes: current.scopes,
+    expiresAt: current.expiresAt === null ? null : new Date(current.expiresAt).toISOString(),
+    refreshable,
+    plan: current.account?.plan ?? null,
+    workspace: current.account?.workspace ?? null,
+    key: current.apiKey ? maskSecret(current.apiKey) : null,
+  };
+}
+
+function sourcesOf(
+  fromEnv: ReturnType<typeof apiKeyFromEnvironment>,
+  stored: readonly Credential[],
+  current: Credential | undefined,
+): CredentialSource[] {
+  const sources: CredentialSource[] = [];
+  if (fromEnv) sources.push({ kind: 'env', name: fromEnv.variable, detail: maskSecret(fromEnv.value), inEffect: true });
+  for (const credential of stored) {
+    sources.push({
+      kind: credential.kind,
+      name: credential.profile,
+      detail: credential.kind === 'api_key' ? maskSecret(credential.key) : (credential.account?.email ?? credential.account?.subject ?? null),
+      inEffect: !fromEnv && credential === current,
+    });
+  }
+  return sources;
+}
