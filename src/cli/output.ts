@@ -35,9 +35,15 @@ export function say(io: Io, line = ''): void {
   io.stderr.write(`${line}\n`);
 }
 
-/** Writes a JSON document to stdout. */
-export function printJson(io: Io, value: unknown): void {
-  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+/**
+ * Version of every JSON document the CLI prints (`schemaVersion`, the first key). It changes only when a
+ * field is removed or changes meaning; new fields may appear without it changing.
+ */
+export const JSON_SCHEMA_VERSION = 1;
+
+/** Writes a JSON document to stdout, `schemaVersion` first. */
+export function printJson(io: Io, value: object): void {
+  io.stdout.write(`${JSON.stringify({ schemaVersion: JSON_SCHEMA_VERSION, ...value }, null, 2)}\n`);
 }
 
 /** A usage error: the command line itself is wrong (exit 2). */

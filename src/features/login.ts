@@ -126,7 +126,8 @@ export async function loginWithApiKey(
   const provider = await ctx.providers.find(id);
   const profile = await profileFor(ctx, id, options.profile);
   const trimmed = key.trim();
-  checkApiKeyFormat(provider, trimmed);
+  const { warning } = checkApiKeyFormat(provider, trimmed, ctx.env);
+  if (warning) ctx.warn(warning);
   const verify = options.verify !== false;
   if (verify) await verifyApiKey(provider, trimmed, ctx.http, ctx.env);
   await ctx.session.save({ kind: 'api_key', provider: id, profile, key: trimmed, verified: verify, obtainedAt: ctx.now() });

@@ -41,6 +41,8 @@ export interface ProviderStatus {
   protection: Protection | null;
   /** The API key in effect, masked. */
   key: string | null;
+  /** For a stored API key: whether the provider accepted it when it was stored (false: imported, or --no-verify); else null. */
+  verified: boolean | null;
   /** Subscription plan and workspace, where the provider's ID token says. */
   plan: string | null;
   workspace: string | null;
@@ -72,13 +74,15 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
   const fromEnv = provider ? apiKeyFromEnvironment(provider, ctx.env) : undefined;
   const current = stored.find((c) => c.profile === profile);
   const sources = sourcesOf(fromEnv, stored, current);
-  const base = { id, profile, store: null, protection: null, key: null, plan: null, workspace: null, sources };
+  const base = { id, profile, store: null, protection: null, key: null, verified: null, plan: null, workspace: null, sources };
   const nothing = { account: null, scopes: [], expiresAt: null, refreshable: false };
   if (fromEnv) return { ...base, ...nothing, method: 'api_key', source: 'env', loggedIn: true, key: maskSecret(fromEnv.value) };
   if (!current) return { ...base, ...nothing, method: null, source: null, loggedIn: false };
   const { info } = ctx.store;
   const where = { source: 'store' as const, store: `${info.location} (${info.protection})`, protection: info.protection };
-  if (current.kind === 'api_key') return { ...base, ...nothing, ...where, method: 'api_key', loggedIn: true, key: maskSecret(current.key) };
+  if (current.kind === 'api_key') {
+    return { ...base, ...nothing, ...where, method: 'api_key', loggedIn: true, key: maskSecret(current.key), verified: current.verified };
+  }
   const refreshable = current.refreshToken !== undefined;
   return {
     ...base,

@@ -9,7 +9,7 @@ export type AuthMethod = 'oauth' | 'api_key';
 export interface KeyFormat {
   /** Matches a whole, well-formed key (anchored, no flags). */
   pattern: RegExp;
-  /** The expected shape in words, for the message that refuses a badly formatted key. */
+  /** The expected shape as a noun phrase ("\"gsk_\" and 20 or more letters and digits"), for the message that refuses a key. */
   description: string;
 }
 
@@ -124,7 +124,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       // user keys (sk- and letters/digits only, which keeps sk-ant-… and sk-or-v1-… out).
       format: {
         pattern: /^sk-(?:(?:proj|svcacct|None)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{20,})$/,
-        description: 'starts with "sk-proj-", "sk-svcacct-" or "sk-"',
+        description: '"sk-proj-", "sk-svcacct-" or "sk-None-" and 20 or more letters, digits, _ or -; or "sk-" and 20 or more letters and digits',
       },
       validation: { method: 'GET', path: '/models', okStatuses: [200], rejectedStatuses: [401] },
     },
@@ -165,7 +165,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       // sk-ant-api03-…; the pattern refuses sk-ant-oat01-… (subscription OAuth tokens) on purpose.
       format: {
         pattern: /^sk-ant-api\d{2}-[A-Za-z0-9_-]{20,}$/,
-        description: 'starts with "sk-ant-api03-"',
+        description: '"sk-ant-api03-" and 20 or more letters, digits, _ or -',
       },
       validation: { method: 'GET', path: '/v1/models', okStatuses: [200], rejectedStatuses: [401] },
     },
@@ -188,7 +188,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       // Standard keys are AIza + 35 characters; AI Studio now issues "auth keys" starting with AQ.
       format: {
         pattern: /^(?:AIza[0-9A-Za-z_-]{35}|AQ\.[0-9A-Za-z_.-]{20,})$/,
-        description: 'starts with "AIza" (39 characters) or, for newer auth keys, "AQ."',
+        description: '"AIza" and 35 more characters (39 in all), or "AQ." and 20 or more for newer auth keys',
       },
       // An invalid key is 400 API_KEY_INVALID; a blocked or leaked one is 403 PERMISSION_DENIED.
       validation: { method: 'GET', path: '/v1beta/models', okStatuses: [200], rejectedStatuses: [400, 401, 403] },
@@ -219,7 +219,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       baseUrlEnvVar: 'GROQ_BASE_URL',
       defaultBaseUrl: 'https://api.groq.com', // the SDK appends /openai/v1/… itself
       header: BEARER,
-      format: { pattern: /^gsk_[A-Za-z0-9]{20,}$/, description: 'starts with "gsk_"' },
+      format: { pattern: /^gsk_[A-Za-z0-9]{20,}$/, description: '"gsk_" and 20 or more letters and digits' },
       validation: { method: 'GET', path: '/openai/v1/models', okStatuses: [200], rejectedStatuses: [401] },
     },
     docsUrl: 'https://console.groq.com/docs/api-reference#models-list',
@@ -233,7 +233,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       envVars: ['XAI_API_KEY'],
       defaultBaseUrl: 'https://api.x.ai/v1',
       header: BEARER,
-      format: { pattern: /^xai-[A-Za-z0-9]{20,}$/, description: 'starts with "xai-"' },
+      format: { pattern: /^xai-[A-Za-z0-9]{20,}$/, description: '"xai-" and 20 or more letters and digits' },
       // xAI documents 400 for an incorrect key and 401 for a missing or invalid token.
       validation: { method: 'GET', path: '/models', okStatuses: [200], rejectedStatuses: [400, 401] },
     },
@@ -249,7 +249,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       defaultBaseUrl: 'https://api.deepseek.com',
       header: BEARER,
       // Undocumented; keys seen are sk- + 32 hex digits, indistinguishable from old OpenAI keys.
-      format: { pattern: /^sk-[A-Za-z0-9]{20,}$/, description: 'starts with "sk-"' },
+      format: { pattern: /^sk-[A-Za-z0-9]{20,}$/, description: '"sk-" and 20 or more letters and digits' },
       validation: { method: 'GET', path: '/models', okStatuses: [200], rejectedStatuses: [401] },
     },
     docsUrl: 'https://api-docs.deepseek.com/api/list-models',
@@ -263,7 +263,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       envVars: ['OPENROUTER_API_KEY'],
       defaultBaseUrl: 'https://openrouter.ai/api/v1',
       header: BEARER,
-      format: { pattern: /^sk-or-v1-[A-Za-z0-9]{32,}$/, description: 'starts with "sk-or-v1-"' },
+      format: { pattern: /^sk-or-v1-[A-Za-z0-9]{32,}$/, description: '"sk-or-v1-" and 32 or more letters and digits' },
       // GET /models is public on OpenRouter, so it proves nothing; GET /key needs the key.
       validation: { method: 'GET', path: '/key', okStatuses: [200], rejectedStatuses: [401] },
     },
@@ -324,7 +324,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       baseUrlEnvVar: 'PERPLEXITY_BASE_URL',
       defaultBaseUrl: 'https://api.perplexity.ai',
       header: BEARER,
-      format: { pattern: /^pplx-[A-Za-z0-9]{20,}$/, description: 'starts with "pplx-"' },
+      format: { pattern: /^pplx-[A-Za-z0-9]{20,}$/, description: '"pplx-" and 20 or more letters and digits' },
       // Listing your async requests is free and needs the key; a chat completion would cost money.
       validation: { method: 'GET', path: '/v1/async/sonar', okStatuses: [200], rejectedStatuses: [401] },
     },
@@ -340,7 +340,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       baseUrlEnvVar: 'HF_ENDPOINT',
       defaultBaseUrl: 'https://huggingface.co',
       header: BEARER,
-      format: { pattern: /^hf_[A-Za-z0-9]{30,}$/, description: 'starts with "hf_"' },
+      format: { pattern: /^hf_[A-Za-z0-9]{30,}$/, description: '"hf_" and 30 or more letters and digits' },
       validation: { method: 'GET', path: '/api/whoami-v2', okStatuses: [200], rejectedStatuses: [401] },
     },
     docsUrl: 'https://huggingface.co/docs/hub/security-tokens',

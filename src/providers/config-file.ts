@@ -53,6 +53,9 @@ export interface ConfigFile {
   raw: Record<string, unknown>;
 }
 
+/** What a provider id may be: 1–64 of a-z 0-9 . _ - starting with a letter or digit. */
+export const PROVIDER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
 /** Where config.json lives under a home folder. */
 export function configPath(home: string): string {
   return join(home, 'config.json');
@@ -75,6 +78,10 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
   } catch (error) {
     throw new ConfigError(`${path}: not valid JSON (${(error as Error).message}). Fix or remove the file.`);
   }
+  const badId = invalidProviderId(raw);
+  if (badId !== undefined) {
+    throw new ConfigError(`${path}: provider id ${JSON.stringify(badId)} must be 1–64 of a-z 0-9 . _ - and start with a letter or digit`);
+  }
   configSchema ??= buildConfigSchema();
   const parsed = configSchema.safeParse(raw);
   if (!parsed.success) {
@@ -82,6 +89,16 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
     throw new ConfigError(`${path}: ${describeIssue(issue?.path ?? [], issue)}`);
   }
   return { path, providers: parsed.data.providers ?? {}, store: parsed.data.store, raw: raw as Record<string, unknown> };
+}
+
+/**
+ * The first key of `providers` that is not a valid id. Checked on the raw JSON: the schema would silently
+ * drop a `"__proto__"` key (JSON.parse makes it an own property; validators skip it).
+ */
+function invalidProviderId(raw: unknown): string | undefined {
+  const providers = (raw as { providers?: unknown } | null)?.providers;
+  if (typeof providers !== 'object' || providers === null) return undefined;
+  return Object.keys(providers).find((id) => !PROVIDER_ID.test(id));
 }
 
 /** Sets `store` in config.json, keeping everything else in the file. */

@@ -1,7 +1,7 @@
 import { ConfigError, UnknownProviderError } from '../errors.js';
 import { BUILTIN_PROVIDERS, type ApiKeySpec, type AuthMethod, type OAuthPreset, type ProviderSpec } from './catalog.js';
 import { statSync } from 'node:fs';
-import { type ConfigFile, type ProviderEntry, configPath, readConfigFile } from './config-file.js';
+import { type ConfigFile, PROVIDER_ID, type ProviderEntry, configPath, readConfigFile } from './config-file.js';
 import { endpointProblem, redirectUriProblem } from './endpoints.js';
 
 /** Endpoints given by hand, for a server that publishes no discovery document. */
@@ -62,7 +62,6 @@ export const DEFAULT_REDIRECT_URI = 'http://127.0.0.1/callback';
 /** Scopes asked for when the config names none. */
 export const DEFAULT_SCOPES = ['openid', 'offline_access', 'email', 'profile'] as const;
 
-const PROVIDER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 const BUILTINS = new Map(BUILTIN_PROVIDERS.map((spec) => [spec.id, spec]));
 
 /** Why `id` cannot name a provider, or undefined when it can. */

@@ -1,5 +1,6 @@
 import { ConfigError, LoginkitError, NetworkError } from '../errors.js';
 import type { EnvVars } from '../shared/home.js';
+import { maskUrlCredentials } from '../shared/mask.js';
 import type { FetchLike } from '../net/http.js';
 import type { ApiKeySettings, Provider } from '../providers/registry.js';
 
@@ -26,15 +27,32 @@ export function apiKeyFromEnvironment(provider: Provider, env: EnvVars): { varia
   return undefined;
 }
 
-/** Throws a usage-grade error naming the expected shape when `key` cannot be one of the provider's keys. */
-export function checkApiKeyFormat(provider: Provider, key: string): void {
+/**
+ * Checks that `key` has the provider's documented shape. A badly shaped key is refused (a usage error naming
+ * the shape), unless a base URL is configured: gateways and proxies (LiteLLM, a company gateway) issue keys
+ * of their own shape, so then the answer is a warning to pass on and the key is kept.
+ */
+export function checkApiKeyFormat(provider: Provider, key: string, env: EnvVars): { warning?: string } {
   const settings = requireApiKeys(provider);
-  if (!settings.format.pattern.test(key)) {
-    throw new LoginkitError(
-      'usage',
-      `That does not look like a ${provider.displayName} API key: expected ${settings.format.description} (nothing was stored).`,
-    );
-  }
+  if (settings.format.pattern.test(key)) return {};
+  const shape = `That does not look like ${withArticle(provider.displayName)} API key (expected ${settings.format.description})`;
+  const gateway = configuredBaseUrl(settings, env);
+  if (gateway) return { warning: `${shape}; kept, since the base URL is set to ${maskUrlCredentials(gateway)} (a gateway may issue keys of its own shape).` };
+  const where = settings.baseUrlEnvVar ? `${settings.baseUrlEnvVar} or "baseUrl"` : '"baseUrl"';
+  throw new LoginkitError(
+    'usage',
+    `${shape}; nothing was stored.\nA key for a gateway or proxy? Set its base URL (${where} for "${provider.id}" in config.json) and the shape is not enforced.`,
+  );
+}
+
+/** The base URL the person configured (config.json, else the provider's variable), when they did. */
+function configuredBaseUrl(settings: ApiKeySettings, env: EnvVars): string | undefined {
+  return settings.baseUrlOverride ?? ((settings.baseUrlEnvVar && env[settings.baseUrlEnvVar]?.trim()) || undefined);
+}
+
+/** "an OpenAI", "a Groq": the article a display name takes (by its first letter, which is right for these names). */
+function withArticle(name: string): string {
+  return `${/^[aeiou]/i.test(name) ? 'an' : 'a'} ${name}`;
 }
 
 /**
@@ -67,6 +85,12 @@ export async function verifyApiKey(provider: Provider, key: string, http: FetchL
     throw new LoginkitError(
       'provider_error',
       `${provider.displayName} rejected this API key (HTTP ${response.status}); nothing was stored. Check the key (revoked, wrong project or typo) and try again.`,
+    );
+  }
+  if (response.status === 404) {
+    throw new LoginkitError(
+      'provider_error',
+      `${maskUrlCredentials(url)} answered HTTP 404 when checking the key: is the base URL right? Nothing was stored.\nFix ${settings.baseUrlEnvVar ?? '"baseUrl"'} (or "baseUrl" for "${provider.id}" in config.json), or store the key without checking: --no-verify`,
     );
   }
   throw new LoginkitError(

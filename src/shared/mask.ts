@@ -19,3 +19,17 @@ export function maskSecret(secret: string): string {
   const prefix = Math.min(PREFIX_LENGTH, budget - SUFFIX_LENGTH);
   return `${chars.slice(0, prefix).join('')}…${chars.slice(-SUFFIX_LENGTH).join('')}`;
 }
+
+/** A URL for display: a user name and password in it are replaced by `***`; text that is no URL is shown as is. */
+export function maskUrlCredentials(text: string): string {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return text;
+  }
+  if (!url.username && !url.password) return text;
+  url.username = '***';
+  url.password = '';
+  return url.href;
+}

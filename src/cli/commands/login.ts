@@ -53,7 +53,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (result.shadowedBy) {
         say(io, `warning: ${result.shadowedBy} is set in this environment and takes precedence over what was just stored; unset it, or use --source store.`);
       }
-      if (flags.json) printJson(io, result);
+      if (flags.json) printJson(io, loginJson(result));
     });
 }
 
@@ -171,4 +171,23 @@ export function positiveSeconds(value: string): number {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout needs a positive number of seconds, not "${value}"`);
   return seconds;
+}
+
+/** A sign-in as `login --json` prints it: the same fields, and shapes, as an entry of `status --json`. */
+function loginJson(result: LoginResult): Record<string, unknown> {
+  return {
+    id: result.provider,
+    profile: result.profile,
+    method: result.method,
+    account: result.account?.email ?? (result.account?.subject || null),
+    plan: result.account?.plan ?? null,
+    workspace: result.account?.workspace ?? null,
+    scopes: result.scopes,
+    expiresAt: result.expiresAt,
+    store: `${result.store.location} (${result.store.protection})`,
+    protection: result.store.protection,
+    key: result.key ?? null,
+    verified: result.verified ?? null,
+    shadowedBy: result.shadowedBy ?? null,
+  };
 }

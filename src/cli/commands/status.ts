@@ -36,7 +36,8 @@ function describe(s: ProviderStatus): string[] {
     const fix = other ? `profile "${other.name}" has one: loginkit switch ${s.id} ${other.name}` : `run: loginkit login ${s.id}`;
     lines.push(`${s.id}${profile}: not signed in (${fix})`);
   } else if (s.method === 'api_key') {
-    lines.push(`${s.id}${profile}: API key ${s.key ?? ''} from ${s.source === 'env' ? 'the environment' : 'the store'}`);
+    const unchecked = s.verified === false ? ' (not checked with the provider: imported or --no-verify)' : '';
+    lines.push(`${s.id}${profile}: API key ${s.key ?? ''} from ${s.source === 'env' ? 'the environment' : 'the store'}${unchecked}`);
   } else {
     const state = s.loggedIn ? 'signed in' : `sign-in expired (run: loginkit login ${s.id})`;
     lines.push(`${s.id}${profile}: ${state}${s.account ? ` as ${s.account}` : ''}`);
