@@ -1,11 +1,15 @@
-// `npm test`: installs the Debian packages the real-parts tests need when missing (chromium, gnome-keyring,
-// dbus), builds, then runs every test/**/*.test.ts with node:test on this Node.js.
+// `npm test`: checks formatting and types, installs the Debian packages the real-parts tests need when
+// missing (chromium, gnome-keyring, dbus), builds, then runs every test/**/*.test.ts with node:test on this Node.js.
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const require = createRequire(import.meta.url);
+/** What `npm run format` rewrites and `npm test` checks. */
+const FORMATTED = ['src', 'test', 'scripts', 'bench', 'bin'];
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { stdio: 'inherit', cwd: root, ...options });
@@ -21,6 +25,13 @@ function testFiles(dir) {
   });
 }
 
+const bin = (name, file) => join(dirname(require.resolve(`${name}/package.json`)), file);
+// The house style and the types, everywhere (src, test, scripts, bench): a failure names the files.
+if (run(process.execPath, [bin('prettier', 'bin/prettier.cjs'), '--check', '--log-level', 'warn', ...FORMATTED]) !== 0) {
+  console.error('Formatting differs from the house style: npm run format');
+  process.exit(1);
+}
+if (run(process.execPath, [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.json', '--noEmit']) !== 0) process.exit(1);
 if (run('bash', [join(root, 'scripts/ensure-system-deps.sh')]) !== 0) process.exit(1);
 if (run(process.execPath, [join(root, 'scripts/build.mjs')]) !== 0) process.exit(1);
 

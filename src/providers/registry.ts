@@ -58,14 +58,14 @@ export interface Provider {
 }
 
 /** The default loopback redirect (RFC 8252 §7.3): any free port on 127.0.0.1. */
-export const DEFAULT_REDIRECT_URI = 'http://127.0.0.1/callback';
+const DEFAULT_REDIRECT_URI = 'http://127.0.0.1/callback';
 /** Scopes asked for when the config names none. */
-export const DEFAULT_SCOPES = ['openid', 'offline_access', 'email', 'profile'] as const;
+const DEFAULT_SCOPES = ['openid', 'offline_access', 'email', 'profile'] as const;
 
 const BUILTINS = new Map(BUILTIN_PROVIDERS.map((spec) => [spec.id, spec]));
 
 /** Why `id` cannot name a provider, or undefined when it can. */
-export function providerIdProblem(id: string): string | undefined {
+function providerIdProblem(id: string): string | undefined {
   return PROVIDER_ID.test(id) ? undefined : `provider id "${id}" must be 1–64 of a-z 0-9 . _ - and start with a letter or digit`;
 }
 
@@ -159,13 +159,8 @@ function editDistance(a: string, b: string): number {
   return previous[b.length] as number;
 }
 
-/** The built-in providers' ids, in picker order. */
-export function builtinProviderIds(): string[] {
-  return [...BUILTINS.keys()];
-}
-
 /** The environment variable `exec` uses for an OAuth access token when the provider names none. */
-export function defaultAccessTokenEnvVar(id: string): string {
+function defaultAccessTokenEnvVar(id: string): string {
   return `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_ACCESS_TOKEN`;
 }
 

@@ -54,7 +54,7 @@ function watchLaunch(child: import('node:child_process').ChildProcess): Promise<
 const SECRET_VARIABLES = new Set(['LOGINKIT_PASSPHRASE']);
 
 /** A copy of `env` without loginkit's secret-bearing variables, for child processes. */
-export function withoutSecrets(env: EnvVars): NodeJS.ProcessEnv {
+function withoutSecrets(env: EnvVars): NodeJS.ProcessEnv {
   const copy: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) if (!SECRET_VARIABLES.has(name)) copy[name] = value;
   return copy;

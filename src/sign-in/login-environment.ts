@@ -97,7 +97,7 @@ export function browserCanReachCallback(environment: LoginEnvironment): boolean 
 }
 
 /** "an SSH session", "a container", … for the sentence that says why a method was chosen. */
-export function describeEnvironment(environment: LoginEnvironment): string {
+function describeEnvironment(environment: LoginEnvironment): string {
   if (environment.ci) return 'CI';
   if (environment.ssh) return 'an SSH session';
   if (environment.wsl) return 'WSL';

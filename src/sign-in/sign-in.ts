@@ -39,7 +39,7 @@ export interface SignInRequest {
 }
 
 /** How long a browser or paste sign-in waits by default. */
-export const DEFAULT_BROWSER_TIMEOUT_MS = 300_000;
+const DEFAULT_BROWSER_TIMEOUT_MS = 300_000;
 
 /**
  * Runs one interactive sign-in the way that works where this process is: says first how (event

@@ -167,7 +167,7 @@ async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
 }
 
 /** Parses `--timeout`: a positive number of seconds. */
-export function positiveSeconds(value: string): number {
+function positiveSeconds(value: string): number {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout needs a positive number of seconds, not "${value}"`);
   return seconds;
