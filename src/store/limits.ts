@@ -1,4 +1,4 @@
-// Settings of the encrypted backends that the public API shows, kept apart from the modules that load
+// Settings of the store that the public API and the README show, kept apart from the modules that load
 // node:crypto and the keychain's native code, so that importing the API loads neither.
 
 /** The keychain service under which loginkit keeps its data keys. */
@@ -13,3 +13,7 @@ export const SCRYPT_COST = { N: 2 ** 15, r: 8, p: 1 } as const;
  * and minutes: this allows the cost loginkit writes, half of it, and up to four times it (128 MiB, ~1 s).
  */
 export const SCRYPT_ACCEPTED = { minLog2N: 14, maxLog2N: 17, r: 8, p: 1 } as const;
+/** How long a lock may go without its holder's heartbeat before another process may take it over. */
+export const LOCK_STALE_AFTER_MS = 10_000;
+/** How long a writer waits for a lock that a live process holds, by the clock, before it gives up. */
+export const LOCK_WAIT_LIMIT_MS = 60_000;
