@@ -6,6 +6,7 @@ import { StorageError } from '../errors.js';
 import { describeFsError, ensurePrivateDir, syncDir } from './atomic-file.js';
 import { parseEnvelope } from './envelope.js';
 import type { Entries, Protection } from './entry-store.js';
+import { assertPrivateFile, assertSafeFolder } from './file-safety.js';
 import { WRITE_LOCK } from './file-store.js';
 import { deleteKeychainKey, keychainAccount } from './keychain-key.js';
 import { KEYCHAIN_SERVICE } from './limits.js';
@@ -222,10 +223,15 @@ export async function resetStore(options: CredentialStoreOptions, reset: { force
   });
 }
 
+/** The store file's bytes, or undefined when there is none; held to the same checks as every read. */
 async function readIfExists(path: string): Promise<Buffer | undefined> {
   try {
+    const stats = await fs.stat(path);
+    assertSafeFolder(dirname(path));
+    assertPrivateFile(path, stats);
     return await fs.readFile(path);
   } catch (error) {
+    if (error instanceof StorageError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new StorageError(path, `Cannot read ${path}: ${describeFsError(error)}`, { cause: error });
   }

@@ -1,20 +1,24 @@
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { errorCode, fsFailure } from './file-safety.js';
+import { assertSafeFolder, errorCode, fsFailure } from './file-safety.js';
 
 export { describeFsError } from './file-safety.js';
 
 // node:fs/promises is loaded on the first write: reading a store (`loginkit token`) never needs it.
 const promises = (): Promise<typeof import('node:fs/promises')> => import('node:fs/promises');
 
-/** Creates `dir` (and parents) with mode 0700 when missing; an existing folder is left as it is. */
+/**
+ * Creates `dir` (and parents) with mode 0700 when missing; an existing folder is left as it is, but must be
+ * the current user's and writable by no one else (see {@link assertSafeFolder}).
+ */
 export async function ensurePrivateDir(dir: string): Promise<void> {
   try {
     await makeDirs(dir);
   } catch (error) {
     throw fsFailure(dir, `Cannot create ${dir}`, error);
   }
+  assertSafeFolder(dir);
 }
 
 /** `mkdir -p` one level at a time: Node's recursive mkdir reports ENOENT for EROFS and hides the reason. */

@@ -1,4 +1,17 @@
+import { type Stats, statSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { StorageError } from '../errors.js';
+
+// Who may change what loginkit reads, as ssh checks ~/.ssh: the home folder must be the current user's and
+// writable by no one else (or another user could swap the store, plant a symlink, or pre-create temporary
+// files), and the credentials file must be the current user's and readable by no one else. Root is held to
+// the same rule. Windows has no uid nor mode bits: there the folder's ACL (the profile's) does this job.
+
+/** The owner and mode of a file, as `fs.stat` gives them with or without `bigint`. */
+export interface OwnerAndMode {
+  readonly uid: number | bigint;
+  readonly mode: number | bigint;
+}
 
 /**
  * The StorageError for a filesystem call on `path` that failed: `doing` says what (`Cannot write <path>`).
@@ -33,4 +46,62 @@ export function describeFsError(error: unknown): string {
 /** `path` quoted for a POSIX shell, for the fix commands that errors print. */
 export function shellQuote(path: string): string {
   return `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
+/** Refuses a folder that belongs to another user or that others can write to (mode 0755 is fine). */
+export function assertSafeFolder(dir: string): void {
+  const uid = currentUid();
+  if (uid === undefined) return;
+  let stats: Stats;
+  try {
+    stats = statSync(dir);
+  } catch (error) {
+    throw fsFailure(dir, `Cannot read ${dir}`, error);
+  }
+  if (!stats.isDirectory()) throw new StorageError(dir, `${dir} is not a folder, so loginkit cannot keep credentials in it.`);
+  if (Number(stats.uid) !== uid) {
+    throw new StorageError(
+      dir,
+      `${dir} belongs to another user (uid ${stats.uid}), so loginkit will not use it.\nFix: ${asAdmin(uid)}chown -R ${userName(uid)} ${shellQuote(dir)}, or set LOGINKIT_HOME to a folder of your own`,
+    );
+  }
+  if ((Number(stats.mode) & 0o022) !== 0) {
+    throw new StorageError(
+      dir,
+      `${dir} can be changed by other users (mode ${(Number(stats.mode) & 0o777).toString(8)}), so loginkit will not use it.\nFix: chmod 700 ${shellQuote(dir)}`,
+    );
+  }
+}
+
+/** Refuses a credentials file that belongs to another user or that others can read. */
+export function assertPrivateFile(path: string, stats: OwnerAndMode): void {
+  const uid = currentUid();
+  if (uid === undefined) return;
+  if (Number(stats.uid) !== uid) {
+    throw new StorageError(
+      path,
+      `${path} belongs to another user (uid ${stats.uid}), so loginkit will not use it.\nIf you wrote it under sudo: ${asAdmin(uid)}chown ${userName(uid)} ${shellQuote(path)}; if not, remove it and sign in again`,
+    );
+  }
+  if ((Number(stats.mode) & 0o077) !== 0) {
+    throw new StorageError(path, `${path} can be read by other users, so loginkit will not use it.\nFix: chmod 600 ${shellQuote(path)}`);
+  }
+}
+
+function currentUid(): number | undefined {
+  return process.platform === 'win32' ? undefined : process.getuid?.();
+}
+
+function userName(uid: number): string {
+  try {
+    return userInfo().username;
+  } catch {
+    // A container user with no passwd entry has no name.
+    return String(uid);
+  }
+}
+
+/** Taking back a file from another user needs root. */
+function asAdmin(uid: number): string {
+  return uid === 0 ? '' : 'sudo ';
 }
