@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { assertSafeFolder, errorCode, fsFailure } from './file-safety.js';
+import { assertSafeFolder, errorCode, fsFailure, resolveLinkTarget } from './file-safety.js';
 
 export { describeFsError } from './file-safety.js';
 
@@ -41,12 +41,14 @@ let temporaryCounter = 0;
 /**
  * Replaces `path` with `data` so that a crash at any moment leaves either the old file or the new one:
  * write a temporary file in the same folder (0600), fsync it, rename it over the target, fsync the folder.
+ * A symlink stays a symlink: the file it points to is the one replaced, from a temporary file beside it.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const dir = dirname(path);
+  const target = resolveLinkTarget(path);
+  const dir = dirname(target);
   await ensurePrivateDir(dir);
   // O_EXCL below makes a clash impossible to miss, so the name only needs to be unique per writer.
-  const temporary = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.${++temporaryCounter}.tmp`);
+  const temporary = join(dir, `.${basename(target)}.${process.pid}.${Date.now()}.${++temporaryCounter}.tmp`);
   const fs = await promises();
   let handle: FileHandle | undefined;
   try {
@@ -55,7 +57,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await handle.sync();
     await handle.close();
     handle = undefined;
-    await fs.rename(temporary, path);
+    await fs.rename(temporary, target);
   } catch (error) {
     await handle?.close().catch(() => undefined);
     await fs.rm(temporary, { force: true }).catch(() => undefined);

@@ -1,4 +1,5 @@
-import { type Stats, statSync } from 'node:fs';
+import { type Stats, readlinkSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { StorageError } from '../errors.js';
 
@@ -46,6 +47,41 @@ export function describeFsError(error: unknown): string {
 /** `path` quoted for a POSIX shell, for the fix commands that errors print. */
 export function shellQuote(path: string): string {
   return `'${path.replace(/'/g, `'\\''`)}'`;
+}
+
+/** How many symlinks in a row {@link resolveLinkTarget} follows, as the kernel's ELOOP limit does for paths. */
+const MAX_LINK_HOPS = 40;
+
+/**
+ * The file that `path` stands for: `path` itself, or, when it is a symlink (dotfile managers make them), the
+ * end of its chain of links, which need not exist yet. Writes go there so that the link stays a link, as git
+ * does for a symlinked config.
+ */
+export function resolveLinkTarget(path: string): string {
+  let current = path;
+  for (let hops = 0; hops < MAX_LINK_HOPS; hops++) {
+    let link: string;
+    try {
+      link = readlinkSync(current);
+    } catch (error) {
+      // EINVAL: not a symlink; ENOENT: nothing there yet. Either way this is the file itself.
+      if (errorCode(error) === 'EINVAL' || errorCode(error) === 'ENOENT') return current;
+      throw fsFailure(current, `Cannot read ${current}`, error);
+    }
+    current = resolve(dirname(current), link);
+  }
+  throw new StorageError(path, `${path} is a symlink that loops, so loginkit cannot tell which file it stands for.\nFix: ls -l ${shellQuote(path)}, then point it at one file`);
+}
+
+/**
+ * Refuses to read the credentials file `path` (with `stats` of the file it stands for) unless its folder,
+ * the folder of its symlink's target when it is one, and the file itself pass the checks below.
+ */
+export function assertSafeToRead(path: string, stats: OwnerAndMode): void {
+  assertSafeFolder(dirname(path));
+  const target = resolveLinkTarget(path);
+  if (dirname(target) !== dirname(path)) assertSafeFolder(dirname(target));
+  assertPrivateFile(path, stats);
 }
 
 /** Refuses a folder that belongs to another user or that others can write to (mode 0755 is fine). */

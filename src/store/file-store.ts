@@ -4,7 +4,7 @@ import { StorageError } from '../errors.js';
 import { describeFsError, ensurePrivateDir, writeFileAtomic } from './atomic-file.js';
 import type { Codec } from './codec.js';
 import type { Entries, EntryStore } from './entry-store.js';
-import { assertPrivateFile, assertSafeFolder } from './file-safety.js';
+import { assertSafeToRead, resolveLinkTarget } from './file-safety.js';
 import { withFileLock } from './locks.js';
 
 /**
@@ -39,8 +39,7 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
     }
     const identity = identityOf(stats);
     if (cache?.identity === identity) return cache.entries;
-    assertSafeFolder(dirname(path));
-    assertPrivateFile(path, stats);
+    assertSafeToRead(path, stats);
     let bytes: Uint8Array;
     try {
       // Synchronous on purpose: the file is small, and this is the `loginkit token` start-up path.
@@ -90,9 +89,11 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
 
 /**
  * Temporary files left by writers that were killed mid-write hold credentials: under the write lock,
- * remove those whose writer process is gone (provably stale; a live writer's file is left alone).
+ * remove those whose writer process is gone (provably stale; a live writer's file is left alone). They
+ * sit beside the file that is written: a symlink's target.
  */
-function removeOrphanedTemporaries(path: string): void {
+function removeOrphanedTemporaries(store: string): void {
+  const path = resolveLinkTarget(store);
   const prefix = `.${basename(path)}.`;
   let names: string[];
   try {
