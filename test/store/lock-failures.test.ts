@@ -1,9 +1,7 @@
 // What a writer says when it cannot take the store's lock: a lock that another process holds and never lets
 // go, and a home on a read-only file system (a real tmpfs remounted read-only).
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { StorageError } from '../../src/errors.js';
@@ -12,6 +10,7 @@ import { LOCK_WAIT_LIMIT_MS } from '../../src/store/limits.js';
 import { withFileLock } from '../../src/store/locks.js';
 import { plaintextCodec } from '../../src/store/plaintext-codec.js';
 import { makeHome } from '../helpers/cli.js';
+import { mountTmpfs } from '../helpers/tmpfs.js';
 import { credentialEntry } from './support.js';
 
 describe('a lock held forever', () => {
@@ -65,25 +64,11 @@ describe('a lock held forever', () => {
   });
 });
 
-/** A fresh tmpfs at a new folder; `readOnly()` remounts it read-only; `dispose()` unmounts and removes it. */
-async function mountTmpfs(): Promise<{ dir: string; readOnly: () => void; dispose: () => Promise<void> }> {
-  const dir = await mkdtemp(join(tmpdir(), 'loginkit-rofs-'));
-  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', dir]);
-  return {
-    dir,
-    readOnly: () => execFileSync('mount', ['-o', 'remount,ro', dir]),
-    dispose: async () => {
-      execFileSync('umount', [dir]);
-      await rm(dir, { recursive: true, force: true });
-    },
-  };
-}
-
 describe('a home on a read-only file system', () => {
   const READ_ONLY = /^Cannot save to .*: it is on a read-only file system\.\nSet LOGINKIT_HOME to a folder on a writable disk: export LOGINKIT_HOME=<folder>$/;
 
   test('read-only file system (EROFS): says so and what to do, not "remove that folder"; reading still works', async () => {
-    const mount = await mountTmpfs();
+    const mount = await mountTmpfs('1m');
     try {
       const home = join(mount.dir, 'home');
       await mkdir(home, { mode: 0o700 });
@@ -106,7 +91,7 @@ describe('a home on a read-only file system', () => {
   });
 
   test('read-only file system, no store yet: the first save says so too', async () => {
-    const mount = await mountTmpfs();
+    const mount = await mountTmpfs('1m');
     try {
       const home = join(mount.dir, 'home');
       await mkdir(home, { mode: 0o700 });
