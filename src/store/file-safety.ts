@@ -1,6 +1,6 @@
 import { type Stats, readlinkSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { userInfo } from 'node:os';
+import { dirname, resolve } from 'node:path';
 import { StorageError } from '../errors.js';
 
 // Who may change what loginkit reads, as ssh checks ~/.ssh: the home folder must be the current user's and
@@ -49,38 +49,52 @@ export function shellQuote(path: string): string {
   return `'${path.replace(/'/g, `'\\''`)}'`;
 }
 
-/** How many symlinks in a row {@link resolveLinkTarget} follows, as the kernel's ELOOP limit does for paths. */
+/** How many symlinks in a row {@link followLinks} follows, as Linux's ELOOP limit does for paths. */
 const MAX_LINK_HOPS = 40;
 
 /**
- * The file that `path` stands for: `path` itself, or, when it is a symlink (dotfile managers make them), the
- * end of its chain of links, which need not exist yet. Writes go there so that the link stays a link, as git
+ * `path`, then each file its symlink leads to in turn (dotfile managers make such links): the last is the
+ * file `path` stands for, which need not exist yet. Writes go there so that a link stays a link, as git
  * does for a symlinked config.
  */
-export function resolveLinkTarget(path: string): string {
-  let current = path;
+export function followLinks(path: string): string[] {
+  const chain = [path];
   for (let hops = 0; hops < MAX_LINK_HOPS; hops++) {
+    const current = chain[chain.length - 1] as string;
     let link: string;
     try {
       link = readlinkSync(current);
     } catch (error) {
       // EINVAL: not a symlink; ENOENT: nothing there yet. Either way this is the file itself.
-      if (errorCode(error) === 'EINVAL' || errorCode(error) === 'ENOENT') return current;
+      if (errorCode(error) === 'EINVAL' || errorCode(error) === 'ENOENT') return chain;
       throw fsFailure(current, `Cannot read ${current}`, error);
     }
-    current = resolve(dirname(current), link);
+    chain.push(resolve(dirname(current), link));
   }
   throw new StorageError(path, `${path} is a symlink that loops, so loginkit cannot tell which file it stands for.\nFix: ls -l ${shellQuote(path)}, then point it at one file`);
 }
 
+/** The file that `path` stands for: the end of {@link followLinks}. */
+export function resolveLinkTarget(path: string): string {
+  return followLinks(path).at(-1) as string;
+}
+
 /**
- * Refuses to read the credentials file `path` (with `stats` of the file it stands for) unless its folder,
- * the folder of its symlink's target when it is one, and the file itself pass the checks below.
+ * Refuses a symlink chain that passes through a folder someone else could change (they could point the
+ * link elsewhere): checks the folder of every link in `chain`, all but the last entry.
+ */
+export function assertSafeLinks(chain: readonly string[]): void {
+  for (const link of chain.slice(0, -1)) assertSafeFolder(dirname(link));
+}
+
+/**
+ * Refuses to read the credentials file `path` (with `stats` of the file it stands for) unless the folders
+ * of `path`, of every symlink on the way and of the file itself, and the file, pass the checks below.
  */
 export function assertSafeToRead(path: string, stats: OwnerAndMode): void {
-  assertSafeFolder(dirname(path));
-  const target = resolveLinkTarget(path);
-  if (dirname(target) !== dirname(path)) assertSafeFolder(dirname(target));
+  const chain = followLinks(path);
+  assertSafeLinks(chain);
+  assertSafeFolder(dirname(chain.at(-1) as string));
   assertPrivateFile(path, stats);
 }
 

@@ -78,6 +78,27 @@ describe('a symlinked credentials.json', () => {
     assert.ok((await lstat(link)).isSymbolicLink());
   });
 
+  test('a symlinked credentials.json whose chain of links passes through a folder others can write to is refused', async () => {
+    // home/credentials.json -> shared/hop -> dotfiles/loginkit-credentials.json: whoever can write in
+    // shared/ can point hop anywhere.
+    const shared = join(root, 'shared');
+    await mkdir(shared, { mode: 0o700 });
+    await symlink(target, join(shared, 'hop'));
+    await rm(link);
+    await symlink(join(shared, 'hop'), link);
+    const store = createFileStore(link, plaintextCodec);
+    await store.update(() => credentialEntry('acme', 'chained'));
+    assert.ok((await lstat(join(shared, 'hop'))).isSymbolicLink(), 'a safe chain is followed to its end');
+    await chmod(shared, 0o777);
+    for (const attempt of [() => createFileStore(link, plaintextCodec).read(), () => store.update(() => credentialEntry('zeta', 'planted'))]) {
+      await assert.rejects(attempt(), (error: unknown) => {
+        assert.ok(error instanceof StorageError, String(error));
+        assert.match(error.message, /shared can be changed by other users \(mode 777\)/);
+        return true;
+      });
+    }
+  });
+
   test('a symlinked config.json stays a symlink when loginkit rewrites it', async () => {
     const configLink = join(home, 'config.json');
     const configTarget = join(dotfiles, 'loginkit-config.json');
