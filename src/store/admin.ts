@@ -6,7 +6,7 @@ import { StorageError } from '../errors.js';
 import { describeFsError, ensurePrivateDir, syncDir } from './atomic-file.js';
 import { parseEnvelope } from './envelope.js';
 import type { Entries, Protection } from './entry-store.js';
-import { assertSafeToRead, resolveLinkTarget } from './file-safety.js';
+import { assertSafeToRead, resolveWriteTarget } from './file-safety.js';
 import { WRITE_LOCK } from './file-store.js';
 import { deleteKeychainKey, keychainAccount } from './keychain-key.js';
 import { KEYCHAIN_SERVICE } from './limits.js';
@@ -118,7 +118,7 @@ export async function migrateStore(options: CredentialStoreOptions, to: StoreBac
   const { path } = options;
   const result = await withFileLock(join(dirname(path), 'locks'), WRITE_LOCK, async (): Promise<MigrationResult> => {
     // The file replaced: a symlinked store stays a link to a new file.
-    const file = resolveLinkTarget(path);
+    const file = resolveWriteTarget(path);
     await removeStaleTemporaries(file);
     migrate.onStep?.('read');
     const bytes = await readIfExists(path);

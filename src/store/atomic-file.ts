@@ -1,7 +1,7 @@
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { assertSafeFolder, assertSafeLinks, errorCode, fsFailure, followLinks } from './file-safety.js';
+import { assertSafeFolder, errorCode, fsFailure, resolveWriteTarget } from './file-safety.js';
 
 export { describeFsError } from './file-safety.js';
 
@@ -44,9 +44,7 @@ let temporaryCounter = 0;
  * A symlink stays a symlink: the file it points to is the one replaced, from a temporary file beside it.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const chain = followLinks(path);
-  assertSafeLinks(chain);
-  const target = chain.at(-1) as string;
+  const target = resolveWriteTarget(path);
   const dir = dirname(target);
   await ensurePrivateDir(dir);
   // O_EXCL below makes a clash impossible to miss, so the name only needs to be unique per writer.

@@ -54,10 +54,10 @@ const MAX_LINK_HOPS = 40;
 
 /**
  * `path`, then each file its symlink leads to in turn (dotfile managers make such links): the last is the
- * file `path` stands for, which need not exist yet. Writes go there so that a link stays a link, as git
- * does for a symlinked config.
+ * file `path` stands for, which need not exist yet. Writes replace that one, so that a link stays a link,
+ * as git does for a symlinked config.
  */
-export function followLinks(path: string): string[] {
+function followLinks(path: string): string[] {
   const chain = [path];
   for (let hops = 0; hops < MAX_LINK_HOPS; hops++) {
     const current = chain[chain.length - 1] as string;
@@ -74,16 +74,18 @@ export function followLinks(path: string): string[] {
   throw new StorageError(path, `${path} is a symlink that loops, so loginkit cannot tell which file it stands for.\nFix: ls -l ${shellQuote(path)}, then point it at one file`);
 }
 
-/** The file that `path` stands for: the end of {@link followLinks}. */
-export function resolveLinkTarget(path: string): string {
-  return followLinks(path).at(-1) as string;
+/**
+ * The file that a write to `path` must replace: the end of its chain of symlinks (see {@link followLinks}),
+ * once no link on the way sits in a folder that someone else could change (they could point it elsewhere).
+ */
+export function resolveWriteTarget(path: string): string {
+  const chain = followLinks(path);
+  assertSafeLinks(chain);
+  return chain.at(-1) as string;
 }
 
-/**
- * Refuses a symlink chain that passes through a folder someone else could change (they could point the
- * link elsewhere): checks the folder of every link in `chain`, all but the last entry.
- */
-export function assertSafeLinks(chain: readonly string[]): void {
+/** Checks the folder of every link in `chain`: all but its last entry, the file itself. */
+function assertSafeLinks(chain: readonly string[]): void {
   for (const link of chain.slice(0, -1)) assertSafeFolder(dirname(link));
 }
 

@@ -4,7 +4,7 @@ import { StorageError } from '../errors.js';
 import { describeFsError, ensurePrivateDir, writeFileAtomic } from './atomic-file.js';
 import type { Codec } from './codec.js';
 import type { Entries, EntryStore } from './entry-store.js';
-import { assertSafeToRead, resolveLinkTarget } from './file-safety.js';
+import { assertSafeToRead, resolveWriteTarget } from './file-safety.js';
 import { withFileLock } from './locks.js';
 
 /**
@@ -93,7 +93,7 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
  * sit beside the file that is written: a symlink's target.
  */
 function removeOrphanedTemporaries(store: string): void {
-  const path = resolveLinkTarget(store);
+  const path = resolveWriteTarget(store);
   const prefix = `.${basename(path)}.`;
   let names: string[];
   try {

@@ -99,6 +99,19 @@ describe('a symlinked credentials.json', () => {
     }
   });
 
+  test('a credentials.json symlink that loops is refused, naming it', async () => {
+    await rm(link);
+    await symlink('credentials.json', link);
+    for (const attempt of [() => createFileStore(link, plaintextCodec).read(), () => createFileStore(link, plaintextCodec).update(() => credentialEntry('acme', 'x'))]) {
+      await assert.rejects(attempt(), (error: unknown) => {
+        assert.ok(error instanceof StorageError, String(error));
+        assert.ok(error.message.includes(link), error.message);
+        assert.match(error.message, /loops|ELOOP/);
+        return true;
+      });
+    }
+  });
+
   test('a symlinked config.json stays a symlink when loginkit rewrites it', async () => {
     const configLink = join(home, 'config.json');
     const configTarget = join(dotfiles, 'loginkit-config.json');
