@@ -1,18 +1,38 @@
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { StorageError } from '../errors.js';
+import { assertSafeFolder, errorCode, fsFailure, resolveWriteTarget } from './file-safety.js';
+
+export { describeFsError } from './file-safety.js';
 
 // node:fs/promises is loaded on the first write: reading a store (`loginkit token`) never needs it.
 const promises = (): Promise<typeof import('node:fs/promises')> => import('node:fs/promises');
 
-/** Creates `dir` (and parents) with mode 0700 when missing; an existing folder is left as it is. */
+/**
+ * Creates `dir` (and parents) with mode 0700 when missing; an existing folder is left as it is, but must be
+ * the current user's and writable by no one else (see {@link assertSafeFolder}).
+ */
 export async function ensurePrivateDir(dir: string): Promise<void> {
+  try {
+    await makeDirs(dir);
+  } catch (error) {
+    throw fsFailure(dir, `Cannot create ${dir}`, error);
+  }
+  assertSafeFolder(dir);
+}
+
+/** `mkdir -p` one level at a time: Node's recursive mkdir reports ENOENT for EROFS and hides the reason. */
+async function makeDirs(dir: string): Promise<void> {
   const fs = await promises();
   try {
-    await fs.mkdir(dir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(dir, { mode: 0o700 });
   } catch (error) {
-    throw new StorageError(dir, `Cannot create ${dir}: ${describeFsError(error)}`, { cause: error });
+    if (errorCode(error) === 'EEXIST') return;
+    if (errorCode(error) !== 'ENOENT' || dirname(dir) === dir) throw error;
+    await makeDirs(dirname(dir));
+    await fs.mkdir(dir, { mode: 0o700 }).catch((again: unknown) => {
+      if (errorCode(again) !== 'EEXIST') throw again;
+    });
   }
 }
 
@@ -21,12 +41,14 @@ let temporaryCounter = 0;
 /**
  * Replaces `path` with `data` so that a crash at any moment leaves either the old file or the new one:
  * write a temporary file in the same folder (0600), fsync it, rename it over the target, fsync the folder.
+ * A symlink stays a symlink: the file it points to is the one replaced, from a temporary file beside it.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  const dir = dirname(path);
+  const target = resolveWriteTarget(path);
+  const dir = dirname(target);
   await ensurePrivateDir(dir);
   // O_EXCL below makes a clash impossible to miss, so the name only needs to be unique per writer.
-  const temporary = join(dir, `.${basename(path)}.${process.pid}.${Date.now()}.${++temporaryCounter}.tmp`);
+  const temporary = join(dir, `.${basename(target)}.${process.pid}.${Date.now()}.${++temporaryCounter}.tmp`);
   const fs = await promises();
   let handle: FileHandle | undefined;
   try {
@@ -35,11 +57,11 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await handle.sync();
     await handle.close();
     handle = undefined;
-    await fs.rename(temporary, path);
+    await fs.rename(temporary, target);
   } catch (error) {
     await handle?.close().catch(() => undefined);
     await fs.rm(temporary, { force: true }).catch(() => undefined);
-    throw new StorageError(path, `Cannot write ${path}: ${describeFsError(error)}`, { cause: error });
+    throw fsFailure(path, `Cannot write ${path}`, error);
   }
   await syncDir(dir);
 }
@@ -57,14 +79,4 @@ export async function syncDir(dir: string): Promise<void> {
   } finally {
     await handle?.close().catch(() => undefined);
   }
-}
-
-/** A short human reason for a filesystem error (`EACCES: permission denied`), without a stack. */
-export function describeFsError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = error.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
-    return code ? `${code}: ${reason}` : reason;
-  }
-  return String(error);
 }

@@ -6,6 +6,7 @@ import { StorageError } from '../errors.js';
 import { describeFsError, ensurePrivateDir, syncDir } from '../shared/atomic-file.js';
 import { parseEnvelope } from './envelope.js';
 import type { Entries, Protection } from './entry-store.js';
+import { assertSafeToRead, resolveWriteTarget } from '../shared/file-safety.js';
 import { WRITE_LOCK } from './file-store.js';
 import { deleteKeychainKey, keychainAccount } from './keychain-key.js';
 import { KEYCHAIN_SERVICE } from './limits.js';
@@ -116,7 +117,9 @@ export async function inspectStore(options: CredentialStoreOptions): Promise<Sto
 export async function migrateStore(options: CredentialStoreOptions, to: StoreBackend, migrate: MigrateOptions = {}): Promise<MigrationResult> {
   const { path } = options;
   const result = await withFileLock(join(dirname(path), 'locks'), WRITE_LOCK, async (): Promise<MigrationResult> => {
-    await removeStaleTemporaries(path);
+    // The file replaced: a symlinked store stays a link to a new file.
+    const file = resolveWriteTarget(path);
+    await removeStaleTemporaries(file);
     migrate.onStep?.('read');
     const bytes = await readIfExists(path);
     const from = bytes ? detectBackend(bytes, path) : null;
@@ -127,7 +130,7 @@ export async function migrateStore(options: CredentialStoreOptions, to: StoreBac
     migrate.onStep?.('write');
     const target = await codecFor(to, options);
     const encoded = await target.encode(entries, { path, current: undefined });
-    const temporary = join(dirname(path), `.${basename(path)}.migrating-${process.pid}.tmp`);
+    const temporary = join(dirname(file), `.${basename(file)}.migrating-${process.pid}.tmp`);
     try {
       await writeDurably(temporary, encoded);
 
@@ -144,7 +147,7 @@ export async function migrateStore(options: CredentialStoreOptions, to: StoreBac
 
       migrate.onStep?.('switch');
       try {
-        await fs.rename(temporary, path);
+        await fs.rename(temporary, file);
       } catch (error) {
         throw new StorageError(path, `Cannot replace ${path}: ${describeFsError(error)}; the store was left as it was.`, { cause: error });
       }
@@ -154,7 +157,7 @@ export async function migrateStore(options: CredentialStoreOptions, to: StoreBac
       if (to === 'keychain') await deleteKeychainKey(path, parseEnvelope(encoded, path).header.keyId).catch(() => undefined);
       throw error;
     }
-    await syncDir(dirname(path));
+    await syncDir(dirname(file));
 
     migrate.onStep?.('cleanup');
     let leftover: string | null = null;
@@ -222,10 +225,14 @@ export async function resetStore(options: CredentialStoreOptions, reset: { force
   });
 }
 
+/** The store file's bytes, or undefined when there is none; held to the same checks as every read. */
 async function readIfExists(path: string): Promise<Buffer | undefined> {
   try {
+    const stats = await fs.stat(path);
+    assertSafeToRead(path, stats);
     return await fs.readFile(path);
   } catch (error) {
+    if (error instanceof StorageError) throw error;
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw new StorageError(path, `Cannot read ${path}: ${describeFsError(error)}`, { cause: error });
   }

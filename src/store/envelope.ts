@@ -1,5 +1,7 @@
 import * as z from 'zod/mini';
+import { StorageError } from '../errors.js';
 import type { Protection } from './entry-store.js';
+import { SCRYPT_ACCEPTED } from './limits.js';
 import { corruptStore, futureStore } from './plaintext-codec.js';
 
 // The encrypted store's file format, without the cryptography: enough to tell which backend wrote a
@@ -45,9 +47,9 @@ function buildEnvelopeSchema() {
   const Base64 = z.string().check(z.regex(/^[A-Za-z0-9+/]*={0,2}$/));
   const KdfSchema = z.strictObject({
     name: z.literal('scrypt'),
-    N: z.number().check(z.int(), z.minimum(2), z.maximum(2 ** 20)),
-    r: z.number().check(z.int(), z.minimum(1), z.maximum(32)),
-    p: z.number().check(z.int(), z.minimum(1), z.maximum(16)),
+    N: z.number().check(z.int()),
+    r: z.number().check(z.int()),
+    p: z.number().check(z.int()),
     salt: Base64,
   });
   return z.strictObject({
@@ -101,6 +103,7 @@ export function parseEnvelope(bytes: Uint8Array, path: string): Envelope {
   if ((header.protection === 'passphrase') !== (header.kdf !== undefined)) {
     throw corruptStore(path, 'is not a valid encrypted loginkit store');
   }
+  if (header.kdf) assertAcceptedKdfCost(header.kdf, path);
   const binary = {
     iv: canonicalBase64(iv, IV_BYTES),
     ciphertext: canonicalBase64(ciphertext),
@@ -111,6 +114,20 @@ export function parseEnvelope(bytes: Uint8Array, path: string): Envelope {
     throw corruptStore(path, 'is not a valid encrypted loginkit store');
   }
   return { header, iv: binary.iv, ciphertext: binary.ciphertext, tag: binary.tag };
+}
+
+/**
+ * Refuses scrypt parameters outside {@link SCRYPT_ACCEPTED}. Not marked damaged: a newer loginkit may have
+ * written them, so `store reset` moves such a file aside only when forced.
+ */
+function assertAcceptedKdfCost(kdf: KdfParams, path: string): void {
+  const { minLog2N, maxLog2N, r, p } = SCRYPT_ACCEPTED;
+  const log2N = Math.log2(kdf.N);
+  if (Number.isInteger(log2N) && log2N >= minLog2N && log2N <= maxLog2N && kdf.r === r && kdf.p === p) return;
+  throw new StorageError(
+    path,
+    `The credential store ${path} asks for scrypt N=${kdf.N}, r=${kdf.r}, p=${kdf.p}, outside what loginkit uses (N=2^${minLog2N} to 2^${maxLog2N}, r=${r}, p=${p}): it was tampered with, or written by a newer loginkit; it was left untouched.\nUpgrade loginkit, or restore the file from a backup, or move it aside: loginkit store reset --force`,
+  );
 }
 
 /** Decodes base64 only when it is the one canonical spelling of its bytes (and of `length` bytes when given). */

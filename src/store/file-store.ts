@@ -1,9 +1,10 @@
 import { type BigIntStats, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { StorageError } from '../errors.js';
-import { describeFsError, writeFileAtomic } from '../shared/atomic-file.js';
+import { describeFsError, ensurePrivateDir, writeFileAtomic } from '../shared/atomic-file.js';
 import type { Codec } from './codec.js';
 import type { Entries, EntryStore } from './entry-store.js';
+import { assertSafeToRead, resolveWriteTarget } from '../shared/file-safety.js';
 import { withFileLock } from './locks.js';
 
 /**
@@ -38,7 +39,7 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
     }
     const identity = identityOf(stats);
     if (cache?.identity === identity) return cache.entries;
-    assertPrivate(path, stats);
+    assertSafeToRead(path, stats);
     let bytes: Uint8Array;
     try {
       // Synchronous on purpose: the file is small, and this is the `loginkit token` start-up path.
@@ -66,8 +67,10 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
       };
     },
     read: load,
-    update: (change) =>
-      withFileLock(lockDir, WRITE_LOCK, async () => {
+    update: async (change) => {
+      // Checked before the lock folder is made in it.
+      await ensurePrivateDir(dirname(path));
+      return withFileLock(lockDir, WRITE_LOCK, async () => {
         cache = undefined;
         removeOrphanedTemporaries(path);
         const current = await load({ fresh: true });
@@ -78,16 +81,19 @@ export function createFileStore(path: string, codec: Codec): EntryStore {
         const stats = statOrUndefined(path);
         cache = stats ? { identity: identityOf(stats), entries: Object.freeze({ ...next }), bytes } : undefined;
         return next;
-      }),
+      });
+    },
     withLock: (name, task) => withFileLock(lockDir, name, task),
   };
 }
 
 /**
  * Temporary files left by writers that were killed mid-write hold credentials: under the write lock,
- * remove those whose writer process is gone (provably stale; a live writer's file is left alone).
+ * remove those whose writer process is gone (provably stale; a live writer's file is left alone). They
+ * sit beside the file that is written: a symlink's target.
  */
-function removeOrphanedTemporaries(path: string): void {
+function removeOrphanedTemporaries(store: string): void {
+  const path = resolveWriteTarget(store);
   const prefix = `.${basename(path)}.`;
   let names: string[];
   try {
@@ -123,14 +129,4 @@ function statOrUndefined(path: string): BigIntStats | undefined {
 
 function identityOf(stats: BigIntStats): string {
   return `${stats.dev}:${stats.ino}:${stats.size}:${stats.mtimeNs}:${stats.ctimeNs}`;
-}
-
-function assertPrivate(path: string, stats: BigIntStats): void {
-  if (process.platform === 'win32') return;
-  if ((Number(stats.mode) & 0o077) !== 0) {
-    throw new StorageError(
-      path,
-      `${path} can be read by other users, so loginkit will not use it.\nFix: chmod 600 '${path}'`,
-    );
-  }
 }

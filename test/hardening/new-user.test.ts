@@ -212,3 +212,11 @@ test('20. status and status --json never show a stored API key in full (no varia
     assert.match(result.stdout, /sk-pro…\w{4}/, `${args.join(' ')} shows the key masked`);
   }
 });
+
+test('10. a huge stdin to --with-api-key is refused at the cap, and nothing is stored', async () => {
+  const home = await makeHome();
+  const result = await runCli(['login', 'openai', '--with-api-key', '--no-verify'], { home, input: 'x'.repeat(1024 * 1024), env: ENV });
+  assert.equal(result.code, 2, result.stderr);
+  assert.match(result.stderr, /The API key on stdin is longer than 64 KiB/);
+  assert.equal(await readFile(join(home, 'credentials.json'), 'utf8').catch(() => ''), '');
+});

@@ -23,8 +23,8 @@ export interface Writer {
   exited: Promise<number | null>;
 }
 
-/** Bundles the writer; `start` runs it with arguments, `dispose` removes the bundle. */
-export async function buildWriter(): Promise<{ start: (args: string[]) => Writer; dispose: () => Promise<void> }> {
+/** Bundles the writer; `start` runs it with arguments (under `wrapper`, say strace, when given), `dispose` removes the bundle. */
+export async function buildWriter(): Promise<{ start: (args: string[], wrapper?: string[]) => Writer; dispose: () => Promise<void> }> {
   const { build } = await import('esbuild');
   const dir = await mkdtemp(join(tmpdir(), 'loginkit-writer-'));
   const bundle = join(dir, 'store-writer.mjs');
@@ -39,11 +39,12 @@ export async function buildWriter(): Promise<{ start: (args: string[]) => Writer
     banner: { js: "import { createRequire as __writerRequire } from 'node:module'; const require = __writerRequire(import.meta.url);" },
     logLevel: 'warning',
   });
-  return { start: (args) => startWriter(bundle, args), dispose: () => rm(dir, { recursive: true, force: true }) };
+  return { start: (args, wrapper = []) => startWriter(bundle, args, wrapper), dispose: () => rm(dir, { recursive: true, force: true }) };
 }
 
-function startWriter(bundle: string, args: string[]): Writer {
-  const child = spawn(process.execPath, [bundle, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+function startWriter(bundle: string, args: string[], wrapper: string[]): Writer {
+  const [command, ...rest] = [...wrapper, process.execPath, bundle, ...args] as [string, ...string[]];
+  const child = spawn(command, rest, { stdio: ['pipe', 'pipe', 'pipe'] });
   let stdout = '';
   let stderr = '';
   const waiters = new Set<() => void>();

@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { ConfigError, type LoginMethod, type LoginResult, type Loginkit, LoginkitError, type ProviderSummary, STORE_CHOICES, type StoreChoice } from '../../index.js';
+import { ConfigError, type LoginMethod, type LoginResult, type Loginkit, LoginkitError, type ProviderSummary, STDIN_SECRET_MAX_BYTES, STORE_CHOICES, type StoreChoice, readBoundedText } from '../../index.js';
 import type { CliContext } from '../context.js';
 import { createLoginView } from '../login-view.js';
 import { type Io, UsageError, printJson, say } from '../output.js';
@@ -105,7 +105,7 @@ async function chooseMethod(io: Io, provider: ProviderSummary, flags: LoginFlags
 async function loginWithKey(io: Io, client: Loginkit, provider: ProviderSummary, flags: LoginFlags): Promise<LoginResult> {
   let key: string;
   if (flags.withApiKey && !io.stdin.isTTY) {
-    key = await readStdin(io.stdin);
+    key = await readBoundedText(io.stdin, STDIN_SECRET_MAX_BYTES, 'The API key on stdin');
   } else if (isInteractive(io)) {
     if (provider.policyNote) say(io, provider.policyNote);
     const { isCancel, password } = await import('@clack/prompts');
@@ -158,12 +158,6 @@ async function loginWithBrowser(
   if (!io.stderr.isTTY) say(io, done);
   say(io, `Stored in ${result.store.location} (${result.store.protection}).`);
   return result;
-}
-
-async function readStdin(stdin: NodeJS.ReadableStream): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stdin) chunks.push(Buffer.from(chunk as Buffer | string));
-  return Buffer.concat(chunks).toString('utf8');
 }
 
 /** Parses `--timeout`: a positive number of seconds. */
