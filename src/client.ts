@@ -90,7 +90,8 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     logout: async (id, choice) => (await logout()).logout(ctx, id, choice),
     logoutAll: async () => (await logout()).logoutAll(ctx),
     switchProfile: async (id, profile) => (await credentials()).switchProfile(ctx, id, profile),
-    importCredentials: async (source, importOptions) => (await import('./features/import.js')).importCredentials(ctx, source, importOptions),
+    importCredentials: async (source, importOptions) =>
+      (await import('./features/import.js')).importCredentials(ctx, source, importOptions),
     execEnvironment: async (ids, choice) => (await credentials()).execEnvironment(ctx, ids, choice),
     providers: async () => (await providers()).listProviders(ctx),
     provider: async (id) => (await providers()).describeProvider(ctx, id),

@@ -124,7 +124,8 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
       // user keys (sk- and letters/digits only, which keeps sk-ant-… and sk-or-v1-… out).
       format: {
         pattern: /^sk-(?:(?:proj|svcacct|None)-[A-Za-z0-9_-]{20,}|[A-Za-z0-9]{20,})$/,
-        description: '"sk-proj-", "sk-svcacct-" or "sk-None-" and 20 or more letters, digits, _ or -; or "sk-" and 20 or more letters and digits',
+        description:
+          '"sk-proj-", "sk-svcacct-" or "sk-None-" and 20 or more letters, digits, _ or -; or "sk-" and 20 or more letters and digits',
       },
       validation: { method: 'GET', path: '/models', okStatuses: [200], rejectedStatuses: [401] },
     },
@@ -148,8 +149,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
     // A ChatGPT access token is not an API key: putting it in OPENAI_API_KEY would only fail later.
     accessTokenEnvVar: 'OPENAI_ACCESS_TOKEN',
     docsUrl: 'https://platform.openai.com/docs/api-reference/models/list',
-    policyNote:
-      "Sign in with ChatGPT uses the public client of OpenAI's open-source Codex CLI and is subject to OpenAI's terms.",
+    policyNote: "Sign in with ChatGPT uses the public client of OpenAI's open-source Codex CLI and is subject to OpenAI's terms.",
   },
   // https://platform.claude.com/docs/en/api/models-list
   {

@@ -37,7 +37,10 @@ export function checkApiKeyFormat(provider: Provider, key: string, env: EnvVars)
   if (settings.format.pattern.test(key)) return {};
   const shape = `That does not look like ${withArticle(provider.displayName)} API key (expected ${settings.format.description})`;
   const gateway = configuredBaseUrl(settings, env);
-  if (gateway) return { warning: `${shape}; kept, since the base URL is set to ${maskUrlCredentials(gateway)} (a gateway may issue keys of its own shape).` };
+  if (gateway)
+    return {
+      warning: `${shape}; kept, since the base URL is set to ${maskUrlCredentials(gateway)} (a gateway may issue keys of its own shape).`,
+    };
   const where = settings.baseUrlEnvVar ? `${settings.baseUrlEnvVar} or "baseUrl"` : '"baseUrl"';
   throw new LoginkitError(
     'usage',
@@ -73,9 +76,14 @@ export async function verifyApiKey(provider: Provider, key: string, http: FetchL
     response = await http(url, { method: settings.validation.method, headers: apiKeyHeaders(settings, key) });
   } catch (error) {
     if (error instanceof NetworkError) {
-      throw new NetworkError(error.code as 'network' | 'timeout', error.host, `${error.message.split('\n')[0]} The key was not checked or stored; to store it without checking: --no-verify`, {
-        cause: error,
-      });
+      throw new NetworkError(
+        error.code as 'network' | 'timeout',
+        error.host,
+        `${error.message.split('\n')[0]} The key was not checked or stored; to store it without checking: --no-verify`,
+        {
+          cause: error,
+        },
+      );
     }
     throw error;
   }

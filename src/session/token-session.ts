@@ -145,7 +145,8 @@ export class TokenSession {
    * whatever the server said. API keys can only be revoked in the provider's console.
    */
   async end(credential: Credential, timeoutMs = REVOCATION_TIMEOUT_MS): Promise<Ending> {
-    if (credential.kind === 'api_key') return { removed: await this.remove(credential.provider, credential.profile), revocation: 'local_only' };
+    if (credential.kind === 'api_key')
+      return { removed: await this.remove(credential.provider, credential.profile), revocation: 'local_only' };
     const { revokeToken } = await import('../oauth/grants.js');
     const connection = this.connectionFor(credential, timeoutMs);
     const outcomes = [];
@@ -159,7 +160,13 @@ export class TokenSession {
 
   /** The connection to the server a credential came from. */
   connectionFor(credential: OAuthCredential, timeoutMs = this.#deps.timeoutMs): ServerConnection {
-    return { metadata: credential.server, clientId: credential.clientId, http: this.#deps.http, timeoutMs, jsonBodies: credential.jsonBodies };
+    return {
+      metadata: credential.server,
+      clientId: credential.clientId,
+      http: this.#deps.http,
+      timeoutMs,
+      jsonBodies: credential.jsonBodies,
+    };
   }
 
   async #refreshUnderLock(seen: OAuthCredential, force: boolean): Promise<Credential> {

@@ -71,7 +71,10 @@ function followLinks(path: string): string[] {
     }
     chain.push(resolve(dirname(current), link));
   }
-  throw new StorageError(path, `${path} is a symlink that loops, so loginkit cannot tell which file it stands for.\nFix: ls -l ${shellQuote(path)}, then point it at one file`);
+  throw new StorageError(
+    path,
+    `${path} is a symlink that loops, so loginkit cannot tell which file it stands for.\nFix: ls -l ${shellQuote(path)}, then point it at one file`,
+  );
 }
 
 /**

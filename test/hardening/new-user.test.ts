@@ -19,7 +19,14 @@ async function withConfig(config: unknown): Promise<string> {
 }
 
 describe('11. unknown provider ids', () => {
-  for (const args of [['logout', 'nope'], ['token', 'acme'], ['status', 'nope'], ['switch', 'nope', 'work'], ['login', 'nope'], ['exec', 'nope', '--', 'true']]) {
+  for (const args of [
+    ['logout', 'nope'],
+    ['token', 'acme'],
+    ['status', 'nope'],
+    ['switch', 'nope', 'work'],
+    ['login', 'nope'],
+    ['exec', 'nope', '--', 'true'],
+  ]) {
     test(`\`loginkit ${args.join(' ')}\` exits 2 with the known ids, never "not signed in"`, async () => {
       const result = await runCli(args, { home: await makeHome(), env: ENV });
       assert.equal(result.code, 2, result.stderr);
@@ -38,7 +45,9 @@ describe('11. unknown provider ids', () => {
     const plain = await runCli(['token', '__proto__'], { home: await makeHome(), env: ENV });
     assert.equal(plain.code, 2, plain.stderr);
     assert.match(plain.stderr, /Unknown provider "__proto__"/);
-    const home = await withConfig({ providers: JSON.parse('{"__proto__": {"type": "oauth", "issuer": "https://auth.example.com", "clientId": "x"}}') });
+    const home = await withConfig({
+      providers: JSON.parse('{"__proto__": {"type": "oauth", "issuer": "https://auth.example.com", "clientId": "x"}}'),
+    });
     const listed = await runCli(['providers'], { home, env: ENV });
     assert.equal(listed.code, 1);
     assert.match(listed.stderr, /config\.json: provider id "__proto__" must be 1–64 of a-z 0-9/);
@@ -74,7 +83,10 @@ describe('12. CI decides the method before any request', () => {
   });
 
   test('`CI=1 loginkit login openai` names the API key and the device code, without a request', async () => {
-    const result = await runCli(['login', 'openai', '--oauth'], { home: await makeHome(), env: { ...ENV, CI: '1', HTTPS_PROXY: metadata.url } });
+    const result = await runCli(['login', 'openai', '--oauth'], {
+      home: await makeHome(),
+      env: { ...ENV, CI: '1', HTTPS_PROXY: metadata.url },
+    });
     assert.equal(result.code, 2, result.stderr);
     assert.match(result.stderr, /--with-api-key/);
     assert.match(result.stderr, /loginkit login openai --device/);
@@ -90,13 +102,20 @@ describe('13. what logout and status say about the other sources', () => {
     const result = await runCli(['logout', 'openai'], { home, env: { ...ENV, OPENAI_API_KEY: OPENAI_KEY } });
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /Logged out of openai/);
-    assert.match(result.stderr, /OPENAI_API_KEY is still set in this environment, and `token` and `exec` go on using it; to stop: unset OPENAI_API_KEY/);
+    assert.match(
+      result.stderr,
+      /OPENAI_API_KEY is still set in this environment, and `token` and `exec` go on using it; to stop: unset OPENAI_API_KEY/,
+    );
     assert.ok(!result.stderr.includes(OPENAI_KEY));
   });
 
   test('status <id> when only another profile is signed in suggests `loginkit switch`', async () => {
     const home = await makeHome();
-    const stored = await runCli(['login', 'openai', '--with-api-key', '--no-verify', '--profile', 'work'], { home, input: OPENAI_KEY, env: ENV });
+    const stored = await runCli(['login', 'openai', '--with-api-key', '--no-verify', '--profile', 'work'], {
+      home,
+      input: OPENAI_KEY,
+      env: ENV,
+    });
     assert.equal(stored.code, 0, stored.stderr);
     const result = await runCli(['status', 'openai'], { home, env: ENV });
     assert.equal(result.code, 3);
@@ -134,7 +153,10 @@ describe('15. key format check and gateways', () => {
   test('a key of the wrong shape is refused in plain words, with the way for gateway keys', async () => {
     const result = await runCli(['login', 'openai', '--with-api-key'], { home: await makeHome(), input: 'sk-1234', env: ENV });
     assert.equal(result.code, 2);
-    assert.match(result.stderr, /That does not look like an OpenAI API key \(expected "sk-proj-", "sk-svcacct-" or "sk-None-" and 20 or more/);
+    assert.match(
+      result.stderr,
+      /That does not look like an OpenAI API key \(expected "sk-proj-", "sk-svcacct-" or "sk-None-" and 20 or more/,
+    );
     assert.match(result.stderr, /A key for a gateway or proxy\? Set its base URL \(OPENAI_BASE_URL or "baseUrl"/);
     const anthropic = await runCli(['login', 'anthropic', '--with-api-key'], { home: await makeHome(), input: 'sk-ant-short', env: ENV });
     assert.match(anthropic.stderr, /does not look like an Anthropic API key \(expected "sk-ant-api03-" and 20 or more/);
@@ -145,7 +167,10 @@ describe('15. key format check and gateways', () => {
     const env = { ...ENV, OPENAI_BASE_URL: `${gateway.url}/v1` };
     const result = await runCli(['login', 'openai', '--with-api-key'], { home, input: 'sk-1234', env });
     assert.equal(result.code, 0, result.stderr);
-    assert.match(result.stderr, /warning: That does not look like an OpenAI API key .*; kept, since the base URL is set to http:\/\/127\.0\.0\.1:\d+\/v1/);
+    assert.match(
+      result.stderr,
+      /warning: That does not look like an OpenAI API key .*; kept, since the base URL is set to http:\/\/127\.0\.0\.1:\d+\/v1/,
+    );
     assert.match(result.stderr, /OpenAI accepted it/);
     const token = await runCli(['token', 'openai'], { home, env: ENV });
     assert.equal(token.stdout, 'sk-1234\n');
@@ -155,7 +180,10 @@ describe('15. key format check and gateways', () => {
     const home = await withConfig({ providers: { openai: { baseUrl: `${gateway.url}/wrong` } } });
     const result = await runCli(['login', 'openai', '--with-api-key'], { home, input: OPENAI_KEY, env: ENV });
     assert.equal(result.code, 1);
-    assert.match(result.stderr, new RegExp(`${gateway.url.replace(/[.]/g, '\\.')}/wrong/models answered HTTP 404 when checking the key: is the base URL right\\?`));
+    assert.match(
+      result.stderr,
+      new RegExp(`${gateway.url.replace(/[.]/g, '\\.')}/wrong/models answered HTTP 404 when checking the key: is the base URL right\\?`),
+    );
   });
 });
 
@@ -168,18 +196,35 @@ test('16. an imported key shows as not checked in status', async () => {
   assert.equal(imported.code, 0, imported.stderr);
   const status = await runCli(['status', 'openai'], { home, env: ENV });
   assert.match(status.stdout, /openai: API key sk-pro…\w{4} from the store \(not checked with the provider: imported or --no-verify\)/);
-  const json = JSON.parse((await runCli(['status', 'openai', '--json'], { home, env: ENV })).stdout) as { providers: Array<{ verified: boolean }> };
+  const json = JSON.parse((await runCli(['status', 'openai', '--json'], { home, env: ENV })).stdout) as {
+    providers: Array<{ verified: boolean }>;
+  };
   assert.equal(json.providers[0]?.verified, false);
 });
 
 test('17. login --json and status --json: one shape per concept, with schemaVersion', async () => {
   const home = await makeHome();
-  const login = JSON.parse((await runCli(['login', 'openai', '--with-api-key', '--no-verify', '--json'], { home, input: OPENAI_KEY, env: ENV })).stdout);
+  const login = JSON.parse(
+    (await runCli(['login', 'openai', '--with-api-key', '--no-verify', '--json'], { home, input: OPENAI_KEY, env: ENV })).stdout,
+  );
   const status = JSON.parse((await runCli(['status', 'openai', '--json'], { home, env: ENV })).stdout);
   assert.equal(login.schemaVersion, 1);
   assert.equal(status.schemaVersion, 1);
   const entry = status.providers[0];
-  for (const field of ['id', 'profile', 'method', 'account', 'plan', 'workspace', 'scopes', 'expiresAt', 'store', 'protection', 'key', 'verified']) {
+  for (const field of [
+    'id',
+    'profile',
+    'method',
+    'account',
+    'plan',
+    'workspace',
+    'scopes',
+    'expiresAt',
+    'store',
+    'protection',
+    'key',
+    'verified',
+  ]) {
     assert.deepEqual(login[field], entry[field], `field ${field} has one shape`);
   }
   assert.equal(typeof login.store, 'string');

@@ -49,7 +49,11 @@ describe('a write that fails or stops midway leaves the old store whole', () => 
 
       assert.deepEqual(await readFile(path), old, 'the old store is byte for byte as it was');
       assert.equal(sequenceOf('p0', (await readFresh(path))['p0/default'], 4), 1, 'and reads whole');
-      assert.deepEqual((await readdir(home)).filter((name) => name !== 'locks'), [STORE], 'the partial temporary file was removed');
+      assert.deepEqual(
+        (await readdir(home)).filter((name) => name !== 'locks'),
+        [STORE],
+        'the partial temporary file was removed',
+      );
 
       await rm(filler);
       await store.update((entries) => ({ ...entries, 'p1/default': sequencedEntry('p1', 1, 64) }));
@@ -66,7 +70,17 @@ describe('a write that fails or stops midway leaves the old store whole', () => 
     const old = await readFile(path);
     const go = join(home, 'go');
     await writeFile(go, '');
-    const killAtRename = ['strace', '-f', '-qq', '-o', '/dev/null', '-e', 'trace=rename,renameat,renameat2', '-e', 'inject=rename,renameat,renameat2:signal=SIGKILL'];
+    const killAtRename = [
+      'strace',
+      '-f',
+      '-qq',
+      '-o',
+      '/dev/null',
+      '-e',
+      'trace=rename,renameat,renameat2',
+      '-e',
+      'inject=rename,renameat,renameat2:signal=SIGKILL',
+    ];
     const writer = startWriter(['once', path, 'p1', go], killAtRename);
     assert.equal(await writer.exited, null, `killed at its rename, not exited:\n${writer.output()}`);
 
@@ -82,7 +96,7 @@ describe('a write that fails or stops midway leaves the old store whole', () => 
     await rm(join(home, 'locks'), { recursive: true, force: true });
     await createFileStore(path, plaintextCodec).update((entries) => ({ ...entries, 'p2/default': sequencedEntry('p2', 1, 4) }));
     assert.deepEqual(Object.keys(await readFresh(path)).sort(), ['p0/default', 'p2/default']);
-    assert.deepEqual(await temporaryFiles(home), [], 'the next writer removed the dead writer\'s temporary file');
+    assert.deepEqual(await temporaryFiles(home), [], "the next writer removed the dead writer's temporary file");
     await rm(home, { recursive: true, force: true });
   });
 });
@@ -148,7 +162,9 @@ describe('concurrent writers', () => {
   test('8 processes each store a different provider at the same moment: all 8 are there', async () => {
     const home = await makeHome();
     const path = join(home, STORE);
-    await seedStore(home, [{ provider: 'existing', tokenEndpoint: 'http://127.0.0.1:9/token', accessToken: 'keep-me', expiresInMs: 3_600_000 }]);
+    await seedStore(home, [
+      { provider: 'existing', tokenEndpoint: 'http://127.0.0.1:9/token', accessToken: 'keep-me', expiresInMs: 3_600_000 },
+    ]);
     const go = join(home, 'go');
     const writers = Array.from({ length: 8 }, (_, i) => startWriter(['once', path, `p${i}`, go]));
     await Promise.all(writers.map((w) => w.waitFor(/^ready$/m)));
@@ -178,9 +194,17 @@ describe('concurrent writers', () => {
     try {
       await seedStore(
         home,
-        providers.map((p) => ({ provider: p, tokenEndpoint: `${server.url}/token`, accessToken: `old-at-${p}`, refreshToken: `old-rt-${p}`, expiresInMs: -60_000 })),
+        providers.map((p) => ({
+          provider: p,
+          tokenEndpoint: `${server.url}/token`,
+          accessToken: `old-at-${p}`,
+          refreshToken: `old-rt-${p}`,
+          expiresInMs: -60_000,
+        })),
       );
-      const runs = await Promise.all(providers.map((p) => runCli(['token', p], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 30_000 })));
+      const runs = await Promise.all(
+        providers.map((p) => runCli(['token', p], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 30_000 })),
+      );
       runs.forEach((run, i) => {
         assert.equal(run.code, 0, run.stderr);
         assert.equal(run.stdout, `new-at-p${i}\n`);

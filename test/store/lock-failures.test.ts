@@ -41,9 +41,14 @@ describe('a lock held forever', () => {
       };
       let ran = false;
       await assert.rejects(
-        withFileLock(dir, 'store-write', async () => {
-          ran = true;
-        }, { now }),
+        withFileLock(
+          dir,
+          'store-write',
+          async () => {
+            ran = true;
+          },
+          { now },
+        ),
         (error: unknown) => {
           assert.ok(error instanceof StorageError, String(error));
           assert.match(
@@ -65,7 +70,8 @@ describe('a lock held forever', () => {
 });
 
 describe('a home on a read-only file system', () => {
-  const READ_ONLY = /^Cannot save to .*: it is on a read-only file system\.\nSet LOGINKIT_HOME to a folder on a writable disk: export LOGINKIT_HOME=<folder>$/;
+  const READ_ONLY =
+    /^Cannot save to .*: it is on a read-only file system\.\nSet LOGINKIT_HOME to a folder on a writable disk: export LOGINKIT_HOME=<folder>$/;
 
   test('read-only file system (EROFS): says so and what to do, not "remove that folder"; reading still works', async () => {
     const mount = await mountTmpfs('1m');
@@ -78,13 +84,16 @@ describe('a home on a read-only file system', () => {
 
       const store = createFileStore(path, plaintextCodec);
       assert.deepEqual(Object.keys(await store.read()), Object.keys(credentialEntry('acme', 'x')), 'reading takes no lock');
-      await assert.rejects(store.update((entries) => ({ ...entries, ...credentialEntry('zeta', 'new') })), (error: unknown) => {
-        assert.ok(error instanceof StorageError, String(error));
-        assert.doesNotMatch(error.message, /remove that folder|remove it/);
-        assert.match(error.message, READ_ONLY);
-        assert.ok(error.message.includes(home), error.message);
-        return true;
-      });
+      await assert.rejects(
+        store.update((entries) => ({ ...entries, ...credentialEntry('zeta', 'new') })),
+        (error: unknown) => {
+          assert.ok(error instanceof StorageError, String(error));
+          assert.doesNotMatch(error.message, /remove that folder|remove it/);
+          assert.match(error.message, READ_ONLY);
+          assert.ok(error.message.includes(home), error.message);
+          return true;
+        },
+      );
     } finally {
       await mount.dispose();
     }
@@ -97,11 +106,14 @@ describe('a home on a read-only file system', () => {
       await mkdir(home, { mode: 0o700 });
       mount.readOnly();
       const store = createFileStore(join(home, 'credentials.json'), plaintextCodec);
-      await assert.rejects(store.update(() => credentialEntry('acme', 'token')), (error: unknown) => {
-        assert.ok(error instanceof StorageError, String(error));
-        assert.match(error.message, READ_ONLY);
-        return true;
-      });
+      await assert.rejects(
+        store.update(() => credentialEntry('acme', 'token')),
+        (error: unknown) => {
+          assert.ok(error instanceof StorageError, String(error));
+          assert.match(error.message, READ_ONLY);
+          return true;
+        },
+      );
       assert.deepEqual(await readdir(home), []);
     } finally {
       await mount.dispose();

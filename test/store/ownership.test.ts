@@ -41,42 +41,67 @@ describe('ownership and permissions of the home folder and the credentials file'
   async function assertRefused(pattern: RegExp): Promise<void> {
     const store = createFileStore(path, plaintextCodec);
     await refused(store.read(), pattern);
-    await refused(store.update((entries) => ({ ...entries, ...credentialEntry('zeta', 'planted') })), pattern);
+    await refused(
+      store.update((entries) => ({ ...entries, ...credentialEntry('zeta', 'planted') })),
+      pattern,
+    );
     assert.equal(await readFile(path, 'utf8'), original, 'nothing was written');
   }
 
   for (const mode of [0o770, 0o775, 0o707, 0o777, 0o1777]) {
     test(`home folder writable by others (mode ${mode.toString(8)}): refused for reading and writing, with the chmod that fixes it`, async () => {
       await chmod(home, mode);
-      await assertRefused(new RegExp(`^${escape(home)} can be changed by other users \\(mode ${(mode & 0o777).toString(8)}\\), so loginkit will not use it\\.\nFix: chmod 700 '${escape(home)}'$`));
+      await assertRefused(
+        new RegExp(
+          `^${escape(home)} can be changed by other users \\(mode ${(mode & 0o777).toString(8)}\\), so loginkit will not use it\\.\nFix: chmod 700 '${escape(home)}'$`,
+        ),
+      );
     });
   }
 
   test('home folder owned by another user: refused for reading and writing, with the chown that fixes it', async () => {
     await chown(home, OTHER_UID, OTHER_UID);
-    await assertRefused(new RegExp(`^${escape(home)} belongs to another user \\(uid ${OTHER_UID}\\), so loginkit will not use it\\.\nFix: chown -R root '${escape(home)}', or set LOGINKIT_HOME to a folder of your own$`));
+    await assertRefused(
+      new RegExp(
+        `^${escape(home)} belongs to another user \\(uid ${OTHER_UID}\\), so loginkit will not use it\\.\nFix: chown -R root '${escape(home)}', or set LOGINKIT_HOME to a folder of your own$`,
+      ),
+    );
   });
 
   test('credentials file owned by another user: refused for reading and writing, with the chown that fixes it', async () => {
     await chown(path, OTHER_UID, OTHER_UID);
-    await assertRefused(new RegExp(`^${escape(path)} belongs to another user \\(uid ${OTHER_UID}\\), so loginkit will not use it\\.\nIf you wrote it under sudo: chown root '${escape(path)}'; if not, remove it and sign in again$`));
+    await assertRefused(
+      new RegExp(
+        `^${escape(path)} belongs to another user \\(uid ${OTHER_UID}\\), so loginkit will not use it\\.\nIf you wrote it under sudo: chown root '${escape(path)}'; if not, remove it and sign in again$`,
+      ),
+    );
   });
 
   test('credentials file owned by another user: store status, migrate and reset refuse it too', async () => {
     await chown(path, OTHER_UID, OTHER_UID);
     const options = { path, env: {} };
-    for (const run of [() => inspectStore(options), () => migrateStore(options, 'passphrase'), () => resetStore(options, { force: true })]) {
+    for (const run of [
+      () => inspectStore(options),
+      () => migrateStore(options, 'passphrase'),
+      () => resetStore(options, { force: true }),
+    ]) {
       await refused(run(), /belongs to another user \(uid 4242\)/);
     }
     assert.equal(await readFile(path, 'utf8'), original);
-    assert.deepEqual((await readdir(home)).filter((name) => name.startsWith('credentials')), ['credentials.json']);
+    assert.deepEqual(
+      (await readdir(home)).filter((name) => name.startsWith('credentials')),
+      ['credentials.json'],
+    );
   });
 
   test('a home folder writable by others is refused before the first credential is saved: nothing is created in it', async () => {
     const empty = await makeHome();
     try {
       await chmod(empty, 0o777);
-      await refused(createFileStore(join(empty, 'credentials.json'), plaintextCodec).update(() => credentialEntry('acme', 't')), /can be changed by other users/);
+      await refused(
+        createFileStore(join(empty, 'credentials.json'), plaintextCodec).update(() => credentialEntry('acme', 't')),
+        /can be changed by other users/,
+      );
       assert.deepEqual(await readdir(empty), []);
     } finally {
       await rm(empty, { recursive: true, force: true });

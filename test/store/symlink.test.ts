@@ -38,7 +38,10 @@ describe('a symlinked credentials.json', () => {
   async function assertLinkKept(): Promise<void> {
     assert.ok((await lstat(link)).isSymbolicLink(), 'credentials.json is still a symlink');
     assert.equal(await readlink(link), '../dotfiles/loginkit-credentials.json');
-    assert.deepEqual((await readdir(home)).filter((name) => name !== 'locks'), ['credentials.json']);
+    assert.deepEqual(
+      (await readdir(home)).filter((name) => name !== 'locks'),
+      ['credentials.json'],
+    );
     assert.deepEqual(await readdir(dotfiles), ['loginkit-credentials.json'], 'no temporary file beside the target');
     assert.equal((await stat(target)).mode & 0o777, 0o600);
   }
@@ -67,7 +70,9 @@ describe('a symlinked credentials.json', () => {
     await createFileStore(link, plaintextCodec).update(() => credentialEntry('acme', 'shared'));
     await chmod(dotfiles, 0o777);
     const store = createFileStore(link, plaintextCodec);
-    const pattern = new RegExp(`^${dotfiles} can be changed by other users \\(mode 777\\), so loginkit will not use it\\.\nFix: chmod 700 '${dotfiles}'$`);
+    const pattern = new RegExp(
+      `^${dotfiles} can be changed by other users \\(mode 777\\), so loginkit will not use it\\.\nFix: chmod 700 '${dotfiles}'$`,
+    );
     for (const attempt of [() => store.read(), () => store.update(() => credentialEntry('zeta', 'planted'))]) {
       await assert.rejects(attempt(), (error: unknown) => {
         assert.ok(error instanceof StorageError, String(error));
@@ -90,7 +95,10 @@ describe('a symlinked credentials.json', () => {
     await store.update(() => credentialEntry('acme', 'chained'));
     assert.ok((await lstat(join(shared, 'hop'))).isSymbolicLink(), 'a safe chain is followed to its end');
     await chmod(shared, 0o777);
-    for (const attempt of [() => createFileStore(link, plaintextCodec).read(), () => store.update(() => credentialEntry('zeta', 'planted'))]) {
+    for (const attempt of [
+      () => createFileStore(link, plaintextCodec).read(),
+      () => store.update(() => credentialEntry('zeta', 'planted')),
+    ]) {
       await assert.rejects(attempt(), (error: unknown) => {
         assert.ok(error instanceof StorageError, String(error));
         assert.match(error.message, /shared can be changed by other users \(mode 777\)/);
@@ -102,7 +110,10 @@ describe('a symlinked credentials.json', () => {
   test('a credentials.json symlink that loops is refused, naming it', async () => {
     await rm(link);
     await symlink('credentials.json', link);
-    for (const attempt of [() => createFileStore(link, plaintextCodec).read(), () => createFileStore(link, plaintextCodec).update(() => credentialEntry('acme', 'x'))]) {
+    for (const attempt of [
+      () => createFileStore(link, plaintextCodec).read(),
+      () => createFileStore(link, plaintextCodec).update(() => credentialEntry('acme', 'x')),
+    ]) {
       await assert.rejects(attempt(), (error: unknown) => {
         assert.ok(error instanceof StorageError, String(error));
         assert.ok(error.message.includes(link), error.message);

@@ -32,7 +32,9 @@ describe('readBoundedText', () => {
     assert.equal(await readBoundedText(Readable.from([Buffer.alloc(10, 'a')]), 10, WHAT), 'a'.repeat(10));
     await assert.rejects(
       readBoundedText(Readable.from([Buffer.alloc(10, 'a'), Buffer.from('b')]), 10, WHAT),
-      isUsageError(/^The API key on stdin is longer than 10 bytes, more than any key or secret; loginkit stopped reading it there\.\nPipe in just the key or secret itself, not a file or a stream\.$/),
+      isUsageError(
+        /^The API key on stdin is longer than 10 bytes, more than any key or secret; loginkit stopped reading it there\.\nPipe in just the key or secret itself, not a file or a stream\.$/,
+      ),
     );
   });
 
@@ -63,20 +65,28 @@ describe('readBoundedText', () => {
   test('a 200 MB stdin (login --with-api-key) is refused after 64 KiB instead of being read whole: the writer gets EPIPE', async () => {
     // A real pipe from a real process, as `head -c 200M /dev/zero | loginkit login … --with-api-key` makes.
     const writer = spawn('head', ['-c', String(200 * 1024 * 1024), '/dev/zero'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => writer.on('close', (code, signal) => resolve({ code, signal })));
+    const ended = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      writer.on('close', (code, signal) => resolve({ code, signal })),
+    );
     let read = 0;
     writer.stdout.on('data', (chunk: Buffer) => {
       read += chunk.length;
     });
     await assert.rejects(readBoundedText(writer.stdout, STDIN_SECRET_MAX_BYTES, WHAT), isUsageError(/longer than 64 KiB/));
     const { code, signal } = await ended;
-    assert.ok(signal === 'SIGPIPE' || (code !== null && code !== 0), `the writer was cut off (code ${code}, signal ${signal}), it did not write 200 MB`);
+    assert.ok(
+      signal === 'SIGPIPE' || (code !== null && code !== 0),
+      `the writer was cut off (code ${code}, signal ${signal}), it did not write 200 MB`,
+    );
     assert.ok(writer.stdout.destroyed, 'the pipe was released');
     assert.ok(read <= STDIN_SECRET_MAX_BYTES + 64 * 1024, `read ${read} bytes: the cap and at most one more chunk`);
   });
 
   test('bytes that are not UTF-8 are refused with code usage', async () => {
-    await assert.rejects(readBoundedText(Readable.from([Buffer.from([0x73, 0x6b, 0xff])]), 64, WHAT), isUsageError(/^The API key on stdin is not UTF-8 text\./));
+    await assert.rejects(
+      readBoundedText(Readable.from([Buffer.from([0x73, 0x6b, 0xff])]), 64, WHAT),
+      isUsageError(/^The API key on stdin is not UTF-8 text\./),
+    );
   });
 
   test('a cap that is not a whole number of bytes is a programming error', async () => {
