@@ -17,6 +17,13 @@ import {
 } from './credential.js';
 import { type RetryPolicy, isTransient, withRetries } from './retry.js';
 
+/** The store keys that hold credentials (`provider/profile`), sorted; the others are settings. */
+function credentialKeys(entries: Readonly<Record<string, unknown>>): string[] {
+  return Object.keys(entries)
+    .filter((key) => key.includes('/'))
+    .sort();
+}
+
 /** How long logout waits for the server to revoke a token. */
 const REVOCATION_TIMEOUT_MS = 10_000;
 
@@ -74,12 +81,23 @@ export class TokenSession {
     return credential;
   }
 
-  /** Every stored credential. */
+  /** Every stored credential; a damaged one throws (see {@link credentialsOf} to read one provider's alone). */
   async credentials(): Promise<Credential[]> {
     const entries = await this.#deps.store.read();
-    return Object.keys(entries)
-      .filter((key) => key.includes('/'))
-      .sort()
+    return credentialKeys(entries).flatMap((key) => this.#parse(entries[key], key) ?? []);
+  }
+
+  /** The providers that have a stored credential, read from the keys alone (a damaged record still counts). */
+  async storedProviders(): Promise<string[]> {
+    const entries = await this.#deps.store.read();
+    return [...new Set(credentialKeys(entries).map((key) => key.slice(0, key.indexOf('/'))))];
+  }
+
+  /** The stored credentials of one provider: another provider's damaged record does not stand in the way. */
+  async credentialsOf(provider: string): Promise<Credential[]> {
+    const entries = await this.#deps.store.read();
+    return credentialKeys(entries)
+      .filter((key) => key.startsWith(`${provider}/`))
       .flatMap((key) => this.#parse(entries[key], key) ?? []);
   }
 
