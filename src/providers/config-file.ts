@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { ConfigError } from '../errors.js';
-import { describeFsError, writeFileAtomic } from '../shared/atomic-file.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
+import { describeFsError, errorCode } from '../shared/errno.js';
 
 /**
  * config.json's schema, built on first use (most homes have no config.json). A provider entry is a custom
@@ -69,7 +70,7 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
     // Synchronous on purpose: a small file, read on the `loginkit token` start-up path.
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, providers: {}, store: undefined, raw: {} };
+    if (errorCode(error) === 'ENOENT') return { path, providers: {}, store: undefined, raw: {} };
     throw new ConfigError(`${path}: cannot read: ${describeFsError(error)}`, { cause: error });
   }
   let raw: unknown;

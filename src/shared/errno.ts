@@ -1,0 +1,15 @@
+/** The `code` of a Node.js system error (`ENOENT`), or undefined for anything else. */
+export function errorCode(error: unknown): string | undefined {
+  const code = error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A short human reason for a filesystem error (`EACCES: permission denied`), without a stack. */
+export function describeFsError(error: unknown): string {
+  if (error instanceof Error) {
+    const code = errorCode(error);
+    const reason = error.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
+    return code ? `${code}: ${reason}` : reason;
+  }
+  return String(error);
+}
