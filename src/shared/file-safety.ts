@@ -114,6 +114,25 @@ export function assertSafeFolder(dir: string): void {
   }
 }
 
+/**
+ * Refuses a settings file (config.json) that belongs to another user or that others can change: it names
+ * the servers that sign-ins and keys go to. Others may read it; it holds no secret.
+ */
+export function assertSafeSettingsFile(path: string, stats: OwnerAndMode): void {
+  const uid = currentUid();
+  if (uid === undefined) return;
+  assertSafeFolder(dirname(path));
+  if (Number(stats.uid) !== uid) {
+    throw new StorageError(
+      path,
+      `${path} belongs to another user (uid ${stats.uid}), so loginkit will not use it.\nIf you wrote it under sudo: ${asAdmin(uid)}chown ${userName(uid)} ${shellQuote(path)}`,
+    );
+  }
+  if ((Number(stats.mode) & 0o022) !== 0) {
+    throw new StorageError(path, `${path} can be changed by other users, so loginkit will not use it.\nFix: chmod 600 ${shellQuote(path)}`);
+  }
+}
+
 /** Refuses a credentials file that belongs to another user or that others can read. */
 export function assertPrivateFile(path: string, stats: OwnerAndMode): void {
   const uid = currentUid();
