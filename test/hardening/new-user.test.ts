@@ -138,6 +138,13 @@ describe('14. --paste with a piped stdin that ends', () => {
     const stored = await readFile(join(home, 'credentials.json'), 'utf8').catch(() => '');
     assert.ok(!stored.includes('demo/default'), 'nothing was stored');
   });
+
+  test('10. a pasted line that never ends is cut at the cap: the input counts as ended', async () => {
+    const home = await homeWithProvider(server);
+    const result = await runCli(['login', 'demo', '--paste', '--timeout', '600'], { home, input: 'x'.repeat(1024 * 1024), env: ENV });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /The input ended before a pasted address was accepted/);
+  });
 });
 
 describe('15. key format check and gateways', () => {
