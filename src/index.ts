@@ -32,6 +32,7 @@ export {
   LoginRequiredError,
   NetworkError,
   ProviderError,
+  ResponseTooLargeError,
   StorageError,
   sanitizeServerText,
   type ErrorCode,

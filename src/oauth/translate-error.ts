@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import { ConfigError, LoginkitError, NetworkError, ProviderError, sanitizeServerText } from '../errors.js';
+import { bodyReadFailure } from './http.js';
 import { unsupportedTokenType } from './tokens.js';
 
 /** What was being done when an error happened, for the message. */
@@ -14,6 +15,11 @@ export interface ErrorContext {
 export function translateOAuthError(error: unknown, context: ErrorContext): LoginkitError {
   const ours = findInCauses(error, (e): e is LoginkitError => e instanceof LoginkitError);
   if (ours) return ours;
+  // openid-client swallows a failed read of an error body and reports the status instead: the read failure
+  // (too large, timed out) is what happened.
+  const answered = findInCauses(error, isResponse);
+  const unread = answered && bodyReadFailure(answered);
+  if (unread) return unread;
   if (error instanceof client.ResponseBodyError) {
     return providerError(error.error, error.error_description, error.response, context, error);
   }
