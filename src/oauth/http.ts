@@ -201,6 +201,9 @@ export function toNetworkError(url: URL, error: unknown, timedOut: boolean, time
       { cause: error, transient: false },
     );
   }
+  if (code === 'EMFILE' || code === 'ENFILE') {
+    return new NetworkError('network', host, `Cannot connect to ${host}: ${describeSystemError(code)}.`, { cause: error });
+  }
   const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : code ?? 'request failed';
   if (proxy) {
     return new NetworkError('network', host, `Cannot reach ${host} through the proxy ${proxy} (${reason}). Check the proxy, or list the host in NO_PROXY.`, {
@@ -210,6 +213,16 @@ export function toNetworkError(url: URL, error: unknown, timedOut: boolean, time
   return new NetworkError('network', host, `Cannot reach ${host} (${reason}). Check your connection or proxy settings (HTTPS_PROXY).`, {
     cause: error,
   });
+}
+
+/**
+ * Names the errors that are about this machine, not the network: out of file descriptors (EMFILE for this
+ * process, ENFILE for the whole system), which a connection flood or a leak causes.
+ */
+export function describeSystemError(code: 'EMFILE' | 'ENFILE'): string {
+  return code === 'EMFILE'
+    ? 'this process has too many open files (EMFILE). Close what holds them, or raise the limit (ulimit -n), and try again'
+    : 'the system has too many open files (ENFILE). Close some programs and try again';
 }
 
 function errorCode(error: unknown): string | undefined {
