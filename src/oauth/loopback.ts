@@ -111,7 +111,11 @@ export async function bindLoopbackListener(options: LoopbackOptions): Promise<Lo
   let port = registered.port ? Number(registered.port) : 0;
   for (const host of hosts) {
     const server = createServer(
-      { headersTimeout: LISTENER_HEADERS_TIMEOUT_MS, requestTimeout: LISTENER_REQUEST_TIMEOUT_MS, connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS },
+      {
+        headersTimeout: LISTENER_HEADERS_TIMEOUT_MS,
+        requestTimeout: LISTENER_REQUEST_TIMEOUT_MS,
+        connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+      },
       handle,
     );
     server.keepAliveTimeout = 1_000;

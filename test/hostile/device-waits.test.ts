@@ -65,8 +65,17 @@ async function runDeviceFlow(options: DeviceStandInOptions) {
   const clock = timerLikeClock();
   const { connection, requests } = recordingConnection(await metadataFor(server.issuer, server.clientId), server.clientId, clock.now);
   const events: LoginEvent[] = [];
-  const result = runDeviceAuthorizationFlow({ connection, scopes: ['openid'], onEvent: (event) => events.push(event), now: clock.now, sleep: clock.sleep });
-  const error = await result.then(() => undefined, (e: unknown) => e);
+  const result = runDeviceAuthorizationFlow({
+    connection,
+    scopes: ['openid'],
+    onEvent: (event) => events.push(event),
+    now: clock.now,
+    sleep: clock.sleep,
+  });
+  const error = await result.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   const pollsAt = requests.filter((r) => r.path === '/token').map((r) => r.at - clock.start);
   return { error, events, pollsAt, clock };
 }
@@ -96,7 +105,13 @@ describe('device-flow waits under hostile numbers', () => {
     servers.push(server);
     const clock = timerLikeClock();
     const { connection, requests } = recordingConnection(await metadataFor(server.issuer, server.clientId), server.clientId, clock.now);
-    const error = await runOpenAIDeviceCodeFlow({ connection, scopes: ['openid'], onEvent: () => undefined, now: clock.now, sleep: clock.sleep }).then(
+    const error = await runOpenAIDeviceCodeFlow({
+      connection,
+      scopes: ['openid'],
+      onEvent: () => undefined,
+      now: clock.now,
+      sleep: clock.sleep,
+    }).then(
       () => undefined,
       (e: unknown) => e,
     );

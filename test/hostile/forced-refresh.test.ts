@@ -62,7 +62,15 @@ describe('createFetch: a forced refresh that fails', () => {
 
     const home = await makeHome();
     const start = Date.now();
-    await seedStore(home, [{ provider: 'demo', tokenEndpoint: `${tokenServer.url}/token`, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: 60 * MINUTE }]);
+    await seedStore(home, [
+      {
+        provider: 'demo',
+        tokenEndpoint: `${tokenServer.url}/token`,
+        accessToken: 'old-at',
+        refreshToken: 'old-rt',
+        expiresInMs: 60 * MINUTE,
+      },
+    ]);
     let now = start;
     const rejectedOne = signal();
     const kit = createLoginkit({

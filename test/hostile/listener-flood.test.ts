@@ -58,7 +58,9 @@ function startNeighbour(): { child: ChildProcessWithoutNullStreams; report: Prom
   child.stdout.on('data', (chunk: string) => (out += chunk));
   const report = new Promise<Record<string, unknown>>((resolve, reject) => {
     child.on('error', reject);
-    child.on('close', () => (out.trim() ? resolve(JSON.parse(out) as Record<string, unknown>) : reject(new Error('the neighbour reported nothing'))));
+    child.on('close', () =>
+      out.trim() ? resolve(JSON.parse(out) as Record<string, unknown>) : reject(new Error('the neighbour reported nothing')),
+    );
   });
   return { child, report };
 }
@@ -71,7 +73,9 @@ function startNeighbour(): { child: ChildProcessWithoutNullStreams; report: Prom
 function lowerOpenFilesLimit(soft: number): () => Promise<void> {
   const pid = String(process.pid);
   const hard = execFileSync('prlimit', ['--pid', pid, '--nofile', '--output', 'HARD', '--noheadings'], { encoding: 'utf8' }).trim();
-  const restorer = spawn('sh', ['-c', `read line; exec prlimit --pid ${pid} --nofile=${hard}:${hard}`], { stdio: ['pipe', 'ignore', 'inherit'] });
+  const restorer = spawn('sh', ['-c', `read line; exec prlimit --pid ${pid} --nofile=${hard}:${hard}`], {
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
   const restored = new Promise<void>((resolve) => restorer.on('close', () => resolve()));
   execFileSync('prlimit', ['--pid', pid, `--nofile=${soft}:${hard}`]);
   return async () => {
@@ -98,40 +102,47 @@ describe('the callback listener under a connection flood', { skip: hasPrlimit ? 
     await server.close();
   });
 
-  test('a flood of idle connections to the listener leaves the descriptors the code exchange needs; the real callback completes', { timeout: 120_000 }, async () => {
-    const home = await makeHome();
-    const warmUp = createLoginkit({ home, store: 'memory', env: {}, openBrowser: approvingBrowser });
-    await warmUp.addProvider('demo', { type: 'oauth', issuer: server.issuer, clientId: server.clientId });
-    // Loads every module and warms the connection pool first, so that the lowered limit only meets the flood.
-    await warmUp.login('demo', { method: 'browser' });
+  test(
+    'a flood of idle connections to the listener leaves the descriptors the code exchange needs; the real callback completes',
+    { timeout: 120_000 },
+    async () => {
+      const home = await makeHome();
+      const warmUp = createLoginkit({ home, store: 'memory', env: {}, openBrowser: approvingBrowser });
+      await warmUp.addProvider('demo', { type: 'oauth', issuer: server.issuer, clientId: server.clientId });
+      // Loads every module and warms the connection pool first, so that the lowered limit only meets the flood.
+      await warmUp.login('demo', { method: 'browser' });
 
-    const neighbour = startNeighbour();
-    const kit = createLoginkit({
-      home,
-      store: 'memory',
-      env: {},
-      openBrowser: async (url) => void neighbour.child.stdin.write(`${url}\n`),
-    });
-    const tokenRequestsBefore = server.requests.filter((r) => r.path === '/token').length;
-    const restoreLimit = lowerOpenFilesLimit(readdirSync('/proc/self/fd').length + HEADROOM);
-    let login: Awaited<ReturnType<typeof kit.login>> | Error;
-    let report: Record<string, unknown>;
-    try {
-      login = await kit.login('demo', { method: 'browser', timeoutMs: 20_000 }).catch((error: Error) => error);
-      if (login instanceof Error) neighbour.child.kill();
-      report = await neighbour.report.catch((error: Error) => ({ error: error.message }));
-    } finally {
-      neighbour.child.kill();
-      await restoreLimit();
-    }
+      const neighbour = startNeighbour();
+      const kit = createLoginkit({
+        home,
+        store: 'memory',
+        env: {},
+        openBrowser: async (url) => void neighbour.child.stdin.write(`${url}\n`),
+      });
+      const tokenRequestsBefore = server.requests.filter((r) => r.path === '/token').length;
+      const restoreLimit = lowerOpenFilesLimit(readdirSync('/proc/self/fd').length + HEADROOM);
+      let login: Awaited<ReturnType<typeof kit.login>> | Error;
+      let report: Record<string, unknown>;
+      try {
+        login = await kit.login('demo', { method: 'browser', timeoutMs: 20_000 }).catch((error: Error) => error);
+        if (login instanceof Error) neighbour.child.kill();
+        report = await neighbour.report.catch((error: Error) => ({ error: error.message }));
+      } finally {
+        neighbour.child.kill();
+        await restoreLimit();
+      }
 
-    assert.ok(!(login instanceof Error), `the sign-in failed: ${String(login)}`);
-    assert.equal(login.provider, 'demo');
-    assert.equal(report.status, 200, JSON.stringify(report));
-    assert.match(String(report.finalUrl), /\/loginkit\/done$/);
-    assert.equal(server.requests.filter((r) => r.path === '/token').length, tokenRequestsBefore + 1, 'one code exchange');
-    assert.ok(Number(report.closedByListener) >= FLOOD - MAX_LISTENER_CONNECTIONS, `the listener let go of idle connections: ${JSON.stringify(report)}`);
-  });
+      assert.ok(!(login instanceof Error), `the sign-in failed: ${String(login)}`);
+      assert.equal(login.provider, 'demo');
+      assert.equal(report.status, 200, JSON.stringify(report));
+      assert.match(String(report.finalUrl), /\/loginkit\/done$/);
+      assert.equal(server.requests.filter((r) => r.path === '/token').length, tokenRequestsBefore + 1, 'one code exchange');
+      assert.ok(
+        Number(report.closedByListener) >= FLOOD - MAX_LISTENER_CONNECTIONS,
+        `the listener let go of idle connections: ${JSON.stringify(report)}`,
+      );
+    },
+  );
 });
 
 describe('running out of descriptors is named as such', () => {

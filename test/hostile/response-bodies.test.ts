@@ -62,7 +62,9 @@ function pour(res: ServerResponse, state: Hostile, total = Number.POSITIVE_INFIN
 
 async function expiredSignInAt(server: HttpServerHandle): Promise<string> {
   const home = await makeHome();
-  await seedStore(home, [{ provider: 'demo', tokenEndpoint: `${server.url}/token`, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 }]);
+  await seedStore(home, [
+    { provider: 'demo', tokenEndpoint: `${server.url}/token`, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 },
+  ]);
   return home;
 }
 
@@ -81,7 +83,9 @@ describe('response bodies are capped', () => {
     const home = await expiredSignInAt(server);
     const before = await readStoredEntries(home);
 
-    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } }).getToken('demo').catch((e: unknown) => e);
+    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } })
+      .getToken('demo')
+      .catch((e: unknown) => e);
     assertTooLarge(error, server);
     await server.clientClosed;
     assert.ok(server.written < BUFFERS_ALLOWANCE, `the server could write only ${server.written} bytes`);
@@ -97,7 +101,9 @@ describe('response bodies are capped', () => {
     });
     const home = await expiredSignInAt(server);
 
-    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 3_000 }).getToken('demo').catch((e: unknown) => e);
+    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 3_000 })
+      .getToken('demo')
+      .catch((e: unknown) => e);
     assertTooLarge(error, server);
     await server.clientClosed;
     assert.ok(server.written < BUFFERS_ALLOWANCE, `the server could write only ${server.written} bytes`);
@@ -111,7 +117,9 @@ describe('response bodies are capped', () => {
     });
     const home = await expiredSignInAt(server);
 
-    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 3_000 }).getToken('demo').catch((e: unknown) => e);
+    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 3_000 })
+      .getToken('demo')
+      .catch((e: unknown) => e);
     assertTooLarge(error, server);
     await server.clientClosed;
     assert.ok(server.written < BUFFERS_ALLOWANCE, `the server could write only ${server.written} bytes`);
@@ -124,7 +132,12 @@ describe('response bodies are capped', () => {
       pour(res, state);
     });
     const home = await makeHome();
-    const kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 3_000, openBrowser: async () => assert.fail('no browser') });
+    const kit = createLoginkit({
+      home,
+      env: { LOGINKIT_STORE: 'file' },
+      timeoutMs: 3_000,
+      openBrowser: async () => assert.fail('no browser'),
+    });
     await kit.addProvider('demo', { type: 'oauth', issuer: server.url, clientId: 'c' });
 
     const error = await kit.login('demo', { method: 'browser' }).catch((e: unknown) => e);
@@ -148,7 +161,9 @@ describe('bodies that stall', () => {
     });
     const home = await expiredSignInAt(server);
 
-    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 500 }).getToken('demo').catch((e: unknown) => e);
+    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 500 })
+      .getToken('demo')
+      .catch((e: unknown) => e);
     assert.ok(error instanceof NetworkError, String(error));
     assert.equal(error.code, 'timeout');
     assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${server.port} did not answer within`));

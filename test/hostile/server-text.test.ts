@@ -5,7 +5,13 @@ import { after, describe, test } from 'node:test';
 
 import { LoginRequiredError, ProviderError, createLoginkit } from '../../src/index.js';
 import { makeHome, runCli } from '../helpers/cli.js';
-import { type ScriptedAuthServer, type TokenAnswer, approvingBrowser, sendJson, startScriptedAuthServer } from '../helpers/scripted-auth-server.js';
+import {
+  type ScriptedAuthServer,
+  type TokenAnswer,
+  approvingBrowser,
+  sendJson,
+  startScriptedAuthServer,
+} from '../helpers/scripted-auth-server.js';
 import { readStoredEntries, seedStore } from '../lifecycle/support.js';
 
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
@@ -101,7 +107,9 @@ describe('server text in token and refresh errors', () => {
   test('a refresh error whose error_description holds escape characters is stripped in the error and on stderr', async () => {
     const server = await scripted((_n, _body, res) => sendJson(res, 400, hostileError));
     const home = await makeHome();
-    await seedStore(home, [{ provider: 'demo', tokenEndpoint: `${server.issuer}/token`, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 }]);
+    await seedStore(home, [
+      { provider: 'demo', tokenEndpoint: `${server.issuer}/token`, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 },
+    ]);
     const kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } });
 
     await assert.rejects(kit.getToken('demo'), (error: unknown) => {
@@ -120,10 +128,16 @@ describe('server text in token and refresh errors', () => {
   });
 
   test('an invalid_grant with a hostile description becomes a clean login-required error', async () => {
-    const server = await scripted((_n, _body, res) => sendJson(res, 400, { error: 'invalid_grant', error_description: `revoked${ESCAPES}` }));
+    const server = await scripted((_n, _body, res) =>
+      sendJson(res, 400, { error: 'invalid_grant', error_description: `revoked${ESCAPES}` }),
+    );
     const home = await makeHome();
-    await seedStore(home, [{ provider: 'demo', tokenEndpoint: `${server.issuer}/token`, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 }]);
-    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } }).getToken('demo').catch((e: unknown) => e);
+    await seedStore(home, [
+      { provider: 'demo', tokenEndpoint: `${server.issuer}/token`, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 },
+    ]);
+    const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } })
+      .getToken('demo')
+      .catch((e: unknown) => e);
     assert.ok(error instanceof LoginRequiredError, String(error));
     assertCleanMessage(error.message, 'the login-required error');
     assertCleanMessage((error.cause as ProviderError).message, 'its cause');

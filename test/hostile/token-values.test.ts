@@ -7,7 +7,13 @@ import { after, describe, test } from 'node:test';
 import { ProviderError, createLoginkit } from '../../src/index.js';
 import { MAX_TOKEN_LIFETIME_SECONDS, tokenLifetimeSeconds } from '../../src/oauth/tokens.js';
 import { makeHome } from '../helpers/cli.js';
-import { type ScriptedAuthServer, type TokenAnswer, approvingBrowser, sendJson, startScriptedAuthServer } from '../helpers/scripted-auth-server.js';
+import {
+  type ScriptedAuthServer,
+  type TokenAnswer,
+  approvingBrowser,
+  sendJson,
+  startScriptedAuthServer,
+} from '../helpers/scripted-auth-server.js';
 import { readStoredEntries, seedStore } from '../lifecycle/support.js';
 
 const YEAR_MS = MAX_TOKEN_LIFETIME_SECONDS * 1000;
@@ -26,13 +32,17 @@ async function scripted(token: TokenAnswer): Promise<ScriptedAuthServer> {
 /** A home with an expired `demo` sign-in whose refresh goes to `server`. */
 async function expiredSignInAt(server: ScriptedAuthServer): Promise<string> {
   const home = await makeHome();
-  await seedStore(home, [{ provider: 'demo', tokenEndpoint: `${server.issuer}/token`, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 }]);
+  await seedStore(home, [
+    { provider: 'demo', tokenEndpoint: `${server.issuer}/token`, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 },
+  ]);
   return home;
 }
 
 describe('expires_in from the server', () => {
   test('a huge expires_in (1e20) on refresh is clamped to a year, and status still prints the expiry', async () => {
-    const server = await scripted(async (_n, _body, res, tokens) => sendJson(res, 200, await tokens({ expires_in: 1e20, id_token: undefined })));
+    const server = await scripted(async (_n, _body, res, tokens) =>
+      sendJson(res, 200, await tokens({ expires_in: 1e20, id_token: undefined })),
+    );
     const home = await expiredSignInAt(server);
     const kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } });
     const before = Date.now();
@@ -65,10 +75,14 @@ describe('expires_in from the server', () => {
     ['non-numeric', 'NaN'],
   ] as const) {
     test(`a ${label} expires_in is a malformed answer: a clear error, nothing stored`, async () => {
-      const server = await scripted(async (_n, _body, res, tokens) => sendJson(res, 200, await tokens({ expires_in: expiresIn, id_token: undefined })));
+      const server = await scripted(async (_n, _body, res, tokens) =>
+        sendJson(res, 200, await tokens({ expires_in: expiresIn, id_token: undefined })),
+      );
       const home = await expiredSignInAt(server);
       const before = await readStoredEntries(home);
-      const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } }).getToken('demo').catch((e: unknown) => e);
+      const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } })
+        .getToken('demo')
+        .catch((e: unknown) => e);
       assert.ok(error instanceof ProviderError, String(error));
       assert.equal(error.error, 'invalid_response');
       assert.match(error.message, /malformed/);
@@ -89,15 +103,22 @@ describe('expires_in from the server', () => {
 describe('token_type from the server', () => {
   for (const tokenType of ['mac', 'DPoP']) {
     test(`token_type "${tokenType}" is a protocol error that names the type, not a network error`, async () => {
-      const server = await scripted(async (_n, _body, res, tokens) => sendJson(res, 200, await tokens({ token_type: tokenType, id_token: undefined })));
+      const server = await scripted(async (_n, _body, res, tokens) =>
+        sendJson(res, 200, await tokens({ token_type: tokenType, id_token: undefined })),
+      );
       const home = await expiredSignInAt(server);
       const before = await readStoredEntries(home);
 
-      const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } }).getToken('demo').catch((e: unknown) => e);
+      const error = await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } })
+        .getToken('demo')
+        .catch((e: unknown) => e);
       assert.ok(error instanceof ProviderError, String(error));
       assert.equal(error.code, 'provider_error');
       assert.equal(error.error, 'unsupported_token_type');
-      assert.match(error.message, new RegExp(`type "${tokenType.toLowerCase()}", which loginkit cannot use: it sends only Bearer tokens`, 'i'));
+      assert.match(
+        error.message,
+        new RegExp(`type "${tokenType.toLowerCase()}", which loginkit cannot use: it sends only Bearer tokens`, 'i'),
+      );
       assert.equal(server.requests.length, 1, 'not retried');
       assert.deepEqual(await readStoredEntries(home), before, 'nothing stored');
     });

@@ -3,7 +3,13 @@ import { request } from 'node:http';
 import { type Socket, connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
 import { type TestContext, test } from 'node:test';
-import { type LoopbackListener, type LoopbackOptions, MAX_LISTENER_CONNECTIONS, type RejectionReason, bindLoopbackListener } from '../../src/oauth/loopback.js';
+import {
+  type LoopbackListener,
+  type LoopbackOptions,
+  MAX_LISTENER_CONNECTIONS,
+  type RejectionReason,
+  bindLoopbackListener,
+} from '../../src/oauth/loopback.js';
 
 interface Reply {
   status: number;
@@ -165,34 +171,38 @@ test('junk and half-open connections do not crash the listener', async (t) => {
   halfOpen.destroy();
 });
 
-test('a flood of idle connections is bounded: the oldest idle ones are dropped and the real callback still gets through', { timeout: 30_000 }, async (t) => {
-  const listener = await bindForTest(t, { redirectUri: 'http://127.0.0.1/callback', expectedState: 's' });
-  const port = portOf(listener.redirectUri);
-  const flood = 4 * MAX_LISTENER_CONNECTIONS;
-  const junk: Socket[] = [];
-  t.after(() => junk.forEach((socket) => socket.destroy()));
-  let droppedByListener = 0;
-  let allDropped!: () => void;
-  const enoughDropped = new Promise<void>((resolve) => (allDropped = resolve));
-  await Promise.all(
-    Array.from({ length: flood }, () => {
-      const socket = connect(port, '127.0.0.1');
-      junk.push(socket);
-      socket.on('error', () => undefined);
-      socket.on('close', () => {
-        droppedByListener += 1;
-        // The callback's connection takes one more place.
-        if (droppedByListener === flood - MAX_LISTENER_CONNECTIONS + 1) allDropped();
-      });
-      return new Promise((resolve) => socket.once('connect', resolve));
-    }),
-  );
+test(
+  'a flood of idle connections is bounded: the oldest idle ones are dropped and the real callback still gets through',
+  { timeout: 30_000 },
+  async (t) => {
+    const listener = await bindForTest(t, { redirectUri: 'http://127.0.0.1/callback', expectedState: 's' });
+    const port = portOf(listener.redirectUri);
+    const flood = 4 * MAX_LISTENER_CONNECTIONS;
+    const junk: Socket[] = [];
+    t.after(() => junk.forEach((socket) => socket.destroy()));
+    let droppedByListener = 0;
+    let allDropped!: () => void;
+    const enoughDropped = new Promise<void>((resolve) => (allDropped = resolve));
+    await Promise.all(
+      Array.from({ length: flood }, () => {
+        const socket = connect(port, '127.0.0.1');
+        junk.push(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          droppedByListener += 1;
+          // The callback's connection takes one more place.
+          if (droppedByListener === flood - MAX_LISTENER_CONNECTIONS + 1) allDropped();
+        });
+        return new Promise((resolve) => socket.once('connect', resolve));
+      }),
+    );
 
-  const held = send(port, '/callback?state=s&code=the-code');
-  const url = await listener.callback;
-  assert.equal(url.searchParams.get('code'), 'the-code');
-  await enoughDropped;
-  assert.ok(droppedByListener >= flood - MAX_LISTENER_CONNECTIONS + 1, `${droppedByListener} idle connections dropped`);
-  await listener.finish('done');
-  assert.equal((await held).status, 302, 'the held callback was never the one dropped');
-});
+    const held = send(port, '/callback?state=s&code=the-code');
+    const url = await listener.callback;
+    assert.equal(url.searchParams.get('code'), 'the-code');
+    await enoughDropped;
+    assert.ok(droppedByListener >= flood - MAX_LISTENER_CONNECTIONS + 1, `${droppedByListener} idle connections dropped`);
+    await listener.finish('done');
+    assert.equal((await held).status, 302, 'the held callback was never the one dropped');
+  },
+);
