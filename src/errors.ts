@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'interrupted'
   | 'invalid_token'
   | 'insufficient_scope'
-  | 'unknown_provider';
+  | 'unknown_provider'
+  | 'response_too_large';
 
 /** Base class of every error loginkit throws on purpose; `message` says what happened and what to do. */
 export class LoginkitError extends Error {
@@ -92,6 +93,26 @@ export class UnknownProviderError extends LoginkitError {
     );
     this.providerId = providerId;
     this.suggestion = suggestion;
+  }
+}
+
+/**
+ * A server's answer was larger than loginkit reads from an authorization server or a key check; reading
+ * stopped at the cap. Not transient: asking again brings the same answer.
+ */
+export class ResponseTooLargeError extends LoginkitError {
+  /** The host that sent the answer. */
+  readonly host: string;
+  /** The cap that was exceeded, in bytes. */
+  readonly limitBytes: number;
+
+  constructor(host: string, limitBytes: number) {
+    super(
+      'response_too_large',
+      `${host} sent an answer larger than ${Math.round(limitBytes / 1024)} KiB; loginkit stopped reading it.\nNo authorization server answers like that: check the provider's issuer and endpoints.`,
+    );
+    this.host = host;
+    this.limitBytes = limitBytes;
   }
 }
 

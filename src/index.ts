@@ -24,6 +24,8 @@ export {
   LoginRequiredError,
   NetworkError,
   ProviderError,
+  ResponseTooLargeError,
+  UnknownProviderError,
   StorageError,
   sanitizeServerText,
   type ErrorCode,

@@ -31,12 +31,31 @@ export function createAuthenticatedFetch(credentials: FetchCredentials, base: Fe
     const challenge = bearerChallenge(first);
     if (credential.kind !== 'oauth' || !isReplayable(init.body)) throw invalidToken(first, input, challenge);
     await first.body?.cancel();
-    const renewed = await credentials.renew(credential);
+    const renewed = await renewedCredential(credentials, credential);
+    if (!renewed) throw invalidToken(first, input, challenge);
     const second = await base(input, await withCredential(init, renewed));
     if (second.status === 401) throw invalidToken(second, input, bearerChallenge(second));
     if (second.status === 403) return rejectInsufficientScope(second, input);
     return second;
   };
+}
+
+/**
+ * A credential with another token than `rejected`, or undefined. A renewal can hand back the rejected token
+ * when it joined a refresh already under way that was allowed to keep the current token (the server was
+ * down, the token not yet expired): then it is asked once more, on its own, so that a refresh that fails
+ * surfaces its error instead of the rejected token going out again.
+ */
+async function renewedCredential(credentials: FetchCredentials, rejected: Credential): Promise<Credential | undefined> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const renewed = await credentials.renew(rejected);
+    if (!sameAccessToken(renewed, rejected)) return renewed;
+  }
+  return undefined;
+}
+
+function sameAccessToken(a: Credential, b: Credential): boolean {
+  return a.kind === 'oauth' && b.kind === 'oauth' && a.accessToken === b.accessToken;
 }
 
 /** Bodies that can be sent twice: none, strings, form data and bytes; not streams. */

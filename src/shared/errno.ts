@@ -13,3 +13,13 @@ export function describeFsError(error: unknown): string {
   }
   return String(error);
 }
+
+/**
+ * Names the errors that are about this machine, not the network: out of file descriptors (EMFILE for this
+ * process, ENFILE for the whole system), which a connection flood or a leak causes.
+ */
+export function describeSystemError(code: 'EMFILE' | 'ENFILE'): string {
+  return code === 'EMFILE'
+    ? 'this process has too many open files (EMFILE). Close what holds them, or raise the limit (ulimit -n), and try again'
+    : 'the system has too many open files (ENFILE). Close some programs and try again';
+}

@@ -12,6 +12,12 @@ import { translateOAuthError } from '../oauth/translate-error.js';
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** The polling interval when the server names none (RFC 8628 §3.2). */
 export const DEFAULT_DEVICE_INTERVAL_MS = 5_000;
+/**
+ * The longest device-code lifetime loginkit waits out: one hour (servers give 5 to 30 minutes; RFC 8628's
+ * example is 1800 s). A larger `expires_in` would keep a forgotten login polling for days, and its expiry
+ * time could not even be printed.
+ */
+export const MAX_DEVICE_CODE_LIFETIME_MS = 60 * 60_000;
 
 /** Options for {@link runDeviceAuthorizationFlow}. */
 export interface DeviceFlowOptions {
@@ -130,7 +136,7 @@ export function devicePrompt(authorization: client.DeviceAuthorizationResponse, 
     verificationUri: sanitizeServerText(verificationUri.href, 2_000),
     userCode,
     verificationUriComplete: completeUri === undefined ? undefined : sanitizeServerText(completeUri, 2_000),
-    expiresAt: start + authorization.expires_in * 1000,
+    expiresAt: start + Math.min(authorization.expires_in * 1000, MAX_DEVICE_CODE_LIFETIME_MS),
   };
 }
 
