@@ -15,6 +15,7 @@ import {
   serializeCredential,
   toCredential,
 } from './credential.js';
+import { mcpConnection } from './mcp-binding.js';
 import { type RetryPolicy, isTransient, withRetries } from './retry.js';
 
 /** How long logout waits for the server to revoke a token. */
@@ -159,7 +160,14 @@ export class TokenSession {
 
   /** The connection to the server a credential came from. */
   connectionFor(credential: OAuthCredential, timeoutMs = this.#deps.timeoutMs): ServerConnection {
-    return { metadata: credential.server, clientId: credential.clientId, http: this.#deps.http, timeoutMs, jsonBodies: credential.jsonBodies };
+    return {
+      metadata: credential.server,
+      clientId: credential.clientId,
+      http: this.#deps.http,
+      timeoutMs,
+      jsonBodies: credential.jsonBodies,
+      ...(credential.mcp ? mcpConnection(credential.mcp) : {}),
+    };
   }
 
   async #refreshUnderLock(seen: OAuthCredential, force: boolean): Promise<Credential> {
