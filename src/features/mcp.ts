@@ -226,7 +226,7 @@ export class McpServer {
     }
     // 2025-03-26: no resource metadata; the MCP server's origin is the authorization server.
     const origin = this.url.origin;
-    const metadata = (await discoverAuthorizationServer(origin, fetch, { requirePkce })) ?? fallbackMetadata(origin);
+    const metadata = (await discoverAuthorizationServer(origin, fetch, { requirePkce, legacyOrigin: true })) ?? fallbackMetadata(origin);
     checkServerMetadata(metadata, { requirePkce });
     return { resource: undefined, metadata };
   }

@@ -121,12 +121,13 @@ export function authorizationServerMetadataUrls(issuer: URL): URL[] {
 /**
  * The metadata of the authorization server `issuer`: its `issuer` must equal the identifier it was
  * discovered for, byte for byte (RFC 8414 §3.3), its endpoints must be https (or loopback), and it must
- * offer PKCE with S256 when `requirePkce`. Undefined when no document exists at any of the places.
+ * offer PKCE with S256 when `requirePkce`. With `legacyOrigin` (a 2025-03-26 server without resource metadata,
+ * where only the origin is known), an issuer on that origin is accepted. Undefined when no document exists at any of the places.
  */
 export async function discoverAuthorizationServer(
   issuer: string,
   fetch: FetchLike,
-  options: { requirePkce: boolean },
+  options: { requirePkce: boolean; legacyOrigin?: boolean },
 ): Promise<ServerMetadata | undefined> {
   const issuerUrl = new URL(issuer);
   for (const url of authorizationServerMetadataUrls(issuerUrl)) {
@@ -135,7 +136,9 @@ export async function discoverAuthorizationServer(
     const parsed = ServerMetadataSchema.safeParse(document);
     if (!parsed.success) throw new McpDiscoveryError('bad_metadata', `The authorization server metadata at ${url.href} is not valid (RFC 8414).`);
     const metadata = parsed.data as ServerMetadata;
-    if (metadata.issuer !== issuer) {
+    // A 2025-03-26 server names no issuer, only its origin: there, an issuer on that origin is the one it vouches for.
+    const vouched = options.legacyOrigin === true && URL.canParse(metadata.issuer) && new URL(metadata.issuer).origin === issuerUrl.origin;
+    if (metadata.issuer !== issuer && !vouched) {
       throw new McpDiscoveryError(
         'issuer_mismatch',
         `The authorization server metadata at ${url.href} names issuer ${sanitizeServerText(metadata.issuer, 200)}, not ${issuer}; refusing it (RFC 8414 §3.3).\nThe server is misconfigured or the metadata was tampered with; nothing was sent to it.`,

@@ -120,7 +120,7 @@ function clientAuthentication(spec: ClientAuthSpec | undefined): client.ClientAu
     case 'none':
       return client.None();
     case 'client_secret_basic':
-      return client.ClientSecretBasic(spec.secret);
+      return clientSecretBasic(spec.secret);
     case 'client_secret_post':
       return client.ClientSecretPost(spec.secret);
     case 'private_key_jwt': {
@@ -136,4 +136,15 @@ function clientAuthentication(spec: ClientAuthSpec | undefined): client.ClientAu
 /** The DPoP option of a token request for `connection`, when its tokens are sender-constrained. */
 export async function dpopOption(config: client.Configuration, connection: ServerConnection): Promise<{ DPoP: client.DPoPHandle } | undefined> {
   return connection.dpopKey ? { DPoP: client.getDPoPHandle(config, await connection.dpopKey()) } : undefined;
+}
+
+/**
+ * HTTP Basic client authentication (RFC 6749 §2.3.1) with id and secret form-encoded the WHATWG way
+ * (`-`, `.`, `_`, `*` stay as they are): servers that skip the decoding step still read ordinary ids.
+ */
+function clientSecretBasic(secret: string): client.ClientAuth {
+  const encode = (value: string): string => new URLSearchParams({ v: value }).toString().slice(2);
+  return (_as, c, _body, headers) => {
+    headers.set('authorization', `Basic ${Buffer.from(`${encode(c.client_id)}:${encode(secret)}`).toString('base64')}`);
+  };
 }

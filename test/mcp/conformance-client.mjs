@@ -50,6 +50,28 @@ switch (scenario) {
   case 'basic-cimd':
     loginkit(check, '', { LOGINKIT_MCP_CLIENT_METADATA_URL: 'https://conformance-test.local/client-metadata.json' });
     break;
+  case 'wif-jwt-bearer':
+  case 'enterprise-managed-authorization':
+  case 'cross-app-access-complete-flow': {
+    // Workload identity and cross-app access are library options (no person, no CLI flags).
+    const { createLoginkit } = await import('../../dist/index.js');
+    const kit = createLoginkit({ home, env, store: 'file' });
+    const options = context.valid_jwt
+      ? { clientId: context.client_id, workloadAssertion: () => context.valid_jwt }
+      : {
+          clientId: context.client_id,
+          clientSecret: context.client_secret,
+          crossApp: { idpTokenEndpoint: context.idp_token_endpoint, idpIdToken: context.idp_id_token, idpClientId: context.idp_client_id },
+        };
+    try {
+      await kit.mcp(url, options).check({ call: 'test-tool' });
+    } catch (error) {
+      process.stderr.write(`error: ${error.message}\n`);
+      rmSync(home, { recursive: true, force: true });
+      process.exit(1);
+    }
+    break;
+  }
   default:
     loginkit(check);
 }

@@ -58,8 +58,8 @@ function runScenario(node: string, suite: SuiteVersion, scenario: string): Promi
       rmSync(out, { recursive: true, force: true });
       const failures = checks.filter((c) => c.status === 'FAILURE' || c.status === 'WARNING').map((c) => `${c.status} ${c.id}: ${c.description}`);
       const exitCode = error ? (typeof error.code === 'number' ? error.code : null) : 0;
-      const overall = /OVERALL: PASSED/.test(stdout);
-      resolve({ scenario, passed: overall && failures.length === 0, exitCode, failures: failures.length > 0 || overall ? failures : [`no result (exit ${exitCode})`] });
+      const ran = checks.length > 0;
+      resolve({ scenario, passed: ran && exitCode === 0 && failures.length === 0, exitCode, failures: ran ? failures : [`no result (exit ${exitCode}): ${stdout.slice(-300)}`] });
     });
   });
 }
