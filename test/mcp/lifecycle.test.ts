@@ -137,7 +137,7 @@ test('MCP token lifecycle: resource everywhere, refresh on 401, step-up union, o
     assert.equal(stand.seen.token[0]?.get('resource'), `${stand.base}/a`);
 
     // The server forgets the token: one refresh, carrying resource, then the request goes through.
-    stand.tokens.delete((await a.status()) ? await kit.mcp(`${stand.base}/a`).token() : '');
+    stand.tokens.delete((await a.token()) ?? '');
     const afterRefresh = await fetchA(`${stand.base}/a`, rpc('tools/list'));
     assert.equal(afterRefresh.status, 200);
     const refresh = stand.seen.token.find((p) => p.get('grant_type') === 'refresh_token');
