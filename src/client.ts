@@ -99,7 +99,8 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     logout: async (id, choice) => (await logout()).logout(ctx, id, choice),
     logoutAll: async () => (await logout()).logoutAll(ctx),
     switchProfile: async (id, profile) => (await credentials()).switchProfile(ctx, id, profile),
-    importCredentials: async (source, importOptions) => (await import('./features/import.js')).importCredentials(ctx, source, importOptions),
+    importCredentials: async (source, importOptions) =>
+      (await import('./features/import.js')).importCredentials(ctx, source, importOptions),
     execEnvironment: async (ids, choice) => (await credentials()).execEnvironment(ctx, ids, choice),
     providers: async () => (await providers()).listProviders(ctx),
     provider: async (id) => (await providers()).describeProvider(ctx, id),
@@ -138,7 +139,8 @@ function lazyFetch(
 /** `mcp(url)` is synchronous (it goes into a transport's options); its feature module loads on first use. */
 function lazyMcpClient(ctx: LoginkitContext, url: string | URL, options: McpLoginOptions | undefined): McpClient {
   let loaded: Promise<McpClient> | undefined;
-  const client = (): Promise<McpClient> => (loaded ??= import('./features/mcp-client.js').then(({ mcpClient }) => mcpClient(ctx, url, options)));
+  const client = (): Promise<McpClient> =>
+    (loaded ??= import('./features/mcp-client.js').then(({ mcpClient }) => mcpClient(ctx, url, options)));
   let fetch: FetchLike | undefined;
   return {
     url: String(url),

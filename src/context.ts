@@ -93,7 +93,11 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
           askPassphrase: options.askPassphrase,
           onWarning: options.onWarning,
         };
-  const store = storeFile ? createCredentialStore(storeFile) : options.store === 'memory' ? createMemoryStore() : (options.store as EntryStore);
+  const store = storeFile
+    ? createCredentialStore(storeFile)
+    : options.store === 'memory'
+      ? createMemoryStore()
+      : (options.store as EntryStore);
   return {
     env,
     home,

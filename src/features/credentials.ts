@@ -64,7 +64,11 @@ export async function switchProfile(ctx: LoginkitContext, id: string, profile: s
 }
 
 /** The variables `exec` sets for these providers (API keys, fresh access tokens). */
-export async function execEnvironment(ctx: LoginkitContext, ids: readonly string[], choice: CredentialChoice = {}): Promise<ExecEnvironment> {
+export async function execEnvironment(
+  ctx: LoginkitContext,
+  ids: readonly string[],
+  choice: CredentialChoice = {},
+): Promise<ExecEnvironment> {
   const variables: Record<string, string> = {};
   const used: ExecEnvironment['used'] = [];
   for (const id of ids) {

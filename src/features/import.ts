@@ -35,7 +35,10 @@ export async function importCredentials(
     // to its own profile, named for what it is.
     const profile = candidate.kind === 'oauth' ? IMPORTED_SIGN_IN_PROFILE : await profileFor(ctx, candidate.provider, options.profile);
     if (await ctx.session.credential(candidate.provider, profile)) {
-      report.skipped.push({ what, reason: `"${candidate.provider}" already has a credential in profile "${profile}"; import into another one with --profile NAME` });
+      report.skipped.push({
+        what,
+        reason: `"${candidate.provider}" already has a credential in profile "${profile}"; import into another one with --profile NAME`,
+      });
       continue;
     }
     const where = { provider: candidate.provider, profile };
@@ -46,7 +49,10 @@ export async function importCredentials(
       const oauth = (await ctx.providers.findKnown(candidate.provider))?.oauth;
       credential = oauth && credentialFromForeignTokens(oauth, where, candidate, ctx.now());
       if (!credential) {
-        report.skipped.push({ what, reason: `loginkit cannot refresh "${candidate.provider}" tokens from another tool; sign in: loginkit login ${candidate.provider}` });
+        report.skipped.push({
+          what,
+          reason: `loginkit cannot refresh "${candidate.provider}" tokens from another tool; sign in: loginkit login ${candidate.provider}`,
+        });
         continue;
       }
     }

@@ -69,7 +69,8 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     requested: options.method ?? 'auto',
     environment,
     providerId: id,
-    deviceSupported: deviceFlow !== undefined || oauth.endpoints?.deviceAuthorization !== undefined ? true : oauth.endpoints ? false : undefined,
+    deviceSupported:
+      deviceFlow !== undefined || oauth.endpoints?.deviceAuthorization !== undefined ? true : oauth.endpoints ? false : undefined,
     apiKeySupported: provider.apiKey !== undefined,
     browserInjected: ctx.openBrowser !== undefined,
     noBrowser: options.noBrowser === true,
@@ -103,9 +104,13 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     now: ctx.now,
   });
   const exchange = oauth.apiKeyExchange;
-  const apiKey = exchange && tokens.idToken ? await exchangeApiKey(ctx, metadata, oauth, tokens.idToken, exchange.requestedToken) : undefined;
+  const apiKey =
+    exchange && tokens.idToken ? await exchangeApiKey(ctx, metadata, oauth, tokens.idToken, exchange.requestedToken) : undefined;
   await ctx.session.save(
-    toCredential({ provider: id, profile, clientId: oauth.clientId, server: metadata, jsonBodies: oauth.jsonBodyEndpoints, apiKey }, tokens),
+    toCredential(
+      { provider: id, profile, clientId: oauth.clientId, server: metadata, jsonBodies: oauth.jsonBodyEndpoints, apiKey },
+      tokens,
+    ),
   );
   return {
     ...signedIn(ctx, provider, profile, 'oauth'),
@@ -130,7 +135,14 @@ export async function loginWithApiKey(
   const verify = options.verify !== false;
   if (verify) await verifyApiKey(provider, trimmed, ctx.http, ctx.env);
   await ctx.session.save({ kind: 'api_key', provider: id, profile, key: trimmed, verified: verify, obtainedAt: ctx.now() });
-  return { ...signedIn(ctx, provider, profile, 'api_key'), key: maskSecret(trimmed), verified: verify, account: undefined, scopes: [], expiresAt: null };
+  return {
+    ...signedIn(ctx, provider, profile, 'api_key'),
+    key: maskSecret(trimmed),
+    verified: verify,
+    account: undefined,
+    scopes: [],
+    expiresAt: null,
+  };
 }
 
 /** The part of a LoginResult every method shares, with the variable that shadows what was stored. */
@@ -155,7 +167,11 @@ async function exchangeApiKey(
 ): Promise<string | undefined> {
   const { exchangeIdTokenForApiKey } = await import('../openai/token-exchange.js');
   try {
-    return await exchangeIdTokenForApiKey({ metadata, clientId: oauth.clientId, http: ctx.http, timeoutMs: ctx.timeoutMs }, idToken, requested);
+    return await exchangeIdTokenForApiKey(
+      { metadata, clientId: oauth.clientId, http: ctx.http, timeoutMs: ctx.timeoutMs },
+      idToken,
+      requested,
+    );
   } catch (error) {
     ctx.warn(`${(error as Error).message.split('\n')[0]} The sign-in works, but \`exec\` will not set an API key for "${oauth.id}".`);
     return undefined;

@@ -93,7 +93,9 @@ async function checkServer(server: McpServer, options: McpCheckOptions): Promise
     await client.connect(transport);
     const { tools } = await client.listTools();
     const result: McpCheckResult = {
-      server: client.getServerVersion() ? { name: client.getServerVersion()?.name ?? '', version: client.getServerVersion()?.version ?? '' } : undefined,
+      server: client.getServerVersion()
+        ? { name: client.getServerVersion()?.name ?? '', version: client.getServerVersion()?.version ?? '' }
+        : undefined,
       protocolVersion: transport.protocolVersion,
       tools: tools.map((tool) => tool.name),
     };

@@ -217,10 +217,13 @@ export class McpServer {
     const resource = await discoverResourceMetadata(this.url, challenge?.resourceMetadata, fetch);
     if (resource) {
       const issuer = resource.authorizationServers[0];
-      if (!issuer) throw new ConfigError(`The MCP server ${this.url.href} names no authorization server in its metadata (${resource.url}).`);
+      if (!issuer)
+        throw new ConfigError(`The MCP server ${this.url.href} names no authorization server in its metadata (${resource.url}).`);
       const metadata = await discoverAuthorizationServer(issuer, fetch, { requirePkce });
       if (!metadata) {
-        throw new ConfigError(`The authorization server ${issuer} of ${this.url.href} publishes no metadata (RFC 8414 or OpenID Connect discovery).`);
+        throw new ConfigError(
+          `The authorization server ${issuer} of ${this.url.href} publishes no metadata (RFC 8414 or OpenID Connect discovery).`,
+        );
       }
       return { resource, metadata };
     }
@@ -262,14 +265,22 @@ export class McpServer {
     }
     const id = credentialId(metadata.issuer, client.clientId, resource?.resource ?? this.url.href);
     const { toCredential } = await import('../session/credential.js');
-    const credential = toCredential({ provider: id, profile: 'default', clientId: client.clientId, server: metadata, mcp: binding(client, grant) }, tokens);
+    const credential = toCredential(
+      { provider: id, profile: 'default', clientId: client.clientId, server: metadata, mcp: binding(client, grant) },
+      tokens,
+    );
     await this.#session.save(credential);
     await namespacedStore(this.#ctx.store, STORE_NAMESPACE).update((entries) => ({ ...entries, [storeKey('server', this.url.href)]: id }));
     return credential;
   }
 
   /** Scopes: the challenge's, else the resource's `scopes_supported`, else none; `offline_access` only when the server lists it. */
-  #scopes(challenge: BearerChallenge | undefined, resource: ResourceMetadata | undefined, metadata: ServerMetadata, stepUp: readonly string[] | undefined): string[] {
+  #scopes(
+    challenge: BearerChallenge | undefined,
+    resource: ResourceMetadata | undefined,
+    metadata: ServerMetadata,
+    stepUp: readonly string[] | undefined,
+  ): string[] {
     let scopes: string[];
     if (this.#options.scopes && this.#options.scopes.length > 0) scopes = [...this.#options.scopes];
     else if (challenge && challenge.scopes.length > 0) scopes = [...challenge.scopes];
@@ -319,14 +330,19 @@ export class McpServer {
   async #configuredClient(metadata: ServerMetadata): Promise<ConfiguredClient | undefined> {
     if (this.#options.clientId) {
       const method = this.#options.tokenEndpointAuthMethod;
-      return { clientId: this.#options.clientId, ...(this.#options.clientSecret ? { clientSecret: this.#options.clientSecret } : {}), ...(method ? { authMethod: method } : {}) };
+      return {
+        clientId: this.#options.clientId,
+        ...(this.#options.clientSecret ? { clientSecret: this.#options.clientSecret } : {}),
+        ...(method ? { authMethod: method } : {}),
+      };
     }
     const entries = await namespacedStore(this.#ctx.store, STORE_NAMESPACE).read();
     for (const key of [storeKey('client', this.url.href), storeKey('client', metadata.issuer)]) {
       const parsed = ConfiguredClientSchema.safeParse(entries[key]);
       if (parsed.success) return parsed.data;
     }
-    const fromConfig = (await readMcpConfig(this.#ctx.home)).clients?.[this.url.href] ?? (await readMcpConfig(this.#ctx.home)).clients?.[metadata.issuer];
+    const fromConfig =
+      (await readMcpConfig(this.#ctx.home)).clients?.[this.url.href] ?? (await readMcpConfig(this.#ctx.home)).clients?.[metadata.issuer];
     return fromConfig;
   }
 
@@ -334,15 +350,28 @@ export class McpServer {
   async saveConfiguredClient(): Promise<void> {
     const { clientId, clientSecret, tokenEndpointAuthMethod } = this.#options;
     if (!clientId || this.#options.clientCredentials) return;
-    const client: ConfiguredClient = { clientId, ...(clientSecret ? { clientSecret } : {}), ...(tokenEndpointAuthMethod ? { authMethod: tokenEndpointAuthMethod } : {}) };
-    await namespacedStore(this.#ctx.store, STORE_NAMESPACE).update((entries) => ({ ...entries, [storeKey('client', this.url.href)]: client }));
+    const client: ConfiguredClient = {
+      clientId,
+      ...(clientSecret ? { clientSecret } : {}),
+      ...(tokenEndpointAuthMethod ? { authMethod: tokenEndpointAuthMethod } : {}),
+    };
+    await namespacedStore(this.#ctx.store, STORE_NAMESPACE).update((entries) => ({
+      ...entries,
+      [storeKey('client', this.url.href)]: client,
+    }));
   }
 
   /** Dynamic client registration (RFC 7591) as a native app with a loopback redirect URI. */
   async #register(metadata: ServerMetadata, endpoint: string): Promise<Registration> {
     const offered = metadata.token_endpoint_auth_methods_supported;
     const authMethod: Registration['authMethod'] =
-      !Array.isArray(offered) || offered.includes('none') ? 'none' : offered.includes('client_secret_basic') ? 'client_secret_basic' : offered.includes('client_secret_post') ? 'client_secret_post' : 'none';
+      !Array.isArray(offered) || offered.includes('none')
+        ? 'none'
+        : offered.includes('client_secret_basic')
+          ? 'client_secret_basic'
+          : offered.includes('client_secret_post')
+            ? 'client_secret_post'
+            : 'none';
     const fetch = await this.#guarded();
     const response = await fetch(endpoint, {
       method: 'POST',
@@ -370,7 +399,10 @@ export class McpServer {
       body = undefined;
     }
     const parsed = RegistrationResponseSchema.safeParse(body);
-    if (!parsed.success) throw new ProviderError(`${metadata.issuer} answered the client registration with something that is not a client (RFC 7591).`, { error: 'invalid_registration' });
+    if (!parsed.success)
+      throw new ProviderError(`${metadata.issuer} answered the client registration with something that is not a client (RFC 7591).`, {
+        error: 'invalid_registration',
+      });
     // A registration that says it comes from another authorization server must never be used here or there.
     const claimed = parsed.data.issuer ?? parsed.data.iss;
     if (claimed !== undefined && claimed !== metadata.issuer) {
@@ -389,7 +421,12 @@ export class McpServer {
     };
   }
 
-  async #interactiveTokens(metadata: ServerMetadata, client: { clientId: string; auth: ClientAuthSpec }, binding: McpBinding, scopes: string[]): Promise<TokenResult> {
+  async #interactiveTokens(
+    metadata: ServerMetadata,
+    client: { clientId: string; auth: ClientAuthSpec },
+    binding: McpBinding,
+    scopes: string[],
+  ): Promise<TokenResult> {
     const [{ signIn }, { detectEnvironment }, { mcpConnection }] = await Promise.all([
       import('../sign-in/sign-in.js'),
       import('../sign-in/login-environment.js'),
@@ -425,7 +462,11 @@ export class McpServer {
 
   #machineClient(metadata: ServerMetadata): { clientId: string; auth: ClientAuthSpec } {
     const { clientId, clientSecret, privateKeyPem, alg } = this.#options;
-    if (!clientId) throw new LoginkitError('usage', `Machine-to-machine sign-in needs a client id: loginkit mcp login ${this.url.href} --client-credentials --client-id ID --with-client-secret`);
+    if (!clientId)
+      throw new LoginkitError(
+        'usage',
+        `Machine-to-machine sign-in needs a client id: loginkit mcp login ${this.url.href} --client-credentials --client-id ID --with-client-secret`,
+      );
     if (privateKeyPem) return { clientId, auth: { method: 'private_key_jwt', privateKeyPem, alg: alg ?? 'ES256' } };
     if (clientSecret) {
       const offered = metadata.token_endpoint_auth_methods_supported;
@@ -436,7 +477,12 @@ export class McpServer {
   }
 
   /** client_credentials, or the JWT-bearer grant with a workload assertion or an ID-JAG. */
-  async #machineTokens(metadata: ServerMetadata, client: { clientId: string; auth: ClientAuthSpec }, binding: McpBinding, scopes: string[]): Promise<TokenResult> {
+  async #machineTokens(
+    metadata: ServerMetadata,
+    client: { clientId: string; auth: ClientAuthSpec },
+    binding: McpBinding,
+    scopes: string[],
+  ): Promise<TokenResult> {
     const [oidc, { toConfiguration, dpopOption }, { toTokenResult }, { translateOAuthError }, { mcpConnection }] = await Promise.all([
       import('openid-client'),
       import('../oauth/server.js'),
@@ -444,7 +490,13 @@ export class McpServer {
       import('../oauth/translate-error.js'),
       import('../session/mcp-binding.js'),
     ]);
-    const connection = { metadata, clientId: client.clientId, http: await this.#guarded(), timeoutMs: this.#ctx.timeoutMs, ...mcpConnection(binding) };
+    const connection = {
+      metadata,
+      clientId: client.clientId,
+      http: await this.#guarded(),
+      timeoutMs: this.#ctx.timeoutMs,
+      ...mcpConnection(binding),
+    };
     const config = toConfiguration(connection);
     const params: Record<string, string> = { ...connection.tokenParameters, ...(scopes.length > 0 ? { scope: scopes.join(' ') } : {}) };
     const dpop = await dpopOption(config, connection);
@@ -454,10 +506,18 @@ export class McpServer {
       }
       const assertion = this.#options.crossApp ? await this.#idJag(metadata, binding) : await this.#options.workloadAssertion?.();
       if (!assertion) throw new ConfigError('No assertion for the JWT-bearer grant.');
-      const response = await oidc.genericGrantRequest(config, 'urn:ietf:params:oauth:grant-type:jwt-bearer', { ...params, assertion }, dpop);
+      const response = await oidc.genericGrantRequest(
+        config,
+        'urn:ietf:params:oauth:grant-type:jwt-bearer',
+        { ...params, assertion },
+        dpop,
+      );
       return toTokenResult(response, scopes, this.#ctx.now());
     } catch (error) {
-      throw translateOAuthError(error, { host: new URL(metadata.token_endpoint ?? metadata.issuer).host, what: `The token request to ${metadata.issuer}` });
+      throw translateOAuthError(error, {
+        host: new URL(metadata.token_endpoint ?? metadata.issuer).host,
+        what: `The token request to ${metadata.issuer}`,
+      });
     }
   }
 
@@ -476,14 +536,21 @@ export class McpServer {
       client_id: crossApp.idpClientId,
       ...(crossApp.idpClientSecret ? { client_secret: crossApp.idpClientSecret } : {}),
     });
-    const response = await fetch(crossApp.idpTokenEndpoint, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' }, body });
+    const response = await fetch(crossApp.idpTokenEndpoint, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'application/json' },
+      body,
+    });
     const text = await response.text();
     const parsed = z.looseObject({ access_token: z.string() }).safeParse(safeJson(text));
     if (!response.ok || !parsed.success) {
-      throw new ProviderError(`The identity provider refused the token exchange for ${metadata.issuer} (HTTP ${response.status}${describeError(text)}).`, {
-        error: 'token_exchange_failed',
-        status: response.status,
-      });
+      throw new ProviderError(
+        `The identity provider refused the token exchange for ${metadata.issuer} (HTTP ${response.status}${describeError(text)}).`,
+        {
+          error: 'token_exchange_failed',
+          status: response.status,
+        },
+      );
     }
     return parsed.data.access_token;
   }
@@ -502,7 +569,10 @@ export class McpServer {
       let nonceRetried = false;
       const authorize = async (challenge: BearerChallenge | undefined, stepUp: readonly string[]): Promise<void> => {
         if (authorizations >= MAX_AUTHORIZATIONS_PER_REQUEST) {
-          throw new LoginkitError('insufficient_scope', `${this.url.host} still refuses after ${MAX_AUTHORIZATIONS_PER_REQUEST} sign-ins for this request; giving up.`);
+          throw new LoginkitError(
+            'insufficient_scope',
+            `${this.url.host} still refuses after ${MAX_AUTHORIZATIONS_PER_REQUEST} sign-ins for this request; giving up.`,
+          );
         }
         authorizations++;
         credential = await this.#reauthorize(challenge, stepUp);
@@ -519,7 +589,8 @@ export class McpServer {
         }
         if (response.status === 401) {
           await response.body?.cancel().catch(() => undefined);
-          if (!isReplayable(init.body)) throw new LoginkitError('invalid_token', `${this.url.host} rejected the token for a request that cannot be sent again.`);
+          if (!isReplayable(init.body))
+            throw new LoginkitError('invalid_token', `${this.url.host} rejected the token for a request that cannot be sent again.`);
           if (credential && !refreshed && credential.refreshToken) {
             refreshed = true;
             try {
@@ -539,7 +610,8 @@ export class McpServer {
         }
         if (response.status === 403 && challenge?.error === 'insufficient_scope') {
           await response.body?.cancel().catch(() => undefined);
-          if (!isReplayable(init.body)) throw new LoginkitError('insufficient_scope', `${this.url.host} needs more scope (${challenge.scopes.join(' ')}).`);
+          if (!isReplayable(init.body))
+            throw new LoginkitError('insufficient_scope', `${this.url.host} needs more scope (${challenge.scopes.join(' ')}).`);
           await authorize(challenge, union(credential?.scopes ?? [], challenge.scopes));
           continue;
         }
@@ -566,7 +638,12 @@ export class McpServer {
       headers.set('authorization', `DPoP ${credential.accessToken}`);
       headers.set(
         'dpop',
-        await createDpopProof(credential.mcp.dpop, { method: init.method ?? 'GET', url, accessToken: credential.accessToken, nonce: this.#dpopNonces.get(url.origin) }),
+        await createDpopProof(credential.mcp.dpop, {
+          method: init.method ?? 'GET',
+          url,
+          accessToken: credential.accessToken,
+          nonce: this.#dpopNonces.get(url.origin),
+        }),
       );
     } else {
       headers.set('authorization', `Bearer ${credential.accessToken}`);
@@ -609,7 +686,11 @@ export async function mcpStatusAll(ctx: LoginkitContext): Promise<McpStatus[]> {
   const session = mcpSession(ctx);
   const all = await session.credentials();
   const index = await namespacedStore(ctx.store, STORE_NAMESPACE).read();
-  const current = new Set(Object.entries(index).filter(([key]) => key.startsWith('server:')).map(([, id]) => id));
+  const current = new Set(
+    Object.entries(index)
+      .filter(([key]) => key.startsWith('server:'))
+      .map(([, id]) => id),
+  );
   return all.flatMap((credential) => (credential.kind === 'oauth' && current.has(credential.provider) ? [describe(credential)] : []));
 }
 
@@ -634,18 +715,37 @@ function union(a: readonly string[], b: readonly string[]): string[] {
 }
 
 function isReplayable(body: RequestInit['body']): boolean {
-  return body === undefined || body === null || typeof body === 'string' || body instanceof URLSearchParams || body instanceof ArrayBuffer || ArrayBuffer.isView(body);
+  return (
+    body === undefined ||
+    body === null ||
+    typeof body === 'string' ||
+    body instanceof URLSearchParams ||
+    body instanceof ArrayBuffer ||
+    ArrayBuffer.isView(body)
+  );
 }
 
 function fromRegistration(registration: Registration): { clientId: string; auth: ClientAuthSpec } {
-  return { clientId: registration.clientId, auth: clientAuthOf({ authMethod: registration.authMethod, clientSecret: registration.clientSecret }) };
+  return {
+    clientId: registration.clientId,
+    auth: clientAuthOf({ authMethod: registration.authMethod, clientSecret: registration.clientSecret }),
+  };
 }
 
 /** A configured client's authentication: its own choice, else what the server allows (basic before post). */
 function chooseAuth(metadata: ServerMetadata, client: ConfiguredClient): ClientAuthSpec {
   if (!client.clientSecret) return { method: 'none' };
-  const offered = Array.isArray(metadata.token_endpoint_auth_methods_supported) ? metadata.token_endpoint_auth_methods_supported : ['client_secret_basic'];
-  const method = client.authMethod && client.authMethod !== 'none' ? client.authMethod : offered.includes('client_secret_basic') ? 'client_secret_basic' : offered.includes('client_secret_post') ? 'client_secret_post' : 'client_secret_basic';
+  const offered = Array.isArray(metadata.token_endpoint_auth_methods_supported)
+    ? metadata.token_endpoint_auth_methods_supported
+    : ['client_secret_basic'];
+  const method =
+    client.authMethod && client.authMethod !== 'none'
+      ? client.authMethod
+      : offered.includes('client_secret_basic')
+        ? 'client_secret_basic'
+        : offered.includes('client_secret_post')
+          ? 'client_secret_post'
+          : 'client_secret_basic';
   return { method, secret: client.clientSecret };
 }
 
@@ -692,7 +792,10 @@ async function readMcpConfig(home: string): Promise<z.infer<typeof McpConfigSche
   const section = (raw as { mcp?: unknown } | null)?.mcp;
   if (section === undefined) return {};
   const parsed = McpConfigSchema.safeParse(section);
-  if (!parsed.success) throw new ConfigError(`The "mcp" section of ${join(home, 'config.json')} is not valid: ${parsed.error.issues[0]?.message ?? 'unknown problem'}`);
+  if (!parsed.success)
+    throw new ConfigError(
+      `The "mcp" section of ${join(home, 'config.json')} is not valid: ${parsed.error.issues[0]?.message ?? 'unknown problem'}`,
+    );
   return parsed.data;
 }
 

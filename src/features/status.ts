@@ -106,7 +106,8 @@ function sourcesOf(
     sources.push({
       kind: credential.kind,
       name: credential.profile,
-      detail: credential.kind === 'api_key' ? maskSecret(credential.key) : (credential.account?.email ?? credential.account?.subject ?? null),
+      detail:
+        credential.kind === 'api_key' ? maskSecret(credential.key) : (credential.account?.email ?? credential.account?.subject ?? null),
       inEffect: !fromEnv && credential === current,
     });
   }

@@ -10,7 +10,11 @@ export async function storeStatus(ctx: LoginkitContext): Promise<StoreReport> {
 }
 
 /** Moves every credential to another backend without losing any, and records the choice in config.json. */
-export async function migrateStore(ctx: LoginkitContext, to: StoreBackend, options: Pick<MigrateOptions, 'onStep'> = {}): Promise<MigrationResult> {
+export async function migrateStore(
+  ctx: LoginkitContext,
+  to: StoreBackend,
+  options: Pick<MigrateOptions, 'onStep'> = {},
+): Promise<MigrationResult> {
   const { migrateStore: migrate } = await import('../store/admin.js');
   return migrate(storeFileOf(ctx), to, { ...options, writeSetting: (choice) => writeStoreSetting(ctx.home, choice) });
 }

@@ -18,17 +18,11 @@ const SOURCES: Readonly<Record<ImportSource, SourceSpec>> = {
   llm: llmSource,
 };
 
-
 /**
  * Where `source` keeps its credentials, resolved the way that tool resolves it from `env`, the platform
  * and the home folder (default: `$HOME`, `%USERPROFILE%` on Windows, else the OS's idea of it).
  */
-export function findSourceFile(
-  source: ImportSource,
-  env: EnvVars,
-  platform: NodeJS.Platform = process.platform,
-  homedir?: string,
-): string {
+export function findSourceFile(source: ImportSource, env: EnvVars, platform: NodeJS.Platform = process.platform, homedir?: string): string {
   return SOURCES[source].locate(env, platform, homeFolder(env, platform, homedir));
 }
 

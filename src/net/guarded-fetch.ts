@@ -21,7 +21,10 @@ export class ForbiddenAddressError extends LoginkitError {
     readonly url: string,
     reason: string,
   ) {
-    super('configuration', `Refusing to fetch ${url}: ${reason}.\nA server named this address; loginkit never follows one into a private, link-local or loopback network (unless the MCP server itself is there).`);
+    super(
+      'configuration',
+      `Refusing to fetch ${url}: ${reason}.\nA server named this address; loginkit never follows one into a private, link-local or loopback network (unless the MCP server itself is there).`,
+    );
   }
 }
 
@@ -32,12 +35,23 @@ const loopback = new BlockList();
 loopback.addSubnet('127.0.0.0', 8, 'ipv4');
 loopback.addAddress('::1', 'ipv6');
 const privateRanges = new BlockList();
-for (const [net, bits] of [['10.0.0.0', 8], ['172.16.0.0', 12], ['192.168.0.0', 16], ['100.64.0.0', 10], ['198.18.0.0', 15]] as const) {
+for (const [net, bits] of [
+  ['10.0.0.0', 8],
+  ['172.16.0.0', 12],
+  ['192.168.0.0', 16],
+  ['100.64.0.0', 10],
+  ['198.18.0.0', 15],
+] as const) {
   privateRanges.addSubnet(net, bits, 'ipv4');
 }
 privateRanges.addSubnet('fc00::', 7, 'ipv6');
 const neverRanges = new BlockList();
-for (const [net, bits] of [['0.0.0.0', 8], ['224.0.0.0', 4], ['240.0.0.0', 4]] as const) neverRanges.addSubnet(net, bits, 'ipv4');
+for (const [net, bits] of [
+  ['0.0.0.0', 8],
+  ['224.0.0.0', 4],
+  ['240.0.0.0', 4],
+] as const)
+  neverRanges.addSubnet(net, bits, 'ipv4');
 neverRanges.addAddress('::', 'ipv6');
 neverRanges.addSubnet('ff00::', 8, 'ipv6');
 
@@ -101,7 +115,11 @@ export async function checkUrl(url: URL, policy: AddressPolicy, resolve: Resolve
  * against `policy` before connecting, follows at most three redirects itself (checking each), and caps the
  * body at `maxBytes`. Time is bounded by `http` (loginkit's bounded fetch).
  */
-export function createGuardedFetch(http: FetchLike, policy: AddressPolicy, options: { maxBytes?: number; resolve?: Resolver } = {}): FetchLike {
+export function createGuardedFetch(
+  http: FetchLike,
+  policy: AddressPolicy,
+  options: { maxBytes?: number; resolve?: Resolver } = {},
+): FetchLike {
   const maxBytes = options.maxBytes ?? MAX_DOCUMENT_BYTES;
   return async (input, init = {}) => {
     let url = new URL(String(input));
@@ -112,7 +130,8 @@ export function createGuardedFetch(http: FetchLike, policy: AddressPolicy, optio
       const location = response.headers.get('location');
       if (response.status >= 300 && response.status < 400 && location) {
         await response.body?.cancel().catch(() => undefined);
-        if (hop >= MAX_REDIRECTS) throw new NetworkError('network', url.host, `${url.host} redirected more than ${MAX_REDIRECTS} times.`, { transient: false });
+        if (hop >= MAX_REDIRECTS)
+          throw new NetworkError('network', url.host, `${url.host} redirected more than ${MAX_REDIRECTS} times.`, { transient: false });
         url = new URL(location, url);
         if (response.status === 303 || ((response.status === 301 || response.status === 302) && request.method === 'POST')) {
           const { body: _body, ...rest } = request;
@@ -157,5 +176,10 @@ async function capBody(response: Response, maxBytes: number, url: URL): Promise<
 }
 
 function tooLarge(url: URL, maxBytes: number): NetworkError {
-  return new NetworkError('network', url.host, `${url.host} sent more than ${Math.round(maxBytes / 1024)} KiB for ${url.pathname}; refusing it.`, { transient: false });
+  return new NetworkError(
+    'network',
+    url.host,
+    `${url.host} sent more than ${Math.round(maxBytes / 1024)} KiB for ${url.pathname}; refusing it.`,
+    { transient: false },
+  );
 }

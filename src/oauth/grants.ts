@@ -19,7 +19,12 @@ export async function refreshTokens(
 ): Promise<TokenResult> {
   try {
     const config = toConfiguration(connection);
-    const response = await client.refreshTokenGrant(config, previous.refreshToken, connection.tokenParameters, await dpopOption(config, connection));
+    const response = await client.refreshTokenGrant(
+      config,
+      previous.refreshToken,
+      connection.tokenParameters,
+      await dpopOption(config, connection),
+    );
     return toTokenResult(response, previous.scopes, now(), previous);
   } catch (error) {
     throw translateOAuthError(error, { host: hostOf(connection, 'token_endpoint'), what });

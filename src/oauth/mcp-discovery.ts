@@ -134,7 +134,8 @@ export async function discoverAuthorizationServer(
     const document = await getJson(url, fetch);
     if (document === undefined) continue;
     const parsed = ServerMetadataSchema.safeParse(document);
-    if (!parsed.success) throw new McpDiscoveryError('bad_metadata', `The authorization server metadata at ${url.href} is not valid (RFC 8414).`);
+    if (!parsed.success)
+      throw new McpDiscoveryError('bad_metadata', `The authorization server metadata at ${url.href} is not valid (RFC 8414).`);
     const metadata = parsed.data as ServerMetadata;
     // A 2025-03-26 server names no issuer, only its origin: there, an issuer on that origin is the one it vouches for.
     const vouched = options.legacyOrigin === true && URL.canParse(metadata.issuer) && new URL(metadata.issuer).origin === issuerUrl.origin;
@@ -152,13 +153,20 @@ export async function discoverAuthorizationServer(
 
 /** Checks endpoints and PKCE support of metadata that was found or built. */
 export function checkServerMetadata(metadata: ServerMetadata, options: { requirePkce: boolean }): void {
-  for (const field of ['authorization_endpoint', 'token_endpoint', 'registration_endpoint', 'revocation_endpoint', 'device_authorization_endpoint'] as const) {
+  for (const field of [
+    'authorization_endpoint',
+    'token_endpoint',
+    'registration_endpoint',
+    'revocation_endpoint',
+    'device_authorization_endpoint',
+  ] as const) {
     const value = metadata[field];
     if (value === undefined) continue;
     const problem = typeof value === 'string' ? endpointProblem(value) : 'is not a string';
     if (problem) throw new McpDiscoveryError('bad_metadata', `The authorization server ${metadata.issuer}: its ${field} ${problem}`);
   }
-  if (!metadata.token_endpoint) throw new McpDiscoveryError('bad_metadata', `The authorization server ${metadata.issuer} publishes no token_endpoint.`);
+  if (!metadata.token_endpoint)
+    throw new McpDiscoveryError('bad_metadata', `The authorization server ${metadata.issuer} publishes no token_endpoint.`);
   const methods = metadata.code_challenge_methods_supported;
   if (options.requirePkce && !(Array.isArray(methods) && methods.includes('S256'))) {
     throw new McpDiscoveryError(

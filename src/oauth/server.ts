@@ -134,7 +134,10 @@ function clientAuthentication(spec: ClientAuthSpec | undefined): client.ClientAu
 }
 
 /** The DPoP option of a token request for `connection`, when its tokens are sender-constrained. */
-export async function dpopOption(config: client.Configuration, connection: ServerConnection): Promise<{ DPoP: client.DPoPHandle } | undefined> {
+export async function dpopOption(
+  config: client.Configuration,
+  connection: ServerConnection,
+): Promise<{ DPoP: client.DPoPHandle } | undefined> {
   return connection.dpopKey ? { DPoP: client.getDPoPHandle(config, await connection.dpopKey()) } : undefined;
 }
 

@@ -142,7 +142,8 @@ function closestId(id: string, known: readonly string[]): string | undefined {
   let best: { id: string; distance: number } | undefined;
   for (const candidate of known) {
     const distance = editDistance(id, candidate);
-    if (distance <= Math.min(2, Math.floor(candidate.length / 3)) && (!best || distance < best.distance)) best = { id: candidate, distance };
+    if (distance <= Math.min(2, Math.floor(candidate.length / 3)) && (!best || distance < best.distance))
+      best = { id: candidate, distance };
   }
   return best?.id ?? (id.length >= 3 ? known.find((candidate) => candidate.startsWith(id)) : undefined);
 }
@@ -153,7 +154,11 @@ function editDistance(a: string, b: string): number {
   for (let i = 1; i <= a.length; i++) {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min((previous[j] as number) + 1, (current[j - 1] as number) + 1, (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      current[j] = Math.min(
+        (previous[j] as number) + 1,
+        (current[j - 1] as number) + 1,
+        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
     previous = current;
   }

@@ -48,8 +48,13 @@ export function mcpConnection(binding: McpBinding): Pick<ServerConnection, 'clie
 }
 
 /** Imports a stored DPoP key pair (jose loads only when a DPoP token is used). */
-export async function importDpopKey(dpop: NonNullable<McpBinding['dpop']>): Promise<Awaited<ReturnType<NonNullable<ServerConnection['dpopKey']>>>> {
+export async function importDpopKey(
+  dpop: NonNullable<McpBinding['dpop']>,
+): Promise<Awaited<ReturnType<NonNullable<ServerConnection['dpopKey']>>>> {
   const { importJWK } = await import('jose');
-  const [privateKey, publicKey] = await Promise.all([importJWK(dpop.privateJwk, dpop.alg), importJWK(dpop.publicJwk, dpop.alg, { extractable: true })]);
+  const [privateKey, publicKey] = await Promise.all([
+    importJWK(dpop.privateJwk, dpop.alg),
+    importJWK(dpop.publicJwk, dpop.alg, { extractable: true }),
+  ]);
   return { privateKey: privateKey as never, publicKey: publicKey as never };
 }

@@ -146,7 +146,8 @@ export class TokenSession {
    * whatever the server said. API keys can only be revoked in the provider's console.
    */
   async end(credential: Credential, timeoutMs = REVOCATION_TIMEOUT_MS): Promise<Ending> {
-    if (credential.kind === 'api_key') return { removed: await this.remove(credential.provider, credential.profile), revocation: 'local_only' };
+    if (credential.kind === 'api_key')
+      return { removed: await this.remove(credential.provider, credential.profile), revocation: 'local_only' };
     const { revokeToken } = await import('../oauth/grants.js');
     const connection = this.connectionFor(credential, timeoutMs);
     const outcomes = [];

@@ -85,7 +85,10 @@ export async function readPastedCallback(source: AsyncIterable<string>, reading:
       const next = await Promise.race([iterator.next().catch((): IteratorResult<string> => ({ done: true, value: undefined })), stopped]);
       if (next.done) {
         if (reading.whenInputEnds === 'wait') return await stopped;
-        throw new LoginkitError('usage', 'The input ended before a pasted address was accepted; nothing was signed in.\nRun the login again and paste the full address your browser ended on.');
+        throw new LoginkitError(
+          'usage',
+          'The input ended before a pasted address was accepted; nothing was signed in.\nRun the login again and paste the full address your browser ended on.',
+        );
       }
       const verdict = checkPastedCallback(next.value, reading.redirectUri, reading.expectedState);
       if (verdict.ok) return verdict.url;

@@ -39,7 +39,9 @@ function sourceFiles(dir: string): string[] {
 /** Every relative module a file imports: static, type-only, re-exported or import()ed. */
 function importsOf(file: string): string[] {
   const text = readFileSync(join(SRC, file), 'utf8');
-  const specifiers = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm)].map((m) => m[1] as string);
+  const specifiers = [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|^\s*import\s+)['"](\.{1,2}\/[^'"]+)['"]/gm)].map(
+    (m) => m[1] as string,
+  );
   return specifiers.map((specifier) => posix.normalize(posix.join(posix.dirname(file), specifier)).replace(/\.js$/, '.ts'));
 }
 
@@ -47,7 +49,8 @@ const unitOf = (file: string): string => file.split('/')[0] as string;
 
 function layerOf(file: string): number {
   const layer = LAYERS[unitOf(file)];
-  if (layer === undefined) throw new Error(`src/${file} is in no layer: add its folder to LAYERS in ${relative(process.cwd(), fileURLToPath(import.meta.url))}`);
+  if (layer === undefined)
+    throw new Error(`src/${file} is in no layer: add its folder to LAYERS in ${relative(process.cwd(), fileURLToPath(import.meta.url))}`);
   return layer;
 }
 

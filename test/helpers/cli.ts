@@ -172,7 +172,9 @@ function waitForOutput(wait: OutputWait): Promise<RegExpMatchArray> {
       }
     };
     const timer = setTimeout(() => {
-      finish(() => reject(new Error(`${wait.stream} did not match ${wait.pattern} within ${wait.timeoutMs} ms\n${describeOutput(wait.output)}`)));
+      finish(() =>
+        reject(new Error(`${wait.stream} did not match ${wait.pattern} within ${wait.timeoutMs} ms\n${describeOutput(wait.output)}`)),
+      );
     }, wait.timeoutMs);
     wait.listeners.add(check);
     check();

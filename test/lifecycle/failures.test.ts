@@ -222,7 +222,13 @@ describe('refresh failures, in process', () => {
     let home = '';
     const server = await tokenEndpoint(async (_n, _req, res) => {
       // Meanwhile, another process signed in again (a login takes only the store's write lock).
-      const fresh = credentialEntry({ provider: PROVIDER, tokenEndpoint: 'http://127.0.0.1:1/token', accessToken: 'other-at', refreshToken: 'other-rt', expiresInMs: 60 * MINUTE });
+      const fresh = credentialEntry({
+        provider: PROVIDER,
+        tokenEndpoint: 'http://127.0.0.1:1/token',
+        accessToken: 'other-at',
+        refreshToken: 'other-rt',
+        expiresInMs: 60 * MINUTE,
+      });
       const temporary = join(home, '.other-process.tmp');
       await writeFile(temporary, storeBytes({ [`${PROVIDER}/default`]: fresh }), { mode: 0o600 });
       await rename(temporary, join(home, STORE));

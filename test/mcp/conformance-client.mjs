@@ -23,7 +23,11 @@ const env = {
 delete env.DISPLAY;
 
 function loginkit(args, input, extraEnv = {}) {
-  const result = spawnSync(process.execPath, [cli, ...args], { env: { ...env, ...extraEnv }, input: input ?? '', stdio: ['pipe', 'inherit', 'inherit'] });
+  const result = spawnSync(process.execPath, [cli, ...args], {
+    env: { ...env, ...extraEnv },
+    input: input ?? '',
+    stdio: ['pipe', 'inherit', 'inherit'],
+  });
   if (result.status !== 0) {
     rmSync(home, { recursive: true, force: true });
     process.exit(result.status ?? 1);
@@ -37,13 +41,27 @@ switch (scenario) {
     loginkit(check);
     break;
   case 'client-credentials-basic':
-    loginkit(['mcp', 'login', url, '--client-credentials', '--client-id', context.client_id, '--with-client-secret'], context.client_secret);
+    loginkit(
+      ['mcp', 'login', url, '--client-credentials', '--client-id', context.client_id, '--with-client-secret'],
+      context.client_secret,
+    );
     loginkit(check);
     break;
   case 'client-credentials-jwt': {
     const keyFile = join(home, 'client-key.pem');
     writeFileSync(keyFile, context.private_key_pem, { mode: 0o600 });
-    loginkit(['mcp', 'login', url, '--client-credentials', '--client-id', context.client_id, '--private-key', keyFile, '--alg', context.signing_algorithm ?? 'ES256']);
+    loginkit([
+      'mcp',
+      'login',
+      url,
+      '--client-credentials',
+      '--client-id',
+      context.client_id,
+      '--private-key',
+      keyFile,
+      '--alg',
+      context.signing_algorithm ?? 'ES256',
+    ]);
     loginkit(check);
     break;
   }

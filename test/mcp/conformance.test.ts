@@ -28,11 +28,21 @@ interface SuiteVersion {
 const SUITES: SuiteVersion[] = [
   { version: '0.1.16', bin: join(root, 'node_modules/conformance-0116/dist/index.js'), extraArgs: [] },
   // The SDK cannot speak the 2026-07-28 stateless wire yet: the same auth checks over the 2025-11-25 wire.
-  { version: '0.2.0-alpha.12 (2025-11-25 wire)', bin: join(root, 'node_modules/conformance-alpha/dist/index.js'), extraArgs: ['--spec-version', '2025-11-25', '--force'] },
+  {
+    version: '0.2.0-alpha.12 (2025-11-25 wire)',
+    bin: join(root, 'node_modules/conformance-alpha/dist/index.js'),
+    extraArgs: ['--spec-version', '2025-11-25', '--force'],
+  },
   // @modelcontextprotocol/client 2.4 also speaks the 2026-07-28 wire: the alpha's default run, natively.
   // Slow on two cores, so it runs when LOGINKIT_CONFORMANCE_NATIVE=1 (CI sets it; see the README).
   ...(process.env.LOGINKIT_CONFORMANCE_NATIVE === '1'
-    ? [{ version: '0.2.0-alpha.12 (2026-07-28 wire)' as const, bin: join(root, 'node_modules/conformance-alpha/dist/index.js'), extraArgs: [] }]
+    ? [
+        {
+          version: '0.2.0-alpha.12 (2026-07-28 wire)' as const,
+          bin: join(root, 'node_modules/conformance-alpha/dist/index.js'),
+          extraArgs: [],
+        },
+      ]
     : []),
 ];
 
@@ -56,16 +66,35 @@ export interface ScenarioOutcome {
 /** Runs one scenario; pass = exit 0 (or an allowed client error) and no FAILURE or WARNING check. */
 function runScenario(node: string, suite: SuiteVersion, scenario: string): Promise<ScenarioOutcome> {
   const out = mkdtempSync(join(tmpdir(), 'loginkit-conformance-out-'));
-  const args = [suite.bin, 'client', '--command', `${process.execPath} ${wrapper}`, '--scenario', scenario, '--timeout', '60000', '-o', out, ...suite.extraArgs];
+  const args = [
+    suite.bin,
+    'client',
+    '--command',
+    `${process.execPath} ${wrapper}`,
+    '--scenario',
+    scenario,
+    '--timeout',
+    '60000',
+    '-o',
+    out,
+    ...suite.extraArgs,
+  ];
   const env = { ...process.env, CI: '', NODE_TEST_CONTEXT: undefined, NODE_OPTIONS: undefined };
   return new Promise((resolve) => {
     execFile(node, args, { env, maxBuffer: 32 * 1024 * 1024, timeout: 180_000 }, (error, stdout) => {
       const checks = readChecks(out);
       rmSync(out, { recursive: true, force: true });
-      const failures = checks.filter((c) => c.status === 'FAILURE' || c.status === 'WARNING').map((c) => `${c.status} ${c.id}: ${c.description}`);
+      const failures = checks
+        .filter((c) => c.status === 'FAILURE' || c.status === 'WARNING')
+        .map((c) => `${c.status} ${c.id}: ${c.description}`);
       const exitCode = error ? (typeof error.code === 'number' ? error.code : null) : 0;
       const ran = checks.length > 0;
-      resolve({ scenario, passed: ran && exitCode === 0 && failures.length === 0, exitCode, failures: ran ? failures : [`no result (exit ${exitCode}): ${stdout.slice(-300)}`] });
+      resolve({
+        scenario,
+        passed: ran && exitCode === 0 && failures.length === 0,
+        exitCode,
+        failures: ran ? failures : [`no result (exit ${exitCode}): ${stdout.slice(-300)}`],
+      });
     });
   });
 }
@@ -116,7 +145,8 @@ for (const suite of SUITES) {
     report[suite.version] = results;
     if (reportFile) writeFileSync(reportFile, JSON.stringify(report, null, 2));
     const expected = EXPECTED_FAILURES[suite.version] ?? {};
-    for (const result of results) t.diagnostic(`${result.passed ? 'pass' : 'FAIL'} ${result.scenario}${result.passed ? '' : `: ${result.failures.join('; ')}`}`);
+    for (const result of results)
+      t.diagnostic(`${result.passed ? 'pass' : 'FAIL'} ${result.scenario}${result.passed ? '' : `: ${result.failures.join('; ')}`}`);
     const unexpected = results.filter((r) => !r.passed && !(r.scenario in expected)).map((r) => `${r.scenario}: ${r.failures.join('; ')}`);
     const fixed = results.filter((r) => r.passed && r.scenario in expected).map((r) => r.scenario);
     assert.deepEqual(unexpected, [], 'scenarios failing unexpectedly');

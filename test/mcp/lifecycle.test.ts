@@ -41,7 +41,8 @@ async function startStand() {
       const prm = `${base}/.well-known/oauth-protected-resource/${mcp[1]}`;
       const auth = req.headers.authorization?.replace(/^Bearer /, '');
       const held = auth ? tokens.get(auth) : undefined;
-      if (!held || held.resource !== resource) return send(res, 401, {}, { 'www-authenticate': `Bearer resource_metadata="${prm}", scope="read"` });
+      if (!held || held.resource !== resource)
+        return send(res, 401, {}, { 'www-authenticate': `Bearer resource_metadata="${prm}", scope="read"` });
       const message = JSON.parse(body) as { id?: number; method: string };
       if (message.method === 'tools/call' && !held.scopes.includes('write')) {
         return send(res, 403, {}, { 'www-authenticate': `Bearer error="insufficient_scope", scope="write", resource_metadata="${prm}"` });
@@ -49,7 +50,8 @@ async function startStand() {
       return send(res, 200, { jsonrpc: '2.0', id: message.id ?? null, result: { ok: true, scopes: held.scopes } });
     }
     const prmMatch = /^\/\.well-known\/oauth-protected-resource\/(a|b)$/.exec(path);
-    if (prmMatch) return send(res, 200, { resource: `${base}/${prmMatch[1]}`, authorization_servers: [base], scopes_supported: ['read', 'write'] });
+    if (prmMatch)
+      return send(res, 200, { resource: `${base}/${prmMatch[1]}`, authorization_servers: [base], scopes_supported: ['read', 'write'] });
     if (path === '/.well-known/oauth-authorization-server') {
       return send(res, 200, {
         issuer: base,
@@ -79,10 +81,19 @@ async function startStand() {
       const params = new URLSearchParams(body);
       seen.token.push(params);
       const resource = params.get('resource') ?? '';
-      const scopes = params.get('grant_type') === 'authorization_code' ? (params.get('code') ?? '').slice(5).split('|')[0]?.split(' ') ?? [] : ['read', 'offline_access'];
+      const scopes =
+        params.get('grant_type') === 'authorization_code'
+          ? ((params.get('code') ?? '').slice(5).split('|')[0]?.split(' ') ?? [])
+          : ['read', 'offline_access'];
       const access = `at-${++counter}`;
       tokens.set(access, { resource, scopes });
-      return send(res, 200, { access_token: access, token_type: 'Bearer', expires_in: 3600, refresh_token: `rt-${counter}`, scope: scopes.join(' ') });
+      return send(res, 200, {
+        access_token: access,
+        token_type: 'Bearer',
+        expires_in: 3600,
+        refresh_token: `rt-${counter}`,
+        scope: scopes.join(' '),
+      });
     }
     if (path === '/revoke') {
       const params = new URLSearchParams(body);
@@ -118,12 +129,21 @@ async function followRedirects(url: string): Promise<void> {
   }
 }
 
-const rpc = (method: string) => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method }) });
+const rpc = (method: string) => ({
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ jsonrpc: '2.0', id: 1, method }),
+});
 
 test('MCP token lifecycle: resource everywhere, refresh on 401, step-up union, one token per server, logout revokes', async () => {
   const stand = await startStand();
   try {
-    const kit = createLoginkit({ store: 'memory', home: '/nonexistent-loginkit-home', env: {}, openBrowser: (url) => followRedirects(url) });
+    const kit = createLoginkit({
+      store: 'memory',
+      home: '/nonexistent-loginkit-home',
+      env: {},
+      openBrowser: (url) => followRedirects(url),
+    });
     const a = kit.mcp(`${stand.base}/a`);
     const fetchA = a.createFetch();
 
@@ -163,7 +183,10 @@ test('MCP token lifecycle: resource everywhere, refresh on 401, step-up union, o
     // Logout revokes at the server (refresh token first), forgets locally, and leaves the other server alone.
     const result = await a.logout();
     assert.equal(result.revocation, 'revoked');
-    assert.deepEqual(stand.seen.revoke.map((p) => p.get('token_type_hint')), ['refresh_token', 'access_token']);
+    assert.deepEqual(
+      stand.seen.revoke.map((p) => p.get('token_type_hint')),
+      ['refresh_token', 'access_token'],
+    );
     assert.equal(await a.status(), undefined);
     assert.ok(await b.status());
 

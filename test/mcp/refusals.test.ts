@@ -37,11 +37,18 @@ function json(res: ServerResponse, body: unknown, status = 200): void {
 }
 
 /** An MCP server at /mcp that wants a token, with PRM and AS metadata the test shapes. */
-function mcpHandler(shape: { prm?: (base: string) => unknown; as?: (base: string) => unknown; register?: (base: string) => unknown; challenge?: (base: string) => string }): Handler {
+function mcpHandler(shape: {
+  prm?: (base: string) => unknown;
+  as?: (base: string) => unknown;
+  register?: (base: string) => unknown;
+  challenge?: (base: string) => string;
+}): Handler {
   return (req, res, base) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/mcp') {
-      res.writeHead(401, { 'www-authenticate': shape.challenge?.(base) ?? `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"` });
+      res.writeHead(401, {
+        'www-authenticate': shape.challenge?.(base) ?? `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`,
+      });
       res.end();
     } else if (path === '/.well-known/oauth-protected-resource/mcp' && shape.prm) {
       json(res, shape.prm(base));
@@ -82,7 +89,12 @@ function kit(extra: Partial<LoginkitOptions> = {}) {
 }
 
 test('a protected resource that names another resource stops before any authorization request', async () => {
-  const server = await startServer(mcpHandler({ prm: () => ({ resource: 'https://evil.example.com/mcp', authorization_servers: ['https://evil.example.com'] }), as: goodAs }));
+  const server = await startServer(
+    mcpHandler({
+      prm: () => ({ resource: 'https://evil.example.com/mcp', authorization_servers: ['https://evil.example.com'] }),
+      as: goodAs,
+    }),
+  );
   try {
     const { kit: client, opened } = kit();
     await assert.rejects(client.mcp(`${server.base}/mcp`).login(), (error: Error) => {
@@ -90,17 +102,25 @@ test('a protected resource that names another resource stops before any authoriz
       return true;
     });
     assert.deepEqual(opened, []);
-    assert.ok(!server.seen.some((line) => line.includes('oauth-authorization-server') || line.includes('/register') || line.includes('/authorize')), server.seen.join('\n'));
+    assert.ok(
+      !server.seen.some((line) => line.includes('oauth-authorization-server') || line.includes('/register') || line.includes('/authorize')),
+      server.seen.join('\n'),
+    );
   } finally {
     await server.close();
   }
 });
 
 test('authorization server metadata naming another issuer is refused; nothing is registered or opened', async () => {
-  const server = await startServer(mcpHandler({ prm: goodPrm, as: (base) => ({ ...goodAs(base), issuer: 'https://attacker.example.com' }) }));
+  const server = await startServer(
+    mcpHandler({ prm: goodPrm, as: (base) => ({ ...goodAs(base), issuer: 'https://attacker.example.com' }) }),
+  );
   try {
     const { kit: client, opened } = kit();
-    await assert.rejects(client.mcp(`${server.base}/mcp`).login(), /names issuer https:\/\/attacker\.example\.com, not http:\/\/127\.0\.0\.1:\d+; refusing it \(RFC 8414 §3\.3\)/);
+    await assert.rejects(
+      client.mcp(`${server.base}/mcp`).login(),
+      /names issuer https:\/\/attacker\.example\.com, not http:\/\/127\.0\.0\.1:\d+; refusing it \(RFC 8414 §3\.3\)/,
+    );
     assert.deepEqual(opened, []);
     assert.ok(!server.seen.some((line) => line.startsWith('POST /register')), server.seen.join('\n'));
   } finally {
@@ -109,7 +129,9 @@ test('authorization server metadata naming another issuer is refused; nothing is
 });
 
 test('an authorization server that does not list S256 is refused before registration', async () => {
-  const server = await startServer(mcpHandler({ prm: goodPrm, as: (base) => ({ ...goodAs(base), code_challenge_methods_supported: ['plain'] }) }));
+  const server = await startServer(
+    mcpHandler({ prm: goodPrm, as: (base) => ({ ...goodAs(base), code_challenge_methods_supported: ['plain'] }) }),
+  );
   try {
     const { kit: client, opened } = kit();
     await assert.rejects(client.mcp(`${server.base}/mcp`).login(), /does not list PKCE with S256 .*refusing to sign in there/);
@@ -135,10 +157,18 @@ for (const [kind, address] of [
         },
       });
       await assert.rejects(client.mcp(`${server.base}/mcp`).login(), (error: Error) => {
-        assert.match(error.message, new RegExp(`Refusing to fetch http://${address.replaceAll('.', '\\.')}/latest/meta-data/: ${address.replaceAll('.', '\\.')} is a (link-local|private) address`));
+        assert.match(
+          error.message,
+          new RegExp(
+            `Refusing to fetch http://${address.replaceAll('.', '\\.')}/latest/meta-data/: ${address.replaceAll('.', '\\.')} is a (link-local|private) address`,
+          ),
+        );
         return true;
       });
-      assert.deepEqual(requested.filter((url) => url.includes(address)), []);
+      assert.deepEqual(
+        requested.filter((url) => url.includes(address)),
+        [],
+      );
     } finally {
       await server.close();
     }
@@ -152,7 +182,10 @@ test('the guarded fetch re-checks every redirect and refuses one into a private 
   });
   try {
     const guarded = createGuardedFetch(fetch, { allowLoopback: true, allowPrivate: false });
-    await assert.rejects(guarded(`${server.base}/.well-known/oauth-protected-resource`), /Refusing to fetch http:\/\/192\.168\.1\.1\/admin: 192\.168\.1\.1 is a private address/);
+    await assert.rejects(
+      guarded(`${server.base}/.well-known/oauth-protected-resource`),
+      /Refusing to fetch http:\/\/192\.168\.1\.1\/admin: 192\.168\.1\.1 is a private address/,
+    );
     assert.equal(server.seen.length, 1);
   } finally {
     await server.close();
@@ -167,17 +200,28 @@ test('address classes and policies', async () => {
   assert.equal(addressClass('8.8.8.8'), 'public');
   const resolveTo = (address: string) => async () => [address];
   // A host name that resolves to a metadata address is refused like the address itself.
-  await assert.rejects(checkUrl(new URL('https://metadata.example/'), { allowLoopback: true, allowPrivate: true }, resolveTo('169.254.169.254')), /link-local/);
-  await assert.rejects(checkUrl(new URL('https://internal.example/'), { allowLoopback: false, allowPrivate: false }, resolveTo('10.0.0.1')), /private/);
+  await assert.rejects(
+    checkUrl(new URL('https://metadata.example/'), { allowLoopback: true, allowPrivate: true }, resolveTo('169.254.169.254')),
+    /link-local/,
+  );
+  await assert.rejects(
+    checkUrl(new URL('https://internal.example/'), { allowLoopback: false, allowPrivate: false }, resolveTo('10.0.0.1')),
+    /private/,
+  );
   await checkUrl(new URL('https://public.example/'), { allowLoopback: false, allowPrivate: false }, resolveTo('93.184.216.34'));
   await assert.rejects(checkUrl(new URL('http://localhost/x'), { allowLoopback: false, allowPrivate: false }), /loopback/);
 });
 
 test('a registration response for another issuer is refused and not stored; no authorization follows', async () => {
-  const server = await startServer(mcpHandler({ prm: goodPrm, as: goodAs, register: () => ({ client_id: 'c1', issuer: 'https://other-as.example.com' }) }));
+  const server = await startServer(
+    mcpHandler({ prm: goodPrm, as: goodAs, register: () => ({ client_id: 'c1', issuer: 'https://other-as.example.com' }) }),
+  );
   try {
     const { kit: client, opened } = kit();
-    await assert.rejects(client.mcp(`${server.base}/mcp`).login(), /The client registration answered for http:\/\/127\.0\.0\.1:\d+ names another issuer \(https:\/\/other-as\.example\.com\); refusing it/);
+    await assert.rejects(
+      client.mcp(`${server.base}/mcp`).login(),
+      /The client registration answered for http:\/\/127\.0\.0\.1:\d+ names another issuer \(https:\/\/other-as\.example\.com\); refusing it/,
+    );
     assert.deepEqual(opened, []);
     assert.ok(!server.seen.some((line) => line.startsWith('GET /authorize') || line.startsWith('POST /token')));
   } finally {
@@ -186,7 +230,8 @@ test('a registration response for another issuer is refused and not stored; no a
 });
 
 test('WWW-Authenticate: several challenges, quoted strings and escapes (RFC 9110)', () => {
-  const header = 'Basic realm="a, b", Bearer error="insufficient_scope", scope="files:read  files:write", resource_metadata="https://x.example/.well-known/oauth-protected-resource/mcp", error_description="say \\"hi\\"", Negotiate abc123==';
+  const header =
+    'Basic realm="a, b", Bearer error="insufficient_scope", scope="files:read  files:write", resource_metadata="https://x.example/.well-known/oauth-protected-resource/mcp", error_description="say \\"hi\\"", Negotiate abc123==';
   const challenges = parseWwwAuthenticate(header);
   assert.deepEqual(
     challenges.map((c) => c.scheme),
@@ -200,5 +245,8 @@ test('WWW-Authenticate: several challenges, quoted strings and escapes (RFC 9110
   assert.equal(bearer?.resourceMetadata, 'https://x.example/.well-known/oauth-protected-resource/mcp');
   assert.equal(bearerChallenge({ headers: new Headers({ 'www-authenticate': 'Bearer' }) })?.error, undefined);
   assert.deepEqual(parseWwwAuthenticate('Bearer realm="unterminated'), [{ scheme: 'Bearer', params: {} }]);
-  assert.equal(bearerChallenge({ headers: new Headers({ 'www-authenticate': 'DPoP error="use_dpop_nonce", algs="ES256"' }) })?.error, 'use_dpop_nonce');
+  assert.equal(
+    bearerChallenge({ headers: new Headers({ 'www-authenticate': 'DPoP error="use_dpop_nonce", algs="ES256"' }) })?.error,
+    'use_dpop_nonce',
+  );
 });

@@ -49,14 +49,21 @@ describe('auto without a keychain', () => {
     const dir = await home();
     const path = join(dir, 'credentials.json');
     const warnings: Array<{ message: string; fileExisted: boolean }> = [];
-    const store = createCredentialStore({ path, env: {}, onWarning: (message) => warnings.push({ message, fileExisted: existsSync(path) }) });
+    const store = createCredentialStore({
+      path,
+      env: {},
+      onWarning: (message) => warnings.push({ message, fileExisted: existsSync(path) }),
+    });
     const started = Date.now();
     await store.update(() => credentialEntry('acme', 'auto-token'));
     const elapsed = Date.now() - started;
     assert.ok(elapsed < KEYCHAIN_TIMEOUT_MS, `chose within the probe bound (${elapsed} ms)`);
     assert.equal(warnings.length, 1);
     assert.equal(warnings[0]?.fileExisted, false, 'warned before anything was written');
-    assert.match(warnings[0]?.message ?? '', /^The OS keychain cannot be used \(there is no D-Bus session \(DBUS_SESSION_BUS_ADDRESS is not set\), so no Secret Service\), so credentials will be kept in a plaintext file readable only by you: .*credentials\.json\n/);
+    assert.match(
+      warnings[0]?.message ?? '',
+      /^The OS keychain cannot be used \(there is no D-Bus session \(DBUS_SESSION_BUS_ADDRESS is not set\), so no Secret Service\), so credentials will be kept in a plaintext file readable only by you: .*credentials\.json\n/,
+    );
     assert.match(warnings[0]?.message ?? '', /LOGINKIT_STORE=passphrase/);
     assert.equal(store.info.protection, 'plaintext file');
     assert.ok((await readFile(path, 'utf8')).includes('auto-token'));
@@ -84,12 +91,21 @@ describe('auto without a keychain', () => {
   test('explicit keychain on a bus that never answers fails closed within the bound: exit 1, nothing written', async () => {
     const dir = await home();
     const started = Date.now();
-    const result = await runCli(['store', 'migrate', '--to', 'keychain'], { home: dir, env: { DBUS_SESSION_BUS_ADDRESS: `unix:path=${silentPath}` } });
+    const result = await runCli(['store', 'migrate', '--to', 'keychain'], {
+      home: dir,
+      env: { DBUS_SESSION_BUS_ADDRESS: `unix:path=${silentPath}` },
+    });
     const elapsed = Date.now() - started;
     assert.equal(result.code, 1);
-    assert.match(result.stderr, /^error: Cannot save a new key for the credential store .* in the OS keychain: the D-Bus session bus at .* did not answer within 2 s; nothing was changed\.\nFix that and try again/);
+    assert.match(
+      result.stderr,
+      /^error: Cannot save a new key for the credential store .* in the OS keychain: the D-Bus session bus at .* did not answer within 2 s; nothing was changed\.\nFix that and try again/,
+    );
     assert.ok(elapsed < KEYCHAIN_TIMEOUT_MS + 4_000, `took ${elapsed} ms`);
-    assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('credentials')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.startsWith('credentials')),
+      [],
+    );
   });
 
   test('explicit keychain without D-Bus fails closed: exit 1, nothing written, never a plaintext fallback', async () => {
@@ -97,7 +113,10 @@ describe('auto without a keychain', () => {
     const result = await runCli(['store', 'migrate', '--to', 'keychain'], { home: dir, env: NO_DBUS });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /in the OS keychain: there is no D-Bus session/);
-    assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('credentials')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.startsWith('credentials')),
+      [],
+    );
   });
 
   test('LOGINKIT_STORE with a value that is not a backend is a configuration error', async () => {

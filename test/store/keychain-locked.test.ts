@@ -33,7 +33,10 @@ describe('a locked keychain', () => {
     const token = await runCli(['token', 'acme'], { home: existing, env: service.env });
     const elapsed = Date.now() - started;
     assert.equal(token.code, 1);
-    assert.match(token.stderr, /^error: Cannot read the key of the credential store .* in the OS keychain: it is locked \(unlock it, e\.g\. by logging in to the desktop, then try again\); nothing was changed\.\nFix that and try again/);
+    assert.match(
+      token.stderr,
+      /^error: Cannot read the key of the credential store .* in the OS keychain: it is locked \(unlock it, e\.g\. by logging in to the desktop, then try again\); nothing was changed\.\nFix that and try again/,
+    );
     assert.ok(elapsed < 8_000, `took ${elapsed} ms`);
     const reset = await runCli(['store', 'reset'], { home: existing, env: service.env });
     assert.equal(reset.code, 1);
@@ -48,6 +51,9 @@ describe('a locked keychain', () => {
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /Cannot save a new key for the credential store .* in the OS keychain: it is locked/);
     assert.ok(elapsed < 8_000, `took ${elapsed} ms`);
-    assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('credentials')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.startsWith('credentials')),
+      [],
+    );
   });
 });

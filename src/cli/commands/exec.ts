@@ -11,14 +11,18 @@ export function register(program: Command, ctx: CliContext): void {
     .description("run a command with providers' credentials in its environment (OPENAI_API_KEY, …)")
     .argument('<providers>', 'comma-separated provider ids, e.g. openai,anthropic')
     .argument('<command...>', 'the command and its arguments, after --')
-    .option('--profile <name>', 'use this profile for every provider (default: each one\'s active profile)')
+    .option('--profile <name>', "use this profile for every provider (default: each one's active profile)")
     .addOption(new Option('--source <source>', 'force where the credentials come from').choices(['env', 'store']))
     .passThroughOptions()
     .action(async (providers: string, rawCommand: string[], options: { profile?: string; source?: 'env' | 'store' }) => {
       // With pass-through options commander keeps the `--` that separates the command.
       const command = rawCommand[0] === '--' ? rawCommand.slice(1) : rawCommand;
-      const ids = providers.split(',').map((id) => id.trim()).filter(Boolean);
-      if (ids.length === 0 || command.length === 0) throw new UsageError('Usage: loginkit exec <provider>[,<provider>…] -- <command> [args…]');
+      const ids = providers
+        .split(',')
+        .map((id) => id.trim())
+        .filter(Boolean);
+      if (ids.length === 0 || command.length === 0)
+        throw new UsageError('Usage: loginkit exec <provider>[,<provider>…] -- <command> [args…]');
       const { variables } = await ctx.kit().execEnvironment(ids, { profile: options.profile, source: options.source });
       ctx.exit(await runChild(ctx.io, command, { ...ctx.io.env, ...variables }));
     });

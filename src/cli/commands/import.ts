@@ -23,9 +23,13 @@ export function register(program: Command, ctx: CliContext): void {
 function printReport(io: Io, report: ImportReport): void {
   say(io, `${report.dryRun ? 'Would import' : 'Imported'} from ${report.file} (the file is not changed):`);
   for (const item of report.imported) {
-    say(io, `  + ${item.provider} ${item.kind === 'api_key' ? `API key ${item.detail}` : 'sign-in'} → profile "${item.profile}" (${item.origin})`);
+    say(
+      io,
+      `  + ${item.provider} ${item.kind === 'api_key' ? `API key ${item.detail}` : 'sign-in'} → profile "${item.profile}" (${item.origin})`,
+    );
   }
   for (const item of report.skipped) say(io, `  - skipped ${item.what}: ${item.reason}`);
   if (report.imported.length === 0) say(io, '  nothing to import');
-  if (!report.dryRun && report.imported.some((item) => item.kind === 'api_key')) say(io, 'Imported keys were not checked with the providers; `loginkit status` shows them.');
+  if (!report.dryRun && report.imported.some((item) => item.kind === 'api_key'))
+    say(io, 'Imported keys were not checked with the providers; `loginkit status` shows them.');
 }

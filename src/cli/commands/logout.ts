@@ -22,7 +22,10 @@ export function register(program: Command, ctx: CliContext): void {
       for (const result of results) {
         say(ctx.io, describe(result));
         if (result.stillInEffect) {
-          say(ctx.io, `warning: ${result.stillInEffect} is still set in this environment, and \`token\` and \`exec\` go on using it; to stop: unset ${result.stillInEffect}`);
+          say(
+            ctx.io,
+            `warning: ${result.stillInEffect} is still set in this environment, and \`token\` and \`exec\` go on using it; to stop: unset ${result.stillInEffect}`,
+          );
         }
       }
       if (options.all && results.length === 0) say(ctx.io, 'Not signed in to anything; nothing to do.');

@@ -42,13 +42,18 @@ export function register(program: Command, ctx: CliContext): void {
     .action(async (url: string, secret: string | undefined, flags: LoginFlags) => {
       ctx.json(flags.json);
       if (secret !== undefined) {
-        throw new UsageError(`Refusing a secret on the command line (other users can see it in the process list).\nUse: printf '%s' "$SECRET" | loginkit mcp login ${url} --client-id ID --with-client-secret`);
+        throw new UsageError(
+          `Refusing a secret on the command line (other users can see it in the process list).\nUse: printf '%s' "$SECRET" | loginkit mcp login ${url} --client-id ID --with-client-secret`,
+        );
       }
       const options = await loginOptions(ctx.io, url, flags);
       const view = await createLoginView(ctx.io, new URL(url).host);
       let status: McpStatus;
       try {
-        status = await ctx.kit().mcp(url, { ...options, onEvent: (event) => view.onEvent(event) }).login();
+        status = await ctx
+          .kit()
+          .mcp(url, { ...options, onEvent: (event) => view.onEvent(event) })
+          .login();
       } catch (error) {
         view.stop();
         throw error;
@@ -81,8 +86,15 @@ export function register(program: Command, ctx: CliContext): void {
       } finally {
         view.stop();
       }
-      say(ctx.io, `Connected to ${url}${result.server ? ` (${result.server.name} ${result.server.version})` : ''}: ${result.tools.length} tool(s): ${result.tools.join(', ')}.`);
-      if (result.call) say(ctx.io, `Called ${result.call.name}: ${result.call.isError ? 'the tool reported an error' : 'ok'}${result.call.text ? `: ${result.call.text}` : ''}`);
+      say(
+        ctx.io,
+        `Connected to ${url}${result.server ? ` (${result.server.name} ${result.server.version})` : ''}: ${result.tools.length} tool(s): ${result.tools.join(', ')}.`,
+      );
+      if (result.call)
+        say(
+          ctx.io,
+          `Called ${result.call.name}: ${result.call.isError ? 'the tool reported an error' : 'ok'}${result.call.text ? `: ${result.call.text}` : ''}`,
+        );
       if (flags.json) printJson(ctx.io, result);
       if (result.call?.isError) ctx.exit(EXIT.failure);
     });
@@ -99,7 +111,12 @@ export function register(program: Command, ctx: CliContext): void {
       if (flags.json) printJson(ctx.io, { servers: found });
       for (const server of found) say(ctx.io, describeStatus(server));
       if (found.length === 0) {
-        say(ctx.io, url === undefined ? 'Not signed in to any MCP server.' : `Not signed in to the MCP server ${url}.\nRun: loginkit mcp login ${url}`);
+        say(
+          ctx.io,
+          url === undefined
+            ? 'Not signed in to any MCP server.'
+            : `Not signed in to the MCP server ${url}.\nRun: loginkit mcp login ${url}`,
+        );
         if (url !== undefined) ctx.exit(EXIT.loginRequired);
       }
     });
@@ -110,7 +127,8 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<url>', 'the MCP server URL')
     .action(async (url: string) => {
       const token = await ctx.kit().mcp(url, { interactive: false }).token();
-      if (token === undefined) throw new LoginkitError('login_required', `Not signed in to the MCP server ${url}.\nRun: loginkit mcp login ${url}`);
+      if (token === undefined)
+        throw new LoginkitError('login_required', `Not signed in to the MCP server ${url}.\nRun: loginkit mcp login ${url}`);
       writeData(ctx.io, `${token}\n`);
     });
 
@@ -124,7 +142,12 @@ export function register(program: Command, ctx: CliContext): void {
       const result = await ctx.kit().mcp(url).logout();
       if (result.revocation === 'not_signed_in') say(ctx.io, `Not signed in to the MCP server ${url}; nothing to do.`);
       else {
-        const how = result.revocation === 'revoked' ? 'revoked at the server' : result.revocation === 'unsupported' ? 'the server offers no revocation' : `revocation failed: ${result.revocationError ?? 'unknown error'}`;
+        const how =
+          result.revocation === 'revoked'
+            ? 'revoked at the server'
+            : result.revocation === 'unsupported'
+              ? 'the server offers no revocation'
+              : `revocation failed: ${result.revocationError ?? 'unknown error'}`;
         say(ctx.io, `Logged out of the MCP server ${result.serverUrl} (${how}); the local credential was removed.`);
       }
       if (flags.json) printJson(ctx.io, result);
@@ -139,7 +162,8 @@ async function loginOptions(io: Io, url: string, flags: LoginFlags): Promise<Mcp
   if (flags.clientCredentials && !flags.privateKey && !flags.withClientSecret) {
     throw new UsageError(`--client-credentials needs --with-client-secret (secret on stdin) or --private-key FILE.`);
   }
-  if ((flags.privateKey || flags.alg) && !flags.clientCredentials) throw new UsageError('--private-key and --alg go with --client-credentials.');
+  if ((flags.privateKey || flags.alg) && !flags.clientCredentials)
+    throw new UsageError('--private-key and --alg go with --client-credentials.');
   const options: McpLoginOptions = {
     scopes: flags.scope,
     method: flags.method ?? 'auto',
@@ -148,7 +172,10 @@ async function loginOptions(io: Io, url: string, flags: LoginFlags): Promise<Mcp
   };
   if (flags.clientId) options.clientId = flags.clientId;
   if (flags.withClientSecret) {
-    if (io.stdin.isTTY) throw new UsageError(`Pipe the secret in: printf '%s' "$SECRET" | loginkit mcp login ${url} --client-id ${flags.clientId} --with-client-secret`);
+    if (io.stdin.isTTY)
+      throw new UsageError(
+        `Pipe the secret in: printf '%s' "$SECRET" | loginkit mcp login ${url} --client-id ${flags.clientId} --with-client-secret`,
+      );
     const secret = (await readAll(io.stdin)).replace(/\r?\n$/, '');
     if (!secret) throw new UsageError('No client secret was given (stdin was empty).');
     options.clientSecret = secret;
@@ -171,7 +198,12 @@ async function loginOptions(io: Io, url: string, flags: LoginFlags): Promise<Mcp
 function canSignIn(io: Io): boolean {
   const env = io.env;
   if (env.CI && !/^(false|0|no)$/i.test(env.CI)) return false;
-  return io.stdin.isTTY === true || Boolean(env.BROWSER || env.DISPLAY || env.WAYLAND_DISPLAY) || process.platform === 'darwin' || process.platform === 'win32';
+  return (
+    io.stdin.isTTY === true ||
+    Boolean(env.BROWSER || env.DISPLAY || env.WAYLAND_DISPLAY) ||
+    process.platform === 'darwin' ||
+    process.platform === 'win32'
+  );
 }
 
 function describeStatus(server: McpStatus): string {

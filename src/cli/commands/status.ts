@@ -40,7 +40,8 @@ function describe(s: ProviderStatus): string[] {
   } else {
     const state = s.loggedIn ? 'signed in' : `sign-in expired (run: loginkit login ${s.id})`;
     lines.push(`${s.id}${profile}: ${state}${s.account ? ` as ${s.account}` : ''}`);
-    if (s.plan || s.workspace) lines.push([s.plan ? `plan: ${s.plan}` : '', s.workspace ? `account: ${s.workspace}` : ''].filter(Boolean).join(', '));
+    if (s.plan || s.workspace)
+      lines.push([s.plan ? `plan: ${s.plan}` : '', s.workspace ? `account: ${s.workspace}` : ''].filter(Boolean).join(', '));
     lines.push(s.expiresAt ? `access token ${expiryText(s.expiresAt)}${s.refreshable ? ', renews automatically' : ''}` : 'no expiry');
     lines.push(`scopes: ${s.scopes.join(' ') || '(none)'}`);
   }
@@ -48,8 +49,11 @@ function describe(s: ProviderStatus): string[] {
   if (s.sources.length > 1 || s.sources.some((source) => source.kind === 'env')) {
     lines.push('sources:');
     for (const source of s.sources) {
-      const what = source.kind === 'env' ? `env ${source.name}` : `stored ${source.kind === 'oauth' ? 'sign-in' : 'API key'}, profile ${source.name}`;
-      lines.push(`  ${source.inEffect ? '*' : ' '} ${what}${source.detail ? ` (${source.detail})` : ''}${source.inEffect ? '  ← in effect' : ''}`);
+      const what =
+        source.kind === 'env' ? `env ${source.name}` : `stored ${source.kind === 'oauth' ? 'sign-in' : 'API key'}, profile ${source.name}`;
+      lines.push(
+        `  ${source.inEffect ? '*' : ' '} ${what}${source.detail ? ` (${source.detail})` : ''}${source.inEffect ? '  ← in effect' : ''}`,
+      );
     }
   }
   return lines;

@@ -16,4 +16,3 @@ export function register(program: Command, ctx: CliContext): void {
       if (code !== EXIT.ok) ctx.exit(code);
     });
 }
-
