@@ -4,6 +4,8 @@ import type { CredentialChoice, ExecEnvironment } from './features/credentials.j
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
+import type { McpLoginOptions, McpStatus } from './features/mcp.js';
+import type { McpClient } from './features/mcp-client.js';
 import type { ProviderSummary } from './features/providers.js';
 import type { ProviderStatus } from './features/status.js';
 import type { ImportSource } from './importers/types.js';
@@ -62,6 +64,13 @@ export interface Loginkit {
    * when due, and on a 401 refreshes once and retries once when the body can be sent again.
    */
   createFetch(provider: string, choice?: CredentialChoice): FetchLike;
+  /**
+   * The MCP server at `url`: an `AuthProvider` for the official SDK's transports (`authProvider: kit.mcp(url)`),
+   * `createFetch()` for a fetch that handles every challenge, and `login`, `status`, `logout`, `check`.
+   */
+  mcp(url: string | URL, options?: McpLoginOptions): McpClient;
+  /** Every MCP server with a stored sign-in. */
+  mcpStatus(): Promise<McpStatus[]>;
 }
 
 /**
@@ -97,6 +106,8 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     provider: async (id) => (await providers()).describeProvider(ctx, id),
     addProvider: async (id, entry) => (await providers()).addProvider(ctx, id, entry),
     createFetch: (id, choice) => lazyFetch(ctx, credentials, id, choice),
+    mcp: (url, mcpOptions) => lazyMcpClient(ctx, url, mcpOptions),
+    mcpStatus: async () => (await import('./features/mcp.js')).mcpStatusAll(ctx),
   };
 }
 
@@ -122,5 +133,27 @@ function lazyFetch(
   return async (input, init) => {
     fetch ??= (await credentials()).createFetch(ctx, id, choice);
     return fetch(input, init);
+  };
+}
+
+/** `mcp(url)` is synchronous (it goes into a transport's options); its feature module loads on first use. */
+function lazyMcpClient(ctx: LoginkitContext, url: string | URL, options: McpLoginOptions | undefined): McpClient {
+  let loaded: Promise<McpClient> | undefined;
+  const client = (): Promise<McpClient> =>
+    (loaded ??= import('./features/mcp-client.js').then(({ mcpClient }) => mcpClient(ctx, url, options)));
+  let fetch: FetchLike | undefined;
+  return {
+    url: String(url),
+    token: async () => (await client()).token(),
+    onUnauthorized: async (context) => (await client()).onUnauthorized(context),
+    createFetch: () => async (input, init) => {
+      fetch ??= (await client()).createFetch();
+      return fetch(input, init);
+    },
+    login: async () => (await client()).login(),
+    status: async () => (await client()).status(),
+    logout: async () => (await client()).logout(),
+    saveClient: async () => (await client()).saveClient(),
+    check: async (checkOptions) => (await client()).check(checkOptions),
   };
 }

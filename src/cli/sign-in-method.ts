@@ -81,3 +81,10 @@ function capLines(stdin: NodeJS.ReadableStream, maxBytes: number): { input: Pass
     },
   };
 }
+
+/** Parses `--timeout`: a positive number of seconds. */
+export function positiveSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout needs a positive number of seconds, not "${value}"`);
+  return seconds;
+}

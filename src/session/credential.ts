@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { StorageError } from '../errors.js';
 import type { ServerMetadata } from '../oauth/server.js';
 import type { TokenResult } from '../oauth/tokens.js';
+import { type McpBinding, McpBindingSchema } from './mcp-binding.js';
 
 const AccountSchema = z.object({
   subject: z.string(),
@@ -45,6 +46,8 @@ const OAuthCredentialSchema = z.object({
   account: z.optional(AccountSchema),
   /** An API key obtained with the sign-in (token exchange), handed out by `exec`. */
   apiKey: z.optional(z.string()),
+  /** For an MCP server: what binds the tokens to it (see mcp-binding.ts). */
+  mcp: z.optional(McpBindingSchema),
 });
 
 /** A stored OAuth credential: tokens plus what is needed to refresh and revoke them. */
@@ -59,6 +62,8 @@ export type OAuthCredential = TokenResult & {
   readonly jsonBodies?: boolean | undefined;
   /** An API key obtained with the sign-in (token exchange), handed out by `exec`. */
   readonly apiKey?: string | undefined;
+  /** For an MCP server: resource, client authentication and DPoP key the tokens are bound to. */
+  readonly mcp?: McpBinding | undefined;
 };
 
 /** Any stored credential. */
@@ -113,11 +118,12 @@ function damaged(key: string, storePath: string): StorageError {
 
 /** A new credential from a fresh sign-in or refresh. */
 export function toCredential(
-  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies' | 'apiKey'>,
+  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies' | 'apiKey' | 'mcp'>,
   tokens: TokenResult,
 ): OAuthCredential {
   return {
     ...(base.apiKey ? { apiKey: base.apiKey } : {}),
+    ...(base.mcp ? { mcp: base.mcp } : {}),
     kind: 'oauth',
     provider: base.provider,
     profile: base.profile,

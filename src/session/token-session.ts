@@ -15,6 +15,7 @@ import {
   serializeCredential,
   toCredential,
 } from './credential.js';
+import { mcpConnection } from './mcp-binding.js';
 import { type RetryPolicy, isTransient, withRetries } from './retry.js';
 
 /** The store keys that hold credentials (`provider/profile`), sorted; the others are settings. */
@@ -184,6 +185,7 @@ export class TokenSession {
       http: this.#deps.http,
       timeoutMs,
       jsonBodies: credential.jsonBodies,
+      ...(credential.mcp ? mcpConnection(credential.mcp) : {}),
     };
   }
 

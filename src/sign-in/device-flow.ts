@@ -4,7 +4,7 @@ import { endpointProblem } from '../providers/endpoints.js';
 import { abortableConnection } from './abort.js';
 import type { LoginEvent } from './events.js';
 import { type PollOutcome, type Sleep, pollUntilDone, realSleep } from './polling.js';
-import { type ServerConnection, toConfiguration } from '../oauth/server.js';
+import { type ServerConnection, dpopOption, toConfiguration } from '../oauth/server.js';
 import { type AccountClaimPaths, type TokenResult, toTokenResult } from '../oauth/tokens.js';
 import { translateOAuthError } from '../oauth/translate-error.js';
 
@@ -75,7 +75,12 @@ export async function runDeviceAuthorizationFlow(options: DeviceFlowOptions): Pr
 
   const attempt = async (): Promise<PollOutcome<TokenResult>> => {
     try {
-      const response = await client.genericGrantRequest(config, DEVICE_CODE_GRANT, { device_code: authorization.device_code });
+      const response = await client.genericGrantRequest(
+        config,
+        DEVICE_CODE_GRANT,
+        { ...options.connection.tokenParameters, device_code: authorization.device_code },
+        await dpopOption(config, options.connection),
+      );
       return { kind: 'done', value: toTokenResult(response, options.scopes, now(), undefined, options.accountClaims) };
     } catch (error) {
       if (error instanceof client.ResponseBodyError) {
