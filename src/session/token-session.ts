@@ -131,12 +131,16 @@ export class TokenSession {
    */
   refresh(seen: OAuthCredential, force = false): Promise<Credential> {
     const key = credentialKey(seen.provider, seen.profile);
-    let pending = this.#inflight.get(key);
-    if (!pending) {
-      pending = this.#refreshUnderLock(seen, force).finally(() => this.#inflight.delete(key));
-      this.#inflight.set(key, pending);
+    const pending = this.#inflight.get(key);
+    if (pending && force) {
+      // A refresh already under way for a token that was merely due may keep the current token (the server
+      // is down, the token not yet expired): that does not renew a rejected token, so ask again, forced.
+      return pending.then((result) => (sameTokens(result, seen) ? this.refresh(seen, true) : result));
     }
-    return pending;
+    if (pending) return pending;
+    const started = this.#refreshUnderLock(seen, force).finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, started);
+    return started;
   }
 
   /** Stores a credential from a new sign-in, replacing the profile's previous one. */
