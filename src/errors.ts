@@ -145,6 +145,20 @@ export class AccessDeniedError extends LoginkitError {
   }
 }
 
+/**
+ * `error` and its causes, outermost first, at most `depth` of them: each `cause`, or the first of an
+ * AggregateError's `errors` (how Node reports a connection that failed on every address).
+ */
+export function causeChain(error: unknown, depth = 6): unknown[] {
+  const chain: unknown[] = [];
+  for (let current = error; current !== undefined && current !== null && chain.length < depth;) {
+    chain.push(current);
+    const errors = (current as { errors?: unknown }).errors;
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : (current as { cause?: unknown }).cause;
+  }
+  return chain;
+}
+
 /** Throws the signal's reason as an `interrupted` error when the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (signal?.aborted) throw interrupted(signal);

@@ -29,6 +29,7 @@ export {
   ResponseTooLargeError,
   UnknownProviderError,
   StorageError,
+  causeChain,
   sanitizeServerText,
   type ErrorCode,
 } from './errors.js';

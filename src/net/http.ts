@@ -1,4 +1,4 @@
-import { LoginkitError, NetworkError, ResponseTooLargeError } from '../errors.js';
+import { LoginkitError, NetworkError, ResponseTooLargeError, causeChain } from '../errors.js';
 import { describeSystemError } from '../shared/errno.js';
 import type { EnvVars } from '../shared/home.js';
 
@@ -220,13 +220,11 @@ export function toNetworkError(url: URL, error: unknown, timedOut: boolean, time
   });
 }
 
+/** The first system error code among `error`'s causes (undici's generic socket code is not one). */
 function errorCodeInChain(error: unknown): string | undefined {
-  for (let current: unknown = error, depth = 0; current && depth < 5; depth++) {
+  for (const current of causeChain(error, 5)) {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string' && code !== 'UND_ERR_SOCKET') return code;
-    const errors = (current as { errors?: unknown }).errors;
-    if (Array.isArray(errors) && errors.length > 0) current = errors[0];
-    else current = (current as { cause?: unknown }).cause;
   }
   return undefined;
 }

@@ -1,5 +1,5 @@
 import * as z from 'zod/mini';
-import { LoginkitError, sanitizeServerText } from '../errors.js';
+import { LoginkitError, NetworkError, sanitizeServerText } from '../errors.js';
 import type { FetchLike } from '../net/http.js';
 import { endpointProblem } from '../providers/endpoints.js';
 import type { ServerMetadata } from './server.js';
@@ -196,7 +196,7 @@ async function getJson(url: URL, fetch: FetchLike): Promise<unknown> {
   if (!response.ok) {
     await response.body?.cancel().catch(() => undefined);
     if (response.status >= 400 && response.status < 500) return undefined;
-    throw new LoginkitError('network', `${url.host} answered ${response.status} for ${url.pathname}.`);
+    throw new NetworkError('network', url.host, `${url.host} answered ${response.status} for ${url.pathname}.`, { transient: false });
   }
   try {
     return JSON.parse(await response.text());

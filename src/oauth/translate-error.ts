@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { ConfigError, LoginkitError, NetworkError, ProviderError, sanitizeServerText } from '../errors.js';
+import { ConfigError, LoginkitError, NetworkError, ProviderError, causeChain, sanitizeServerText } from '../errors.js';
 import { bodyReadFailure } from '../net/http.js';
 import { unsupportedTokenType } from './tokens.js';
 
@@ -13,11 +13,11 @@ export interface ErrorContext {
 
 /** Turns whatever openid-client or fetch threw into one of loginkit's errors with a message a person can act on. */
 export function translateOAuthError(error: unknown, context: ErrorContext): LoginkitError {
-  const ours = findInCauses(error, (e): e is LoginkitError => e instanceof LoginkitError);
+  const ours = causeChain(error).find((e): e is LoginkitError => e instanceof LoginkitError);
   if (ours) return ours;
   // openid-client swallows a failed read of an error body and reports the status instead: the read failure
   // (too large, timed out) is what happened.
-  const answered = findInCauses(error, isResponse);
+  const answered = causeChain(error).find(isResponse);
   const unread = answered && bodyReadFailure(answered);
   if (unread) return unread;
   if (error instanceof client.ResponseBodyError) {
@@ -63,9 +63,16 @@ export function translateOAuthError(error: unknown, context: ErrorContext): Logi
     case 'OAUTH_REQUEST_PROTOCOL_FORBIDDEN':
       return new ConfigError(`${context.what} refused: endpoints must use https (http only on loopback).`, { cause: error });
     default:
-      return new LoginkitError('network', `${context.what} failed: ${error instanceof Error ? error.message : String(error)}`, {
-        cause: error,
-      });
+      // Unknown to us: named with its host, and not retried (asking again would likely fail the same way).
+      return new NetworkError(
+        'network',
+        context.host,
+        `${context.what} failed: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+          transient: false,
+        },
+      );
   }
 }
 
@@ -120,12 +127,4 @@ function retryAfter(response: Response | undefined): number | undefined {
   if (!value) return undefined;
   const seconds = /^\d+$/.test(value.trim()) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
   return Number.isFinite(seconds) ? Math.max(0, seconds) : undefined;
-}
-
-function findInCauses<T>(error: unknown, match: (e: unknown) => e is T): T | undefined {
-  for (let current = error, depth = 0; current && depth < 6; depth++) {
-    if (match(current)) return current;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
 }
