@@ -116,7 +116,7 @@ export interface AccountClaimPaths {
 }
 
 /** The account facts worth showing, from ID token or userinfo claims, stripped of control characters (they reach a terminal). */
-export function accountFromClaims(claims: Readonly<Record<string, unknown>>, paths: AccountClaimPaths = {}): AccountInfo {
+function accountFromClaims(claims: Readonly<Record<string, unknown>>, paths: AccountClaimPaths = {}): AccountInfo {
   const text = (value: unknown): string | undefined => (typeof value === 'string' ? sanitizeServerText(value) || undefined : undefined);
   const first = (candidates: readonly (readonly string[])[] | undefined): string | undefined => {
     for (const path of candidates ?? []) {

@@ -134,7 +134,7 @@ export function assertSafeSettingsFile(path: string, stats: OwnerAndMode): void 
 }
 
 /** Refuses a credentials file that belongs to another user or that others can read. */
-export function assertPrivateFile(path: string, stats: OwnerAndMode): void {
+function assertPrivateFile(path: string, stats: OwnerAndMode): void {
   const uid = currentUid();
   if (uid === undefined) return;
   if (Number(stats.uid) !== uid) {

@@ -126,7 +126,7 @@ export async function runDeviceAuthorizationFlow(options: DeviceFlowOptions): Pr
  * the complete URI is dropped unless it is on the same origin as the verification URI (so a server cannot
  * send the person somewhere else than the address they read), and all text is stripped of control characters.
  */
-export function devicePrompt(authorization: client.DeviceAuthorizationResponse, start: number, host: string): DevicePrompt {
+function devicePrompt(authorization: client.DeviceAuthorizationResponse, start: number, host: string): DevicePrompt {
   const problem = endpointProblem(authorization.verification_uri);
   if (problem) throw new ProviderError(`${host} sent a verification address that ${problem}`, { error: 'invalid_response' });
   const userCode = clean(authorization.user_code);
