@@ -502,7 +502,14 @@ export class McpServer {
     const dpop = await dpopOption(config, connection);
     try {
       if (this.#options.clientCredentials) {
-        return toTokenResult(await oidc.clientCredentialsGrant(config, params, dpop), scopes, this.#ctx.now());
+        return toTokenResult(
+          await oidc.clientCredentialsGrant(config, params, dpop),
+          scopes,
+          this.#ctx.now(),
+          undefined,
+          undefined,
+          dpop !== undefined,
+        );
       }
       const assertion = this.#options.crossApp ? await this.#idJag(metadata, binding) : await this.#options.workloadAssertion?.();
       if (!assertion) throw new ConfigError('No assertion for the JWT-bearer grant.');
@@ -512,7 +519,7 @@ export class McpServer {
         { ...params, assertion },
         dpop,
       );
-      return toTokenResult(response, scopes, this.#ctx.now());
+      return toTokenResult(response, scopes, this.#ctx.now(), undefined, undefined, dpop !== undefined);
     } catch (error) {
       throw translateOAuthError(error, {
         host: new URL(metadata.token_endpoint ?? metadata.issuer).host,
