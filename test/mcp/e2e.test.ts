@@ -363,3 +363,46 @@ test('MCP servers end to end: browser sign-in with registration, tool call, refr
   assert.deepEqual(none.servers, []);
   assert.equal((await loginkit(['mcp', 'token', a.url], base)).code, 3);
 });
+
+// Regression: the Bearer-only token check refused every DPoP-bound token, so no sign-in to an authorization
+// server that offers DPoP could finish ("token of type dpop, which loginkit cannot use").
+test('MCP sign-in where the authorization server offers DPoP: the DPoP-bound token is kept and refreshed with a proof', async (t) => {
+  const formats: ResourceFormats = new Map();
+  const auth = await startAuthServer({ configure: await mcpAuthorizationConfig(formats) });
+  const server = await startMcpResourceServer({
+    issuer: auth.issuer,
+    tokenCheck: { kind: 'jwt', issuer: auth.issuer, jwksUri: `${auth.issuer}/jwks` },
+    baseScope: READ,
+    writeScope: WRITE,
+  });
+  formats.set(server.url, 'jwt');
+  const dir = await mkdtemp(join(tmpdir(), 'loginkit-mcp-dpop-'));
+  const home = join(dir, 'home');
+  const results = join(dir, 'browser-runs.jsonl');
+  const base = {
+    PATH: process.env['PATH'] ?? '/usr/bin:/bin',
+    HOME: process.env['HOME'] ?? dir,
+    LOGINKIT_HOME: home,
+    LOGINKIT_STORE: 'file',
+  };
+  t.after(async () => {
+    await Promise.all([server.close(), auth.close()]);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  const login = json<McpStatusJson & { dpop: boolean; tokenType: string }>(
+    await loginkit(['mcp', 'login', server.url, '--json'], { ...base, BROWSER: browserCommand(dir, results, false) }),
+  );
+  await browserRuns(results, 1);
+  assert.equal(login.dpop, true);
+  assert.equal(login.tokenType, 'dpop');
+  const first = (await loginkit(['mcp', 'token', server.url], base)).out.trim();
+  assert.ok(jwtPayload(first)['cnf'], 'the access token is bound to loginkit’s key');
+
+  await expireStoredMcpToken(home, server.url);
+  const refreshed = await loginkit(['mcp', 'token', server.url], base);
+  assert.equal(refreshed.code, 0, refreshed.err);
+  assert.notEqual(refreshed.out.trim(), first);
+  assert.deepEqual(jwtPayload(refreshed.out.trim())['cnf'], jwtPayload(first)['cnf'], 'bound to the same key after refresh');
+  assert.equal(auth.grants.filter((grant) => grant['grant_type'] === 'refresh_token')[0]?.['resource'], server.url);
+});
