@@ -1,10 +1,13 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import type { LoginkitContext } from '../../context.js';
+import type { FetchLike } from '../../net/http.js';
+import type { OAuthCredential } from '../../session/credential.js';
 import { namespacedStore } from '../../session/namespaced-store.js';
 import { DEFAULT_RETRY_POLICY } from '../../session/retry.js';
 import { TokenSession } from '../../session/token-session.js';
 import type { EntryStore } from '../../store/entry-store.js';
+import { guardedFetchFor } from './guarded-http.js';
 
 /** The part of the credential store that holds MCP credentials, registrations and configured clients. */
 const STORE_NAMESPACE = 'mcp';
@@ -46,6 +49,7 @@ export function mcpSession(ctx: LoginkitContext): TokenSession {
       now: ctx.now,
       retry: DEFAULT_RETRY_POLICY,
       onWarning: ctx.warn,
+      httpFor: guardedHttpByServer(ctx),
     });
     sessions.set(ctx, session);
   }
@@ -58,4 +62,19 @@ export const storeKey = (kind: 'server' | 'client' | 'registration', id: string)
 /** The credential id of tokens for (authorization server, client, resource). */
 export function credentialId(issuer: string, clientId: string, resource: string): string {
   return `mcp-${createHash('sha256').update(`${issuer}\n${clientId}\n${resource}`).digest('hex').slice(0, 20)}`;
+}
+
+/** Refresh and revocation go where the authorization server said: guarded like every server-named URL. */
+function guardedHttpByServer(ctx: LoginkitContext): (credential: OAuthCredential) => FetchLike {
+  const byServer = new Map<string, FetchLike>();
+  return (credential) => {
+    const serverUrl = credential.mcp?.serverUrl;
+    if (!serverUrl) return ctx.http;
+    let http = byServer.get(serverUrl);
+    if (!http) {
+      http = guardedFetchFor(ctx, new URL(serverUrl));
+      byServer.set(serverUrl, http);
+    }
+    return http;
+  };
 }

@@ -1,8 +1,8 @@
 import type { LoginkitContext } from '../../context.js';
-import { type AddressPolicy, createGuardedFetch, policyFor } from '../../net/guarded-fetch.js';
 import { type FetchLike, createHttp } from '../../net/http.js';
 import type { OAuthCredential } from '../../session/credential.js';
 import type { TokenSession } from '../../session/token-session.js';
+import { guardedFetchFor } from './guarded-http.js';
 import { canonicalServerUrl, mcpLoginRequired } from './server-url.js';
 import { mcpSession, mcpStore, storeKey } from './store.js';
 import type { McpLoginOptions } from './types.js';
@@ -20,20 +20,17 @@ export interface McpTarget {
   guarded(): Promise<FetchLike>;
 }
 
-/** The target for `url`; its address policy (which depends on where the MCP server is) is worked out once. */
+/** The target for `url`. */
 export function createTarget(ctx: LoginkitContext, url: string | URL, options: McpLoginOptions): McpTarget {
   const canonical = canonicalServerUrl(url);
-  let policy: Promise<AddressPolicy> | undefined;
+  const guarded = guardedFetchFor(ctx, canonical);
   return {
     url: canonical,
     ctx,
     options,
     session: mcpSession(ctx),
     dpopNonces: new Map(),
-    guarded: async () => {
-      policy ??= policyFor(canonical);
-      return createGuardedFetch(ctx.http, await policy);
-    },
+    guarded: async () => guarded,
   };
 }
 
