@@ -4,8 +4,7 @@ import type { CredentialChoice, ExecEnvironment } from './features/credentials.j
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
-import type { McpLoginOptions, McpStatus } from './features/mcp.js';
-import type { McpClient } from './features/mcp-client.js';
+import type { McpClient, McpLoginOptions, McpStatus } from './features/mcp/index.js';
 import type { ProviderSummary } from './features/providers.js';
 import type { ProviderStatus } from './features/status.js';
 import type { ImportSource } from './importers/types.js';
@@ -107,7 +106,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     addProvider: async (id, entry) => (await providers()).addProvider(ctx, id, entry),
     createFetch: (id, choice) => lazyFetch(ctx, credentials, id, choice),
     mcp: (url, mcpOptions) => lazyMcpClient(ctx, url, mcpOptions),
-    mcpStatus: async () => (await import('./features/mcp.js')).mcpStatusAll(ctx),
+    mcpStatus: async () => (await import('./features/mcp/index.js')).mcpStatusAll(ctx),
   };
 }
 
@@ -140,7 +139,7 @@ function lazyFetch(
 function lazyMcpClient(ctx: LoginkitContext, url: string | URL, options: McpLoginOptions | undefined): McpClient {
   let loaded: Promise<McpClient> | undefined;
   const client = (): Promise<McpClient> =>
-    (loaded ??= import('./features/mcp-client.js').then(({ mcpClient }) => mcpClient(ctx, url, options)));
+    (loaded ??= import('./features/mcp/index.js').then(({ mcpClient }) => mcpClient(ctx, url, options)));
   let fetch: FetchLike | undefined;
   return {
     url: String(url),

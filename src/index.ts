@@ -15,8 +15,7 @@ export type { CredentialChoice, ExecEnvironment } from './features/credentials.j
 export type { ImportReport } from './features/import.js';
 export type { LoginOptions, LoginResult } from './features/login.js';
 export type { LogoutResult } from './features/logout.js';
-export type { McpLoginOptions, McpLogoutResult, McpStatus } from './features/mcp.js';
-export type { McpCheckOptions, McpCheckResult, McpClient } from './features/mcp-client.js';
+export type { McpCheckOptions, McpCheckResult, McpClient, McpLoginOptions, McpLogoutResult, McpStatus } from './features/mcp/index.js';
 export type { ProviderSummary } from './features/providers.js';
 export type { CredentialSource, ProviderStatus } from './features/status.js';
 export {

@@ -25,7 +25,7 @@ export async function refreshTokens(
       connection.tokenParameters,
       await dpopOption(config, connection),
     );
-    return toTokenResult(response, previous.scopes, now(), previous);
+    return toTokenResult(response, previous.scopes, now(), previous, undefined, connection.dpopKey !== undefined);
   } catch (error) {
     throw translateOAuthError(error, { host: hostOf(connection, 'token_endpoint'), what });
   }
@@ -34,7 +34,11 @@ export async function refreshTokens(
 /** Outcome of revoking one token. */
 export type RevocationOutcome = 'revoked' | 'unsupported' | 'failed';
 
-/** Revokes `token` at the server (RFC 7009); a 200 means done, even for a token the server no longer knows. */
+/**
+ * Revokes `token` at the server (RFC 7009); a 200 means done, even for a token the server no longer knows.
+ * `unsupported_token_type` is `unsupported`, not a failure: servers answer it for self-contained (JWT) access
+ * tokens, which die with the grant when the refresh token is revoked first.
+ */
 export async function revokeToken(
   connection: ServerConnection,
   token: string,
@@ -45,6 +49,7 @@ export async function revokeToken(
     await client.tokenRevocation(toConfiguration(connection), token, { token_type_hint: hint });
     return { outcome: 'revoked' };
   } catch (error) {
+    if (error instanceof client.ResponseBodyError && error.error === 'unsupported_token_type') return { outcome: 'unsupported' };
     const translated = translateOAuthError(error, { host: hostOf(connection, 'revocation_endpoint'), what: 'Revocation' });
     return { outcome: 'failed', error: translated.message };
   }

@@ -42,17 +42,21 @@ export interface AccountInfo {
   readonly workspace?: string | undefined;
 }
 
-/** Converts openid-client's token response into a TokenResult, keeping `previous` values the server did not resend. */
+/**
+ * Converts openid-client's token response into a TokenResult, keeping `previous` values the server did not resend.
+ * `senderConstrained`: the request carried a DPoP proof, so a `DPoP` token (RFC 9449) is usable too.
+ */
 export function toTokenResult(
   response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers,
   requestedScopes: readonly string[],
   now: number,
   previous?: Pick<TokenResult, 'refreshToken' | 'idToken' | 'account'>,
   accountClaims?: AccountClaimPaths,
+  senderConstrained = false,
 ): TokenResult {
   const claims = response.claims();
   const expiresIn = response.expiresIn();
-  const tokenType = bearerTokenType(response.token_type);
+  const tokenType = usableTokenType(response.token_type, senderConstrained);
   checkTokenCharacters(response.access_token, 'access token');
   if (response.refresh_token !== undefined) checkTokenCharacters(response.refresh_token, 'refresh token');
   return {
@@ -73,10 +77,13 @@ export function tokenLifetimeSeconds(expiresIn: number): number {
   return Math.min(expiresIn, MAX_TOKEN_LIFETIME_SECONDS);
 }
 
-/** The token type, which must be Bearer (any case): loginkit sends tokens only as RFC 6750 Bearer tokens. */
-function bearerTokenType(tokenType: string | undefined): string {
+/**
+ * The token type, Bearer (any case) unless the request was sender-constrained: loginkit sends tokens as RFC 6750
+ * Bearer tokens, and as DPoP tokens only with the key it proved possession of.
+ */
+function usableTokenType(tokenType: string | undefined, senderConstrained: boolean): string {
   const type = (tokenType ?? 'bearer').toLowerCase();
-  if (type !== 'bearer') throw unsupportedTokenType(tokenType ?? '', 'The server');
+  if (type !== 'bearer' && !(senderConstrained && type === 'dpop')) throw unsupportedTokenType(tokenType ?? '', 'The server');
   return type;
 }
 

@@ -47,6 +47,11 @@ export interface SessionDeps {
   retry: RetryPolicy;
   /** Told when a problem was worked around (e.g. a refresh failed but the current token is still valid). */
   onWarning: (message: string) => void;
+  /**
+   * The fetch for one credential's refresh and revocation requests; default `http`. MCP credentials get one
+   * guarded against SSRF, since their endpoints were named by a server rather than chosen by the person.
+   */
+  httpFor?: (credential: OAuthCredential) => FetchLike;
 }
 
 /**
@@ -186,7 +191,7 @@ export class TokenSession {
     return {
       metadata: credential.server,
       clientId: credential.clientId,
-      http: this.#deps.http,
+      http: this.#deps.httpFor?.(credential) ?? this.#deps.http,
       timeoutMs,
       jsonBodies: credential.jsonBodies,
       ...(credential.mcp ? mcpConnection(credential.mcp) : {}),

@@ -123,7 +123,7 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
         connection.tokenParameters,
         await dpopOption(config, connection),
       );
-      tokens = toTokenResult(response, options.scopes, options.now(), undefined, options.accountClaims);
+      tokens = toTokenResult(response, options.scopes, options.now(), undefined, options.accountClaims, connection.dpopKey !== undefined);
     } catch (error) {
       await listener.finish('failed');
       throw translateOAuthError(error, { host: new URL(connection.metadata.issuer).host, what: 'Sign-in' });

@@ -81,7 +81,10 @@ export async function runDeviceAuthorizationFlow(options: DeviceFlowOptions): Pr
         { ...options.connection.tokenParameters, device_code: authorization.device_code },
         await dpopOption(config, options.connection),
       );
-      return { kind: 'done', value: toTokenResult(response, options.scopes, now(), undefined, options.accountClaims) };
+      return {
+        kind: 'done',
+        value: toTokenResult(response, options.scopes, now(), undefined, options.accountClaims, options.connection.dpopKey !== undefined),
+      };
     } catch (error) {
       if (error instanceof client.ResponseBodyError) {
         switch (error.error) {

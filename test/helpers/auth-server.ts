@@ -28,6 +28,11 @@ export interface AuthServerOptions {
    * exchange checks the subject token type and that the ID token was issued to the client.
    */
   tokenExchangeApiKey?: string;
+  /**
+   * Adjusts the oidc-provider configuration before the provider is built: features a test needs
+   * (resource indicators, dynamic registration, …) and the hooks they come with.
+   */
+  configure?: (configuration: Record<string, unknown>) => void;
 }
 
 /** Counters of what the authorization server did, read by tests. */
@@ -61,6 +66,10 @@ export interface AuthServer {
   grantErrorCodes: string[];
   /** Every HTTP request received, in order; `path` has no query. */
   requests: Array<{ method: string; path: string }>;
+  /** Query parameters of every request to the authorization endpoint, in order. */
+  authorizationRequests: URLSearchParams[];
+  /** Parameters of every successful grant at the token endpoint, in order (`grant_type`, `resource`, `redirect_uri`, …). */
+  grants: Array<Record<string, unknown>>;
   close(): Promise<void>;
 }
 
@@ -125,10 +134,15 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   const port = await listenOnLoopback(server);
   const issuer = `http://127.0.0.1:${port}${issuerPath}`;
 
-  const provider = new Provider(issuer, buildConfiguration(opts, clientId, issuerPath, interactionPolicy.base()));
+  const configuration = buildConfiguration(opts, clientId, issuerPath, interactionPolicy.base());
+  opts.configure?.(configuration);
+  const provider = new Provider(issuer, configuration);
   const stats = newStats();
   const grantErrorCodes: string[] = [];
+  const grants: AuthServer['grants'] = [];
+  const authorizationRequests: URLSearchParams[] = [];
   countGrantEvents(provider, stats, grantErrorCodes);
+  provider.on('grant.success', (ctx) => grants.push(readGrantParams(ctx)));
   provider.use(countEndpointRequests(stats));
   if (opts.deviceInterval !== undefined) provider.use(addDeviceInterval(opts.deviceInterval));
   if (opts.metadataOverrides !== undefined) provider.use(overrideMetadata(opts.metadataOverrides));
@@ -136,7 +150,9 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
 
   const handle = provider.callback();
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
-    requests.push({ method: req.method ?? '', path: pathWithoutQuery(req.url ?? '/') });
+    const path = pathWithoutQuery(req.url ?? '/');
+    requests.push({ method: req.method ?? '', path });
+    if (path === `${issuerPath}/auth`) authorizationRequests.push(new URL(req.url ?? '/', issuer).searchParams);
     if (opts.acceptJsonBodies && req.method === 'POST' && (req.headers['content-type'] ?? '').startsWith('application/json')) {
       void formEncoded(req).then((converted) => {
         stats.jsonBodies += 1;
@@ -154,6 +170,8 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
     stats,
     grantErrorCodes,
     requests,
+    authorizationRequests,
+    grants,
     close: () => closeServer(server),
   };
 }
@@ -401,6 +419,12 @@ function countGrantEvents(provider: OidcProvider, stats: AuthServerStats, grantE
 function readGrantType(ctx: unknown): unknown {
   const oidc = readProperty(ctx, 'oidc');
   return readProperty(readProperty(oidc, 'params'), 'grant_type');
+}
+
+// A copy: oidc-provider's params object is its own and lives on after the request.
+function readGrantParams(ctx: unknown): Record<string, unknown> {
+  const params = readProperty(readProperty(ctx, 'oidc'), 'params');
+  return typeof params === 'object' && params !== null ? { ...params } : {};
 }
 
 function readErrorCode(error: unknown): string {

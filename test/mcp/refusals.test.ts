@@ -1,6 +1,7 @@
 // What loginkit refuses to do for an MCP server, each with a clear message and no request to the forbidden
 // place: a protected resource naming another resource, an authorization server whose metadata names another
-// issuer, no PKCE S256, metadata URLs on link-local or private addresses, a registration for another issuer.
+// issuer, no PKCE S256, metadata URLs on link-local or private addresses, a registration for another issuer,
+// refresh and revocation endpoints on such addresses.
 import assert from 'node:assert/strict';
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -249,4 +250,54 @@ test('WWW-Authenticate: several challenges, quoted strings and escapes (RFC 9110
     bearerChallenge({ headers: new Headers({ 'www-authenticate': 'DPoP error="use_dpop_nonce", algs="ES256"' }) })?.error,
     'use_dpop_nonce',
   );
+});
+
+test('refresh and revocation of an MCP credential are SSRF-guarded: endpoints on link-local or private addresses are never called', async () => {
+  const { createMemoryStore } = await import('../../src/store/memory-store.js');
+  const { serializeCredential, toCredential } = await import('../../src/session/credential.js');
+  const store = createMemoryStore();
+  const serverUrl = 'http://127.0.0.1:9/mcp';
+  // As if the authorization server's metadata had named a cloud metadata service and an internal host.
+  const credential = toCredential(
+    {
+      provider: 'mcp-seeded',
+      profile: 'default',
+      clientId: 'client-1',
+      server: {
+        issuer: 'http://127.0.0.1:9',
+        token_endpoint: 'http://169.254.169.254/token',
+        revocation_endpoint: 'http://10.0.0.7/revoke',
+      },
+      mcp: { serverUrl, resource: serverUrl, grant: 'authorization_code', authMethod: 'none' },
+    },
+    {
+      accessToken: 'stale-access',
+      refreshToken: 'seeded-refresh',
+      idToken: undefined,
+      tokenType: 'bearer',
+      scopes: ['read'],
+      expiresAt: Date.now() - 1_000,
+      obtainedAt: Date.now() - 3_600_000,
+      account: { subject: 'seeded' },
+    },
+  );
+  await store.update(() => ({
+    mcp: { [`server:${encodeURIComponent(serverUrl)}`]: 'mcp-seeded', 'mcp-seeded/default': serializeCredential(credential) },
+  }));
+  const requested: string[] = [];
+  const kit = createLoginkit({
+    store,
+    home: '/nonexistent-loginkit-home',
+    env: {},
+    fetch: async (input, init) => {
+      requested.push(String(input));
+      return fetch(input, init);
+    },
+  });
+  const mcp = kit.mcp(serverUrl, { interactive: false });
+  await assert.rejects(mcp.token(), /Refusing to fetch http:\/\/169\.254\.169\.254\/token: 169\.254\.169\.254 is a link-local address/);
+  const logout = await mcp.logout();
+  assert.equal(logout.revocation, 'failed');
+  assert.match(logout.revocationError ?? '', /10\.0\.0\.7 is a private address/);
+  assert.deepEqual(requested, [], 'no request left loginkit');
 });
