@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createFileStore } from '../../src/store/file-store.js';
 import { plaintextCodec } from '../../src/store/plaintext-codec.js';
-import { makeHome, runCli } from '../helpers/cli.js';
+import { makeHome, runCli, runCliProcess } from '../helpers/cli.js';
 import { startHttpServer } from '../helpers/stand-in.js';
 import { sequenceOf } from './store-writer.js';
 import { type Writer, buildWriter, lastAnnounced, temporaryFiles, untilTemporaryFile } from './writer-process.js';
@@ -112,7 +112,8 @@ describe('concurrent writers', () => {
         home,
         providers.map((p) => ({ provider: p, tokenEndpoint: `${server.url}/token`, accessToken: `old-at-${p}`, refreshToken: `old-rt-${p}`, expiresInMs: -60_000 })),
       );
-      const runs = await Promise.all(providers.map((p) => runCli(['token', p], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 30_000 })));
+      // Processes: what is tested is separate processes writing one store at the same moment.
+      const runs = await Promise.all(providers.map((p) => runCliProcess(['token', p], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 30_000 })));
       runs.forEach((run, i) => {
         assert.equal(run.code, 0, run.stderr);
         assert.equal(run.stdout, `new-at-p${i}\n`);
