@@ -1,8 +1,9 @@
 // `loginkit store migrate` between every pair of backends (file, keychain, passphrase) against a real Secret
-// Service, and kill -9 in the middle of a migration leaving every credential readable.
+// Service, and kill -9 in the middle of a migration leaving every credential readable. This process talks to
+// the same bus (the keychain reads process.env), so the CLI runs in process except where it is killed.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -65,7 +66,7 @@ describe('store migrate', { timeout: 240_000 }, () => {
     await seedStore(dir, backend, Object.assign({}, ...entries), env);
     return dir;
   };
-  /** Every credential reads back through the CLI in another process, whichever backend the file is in now. */
+  /** Every credential reads back through the CLI, whichever backend the file is in now. */
   const assertAllReadable = async (dir: string, why: string): Promise<void> => {
     for (const [provider, token] of Object.entries(CREDENTIALS)) {
       const result = await runCli(['token', provider], { home: dir, env });
@@ -74,7 +75,7 @@ describe('store migrate', { timeout: 240_000 }, () => {
     }
   };
 
-  /** One process opens the store and lists every credential as signed in: cheaper than a `token` per credential. */
+  /** One run opens the store and lists every credential as signed in: cheaper than a `token` per credential. */
   const assertAllListed = async (dir: string, why: string): Promise<void> => {
     const result = await runCli(['status', '--json'], { home: dir, env });
     assert.equal(result.code, 0, `${why}: ${result.stderr}`);
@@ -182,7 +183,11 @@ describe('store migrate', { timeout: 240_000 }, () => {
     await killMigrationAt(dir, env, 'file', 'switch');
     assert.equal((await readdir(dir)).filter((name) => name.includes('.migrating-')).length, 1, 'the killed migration left its temporary file');
 
-    // The dead process's lock goes stale after 10 s; the next migration waits for it, then takes over.
+    // The dead process's lock goes stale 10 s after its last heartbeat, and the next migration then takes it
+    // over. Backdate the heartbeat rather than wait for it (stale-lock.test.ts covers the waiting).
+    const lock = join(dir, 'locks', 'store-write.lock');
+    const longAgo = new Date(Date.now() - 60_000);
+    await utimes(lock, longAgo, longAgo);
     const again = await runCli(['store', 'migrate', '--to', 'file'], { home: dir, env, timeoutMs: 40_000 });
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual((await readdir(dir)).filter((name) => name.includes('credentials')), ['credentials.json']);
