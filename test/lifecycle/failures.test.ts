@@ -114,32 +114,26 @@ describe('refresh failures, in process', () => {
     assert.deepEqual(await readFile(join(home, STORE)), before, 'the stored credential is left as it was');
   });
 
-  test('a server that never answers: a timeout error within the configured bound', async () => {
-    const server = await tokenEndpoint(() => undefined);
-    const home = await homeWith(server.endpoint);
-    const { client } = kit(home, { timeoutMs: 500 });
-
-    const { ms, error } = await timed(() => client.getToken(PROVIDER));
-    assert.ok(error instanceof NetworkError, `a NetworkError, got ${String(error)}`);
-    assert.equal(error.code, 'timeout');
-    assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${server.port}`));
-    assert.ok(server.seen.length >= 1 && server.seen.length <= 4, `bounded attempts, saw ${server.seen.length}`);
-    // Each attempt is cut at 500 ms, and there are at most 4 of them.
-    assert.ok(ms >= 500, `waited the timeout (${ms} ms)`);
-    assert.match(error.message, /did not answer within 1 s/, 'the timeout option (500 ms), not the 30 s default');
-  });
-
-  test('LOGINKIT_HTTP_TIMEOUT bounds the wait when no option is given', async () => {
-    const server = await tokenEndpoint(() => undefined);
-    const home = await homeWith(server.endpoint);
-    const client = createLoginkit({ home, env: { LOGINKIT_STORE: 'file', LOGINKIT_HTTP_TIMEOUT: '0.4' } });
-    const { ms, error } = await timed(() => client.getToken(PROVIDER));
-    assert.equal((error as NetworkError | undefined)?.code, 'timeout', String(error));
+  // The bound given as an option, or through the environment: each attempt is cut there, and there are at most 4.
+  for (const { name, options, env, boundMs, shown } of [
+    { name: 'a server that never answers: a timeout error within the configured bound', options: { timeoutMs: 500 }, env: {}, boundMs: 500, shown: '1 s' },
     // Rounded to whole seconds in the message: 0.4 s, not the 30 s default.
-    assert.match((error as Error).message, /did not answer within 0 s/);
-    assert.ok(ms >= 400, `waited the timeout (${ms} ms)`);
-    assert.ok(server.seen.length >= 1 && server.seen.length <= 4, `bounded attempts, saw ${server.seen.length}`);
-  });
+    { name: 'LOGINKIT_HTTP_TIMEOUT bounds the wait when no option is given', options: {}, env: { LOGINKIT_HTTP_TIMEOUT: '0.4' }, boundMs: 400, shown: '0 s' },
+  ]) {
+    test(name, async () => {
+      const server = await tokenEndpoint(() => undefined);
+      const home = await homeWith(server.endpoint);
+      const client = createLoginkit({ home, env: { LOGINKIT_STORE: 'file', ...env }, ...options });
+
+      const { ms, error } = await timed(() => client.getToken(PROVIDER));
+      assert.ok(error instanceof NetworkError, `a NetworkError, got ${String(error)}`);
+      assert.equal(error.code, 'timeout');
+      assert.match(error.message, new RegExp(`127\\.0\\.0\\.1:${server.port}`));
+      assert.ok(server.seen.length >= 1 && server.seen.length <= 4, `bounded attempts, saw ${server.seen.length}`);
+      assert.ok(ms >= boundMs, `waited the timeout (${ms} ms)`);
+      assert.match(error.message, new RegExp(`did not answer within ${shown}`), 'the configured bound, not the 30 s default');
+    });
+  }
 
   // Regression: undici's Response is not the global Response class, so 5xx and 429 answers without an OAuth
   // error body were once taken for malformed responses and not retried.
@@ -178,31 +172,29 @@ describe('refresh failures, in process', () => {
     assert.equal(stored?.refreshToken, 'old-rt');
   });
 
-  test('429 with Retry-After: 1 waits at least a second before trying again', async () => {
-    const server = await tokenEndpoint((n, _req, res) => {
-      if (n === 1) res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' }).end('Too Many Requests');
-      else sendJson(res, 200, tokenResponse('new-at', 'new-rt'));
+  for (const { name, answer429 } of [
+    {
+      name: '429 with Retry-After: 1 waits at least a second before trying again',
+      answer429: (res: ServerResponse) => res.writeHead(429, { 'content-type': 'text/plain', 'retry-after': '1' }).end('Too Many Requests'),
+    },
+    {
+      name: '429 with a JSON error body and Retry-After is honoured the same way',
+      answer429: (res: ServerResponse) => sendJson(res, 429, { error: 'slow_down' }, { 'retry-after': '1' }),
+    },
+  ]) {
+    test(name, async () => {
+      const server = await tokenEndpoint((n, _req, res) => {
+        if (n === 1) answer429(res);
+        else sendJson(res, 200, tokenResponse('new-at', 'new-rt'));
+      });
+      const home = await homeWith(server.endpoint);
+
+      assert.equal(await kit(home).client.getToken(PROVIDER), 'new-at');
+      assert.equal(server.seen.length, 2);
+      const pause = (server.seen[1]?.at ?? 0) - (server.seen[0]?.at ?? 0);
+      assert.ok(pause >= 950, `waited ${pause} ms after Retry-After: 1`);
     });
-    const home = await homeWith(server.endpoint);
-
-    assert.equal(await kit(home).client.getToken(PROVIDER), 'new-at');
-    assert.equal(server.seen.length, 2);
-    const pause = (server.seen[1]?.at ?? 0) - (server.seen[0]?.at ?? 0);
-    assert.ok(pause >= 950, `waited ${pause} ms after Retry-After: 1`);
-  });
-
-  test('429 with a JSON error body and Retry-After is honoured the same way', async () => {
-    const server = await tokenEndpoint((n, _req, res) => {
-      if (n === 1) sendJson(res, 429, { error: 'slow_down' }, { 'retry-after': '1' });
-      else sendJson(res, 200, tokenResponse('new-at', 'new-rt'));
-    });
-    const home = await homeWith(server.endpoint);
-
-    assert.equal(await kit(home).client.getToken(PROVIDER), 'new-at');
-    assert.equal(server.seen.length, 2);
-    const pause = (server.seen[1]?.at ?? 0) - (server.seen[0]?.at ?? 0);
-    assert.ok(pause >= 950, `waited ${pause} ms after Retry-After: 1`);
-  });
+  }
 
   test('malformed JSON: a clear error at once, no retry storm, nothing stored', async () => {
     const server = await tokenEndpoint((_n, _req, res) => {

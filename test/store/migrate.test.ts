@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { MigrationStep } from '../../src/store/admin.js';
 import type { StoreBackend } from '../../src/store/select-store.js';
+import { type Bundle, bundleProgram } from '../helpers/bundle.js';
 import { cliEnvironment, makeHome, runCli, spawnCli } from '../helpers/cli.js';
 import { type SecretService, credentialEntry, seedStore, startSecretService, storeText } from './support.js';
 
@@ -20,11 +21,10 @@ const BACKENDS: StoreBackend[] = ['file', 'keychain', 'passphrase'];
 const PASSPHRASE = 'migration passphrase';
 const CREDENTIALS = { acme: 'migrate-token-acme-111111', zeta: 'migrate-token-zeta-222222', beta: 'migrate-token-beta-333333' };
 const FIXTURE = fileURLToPath(new URL('./fixtures/migrate-until.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 
 /** Starts a migration of `home` to `to` in another process, resolves once it is frozen at `step`, then kills it with SIGKILL. */
-async function killMigrationAt(home: string, env: Record<string, string>, to: StoreBackend, step: MigrationStep): Promise<void> {
-  const child = spawn(process.execPath, ['--import', TSX, FIXTURE, to, step], { env: cliEnvironment(home, env), stdio: ['ignore', 'pipe', 'pipe'] });
+async function killMigrationAt(fixture: Bundle, home: string, env: Record<string, string>, to: StoreBackend, step: MigrationStep): Promise<void> {
+  const child = spawn(process.execPath, [fixture.file, to, step], { env: cliEnvironment(home, { ...env, ...fixture.env }), stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   await new Promise<void>((resolve, reject) => {
@@ -54,6 +54,7 @@ function keychainKey(home: string, text: string): number[] | null {
 describe('store migrate', { timeout: 240_000 }, () => {
   let service: SecretService;
   let env: Record<string, string>;
+  let fixture: Bundle;
   const homes: string[] = [];
   const home = async (): Promise<string> => {
     const dir = await makeHome();
@@ -90,10 +91,12 @@ describe('store migrate', { timeout: 240_000 }, () => {
   before(async () => {
     service = await startSecretService();
     process.env.DBUS_SESSION_BUS_ADDRESS = service.address;
+    fixture = await bundleProgram(FIXTURE);
     env = { ...service.env, LOGINKIT_PASSPHRASE: PASSPHRASE };
   });
   after(async () => {
     await service.stop();
+    await fixture.dispose();
     for (const dir of homes) await rm(dir, { recursive: true, force: true });
   });
 
@@ -158,7 +161,7 @@ describe('store migrate', { timeout: 240_000 }, () => {
     for (const step of ['read', 'write', 'verify', 'switch', 'cleanup'] as MigrationStep[]) {
       test(`kill -9 at "${step}" of ${from} → ${to}: every credential stays readable`, async () => {
         const dir = await seeded(from);
-        await killMigrationAt(dir, env, to, step);
+        await killMigrationAt(fixture, dir, env, to, step);
 
         const expected = step === 'cleanup' ? to : from;
         assert.equal(backendOf(await storeText(dir)), expected, `after "${step}" the store is still (or already) ${expected}`);
@@ -180,7 +183,7 @@ describe('store migrate', { timeout: 240_000 }, () => {
 
   test('after a killed migration, the next one cleans up and completes', async () => {
     const dir = await seeded('keychain');
-    await killMigrationAt(dir, env, 'file', 'switch');
+    await killMigrationAt(fixture, dir, env, 'file', 'switch');
     assert.equal((await readdir(dir)).filter((name) => name.includes('.migrating-')).length, 1, 'the killed migration left its temporary file');
 
     // The dead process's lock goes stale 10 s after its last heartbeat, and the next migration then takes it
