@@ -28,6 +28,4 @@ const only = process.argv.slice(2);
 const files = only.length > 0 ? only : testFiles(join(root, 'test')).sort();
 const concurrency = process.env.LOGINKIT_TEST_CONCURRENCY ?? '2';
 console.log(`Running ${files.length} test files on Node.js ${process.version}`);
-process.exit(
-  run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files]),
-);
+process.exit(run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files]));
