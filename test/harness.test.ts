@@ -1,7 +1,7 @@
 // Proves the test harness works end to end with real parts, without any loginkit code.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage, type ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,8 +13,9 @@ import { ProxyAgent, fetch as undiciFetch } from 'undici';
 import { startAuthServer, type AuthServer, type AuthServerOptions } from './helpers/auth-server.js';
 import { makeBrowserCommand, readBrowserResult } from './helpers/browser-command.js';
 import { closeBrowser, completeDeviceSignIn, signInWithBrowser } from './helpers/browser.js';
-import { cliEnvironment, makeHome, spawnCli, runCli } from './helpers/cli.js';
+import { cliEnvironment, makeHome, runCli, runCliProcess, spawnCli, startCli } from './helpers/cli.js';
 import { startProxy } from './helpers/proxy.js';
+import { browserHandoff } from './helpers/sign-in.js';
 import { startHttpServer, type HttpServerHandle } from './helpers/stand-in.js';
 
 const cleanups: Array<() => Promise<unknown>> = [];
@@ -307,7 +308,7 @@ test('the CLI runner: clean environment, stdin, waitFor, exit code and time limi
   process.env['HTTPS_PROXY'] = 'http://127.0.0.1:9';
   let result;
   try {
-    result = await runCli(['status', '--json'], { home, input: 'piped', nodeArgs: ['-e', echo] });
+    result = await runCliProcess(['status', '--json'], { home, input: 'piped', nodeArgs: ['-e', echo] });
   } finally {
     restoreEnv(saved);
   }
@@ -336,3 +337,94 @@ function restoreEnv(saved: Record<string, string | undefined>): void {
     else process.env[name] = value;
   }
 }
+
+test('the in-process CLI runner: the cleaned environment and not process.env, stdin, waitFor, exit code and deadline', async () => {
+  const home = await makeHome();
+  cleanups.push(() => rm(home, { recursive: true, force: true }));
+  // An OAuth provider whose endpoints are given (no discovery), so that a login starts without a server.
+  await writeFile(
+    join(home, 'config.json'),
+    JSON.stringify({
+      providers: {
+        demo: {
+          type: 'oauth',
+          issuer: 'http://127.0.0.1:9',
+          clientId: 'x',
+          authorizationEndpoint: 'http://127.0.0.1:9/authorize',
+          tokenEndpoint: 'http://127.0.0.1:9/token',
+        },
+      },
+    }),
+    { mode: 0o600 },
+  );
+  const file = { LOGINKIT_STORE: 'file' };
+  const key = `gsk_${'h'.repeat(52)}`;
+  const saved = { LOGINKIT_STORE: process.env['LOGINKIT_STORE'], GROQ_API_KEY: process.env['GROQ_API_KEY'] };
+  // Were the run to read process.env, it would see these instead of its own settings.
+  process.env['LOGINKIT_STORE'] = 'vault';
+  process.env['GROQ_API_KEY'] = 'gsk_from_the_test_process';
+  try {
+    const stored = await runCli(['login', 'groq', '--with-api-key', '--no-verify'], {
+      home,
+      input: `${key}\n`,
+      env: { ...file, GROQ_API_KEY: undefined },
+    });
+    assert.equal(stored.code, 0, stored.stderr);
+    assert.equal(stored.signal, null);
+    assert.match(stored.stderr, /Stored the Groq API key gsk_hh…hhhh/);
+    const token = await runCli(['token', 'groq'], { home, env: { ...file, GROQ_API_KEY: undefined } });
+    assert.deepEqual(token, { code: 0, signal: null, stdout: `${key}\n`, stderr: '' });
+    const selection = await runCli(['store', 'status', '--json'], { home });
+    assert.equal(selection.code, 0, selection.stderr);
+    assert.deepEqual(
+      (JSON.parse(selection.stdout) as { selection: unknown }).selection,
+      { choice: 'auto', source: 'default' },
+      'LOGINKIT_* of the test process is not inherited',
+    );
+  } finally {
+    restoreEnv(saved);
+  }
+  assert.equal((await runCli(['frobnicate'], { home })).code, 2);
+
+  const waiting = startCli(['login', 'demo', '--paste', '--timeout', '1'], { home, env: file });
+  const [url] = await waiting.waitFor(/^http:\/\/127\.0\.0\.1:9\/authorize\?\S+$/m, 'stderr');
+  assert.match(url ?? '', /redirect_uri=/);
+  assert.equal(waiting.running(), true);
+  waiting.stdin.write('https://example.com/elsewhere?code=x&state=y\n');
+  await waiting.waitFor(/Not accepted/, 'stderr');
+  const ended = await waiting.exited;
+  assert.equal(ended.code, 1);
+  assert.match(ended.stderr, /Nobody completed the sign-in within 1 s/);
+  assert.equal(waiting.running(), false);
+
+  const overdue = startCli(['login', 'demo', '--no-browser', '--timeout', '1'], { home, env: file, timeoutMs: 200 });
+  await assert.rejects(overdue.exited, /still running in process after 200 ms/);
+  await assert.rejects(overdue.waitFor(/never/), /exited before stdout matched/);
+  // The abandoned run ends by itself a moment later (its own --timeout).
+});
+
+test('a browser handoff: $BROWSER passes the URL to this process, whose Chromium signs in', async () => {
+  const server = await authServer();
+  const app = await appCallback();
+  const config = await discover(server);
+  const handoff = browserHandoff({ login: 'erin' });
+  cleanups.push(async () => handoff.close());
+  const request = await authorizationRequest(config, app.redirectUri);
+  await runProgram(handoff.command, ['--some-flag', request.url.href], '/');
+  const page = await handoff.last();
+  assert.deepEqual(handoff.urls, [request.url.href], 'the last argument is the URL');
+  assert.equal(page.finalUrl, `${app.url}/done`);
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(app.received[0] ?? ''), {
+    pkceCodeVerifier: request.verifier,
+    expectedState: request.state,
+  });
+  assert.equal(tokens.claims()?.sub, 'erin');
+
+  const stopping = browserHandoff({ stopAtCallback: true });
+  cleanups.push(async () => stopping.close());
+  const second = await authorizationRequest(config, app.redirectUri);
+  await runProgram(stopping.command, [second.url.href], '/');
+  const stopped = await stopping.last();
+  assert.ok(stopped.finalUrl.startsWith(`${app.redirectUri}?code=`), stopped.finalUrl);
+  assert.equal(app.received.length, 1, 'the stopped callback never reached the app');
+});

@@ -3,11 +3,13 @@ import { readFile, stat, writeFile, chmod } from 'node:fs/promises';
 import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
+import { describe, test } from 'node:test';
+import type { AuthServer } from '../helpers/auth-server.js';
+import { signInWithBrowser } from '../helpers/browser.js';
 import { makeBrowserCommand, readBrowserResult } from '../helpers/browser-command.js';
-import { type CliResult, makeHome, runCli, spawnCli } from '../helpers/cli.js';
+import { type CliResult, makeHome, runCli, runCliProcess, spawnCli, startCli } from '../helpers/cli.js';
+import { useSignInServer } from '../helpers/sign-in.js';
+import { expireStoredToken, seedValidToken } from '../helpers/store-fixtures.js';
 
 const PROVIDER = 'demo';
 
@@ -29,10 +31,11 @@ async function addProvider(home: string, server: AuthServer, extra: string[] = [
   assert.equal(added.code, 0, added.stderr);
 }
 
-async function loginWithBrowser(home: string, env: Record<string, string> = {}): Promise<{ result: CliResult; browserResult: string }> {
+/** `loginkit login` as a process, with `$BROWSER` a separate process driving Chromium: the whole real thing. */
+async function loginWithBrowserProcess(home: string): Promise<{ result: CliResult; browserResult: string }> {
   const resultFile = join(home, 'browser-result.json');
   const browser = makeBrowserCommand({ dir: home, resultFile });
-  const result = await runCli(['login', PROVIDER], { home, env: { BROWSER: browser, ...env } });
+  const result = await runCliProcess(['login', PROVIDER], { home, env: { BROWSER: browser } });
   assert.equal(result.code, 0, `login failed:\n${result.stderr}`);
   return { result, browserResult: resultFile };
 }
@@ -84,20 +87,20 @@ function assertNoSecrets(output: string, secrets: Array<string | undefined>): vo
 }
 
 describe('browser sign-in against a real authorization server', () => {
-  let server: AuthServer;
+  const fixture = useSignInServer();
 
-  before(async () => {
-    server = await startAuthServer();
-  });
-  after(async () => {
-    await server.close();
-    await closeBrowser();
-  });
+  /** `loginkit login` in this process, signing in through a `$BROWSER` handed to this process's Chromium. */
+  async function loginWithBrowser(home: string): Promise<CliResult> {
+    const result = await runCli(['login', PROVIDER], { home, env: { BROWSER: fixture.browser().command } });
+    assert.equal(result.code, 0, `login failed:\n${result.stderr}`);
+    return result;
+  }
 
   test('login through $BROWSER, then token works at userinfo, status reports it, logout revokes it', async () => {
+    const { server } = fixture;
     const home = await makeHome();
     await addProvider(home, server);
-    const { result: login, browserResult } = await loginWithBrowser(home);
+    const { result: login, browserResult } = await loginWithBrowserProcess(home);
 
     const urlLine = login.stderr.split('\n').find((line) => line.startsWith(`${server.issuer}/`));
     assert.ok(urlLine, 'the authorization URL is printed on a line of its own');
@@ -167,10 +170,11 @@ describe('browser sign-in against a real authorization server', () => {
   });
 
   test('wrong, missing or repeated state and a foreign Host are turned away while the login keeps waiting', async () => {
+    const { server } = fixture;
     const home = await makeHome();
     await addProvider(home, server);
     const tokenRequestsBefore = server.stats.tokenRequests;
-    const cli = spawnCli(['login', PROVIDER, '--no-browser', '--timeout', '60'], { home });
+    const cli = startCli(['login', PROVIDER, '--no-browser', '--timeout', '60'], { home });
     const [urlLine] = await cli.waitFor(new RegExp(`^${server.issuer.replace(/[.:/]/g, '\\$&')}/\\S+$`, 'm'), 'stderr');
     const authorizationUrl = new URL(urlLine);
     const redirect = new URL(authorizationUrl.searchParams.get('redirect_uri') ?? '');
@@ -184,7 +188,7 @@ describe('browser sign-in against a real authorization server', () => {
     assert.equal(await rawGet(port, `/callback?code=stolen&state=${state}`, `attacker.example:${port}`), 421);
     await cli.waitFor(/state does not match/, 'stderr');
     assert.equal(server.stats.tokenRequests, tokenRequestsBefore, 'nothing reached the token endpoint');
-    assert.equal(cli.child.exitCode, null, 'the login is still waiting');
+    assert.equal(cli.running(), true, 'the login is still waiting');
 
     const page = await signInWithBrowser(authorizationUrl.href);
     assert.equal(new URL(page.finalUrl).pathname, '/loginkit/done');
@@ -195,58 +199,51 @@ describe('browser sign-in against a real authorization server', () => {
   });
 
   test('an expired access token is refreshed, and the rotated refresh token is stored first', async () => {
-    const shortLived = await startAuthServer({ accessTokenTtl: 2 });
-    try {
-      const home = await makeHome();
-      await addProvider(home, shortLived);
-      await loginWithBrowser(home);
-      const before = await storedCredential(home);
-      await new Promise((resolve) => setTimeout(resolve, 2_200));
-      const token = await runCli(['token', PROVIDER], { home });
-      assert.equal(token.code, 0, token.stderr);
-      const after = await storedCredential(home);
-      assert.notEqual(after.accessToken, before.accessToken);
-      assert.notEqual(after.refreshToken, before.refreshToken, 'the rotated refresh token was persisted');
-      assert.equal(token.stdout.trim(), after.accessToken);
-      assert.equal(shortLived.stats.refreshGrants, 1);
-      assert.equal((await userinfo(shortLived, after.accessToken)).status, 200);
-    } finally {
-      await shortLived.close();
-    }
+    const { server } = fixture;
+    const home = await makeHome();
+    await addProvider(home, server);
+    await loginWithBrowser(home);
+    await expireStoredToken(home, PROVIDER);
+    const before = await storedCredential(home);
+    const refreshesBefore = server.stats.refreshGrants;
+    const token = await runCli(['token', PROVIDER], { home });
+    assert.equal(token.code, 0, token.stderr);
+    const after = await storedCredential(home);
+    assert.notEqual(after.accessToken, before.accessToken);
+    assert.notEqual(after.refreshToken, before.refreshToken, 'the rotated refresh token was persisted');
+    assert.equal(token.stdout.trim(), after.accessToken);
+    assert.equal(server.stats.refreshGrants - refreshesBefore, 1);
+    assert.equal((await userinfo(server, after.accessToken)).status, 200);
   });
 
   test('a rejected refresh token means login required: exit 3 with the command to run', async () => {
-    const shortLived = await startAuthServer({ accessTokenTtl: 2 });
-    try {
-      const home = await makeHome();
-      await addProvider(home, shortLived);
-      await loginWithBrowser(home);
-      const path = join(home, 'credentials.json');
-      const file = JSON.parse(await readFile(path, 'utf8')) as { entries: Record<string, { refreshToken: string }> };
-      const entry = file.entries[`${PROVIDER}/default`];
-      assert.ok(entry);
-      entry.refreshToken = 'not-a-valid-refresh-token';
-      await writeFile(path, JSON.stringify(file), { mode: 0o600 });
-      await new Promise((resolve) => setTimeout(resolve, 2_200));
-      const token = await runCli(['token', PROVIDER], { home });
-      assert.equal(token.code, 3);
-      assert.equal(token.stdout, '');
-      assert.match(token.stderr, /rejected the refresh token/);
-      assert.match(token.stderr, /Run: loginkit login demo/);
-      assert.ok(token.stderr.trim().split('\n').length <= 2, 'one or two lines');
-      assert.doesNotMatch(token.stderr, /not-a-valid-refresh-token/);
-    } finally {
-      await shortLived.close();
-    }
+    const home = await makeHome();
+    await addProvider(home, fixture.server);
+    await loginWithBrowser(home);
+    const path = join(home, 'credentials.json');
+    const file = JSON.parse(await readFile(path, 'utf8')) as { entries: Record<string, { refreshToken: string }> };
+    const entry = file.entries[`${PROVIDER}/default`];
+    assert.ok(entry);
+    entry.refreshToken = 'not-a-valid-refresh-token';
+    await writeFile(path, JSON.stringify(file), { mode: 0o600 });
+    await expireStoredToken(home, PROVIDER);
+    const token = await runCli(['token', PROVIDER], { home });
+    assert.equal(token.code, 3);
+    assert.equal(token.stdout, '');
+    assert.match(token.stderr, /rejected the refresh token/);
+    assert.match(token.stderr, /Run: loginkit login demo/);
+    assert.ok(token.stderr.trim().split('\n').length <= 2, 'one or two lines');
+    assert.doesNotMatch(token.stderr, /not-a-valid-refresh-token/);
   });
 
   test('--timeout ends a login nobody completes; Ctrl-C exits 130 and closes the listener', async () => {
     const home = await makeHome();
-    await addProvider(home, server);
+    await addProvider(home, fixture.server);
     const timedOut = await runCli(['login', PROVIDER, '--no-browser', '--timeout', '1'], { home });
     assert.equal(timedOut.code, 1);
     assert.match(timedOut.stderr, /Nobody completed the sign-in within 1 s/);
 
+    // A real process: Ctrl-C is a signal.
     const cli = spawnCli(['login', PROVIDER, '--no-browser'], { home });
     const [urlLine] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     const port = Number(new URL(new URL(urlLine).searchParams.get('redirect_uri') ?? '').port);
@@ -259,9 +256,9 @@ describe('browser sign-in against a real authorization server', () => {
 
   test('a browser that cannot be opened is reported, and the login keeps waiting for the URL to be used', async () => {
     const home = await makeHome();
-    await addProvider(home, server);
+    await addProvider(home, fixture.server);
     const broken = makeBrowserCommand({ dir: home, mode: 'fail' });
-    const cli = spawnCli(['login', PROVIDER, '--timeout', '60'], { home, env: { BROWSER: broken } });
+    const cli = startCli(['login', PROVIDER, '--timeout', '60'], { home, env: { BROWSER: broken } });
     await cli.waitFor(/Could not open a browser/, 'stderr');
     const [urlLine] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     await signInWithBrowser(urlLine);
@@ -271,8 +268,8 @@ describe('browser sign-in against a real authorization server', () => {
 
   test('a credential file that others can read is refused with the chmod fix', async () => {
     const home = await makeHome();
-    await addProvider(home, server);
-    await loginWithBrowser(home);
+    await addProvider(home, fixture.server);
+    await seedValidToken(home, PROVIDER, 'readable-access-token');
     const path = join(home, 'credentials.json');
     await chmod(path, 0o644);
     const token = await runCli(['token', PROVIDER], { home });

@@ -1,28 +1,13 @@
 import assert from 'node:assert/strict';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createLoginkit } from '../../src/index.js';
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
-import { makeHome, runCli } from '../helpers/cli.js';
+import type { AuthServer } from '../helpers/auth-server.js';
+import { runCli, runCliProcess } from '../helpers/cli.js';
+import { useSignInServer } from '../helpers/sign-in.js';
 import { expireStoredToken } from '../helpers/store-fixtures.js';
 
 const PROVIDER = 'demo';
 const ENV = { LOGINKIT_STORE: 'file' };
-
-/** Signs in through the real browser flow, in process, and returns the home folder. */
-async function signedInHome(server: AuthServer): Promise<string> {
-  const home = await makeHome();
-  const kit = createLoginkit({
-    home,
-    env: ENV,
-    openBrowser: async (url) => {
-      await signInWithBrowser(url);
-    },
-  });
-  await kit.addProvider(PROVIDER, { type: 'oauth', issuer: server.issuer, clientId: server.clientId });
-  await kit.login(PROVIDER);
-  return home;
-}
 
 async function userinfoStatus(server: AuthServer, token: string): Promise<number> {
   const response = await fetch(`${server.issuer}/me`, { headers: { authorization: `Bearer ${token}` } });
@@ -30,23 +15,16 @@ async function userinfoStatus(server: AuthServer, token: string): Promise<number
 }
 
 describe('refresh shared by many processes and callers', () => {
-  let server: AuthServer;
-
-  before(async () => {
-    server = await startAuthServer({ accessTokenTtl: 600, rotateRefreshTokens: true });
-  });
-  after(async () => {
-    await server.close();
-    await closeBrowser();
-  });
+  const fixture = useSignInServer({ accessTokenTtl: 600, rotateRefreshTokens: true });
 
   test('16 `loginkit token` processes on an expired token: one refresh, one token, the grant survives', async () => {
-    const home = await signedInHome(server);
+    const { server } = fixture;
+    const home = await fixture.signedInHome(PROVIDER);
     await expireStoredToken(home, PROVIDER);
     const refreshesBefore = server.stats.refreshGrants;
     const revokedBefore = server.stats.grantsRevoked;
 
-    const results = await Promise.all(Array.from({ length: 16 }, () => runCli(['token', PROVIDER], { home, env: ENV })));
+    const results = await Promise.all(Array.from({ length: 16 }, () => runCliProcess(['token', PROVIDER], { home, env: ENV })));
     for (const result of results) assert.equal(result.code, 0, result.stderr);
     const tokens = new Set(results.map((result) => result.stdout));
     assert.equal(tokens.size, 1, 'every process printed the same token');
@@ -65,7 +43,8 @@ describe('refresh shared by many processes and callers', () => {
   });
 
   test('100 concurrent getToken() calls in one process share one refresh', async () => {
-    const home = await signedInHome(server);
+    const { server } = fixture;
+    const home = await fixture.signedInHome(PROVIDER);
     await expireStoredToken(home, PROVIDER);
     const refreshesBefore = server.stats.refreshGrants;
     const kit = createLoginkit({ home, env: ENV });
@@ -76,7 +55,8 @@ describe('refresh shared by many processes and callers', () => {
   });
 
   test('a process that waited for the lock uses the refresh another process made instead of refreshing again', async () => {
-    const home = await signedInHome(server);
+    const { server } = fixture;
+    const home = await fixture.signedInHome(PROVIDER);
     await expireStoredToken(home, PROVIDER);
     const refreshesBefore = server.stats.refreshGrants;
     const first = createLoginkit({ home, env: ENV });

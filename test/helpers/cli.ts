@@ -2,41 +2,60 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import type { Io } from '../../src/cli/output.js';
 
 /** How a CLI run ended and what it printed. */
 export interface CliResult {
   code: number | null;
+  /** The signal that ended a CLI process; always null for an in-process run. */
   signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
 
-/** Options for {@link runCli} and {@link spawnCli}. */
+/** Options for {@link runCli} and {@link startCli} (in process), and {@link runCliProcess} and {@link spawnCli}. */
 export interface CliOptions {
   /** Becomes LOGINKIT_HOME. */
   home: string;
   /** Applied last, over the cleaned environment; `undefined` deletes a variable. */
   env?: Record<string, string | undefined>;
-  /** Written to stdin, which is then closed. runCli closes stdin even without it; spawnCli leaves it open. */
+  /** Written to stdin, which is then closed. runCli and runCliProcess close stdin even without it; startCli and spawnCli leave it open. */
   input?: string;
-  /** Kill the process and reject after this long. Default 60 s. */
+  /** Fail the run after this long (a process is killed; an in-process run is abandoned). Default 60 s. */
   timeoutMs?: number;
+}
+
+/** Options for the CLI as a separate process. */
+export interface CliProcessOptions extends CliOptions {
   /** Node binary to run the CLI with. Default: the one running the tests. */
   nodePath?: string;
   /** Arguments for node before the entry point, e.g. ['--import', 'tsx']. */
   nodeArgs?: string[];
 }
 
-/** A CLI process still running, with its output so far. */
-export interface CliProcess {
-  child: ChildProcessWithoutNullStreams;
+/** What a running CLI has printed so far, and a way to wait for more. */
+export interface CliOutput {
   stdout(): string;
   stderr(): string;
   /** Resolves with the first match of `pattern` in the stream's whole output so far. Default stream stdout, 30 s. */
   waitFor(pattern: RegExp, stream?: 'stdout' | 'stderr', timeoutMs?: number): Promise<RegExpMatchArray>;
-  /** Resolves when the process has exited; rejects if it ran past its time limit (it is then killed). */
+  /** Resolves when the run has ended; rejects if it ran past its time limit. */
   exited: Promise<CliResult>;
+}
+
+/** A CLI run in this process, still going. */
+export interface CliRun extends CliOutput {
+  /** The run's stdin: write to it, end() closes it. */
+  stdin: Writable;
+  /** Whether `runCli` has not returned yet. */
+  running(): boolean;
+}
+
+/** A CLI process still running, with its output so far. */
+export interface CliProcess extends CliOutput {
+  child: ChildProcessWithoutNullStreams;
 }
 
 /** Absolute path of the CLI entry point, `bin/loginkit.cjs` at the repository root. */
@@ -48,13 +67,74 @@ const DEFAULT_WAIT_FOR_MS = 30_000;
 const STDIO_GRACE_MS = 2_000;
 const INHERITED_VARIABLES_REMOVED = new Set(['BROWSER', 'DISPLAY', 'WAYLAND_DISPLAY', 'CI', 'NODE_TEST_CONTEXT']);
 
-/** Runs the CLI to completion with stdin closed after `opts.input`. */
-export async function runCli(args: string[], opts: CliOptions): Promise<CliResult> {
+/**
+ * Runs the CLI in this process, through `runCli(argv, io)` of src/cli/main.ts, with stdin closed after
+ * `opts.input`, stdout and stderr collected, and the environment a CLI process would get.
+ */
+export async function runCli(args: readonly string[], opts: CliOptions): Promise<CliResult> {
+  return startCli(args, { ...opts, input: opts.input ?? '' }).exited;
+}
+
+/** Starts the CLI in this process and returns at once, for tests that act while it runs. */
+export function startCli(args: readonly string[], opts: CliOptions): CliRun {
+  const output = { stdout: '', stderr: '' };
+  const listeners = new Set<() => void>();
+  const notify = (): void => {
+    for (const listener of [...listeners]) listener();
+  };
+  const collect = (stream: 'stdout' | 'stderr'): Writable =>
+    new Writable({
+      decodeStrings: false,
+      write(chunk: string | Buffer, _encoding, done) {
+        output[stream] += typeof chunk === 'string' ? chunk : chunk.toString('utf8');
+        notify();
+        done();
+      },
+    });
+  const stdin = new PassThrough();
+  if (opts.input !== undefined) stdin.end(opts.input);
+  // A fresh environment per run: the CLI takes LOGINKIT_PASSPHRASE out of it.
+  const io: Io = { stdin, stdout: collect('stdout'), stderr: collect('stderr'), env: cliEnvironment(opts.home, opts.env ?? {}) };
+
+  let running = true;
+  const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  let deadline: NodeJS.Timeout | undefined;
+  const overdue = new Promise<never>((_resolve, reject) => {
+    deadline = setTimeout(
+      () =>
+        reject(new Error(`CLI \`loginkit ${args.join(' ')}\` still running in process after ${timeoutMs} ms\n${describeOutput(output)}`)),
+      timeoutMs,
+    );
+  });
+  const finished = import('../../src/cli/main.js').then(({ runCli: runMain }) => runMain(args, io));
+  const exited = Promise.race([finished, overdue])
+    .then((code): CliResult => ({ code, signal: null, ...output }))
+    .finally(() => {
+      clearTimeout(deadline);
+      running = false;
+      notify();
+    });
+  // A test that never awaits `exited` must not crash the runner with an unhandled rejection.
+  exited.catch(() => undefined);
+
+  return {
+    stdin,
+    running: () => running,
+    stdout: () => output.stdout,
+    stderr: () => output.stderr,
+    waitFor: (pattern, stream = 'stdout', waitMs = DEFAULT_WAIT_FOR_MS) =>
+      waitForOutput({ pattern, stream, timeoutMs: waitMs, output, listeners, isRunning: () => running }),
+    exited,
+  };
+}
+
+/** Runs the CLI as a separate process (bin/loginkit.cjs) to completion, with stdin closed after `opts.input`. */
+export async function runCliProcess(args: string[], opts: CliProcessOptions): Promise<CliResult> {
   return spawnCli(args, { ...opts, input: opts.input ?? '' }).exited;
 }
 
-/** Starts the CLI and returns at once, for tests that interact with it while it runs. */
-export function spawnCli(args: string[], opts: CliOptions): CliProcess {
+/** Starts the CLI as a separate process and returns at once, for tests that interact with it while it runs. */
+export function spawnCli(args: string[], opts: CliProcessOptions): CliProcess {
   const child = spawn(opts.nodePath ?? process.execPath, [...(opts.nodeArgs ?? []), CLI_ENTRY, ...args], {
     env: cliEnvironment(opts.home, opts.env ?? {}),
     stdio: ['pipe', 'pipe', 'pipe'],

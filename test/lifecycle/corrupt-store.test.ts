@@ -4,20 +4,16 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { createLoginkit, StorageError } from '../../src/index.js';
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
+import { signInWithBrowser } from '../helpers/browser.js';
 import { makeHome, runCli } from '../helpers/cli.js';
+import { useSignInServer } from '../helpers/sign-in.js';
 import { STORE, credentialEntry, lines, storeBytes } from './support.js';
 
 describe('a store loginkit cannot read is never replaced', () => {
   const PROVIDER = 'demo';
-  let server: AuthServer | undefined;
-  after(async () => {
-    await server?.close();
-    await closeBrowser();
-  });
+  const fixture = useSignInServer();
 
   const valid = storeBytes({
     [`${PROVIDER}/default`]: credentialEntry({
@@ -61,7 +57,7 @@ describe('a store loginkit cannot read is never replaced', () => {
   }
 
   test('a sign-in that completes over a corrupt store fails naming the file and leaves it unchanged', async () => {
-    server = await startAuthServer();
+    const { server } = fixture;
     const home = await makeHome();
     const path = join(home, STORE);
     const bytes = Buffer.from(valid.replace('"version": 1', '"version": 2'));

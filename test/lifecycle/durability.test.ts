@@ -8,7 +8,7 @@ import { after, before, describe, test } from 'node:test';
 import { StorageError } from '../../src/errors.js';
 import { createFileStore } from '../../src/store/file-store.js';
 import { plaintextCodec } from '../../src/store/plaintext-codec.js';
-import { makeHome, runCli } from '../helpers/cli.js';
+import { makeHome, runCli, runCliProcess } from '../helpers/cli.js';
 import { startHttpServer } from '../helpers/stand-in.js';
 import { mountTmpfs } from '../helpers/tmpfs.js';
 import { sequenceOf, sequencedEntry } from './store-writer.js';
@@ -202,8 +202,9 @@ describe('concurrent writers', () => {
           expiresInMs: -60_000,
         })),
       );
+      // Processes: what is tested is separate processes writing one store at the same moment.
       const runs = await Promise.all(
-        providers.map((p) => runCli(['token', p], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 30_000 })),
+        providers.map((p) => runCliProcess(['token', p], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 30_000 })),
       );
       runs.forEach((run, i) => {
         assert.equal(run.code, 0, run.stderr);

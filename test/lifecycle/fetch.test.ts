@@ -4,9 +4,8 @@ import assert from 'node:assert/strict';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import { AccessDeniedError, createLoginkit, type Loginkit } from '../../src/index.js';
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
-import { makeHome } from '../helpers/cli.js';
+import type { AuthServer } from '../helpers/auth-server.js';
+import { useSignInServer } from '../helpers/sign-in.js';
 import { type HttpServerHandle, startHttpServer } from '../helpers/stand-in.js';
 import { readBody, readStoredEntries } from './support.js';
 
@@ -22,6 +21,7 @@ interface ResourceRequest {
 type Behaviour = (n: number, token: string) => Promise<{ status: number; headers?: Record<string, string> } | 'check'>;
 
 describe('createFetch with a resource server that rejects tokens', () => {
+  const fixture = useSignInServer({ accessTokenTtl: 3600, rotateRefreshTokens: true });
   let server: AuthServer;
   let resource: HttpServerHandle;
   let home: string;
@@ -50,23 +50,13 @@ describe('createFetch with a resource server that rejects tokens', () => {
   };
 
   before(async () => {
-    server = await startAuthServer({ accessTokenTtl: 3600, rotateRefreshTokens: true });
+    server = fixture.server;
     resource = await startHttpServer((req, res) => void handle(req, res));
-    home = await makeHome();
-    kit = createLoginkit({
-      home,
-      env: { LOGINKIT_STORE: 'file' },
-      openBrowser: async (url) => {
-        await signInWithBrowser(url);
-      },
-    });
-    await kit.addProvider(PROVIDER, { type: 'oauth', issuer: server.issuer, clientId: server.clientId });
-    await kit.login(PROVIDER);
+    home = await fixture.signedInHome(PROVIDER);
+    kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } });
   });
   after(async () => {
     await resource.close();
-    await server.close();
-    await closeBrowser();
   });
   beforeEach(() => {
     seen = [];

@@ -4,15 +4,13 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { NetworkError, createLoginkit } from '../../src/index.js';
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { makeBrowserCommand } from '../helpers/browser-command.js';
 import { makeHome, runCli } from '../helpers/cli.js';
 import { type ForwardProxy, startProxy } from '../helpers/proxy.js';
-import { readStoredEntries, refusedPort, seedStore, sleep } from './support.js';
+import { useSignInServer } from '../helpers/sign-in.js';
+import { expireStoredToken } from '../helpers/store-fixtures.js';
+import { readStoredEntries, refusedPort, seedStore } from './support.js';
 
 const PROVIDER = 'demo';
-// Two-second access tokens: due for a refresh one second after they are issued.
-const ACCESS_TOKEN_TTL = 2;
 
 /** Sets process.env[name] for the length of `task`: a setting an embedding client must not read. */
 async function withProcessEnv(name: string, value: string, task: () => Promise<void>): Promise<void> {
@@ -27,23 +25,19 @@ async function withProcessEnv(name: string, value: string, task: () => Promise<v
 }
 
 describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
-  let server: AuthServer;
+  const fixture = useSignInServer();
   let proxy: ForwardProxy;
   let home: string;
 
   before(async () => {
-    server = await startAuthServer({ accessTokenTtl: ACCESS_TOKEN_TTL });
     proxy = await startProxy();
-    home = await makeHome();
-    const added = await runCli(['providers', 'add', PROVIDER, '--issuer', server.issuer, '--client-id', server.clientId], { home });
-    assert.equal(added.code, 0, added.stderr);
+    home = await fixture.home(PROVIDER);
   });
   after(async () => {
     await proxy.close();
-    await server.close();
   });
 
-  const authority = (): string => `127.0.0.1:${server.port}`;
+  const authority = (): string => `127.0.0.1:${fixture.server.port}`;
   /** Requests to the auth server that went through the proxy (undici tunnels http:// with CONNECT). */
   const throughProxy = (): string[] => proxy.tunnelled.filter((line) => line.includes(authority()));
   const forget = (): void => {
@@ -52,11 +46,12 @@ describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   };
   const env = (extra: Record<string, string>): Record<string, string> => ({ LOGINKIT_STORE: 'file', ...extra });
 
-  /** Waits until the stored access token is due for a refresh (less than half its 2 s lifetime left). */
-  const untilDue = (): Promise<void> => sleep(ACCESS_TOKEN_TTL * 500 + 200);
+  /** Makes the stored access token look expired (the server still honours it), so the next use refreshes it. */
+  const expireNow = (): Promise<void> => expireStoredToken(home, PROVIDER);
 
   test('login: discovery and the code exchange go through the proxy', async () => {
-    const browser = makeBrowserCommand({ dir: home });
+    const { server } = fixture;
+    const browser = fixture.browser().command;
     const login = await runCli(['login', PROVIDER], { home, env: env({ BROWSER: browser, HTTP_PROXY: proxy.url }) });
     assert.equal(login.code, 0, login.stderr);
     const seen = throughProxy();
@@ -76,7 +71,8 @@ describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   });
 
   test('token: the refresh goes through the proxy named by HTTP_PROXY', async () => {
-    await untilDue();
+    const { server } = fixture;
+    await expireNow();
     forget();
     const refreshesBefore = server.stats.refreshGrants;
     const run = await runCli(['token', PROVIDER], { home, env: env({ HTTP_PROXY: proxy.url }) });
@@ -88,7 +84,7 @@ describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   });
 
   test('lower-case http_proxy works too', async () => {
-    await untilDue();
+    await expireNow();
     forget();
     const run = await runCli(['token', PROVIDER], { home, env: env({ http_proxy: proxy.url }) });
     assert.equal(run.code, 0, run.stderr);
@@ -96,7 +92,8 @@ describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   });
 
   test('NO_PROXY=127.0.0.1: the refresh bypasses the proxy', async () => {
-    await untilDue();
+    const { server } = fixture;
+    await expireNow();
     forget();
     const refreshesBefore = server.stats.refreshGrants;
     const run = await runCli(['token', PROVIDER], { home, env: env({ HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' }) });
@@ -107,8 +104,9 @@ describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   });
 
   test('the proxy is really used: a dead proxy fails the refresh, and NO_PROXY gets around it', async () => {
+    const { server } = fixture;
     const deadProxy = `http://127.0.0.1:${await refusedPort()}`;
-    await untilDue();
+    await expireNow();
     const failed = await runCli(['token', PROVIDER], { home, env: env({ HTTP_PROXY: deadProxy }), timeoutMs: 20_000 });
     assert.equal(failed.code, 1, failed.stderr);
     assert.match(failed.stderr, new RegExp(`127\\.0\\.0\\.1:${server.port}`), 'names the host it was trying to reach');
@@ -120,7 +118,7 @@ describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   });
 
   test('HTTPS_PROXY alone is not used for an http:// server', async () => {
-    await untilDue();
+    await expireNow();
     forget();
     const run = await runCli(['token', PROVIDER], { home, env: env({ HTTPS_PROXY: proxy.url }) });
     assert.equal(run.code, 0, run.stderr);
@@ -128,8 +126,9 @@ describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   });
 
   test("in process: the client's env is the whole setting, HTTP_PROXY in process.env is not used", async () => {
+    const { server } = fixture;
     const deadProxy = `http://127.0.0.1:${await refusedPort()}`;
-    await untilDue();
+    await expireNow();
     forget();
     const refreshesBefore = server.stats.refreshGrants;
     await withProcessEnv('HTTP_PROXY', deadProxy, async () => {

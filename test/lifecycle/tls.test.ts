@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { NetworkError, createLoginkit } from '../../src/index.js';
-import { makeHome, runCli } from '../helpers/cli.js';
+import { makeHome, runCli, runCliProcess } from '../helpers/cli.js';
 import { lines, readBody, readStoredEntries, seedStore, sendJson, tokenResponse } from './support.js';
 
 const PROVIDER = 'demo';
@@ -103,7 +103,8 @@ describe('TLS to a server with a certificate Node does not trust', () => {
   test('CLI with NODE_EXTRA_CA_CERTS=<the certificate>: the refresh succeeds and is stored', async () => {
     const home = await expiredHome();
     const before = refreshes;
-    const run = await runCli(['token', PROVIDER], { home, env: { LOGINKIT_STORE: 'file', NODE_EXTRA_CA_CERTS: certFile } });
+    // A process: Node reads NODE_EXTRA_CA_CERTS when it starts.
+    const run = await runCliProcess(['token', PROVIDER], { home, env: { LOGINKIT_STORE: 'file', NODE_EXTRA_CA_CERTS: certFile } });
     assert.equal(run.code, 0, run.stderr);
     assert.equal(refreshes, before + 1);
     assert.equal(run.stdout, `new-at-${refreshes}\n`);

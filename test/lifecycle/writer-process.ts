@@ -3,10 +3,9 @@
 // tsx, which matters when a test starts dozens of them.
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { readdirSync } from 'node:fs';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { bundleProgram } from '../helpers/bundle.js';
 
 const WRITER_SOURCE = fileURLToPath(new URL('./store-writer.ts', import.meta.url));
 
@@ -25,21 +24,8 @@ export interface Writer {
 
 /** Bundles the writer; `start` runs it with arguments (under `wrapper`, say strace, when given), `dispose` removes the bundle. */
 export async function buildWriter(): Promise<{ start: (args: string[], wrapper?: string[]) => Writer; dispose: () => Promise<void> }> {
-  const { build } = await import('esbuild');
-  const dir = await mkdtemp(join(tmpdir(), 'loginkit-writer-'));
-  const bundle = join(dir, 'store-writer.mjs');
-  await build({
-    entryPoints: [WRITER_SOURCE],
-    outfile: bundle,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    // proper-lockfile is CommonJS and requires node built-ins.
-    banner: { js: "import { createRequire as __writerRequire } from 'node:module'; const require = __writerRequire(import.meta.url);" },
-    logLevel: 'warning',
-  });
-  return { start: (args, wrapper = []) => startWriter(bundle, args, wrapper), dispose: () => rm(dir, { recursive: true, force: true }) };
+  const bundle = await bundleProgram(WRITER_SOURCE);
+  return { start: (args, wrapper = []) => startWriter(bundle.file, args, wrapper), dispose: () => bundle.dispose() };
 }
 
 function startWriter(bundle: string, args: string[], wrapper: string[]): Writer {

@@ -3,7 +3,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BUILTIN_PROVIDERS } from '../../src/providers/catalog.js';
-import { makeHome, runCli } from '../helpers/cli.js';
+import { makeHome, runCli, runCliProcess, spawnCli } from '../helpers/cli.js';
 import { startHttpServer } from '../helpers/stand-in.js';
 import { type ProviderStandIns, startProviderStandIns } from '../helpers/provider-stand-ins.js';
 
@@ -192,7 +192,8 @@ describe('precedence you can see, profiles, exec', () => {
     assert.equal((await login(home, 'gemini', gemini)).code, 0);
     const script =
       'process.stdout.write(JSON.stringify({o:process.env.OPENAI_API_KEY,g:process.env.GEMINI_API_KEY,gg:process.env.GOOGLE_API_KEY,p:process.env.LOGINKIT_PASSPHRASE})); process.exit(7)';
-    const result = await runCli(['exec', 'openai,gemini', '--', process.execPath, '-e', script], { home, env: ENV });
+    // `exec` runs as a process: its child inherits the real stdout and exit status.
+    const result = await runCliProcess(['exec', 'openai,gemini', '--', process.execPath, '-e', script], { home, env: ENV });
     assert.equal(result.code, 7, result.stderr);
     const seen = JSON.parse(result.stdout) as Record<string, string | undefined>;
     assert.equal(seen.o, openai);
@@ -200,7 +201,7 @@ describe('precedence you can see, profiles, exec', () => {
     assert.equal(seen.gg, gemini, 'every variable the SDK reads gets the stored key');
     assert.equal(seen.p, undefined);
     assert.equal(process.env.OPENAI_API_KEY, undefined, 'nothing leaked into this process');
-    const missing = await runCli(['exec', 'openai', '--', 'definitely-not-a-command-here'], { home, env: ENV });
+    const missing = await runCliProcess(['exec', 'openai', '--', 'definitely-not-a-command-here'], { home, env: ENV });
     assert.equal(missing.code, 127);
     const notSignedIn = await runCli(['exec', 'groq', '--', process.execPath, '-e', '0'], { home, env: ENV });
     assert.equal(notSignedIn.code, 3);
@@ -210,7 +211,6 @@ describe('precedence you can see, profiles, exec', () => {
   test('exec passes signals through to the child', async () => {
     const home = await homeAgainst(standIns);
     assert.equal((await login(home, 'xai', standIns.goodKeyFor('xai'))).code, 0);
-    const { spawnCli } = await import('../helpers/cli.js');
     const script =
       "process.on('SIGTERM',()=>{process.stdout.write('got SIGTERM');process.exit(42)}); process.stdout.write('ready'); setInterval(()=>{},1000)";
     const cli = spawnCli(['exec', 'xai', '--', process.execPath, '-e', script], { home, env: ENV });
@@ -259,7 +259,7 @@ describe('providers adjusted or declared in config.json', () => {
       assert.equal(good.code, 0, good.stderr);
       assert.deepEqual(seen.at(-1), { path: '/v1/whoami', header: 'gw-good-key-123456', extra: 'ml' });
       const probe = 'process.stdout.write(process.env.GATEWAY_KEY ?? "")';
-      const exec = await runCli(['exec', 'gateway', '--', process.execPath, '-e', probe], { home, env: ENV });
+      const exec = await runCliProcess(['exec', 'gateway', '--', process.execPath, '-e', probe], { home, env: ENV });
       assert.equal(exec.stdout, 'gw-good-key-123456');
       const providers = JSON.parse((await runCli(['providers', '--json'], { home, env: ENV })).stdout) as {
         providers: Array<{ id: string; builtin: boolean; envVars: string[] }>;

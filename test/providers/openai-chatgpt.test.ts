@@ -2,11 +2,10 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser } from '../helpers/browser.js';
-import { makeBrowserCommand } from '../helpers/browser-command.js';
-import { makeHome, runCli } from '../helpers/cli.js';
+import { type TestContext, describe, test } from 'node:test';
+import type { AuthServer } from '../helpers/auth-server.js';
+import { makeHome, runCli, runCliProcess } from '../helpers/cli.js';
+import { useSignInServer } from '../helpers/sign-in.js';
 import { expireStoredToken } from '../helpers/store-fixtures.js';
 
 const CODEX_CLIENT_ID = 'app_EMoamEEZ73f0CkXaXp7hrann';
@@ -20,6 +19,22 @@ async function openAiHome(server: AuthServer): Promise<string> {
   return home;
 }
 
+/**
+ * The preset's callback ports are fixed (Codex CLI's registration): when another program (another test run on
+ * this machine, say) holds one, these tests cannot run here, which is not a failure of loginkit.
+ */
+async function skipUnlessPortsFree(t: TestContext, ports: number[]): Promise<boolean> {
+  for (const port of ports) {
+    const holder = await holdPort(port).catch((error: NodeJS.ErrnoException) => error);
+    if (holder instanceof Error) {
+      t.skip(`port ${port} is in use on this machine (${holder.code ?? holder.message}); the ChatGPT preset needs it free`);
+      return false;
+    }
+    await new Promise((resolve) => holder.close(resolve));
+  }
+  return true;
+}
+
 function holdPort(port: number): Promise<Server> {
   return new Promise((resolve, reject) => {
     const holder = createServer();
@@ -29,24 +44,19 @@ function holdPort(port: number): Promise<Server> {
 }
 
 describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local server with OpenAI claims', () => {
-  let server: AuthServer;
-  before(async () => {
-    server = await startAuthServer({
-      clientId: CODEX_CLIENT_ID,
-      redirectUris: ['http://localhost/auth/callback'],
-      acceptJsonBodies: true,
-      tokenExchangeApiKey: EXCHANGED_KEY,
-      extraIdTokenClaims: { 'https://api.openai.com/auth': { chatgpt_plan_type: 'pro', chatgpt_account_id: 'ws-4242' } },
-    });
-  });
-  after(async () => {
-    await server.close();
-    await closeBrowser();
+  const fixture = useSignInServer({
+    clientId: CODEX_CLIENT_ID,
+    redirectUris: ['http://localhost/auth/callback'],
+    acceptJsonBodies: true,
+    tokenExchangeApiKey: EXCHANGED_KEY,
+    extraIdTokenClaims: { 'https://api.openai.com/auth': { chatgpt_plan_type: 'pro', chatgpt_account_id: 'ws-4242' } },
   });
 
-  test('port 1455, the extra parameters, status with email, plan and account; refresh and revoke with JSON bodies', async () => {
+  test('port 1455, the extra parameters, status with email, plan and account; refresh and revoke with JSON bodies', async (t) => {
+    if (!(await skipUnlessPortsFree(t, [1455]))) return;
+    const { server } = fixture;
     const home = await openAiHome(server);
-    const browser = makeBrowserCommand({ dir: home });
+    const browser = fixture.browser().command;
     const login = await runCli(['login', 'openai', '--oauth'], { home, env: { ...ENV, BROWSER: browser } });
     assert.equal(login.code, 0, login.stderr);
     const urlLine = login.stderr.split('\n').find((line) => line.startsWith(`${server.issuer}/`));
@@ -71,7 +81,8 @@ describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local se
     assert.ok(!(login.stderr + login.stdout + status.stdout + text.stdout).includes(EXCHANGED_KEY));
 
     const probe = 'process.stdout.write(JSON.stringify([process.env.OPENAI_API_KEY, (process.env.OPENAI_ACCESS_TOKEN ?? "").length > 0]))';
-    const exec = await runCli(['exec', 'openai', '--', process.execPath, '-e', probe], { home, env: ENV });
+    // `exec` as a process: its child writes to the real stdout.
+    const exec = await runCliProcess(['exec', 'openai', '--', process.execPath, '-e', probe], { home, env: ENV });
     assert.equal(exec.code, 0, exec.stderr);
     assert.deepEqual(JSON.parse(exec.stdout), [EXCHANGED_KEY, true]);
 
@@ -92,11 +103,13 @@ describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local se
     assert.ok(server.stats.jsonBodies >= jsonBefore + 3, 'revocations went as JSON');
   });
 
-  test('when 1455 is busy the login uses 1457 and says which process holds 1455', async () => {
+  test('when 1455 is busy the login uses 1457 and says which process holds 1455', async (t) => {
+    if (!(await skipUnlessPortsFree(t, [1455, 1457]))) return;
+    const { server } = fixture;
     const holder = await holdPort(1455);
     try {
       const home = await openAiHome(server);
-      const browser = makeBrowserCommand({ dir: home });
+      const browser = fixture.browser().command;
       const login = await runCli(['login', 'openai', '--oauth'], { home, env: { ...ENV, BROWSER: browser } });
       assert.equal(login.code, 0, login.stderr);
       assert.match(login.stderr, new RegExp(`Port 1455 is in use by node \\(pid ${process.pid}\\); using 1457`));

@@ -4,15 +4,18 @@ import assert from 'node:assert/strict';
 import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
-import { makeHome, runCli, spawnCli } from '../helpers/cli.js';
+import { signInWithBrowser } from '../helpers/browser.js';
+import { makeHome, runCli, spawnCli, startCli } from '../helpers/cli.js';
+import { useSignInServer } from '../helpers/sign-in.js';
 
 const PROVIDER = 'demo';
 const ENV = { LOGINKIT_STORE: 'file' };
-/** No xdg-open, no text browser, no shell tools: whatever the opener tries fails. */
+/**
+ * No xdg-open, no text browser, no shell tools: whatever the opener tries fails. The system opener (the `open`
+ * package) spawns with process.env, not the CLI's environment, so the tests that need this run the CLI as a process.
+ */
 const NO_TOOLS = { PATH: '/nonexistent' };
 
 function freePort(): Promise<number> {
@@ -28,16 +31,10 @@ function freePort(): Promise<number> {
 }
 
 describe('choosing how to sign in from where the CLI runs', () => {
-  let server: AuthServer;
-  before(async () => {
-    server = await startAuthServer({ deviceInterval: 1 });
-  });
-  after(async () => {
-    await server.close();
-    await closeBrowser();
-  });
+  const fixture = useSignInServer({ deviceInterval: 1 });
 
   async function homeWith(entry: Record<string, unknown> = {}): Promise<string> {
+    const { server } = fixture;
     const home = await makeHome();
     const providers = { [PROVIDER]: { type: 'oauth', issuer: server.issuer, clientId: server.clientId, ...entry } };
     await writeFile(join(home, 'config.json'), JSON.stringify({ providers }), { mode: 0o600 });
@@ -46,16 +43,15 @@ describe('choosing how to sign in from where the CLI runs', () => {
 
   test('CI: fails at once, exit 2, naming the commands that work there; nothing listens, nothing is asked', async () => {
     const home = await homeWith();
-    const started = Date.now();
     const result = await runCli(['login', PROVIDER], { home, env: { ...ENV, CI: 'true', DISPLAY: ':0' } });
     assert.equal(result.code, 2, result.stderr);
-    assert.ok(Date.now() - started < 5_000);
     assert.match(result.stderr, /^error: CI is set, so nobody is here to finish a sign-in in a browser; loginkit will not wait\./);
     assert.match(result.stderr, /loginkit login demo --device/);
-    assert.equal(server.stats.tokenRequests, 0);
+    assert.equal(fixture.server.stats.tokenRequests, 0);
   });
 
   test('SSH with a fixed callback port and no device endpoint: paste, with the ssh -L line that makes the browser work', async () => {
+    const { server } = fixture;
     const port = await freePort();
     const home = await homeWith({
       authorizationEndpoint: `${server.issuer}/auth`,
@@ -63,7 +59,7 @@ describe('choosing how to sign in from where the CLI runs', () => {
       redirectUri: `http://127.0.0.1:${port}/callback`,
     });
     const env = { ...ENV, SSH_CONNECTION: '203.0.113.9 50312 198.51.100.7 2222', SSH_TTY: '/dev/pts/4', USER: 'alice' };
-    const cli = spawnCli(['login', PROVIDER, '--timeout', '60'], { home, env });
+    const cli = startCli(['login', PROVIDER, '--timeout', '60'], { home, env });
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     await cli.waitFor(new RegExp(`^  ssh -L ${port}:127\\.0\\.0\\.1:${port} -p 2222 alice@198\\.51\\.100\\.7$`, 'm'), 'stderr');
     const lines = cli.stderr().split('\n');
@@ -107,6 +103,7 @@ describe('choosing how to sign in from where the CLI runs', () => {
 
   test('no display (and no SSH, no $BROWSER): the device code, said first; Ctrl-C exits 130', async () => {
     const home = await homeWith();
+    // A real process: Ctrl-C is a signal.
     const cli = spawnCli(['login', PROVIDER], { home, env: ENV });
     await cli.waitFor(/enter the code/, 'stderr');
     assert.match(

@@ -6,10 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
+import type { AuthServer } from '../helpers/auth-server.js';
+import { signInWithBrowser } from '../helpers/browser.js';
 import { makeBrowserCommand } from '../helpers/browser-command.js';
-import { homeWithProvider, runCli, spawnCli } from '../helpers/cli.js';
+import { homeWithProvider, runCli, startCli } from '../helpers/cli.js';
+import { useSignInServer } from '../helpers/sign-in.js';
 import { type DeviceStandIn, spawnCliInPty, startDeviceStandIn, stripAnsi } from './support.js';
 
 const PROVIDER = 'demo';
@@ -40,17 +41,11 @@ async function workingToken(server: AuthServer, home: string): Promise<void> {
 }
 
 describe('paste the redirect, racing the callback', () => {
-  let server: AuthServer;
-  before(async () => {
-    server = await startAuthServer();
-  });
-  after(async () => {
-    await server.close();
-    await closeBrowser();
-  });
+  const fixture = useSignInServer();
 
   test('in a terminal with no browser: a wrong-state paste is refused and the login waits; the right one signs in', async () => {
-    const home = await homeWithProvider(server);
+    const { server } = fixture;
+    const home = await fixture.home();
     const broken = makeBrowserCommand({ dir: home, mode: 'fail' });
     const cli = spawnCliInPty(['login', PROVIDER, '--timeout', '90'], { home, env: { ...ENV, BROWSER: broken } });
     try {
@@ -91,8 +86,9 @@ describe('paste the redirect, racing the callback', () => {
   });
 
   test('--paste reads a piped stdin; the loopback callback still wins when it comes first', async () => {
-    const home = await homeWithProvider(server);
-    const cli = spawnCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
+    const { server } = fixture;
+    const home = await fixture.home();
+    const cli = startCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     await cli.waitFor(/paste that full address here and press Enter:/, 'stderr');
     assert.match(
@@ -108,12 +104,13 @@ describe('paste the redirect, racing the callback', () => {
   });
 
   test('--paste on a piped stdin: the pasted URL signs in', async () => {
-    const home = await homeWithProvider(server);
-    const cli = spawnCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
+    const { server } = fixture;
+    const home = await fixture.home();
+    const cli = startCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     const redirectUri = new URL(urlLine).searchParams.get('redirect_uri') ?? '';
     const page = await signInWithBrowser(urlLine, { stopAtCallbackPrefix: redirectUri });
-    cli.child.stdin.write(`  ${page.finalUrl}  \n`);
+    cli.stdin.write(`  ${page.finalUrl}  \n`);
     const result = await cli.exited;
     assert.equal(result.code, 0, result.stderr);
     assert.doesNotMatch(result.stderr + result.stdout, /[?&]code=/, 'the code is never printed');
@@ -121,13 +118,14 @@ describe('paste the redirect, racing the callback', () => {
   });
 
   test('a pasted URL goes through the callback checks: an error response fails the login, a foreign iss too', async () => {
+    const { server } = fixture;
     for (const [params, expected] of [
       [{ error: 'access_denied', error_description: 'The person said no' }, /access_denied \(The person said no\)/],
       // The same error the listener's callback gets for a foreign issuer (RFC 9207).
       [{ code: 'abc', iss: 'https://attacker.example' }, /error: Sign-in failed/],
     ] as const) {
-      const home = await homeWithProvider(server);
-      const cli = spawnCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
+      const home = await fixture.home();
+      const cli = startCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
       const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
       const authorization = new URL(urlLine);
       const callback = new URL(authorization.searchParams.get('redirect_uri') ?? '');
@@ -137,7 +135,7 @@ describe('paste the redirect, racing the callback', () => {
         state: authorization.searchParams.get('state') ?? '',
       }).toString();
       const tokenRequests = server.stats.tokenRequests;
-      cli.child.stdin.write(`${callback.href}\n`);
+      cli.stdin.write(`${callback.href}\n`);
       const result = await cli.exited;
       assert.equal(result.code, 1, result.stderr);
       assert.match(result.stderr, expected);

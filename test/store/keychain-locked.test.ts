@@ -29,15 +29,14 @@ describe('a locked keychain', () => {
 
   test('reading a keychain store: exit 1 naming the reason, quickly; the file is untouched, and reset will not move it', async () => {
     const before = await storeText(existing);
-    const started = Date.now();
     const token = await runCli(['token', 'acme'], { home: existing, env: service.env });
-    const elapsed = Date.now() - started;
     assert.equal(token.code, 1);
     assert.match(
       token.stderr,
       /^error: Cannot read the key of the credential store .* in the OS keychain: it is locked \(unlock it, e\.g\. by logging in to the desktop, then try again\); nothing was changed\.\nFix that and try again/,
     );
-    assert.ok(elapsed < 8_000, `took ${elapsed} ms`);
+    // Quickly: the keychain said it is locked; its time limit (which the message would name) did not run out.
+    assert.doesNotMatch(token.stderr, /did not answer within/);
     const reset = await runCli(['store', 'reset'], { home: existing, env: service.env });
     assert.equal(reset.code, 1);
     assert.match(reset.stderr, /does not look damaged: Cannot read the key/);
@@ -45,12 +44,10 @@ describe('a locked keychain', () => {
   });
 
   test('explicit keychain fails closed with the reason, quickly, and writes nothing', async () => {
-    const started = Date.now();
     const result = await runCli(['store', 'migrate', '--to', 'keychain'], { home: dir, env: service.env });
-    const elapsed = Date.now() - started;
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /Cannot save a new key for the credential store .* in the OS keychain: it is locked/);
-    assert.ok(elapsed < 8_000, `took ${elapsed} ms`);
+    assert.doesNotMatch(result.stderr, /did not answer within/, 'quickly: told it is locked, not timed out');
     assert.deepEqual(
       (await readdir(dir)).filter((name) => name.startsWith('credentials')),
       [],

@@ -1,4 +1,6 @@
-// The keychain backend against a real Secret Service: a private D-Bus session with gnome-keyring on it.
+// The keychain backend against a real Secret Service: a private D-Bus session with gnome-keyring on it. This
+// process talks to that bus too (the keychain reads process.env), so the CLI runs in process unless a test
+// gives it another D-Bus setting, or is about another process.
 import assert from 'node:assert/strict';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -6,7 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { keyFingerprint } from '../../src/store/encrypted-codec.js';
 import { createCredentialStore } from '../../src/store/select-store.js';
-import { makeHome, runCli } from '../helpers/cli.js';
+import { makeHome, runCli, runCliProcess } from '../helpers/cli.js';
 import { type SecretService, credentialEntry, seedStore, startSecretService, storeText } from './support.js';
 
 type Keyring = typeof import('@napi-rs/keyring');
@@ -51,7 +53,7 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
     assert.equal(secret.length, 32);
     assert.equal(keyFingerprint(Uint8Array.from(secret)), envelope.keyId);
 
-    const token = await runCli(['token', 'zeta'], { home: dir, env: service.env });
+    const token = await runCliProcess(['token', 'zeta'], { home: dir, env: service.env });
     assert.equal(token.code, 0, token.stderr);
     assert.equal(token.stdout, `${TOKEN_ZETA}\n`);
 
@@ -100,7 +102,7 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
   test('a keychain store is read with the keychain even when LOGINKIT_STORE is unset and auto would now pick file', async () => {
     const dir = await home();
     await seedStore(dir, 'keychain', credentialEntry('acme', TOKEN_ACME));
-    const token = await runCli(['token', 'acme'], {
+    const token = await runCliProcess(['token', 'acme'], {
       home: dir,
       env: { ...service.env, DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: undefined },
     });

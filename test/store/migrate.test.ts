@@ -1,14 +1,16 @@
 // `loginkit store migrate` between every pair of backends (file, keychain, passphrase) against a real Secret
-// Service, and kill -9 in the middle of a migration leaving every credential readable.
+// Service, and kill -9 in the middle of a migration leaving every credential readable. This process talks to
+// the same bus (the keychain reads process.env), so the CLI runs in process except where it is killed.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { MigrationStep } from '../../src/store/admin.js';
 import type { StoreBackend } from '../../src/store/select-store.js';
+import { type Bundle, bundleProgram } from '../helpers/bundle.js';
 import { cliEnvironment, makeHome, runCli, spawnCli } from '../helpers/cli.js';
 import { type SecretService, credentialEntry, seedStore, startSecretService, storeText } from './support.js';
 
@@ -19,12 +21,17 @@ const BACKENDS: StoreBackend[] = ['file', 'keychain', 'passphrase'];
 const PASSPHRASE = 'migration passphrase';
 const CREDENTIALS = { acme: 'migrate-token-acme-111111', zeta: 'migrate-token-zeta-222222', beta: 'migrate-token-beta-333333' };
 const FIXTURE = fileURLToPath(new URL('./fixtures/migrate-until.ts', import.meta.url));
-const TSX = import.meta.resolve('tsx');
 
 /** Starts a migration of `home` to `to` in another process, resolves once it is frozen at `step`, then kills it with SIGKILL. */
-async function killMigrationAt(home: string, env: Record<string, string>, to: StoreBackend, step: MigrationStep): Promise<void> {
-  const child = spawn(process.execPath, ['--import', TSX, FIXTURE, to, step], {
-    env: cliEnvironment(home, env),
+async function killMigrationAt(
+  fixture: Bundle,
+  home: string,
+  env: Record<string, string>,
+  to: StoreBackend,
+  step: MigrationStep,
+): Promise<void> {
+  const child = spawn(process.execPath, [fixture.file, to, step], {
+    env: cliEnvironment(home, { ...env, ...fixture.env }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
@@ -56,6 +63,7 @@ function keychainKey(home: string, text: string): number[] | null {
 describe('store migrate', { timeout: 240_000 }, () => {
   let service: SecretService;
   let env: Record<string, string>;
+  let fixture: Bundle;
   const homes: string[] = [];
   const home = async (): Promise<string> => {
     const dir = await makeHome();
@@ -68,7 +76,7 @@ describe('store migrate', { timeout: 240_000 }, () => {
     await seedStore(dir, backend, Object.assign({}, ...entries), env);
     return dir;
   };
-  /** Every credential reads back through the CLI in another process, whichever backend the file is in now. */
+  /** Every credential reads back through the CLI, whichever backend the file is in now. */
   const assertAllReadable = async (dir: string, why: string): Promise<void> => {
     for (const [provider, token] of Object.entries(CREDENTIALS)) {
       const result = await runCli(['token', provider], { home: dir, env });
@@ -77,7 +85,7 @@ describe('store migrate', { timeout: 240_000 }, () => {
     }
   };
 
-  /** One process opens the store and lists every credential as signed in: cheaper than a `token` per credential. */
+  /** One run opens the store and lists every credential as signed in: cheaper than a `token` per credential. */
   const assertAllListed = async (dir: string, why: string): Promise<void> => {
     const result = await runCli(['status', '--json'], { home: dir, env });
     assert.equal(result.code, 0, `${why}: ${result.stderr}`);
@@ -95,10 +103,12 @@ describe('store migrate', { timeout: 240_000 }, () => {
   before(async () => {
     service = await startSecretService();
     process.env.DBUS_SESSION_BUS_ADDRESS = service.address;
+    fixture = await bundleProgram(FIXTURE);
     env = { ...service.env, LOGINKIT_PASSPHRASE: PASSPHRASE };
   });
   after(async () => {
     await service.stop();
+    await fixture.dispose();
     for (const dir of homes) await rm(dir, { recursive: true, force: true });
   });
 
@@ -173,7 +183,7 @@ describe('store migrate', { timeout: 240_000 }, () => {
     for (const step of ['read', 'write', 'verify', 'switch', 'cleanup'] as MigrationStep[]) {
       test(`kill -9 at "${step}" of ${from} → ${to}: every credential stays readable`, async () => {
         const dir = await seeded(from);
-        await killMigrationAt(dir, env, to, step);
+        await killMigrationAt(fixture, dir, env, to, step);
 
         const expected = step === 'cleanup' ? to : from;
         assert.equal(backendOf(await storeText(dir)), expected, `after "${step}" the store is still (or already) ${expected}`);
@@ -195,14 +205,18 @@ describe('store migrate', { timeout: 240_000 }, () => {
 
   test('after a killed migration, the next one cleans up and completes', async () => {
     const dir = await seeded('keychain');
-    await killMigrationAt(dir, env, 'file', 'switch');
+    await killMigrationAt(fixture, dir, env, 'file', 'switch');
     assert.equal(
       (await readdir(dir)).filter((name) => name.includes('.migrating-')).length,
       1,
       'the killed migration left its temporary file',
     );
 
-    // The dead process's lock goes stale after 10 s; the next migration waits for it, then takes over.
+    // The dead process's lock goes stale 10 s after its last heartbeat, and the next migration then takes it
+    // over. Backdate the heartbeat rather than wait for it (stale-lock.test.ts covers the waiting).
+    const lock = join(dir, 'locks', 'store-write.lock');
+    const longAgo = new Date(Date.now() - 60_000);
+    await utimes(lock, longAgo, longAgo);
     const again = await runCli(['store', 'migrate', '--to', 'file'], { home: dir, env, timeoutMs: 40_000 });
     assert.equal(again.code, 0, again.stderr);
     assert.deepEqual(

@@ -1,5 +1,7 @@
-// The passphrase backend: scrypt-derived key, right / wrong / missing passphrase through the CLI as a process.
+// The passphrase backend: scrypt-derived key, right / wrong / missing passphrase through the CLI (prompts in a
+// pseudo-terminal, as a process).
 import assert from 'node:assert/strict';
+import { scryptSync } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { readFile, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -8,10 +10,8 @@ import { passphraseFor } from '../../src/cli/passphrase-prompt.js';
 import type { Io } from '../../src/cli/output.js';
 import { SCRYPT_COST } from '../../src/store/limits.js';
 import { deriveKey } from '../../src/store/passphrase-key.js';
-import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser } from '../helpers/browser.js';
-import { makeBrowserCommand } from '../helpers/browser-command.js';
 import { makeHome, runCli } from '../helpers/cli.js';
+import { useSignInServer } from '../helpers/sign-in.js';
 import { inTerminal } from '../helpers/terminal.js';
 import { credentialEntry, seedStore, storeText } from './support.js';
 
@@ -130,39 +130,35 @@ describe('passphrase backend', () => {
     assert.equal(passphraseFor(io), provider, 'one per process, so a second client still has it');
   });
 
+  // Its speed is measured by `npm run bench`; here, that the stated cost is the one used.
   test('scrypt cost (N=2^15, r=8, p=1)', async (t) => {
+    assert.deepEqual({ ...SCRYPT_COST }, { N: 2 ** 15, r: 8, p: 1 });
     const salt = Buffer.alloc(16, 1);
-    await deriveKey(PASSPHRASE, salt, SCRYPT_COST);
-    const times: number[] = [];
-    for (let round = 0; round < 5; round++) {
-      const started = performance.now();
-      const key = await deriveKey(PASSPHRASE, salt, SCRYPT_COST);
-      times.push(performance.now() - started);
-      key.fill(0);
-    }
-    times.sort((a, b) => a - b);
-    t.diagnostic(`scrypt N=2^15 r=8 p=1: median ${times[2]?.toFixed(1)} ms (min ${times[0]?.toFixed(1)}, max ${times[4]?.toFixed(1)})`);
-    assert.ok((times[2] ?? 0) < 2_000);
+    const started = performance.now();
+    const key = await deriveKey(PASSPHRASE, salt, SCRYPT_COST);
+    t.diagnostic(`scrypt N=2^15 r=8 p=1: ${(performance.now() - started).toFixed(1)} ms`);
+    const expected = scryptSync(Buffer.from(PASSPHRASE, 'utf8'), salt, key.length, { N: 2 ** 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
+    assert.equal(key.length, 32, 'a 256-bit key');
+    assert.ok(key.equals(expected), 'the key is scrypt(passphrase, salt) with N=2^15, r=8, p=1');
+    key.fill(0);
   });
 });
 
 describe('login into a passphrase store (real sign-in)', () => {
-  let server: AuthServer;
+  const fixture = useSignInServer();
   let dir: string;
   before(async () => {
-    server = await startAuthServer();
     dir = await makeHome();
   });
   after(async () => {
-    await server.close();
-    await closeBrowser();
     await rm(dir, { recursive: true, force: true });
   });
 
   test('--store passphrase encrypts the new store, and the browser never sees LOGINKIT_PASSPHRASE', async () => {
+    const { server } = fixture;
     const added = await runCli(['providers', 'add', 'demo', '--issuer', server.issuer, '--client-id', server.clientId], { home: dir });
     assert.equal(added.code, 0, added.stderr);
-    const browser = makeBrowserCommand({ dir, resultFile: join(dir, 'browser-result.json') });
+    const browser = fixture.browser().command;
     const envFile = join(dir, 'browser-env.txt');
     const spy = join(dir, 'browser-spy.sh');
     writeFileSync(spy, `#!/bin/sh\nenv > '${envFile}'\nexec '${browser}' "$@"\n`);
