@@ -299,9 +299,9 @@ describe('configuration', () => {
   test('an unknown provider says how to add it; usage errors exit 2', async () => {
     const home = await makeHome();
     const login = await runCli(['login', 'nowhere'], { home });
-    assert.equal(login.code, 1);
-    assert.match(login.stderr, /Unknown provider "nowhere"/);
-    assert.match(login.stderr, /loginkit providers add nowhere/);
+    assert.equal(login.code, 2);
+    assert.match(login.stderr, /Unknown provider "nowhere"\. Known: openai, /);
+    assert.match(login.stderr, /loginkit providers add <id> --issuer URL --client-id ID/);
     assert.equal((await runCli(['login'], { home })).code, 2);
     assert.equal((await runCli(['frobnicate'], { home })).code, 2);
     assert.equal((await runCli(['logout'], { home })).code, 2);

@@ -117,7 +117,7 @@ describe('auto without a keychain', () => {
 
   test('LOGINKIT_STORE with a value that is not a backend is a configuration error', async () => {
     const dir = await home();
-    const result = await runCli(['status', 'acme'], { home: dir, env: { LOGINKIT_STORE: 'vault' } });
+    const result = await runCli(['status', 'openai'], { home: dir, env: { LOGINKIT_STORE: 'vault' } });
     // Nothing is stored, so nothing is read: the setting is checked when a store is opened or created.
     assert.equal(result.code, 3);
     const migrate = await runCli(['store', 'status'], { home: dir, env: { LOGINKIT_STORE: 'vault' } });

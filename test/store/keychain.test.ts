@@ -75,6 +75,7 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
     const report = await runCli(['store', 'status', '--json'], { home: dir, env: service.env });
     assert.equal(report.code, 0, report.stderr);
     assert.deepEqual(JSON.parse(report.stdout), {
+      schemaVersion: 1,
       path: join(dir, 'credentials.json'),
       exists: true,
       backend: 'keychain',
@@ -139,7 +140,7 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
     const moved = (await readdir(dir)).filter((name) => name.startsWith('credentials.json.corrupt-'));
     assert.equal(moved.length, 1);
     assert.equal(await readFile(join(dir, moved[0] as string), 'utf8'), before, 'moved aside as it was');
-    const after = await runCli(['token', 'acme'], { home: dir, env: service.env });
+    const after = await runCli(['token', 'openai'], { home: dir, env: service.env });
     assert.equal(after.code, 3, 'now simply not signed in');
   });
 
