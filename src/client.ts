@@ -1,13 +1,13 @@
 import { type LoginkitContext, type LoginkitOptions, createContext } from './context.js';
 import { LoginRequiredError } from './errors.js';
-import type { CredentialChoice, ExecEnvironment } from './features/credentials.js';
+import type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/credentials.js';
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
 import type { ProviderSummary } from './features/providers.js';
+import type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';
 import type { ProviderStatus } from './features/status.js';
 import type { ImportSource } from './importers/types.js';
-import type { FetchLike } from './net/http.js';
 import type { ProviderEntry } from './providers/config-file.js';
 import type { StoreInfo } from './store/entry-store.js';
 import type { MigrateOptions, MigrationResult, ResetResult, StoreReport } from './store/admin.js';
@@ -36,6 +36,14 @@ export interface Loginkit {
    * stored API key or a valid access token, refreshed first when due. Throws LoginRequiredError when there is none.
    */
   getToken(provider: string, choice?: CredentialChoice): Promise<string>;
+  /** {@link Loginkit.getToken} with the token's type (`oauth` or `api_key`) and until when it may be reused. */
+  getTokenInfo(provider: string, choice?: CredentialChoice): Promise<TokenInfo>;
+  /**
+   * Reports that a server refused `rejected` (HTTP 401) and returns a newer token: an access token is
+   * refreshed by force, once, single-flight across processes (whoever reports an already-replaced token
+   * gets the replacement); a `keyCommand` is run again once. Throws LoginRequiredError when there is none.
+   */
+  renewRejectedToken(provider: string, rejected: string, choice?: CredentialChoice): Promise<string>;
   /** The state of one provider, or of every provider with a credential (stored or in the environment) or configured. */
   status(provider?: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<ProviderStatus[]>;
   /** Revokes the provider's tokens at the server (best effort, bounded) and removes them locally. */
@@ -61,7 +69,15 @@ export interface Loginkit {
    * A fetch that authenticates as the provider's signed-in account: adds the access token, refreshes it
    * when due, and on a 401 refreshes once and retries once when the body can be sent again.
    */
-  createFetch(provider: string, choice?: CredentialChoice): FetchLike;
+  createFetch(provider: string, choice?: CredentialChoice): typeof fetch;
+  /** `new OpenAI(await kit.openaiOptions())`: key function, base URL, headers and fetch for the `openai` SDK (any OpenAI-compatible provider). */
+  openaiOptions(provider?: string, choice?: CredentialChoice): Promise<OpenAIClientOptions>;
+  /** `new Anthropic(await kit.anthropicOptions())`: the same for `@anthropic-ai/sdk`. */
+  anthropicOptions(provider?: string, choice?: CredentialChoice): Promise<AnthropicClientOptions>;
+  /** `new GoogleGenAI(await kit.googleGenAIOptions())`: the same for `@google/genai` (Gemini API). */
+  googleGenAIOptions(provider?: string, choice?: CredentialChoice): Promise<GoogleGenAIClientOptions>;
+  /** `createOpenAI(await kit.aiSdkOptions('openai'))` / `createAnthropic(await kit.aiSdkOptions('anthropic'))`: the Vercel AI SDK providers. */
+  aiSdkOptions(provider: string, choice?: CredentialChoice): Promise<AISDKProviderSettings>;
 }
 
 /**
@@ -75,6 +91,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const storeAdmin = lazy(() => import('./features/store-admin.js'));
   const login = lazy(() => import('./features/login.js'));
   const logout = lazy(() => import('./features/logout.js'));
+  const sdk = lazy(() => import('./features/sdk.js'));
   return {
     home: ctx.home,
     get store() {
@@ -86,6 +103,8 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     login: async (id, loginOptions) => (await login()).login(ctx, id, loginOptions),
     loginWithApiKey: async (id, key, keyOptions) => (await login()).loginWithApiKey(ctx, id, key, keyOptions),
     getToken: async (id, choice) => (await credentials()).getToken(ctx, id, choice),
+    getTokenInfo: async (id, choice) => (await credentials()).getTokenInfo(ctx, id, choice),
+    renewRejectedToken: async (id, rejected, choice) => (await credentials()).renewRejectedToken(ctx, id, rejected, choice),
     status: async (id, choice) => (await import('./features/status.js')).status(ctx, id, choice),
     logout: async (id, choice) => (await logout()).logout(ctx, id, choice),
     logoutAll: async () => (await logout()).logoutAll(ctx),
@@ -97,6 +116,10 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     provider: async (id) => (await providers()).describeProvider(ctx, id),
     addProvider: async (id, entry) => (await providers()).addProvider(ctx, id, entry),
     createFetch: (id, choice) => lazyFetch(ctx, credentials, id, choice),
+    openaiOptions: async (id, choice) => (await sdk()).openaiOptions(ctx, id, choice),
+    anthropicOptions: async (id, choice) => (await sdk()).anthropicOptions(ctx, id, choice),
+    googleGenAIOptions: async (id, choice) => (await sdk()).googleGenAIOptions(ctx, id, choice),
+    aiSdkOptions: async (id, choice) => (await sdk()).aiSdkOptions(ctx, id, choice),
   };
 }
 
@@ -117,10 +140,10 @@ function lazyFetch(
   credentials: () => Promise<typeof import('./features/credentials.js')>,
   id: string,
   choice: CredentialChoice | undefined,
-): FetchLike {
-  let fetch: FetchLike | undefined;
-  return async (input, init) => {
-    fetch ??= (await credentials()).createFetch(ctx, id, choice);
-    return fetch(input, init);
+): typeof fetch {
+  let authenticated: typeof fetch | undefined;
+  return async (input: string | URL | Request, init?: RequestInit) => {
+    authenticated ??= (await credentials()).createFetch(ctx, id, choice);
+    return authenticated(input, init);
   };
 }

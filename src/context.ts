@@ -24,7 +24,11 @@ export interface LoginkitOptions {
   openBrowser?: (url: string) => Promise<void>;
   /** Receives progress of sign-ins, for a UI to render. */
   onEvent?: (event: LoginEvent) => void;
-  /** Told about problems that were worked around, e.g. a failed refresh while the current token is still valid. */
+  /**
+   * Told about problems that were worked around, e.g. a failed refresh while the current token is still
+   * valid, or a store that fell back to a plaintext file. Default: `process.emitWarning` (type
+   * `LoginkitWarning`), so that no such problem is ever silent.
+   */
   onWarning?: (message: string) => void;
   /** Clock in ms since the epoch. Default: `Date.now`. */
   now?: () => number;
@@ -77,7 +81,7 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
   const home = options.home ?? resolveHome(env);
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? timeoutFromEnvironment(env) ?? DEFAULT_TIMEOUT_MS;
-  const warn = options.onWarning ?? (() => undefined);
+  const warn = options.onWarning ?? emitProcessWarning;
   const http = createHttp({ fetch: options.fetch, env, timeoutMs });
   const storeFile: CredentialStoreOptions | undefined =
     options.store === 'memory' || typeof options.store === 'object'
@@ -91,7 +95,7 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
             return config.store === undefined ? undefined : { value: config.store, file: config.path };
           },
           askPassphrase: options.askPassphrase,
-          onWarning: options.onWarning,
+          onWarning: warn,
         };
   const store = storeFile
     ? createCredentialStore(storeFile)
@@ -114,6 +118,11 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
     openBrowser: options.openBrowser,
     environment: options.environment,
   };
+}
+
+/** The default `onWarning`: Node prints it on stderr (`--no-warnings` silences it; `process.on('warning')` sees it). */
+function emitProcessWarning(message: string): void {
+  process.emitWarning(message, { type: 'LoginkitWarning', code: 'LOGINKIT_WARNING' });
 }
 
 /** `LOGINKIT_HTTP_TIMEOUT` (seconds) as milliseconds, when set to a positive number. */

@@ -31,6 +31,11 @@ function buildConfigSchema() {
     header: z.optional(z.object({ name: z.string().check(z.minLength(1)), scheme: z.optional(z.literal('Bearer')) })),
     envVar: z.optional(z.string().check(z.regex(/^[A-Z][A-Z0-9_]*$/))),
     validationPath: z.optional(z.string().check(z.regex(/^\//))),
+    // Key commands: the key comes from a program's stdout (argument vector, no shell).
+    keyCommand: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
+    /** Seconds a key the command printed is reused; 0 runs it for every use. */
+    keyCommandTtl: z.optional(z.number().check(z.nonnegative())),
+    keyCommandCache: z.optional(z.enum(['memory', 'store'])),
   });
   return z.object({
     providers: z.optional(z.record(z.string(), ProviderEntrySchema)),

@@ -55,6 +55,31 @@ export interface Provider {
   readonly accessTokenEnvVar: string;
   readonly docsUrl: string | undefined;
   readonly policyNote: string | undefined;
+  /** A command that prints the key (config.json `keyCommand`), used instead of a stored credential. */
+  readonly keyCommand?: KeyCommandSetting | undefined;
+}
+
+/** A key command as configured: the argument vector, how long its key is reused, and where it is cached. */
+export interface KeyCommandSetting {
+  readonly argv: readonly string[];
+  /** In ms; 0 runs the command for every use. */
+  readonly ttlMs: number;
+  readonly cache: 'memory' | 'store';
+}
+
+/** Default reuse of a key a command printed: 5 minutes, as Claude Code's `apiKeyHelper`. */
+const DEFAULT_KEY_COMMAND_TTL_MS = 5 * 60_000;
+
+/** The entry's key command, when it has one. */
+function keyCommandFrom(entry: ProviderEntry): { keyCommand?: KeyCommandSetting } {
+  if (!entry.keyCommand) return {};
+  return {
+    keyCommand: {
+      argv: entry.keyCommand,
+      ttlMs: entry.keyCommandTtl === undefined ? DEFAULT_KEY_COMMAND_TTL_MS : entry.keyCommandTtl * 1000,
+      cache: entry.keyCommandCache ?? 'memory',
+    },
+  };
 }
 
 /** The default loopback redirect (RFC 8252 §7.3): any free port on 127.0.0.1. */
@@ -293,5 +318,6 @@ function oauthFrom(id: string, displayName: string, preset: OAuthPreset | undefi
 }
 
 function toProvider(config: ConfigFile, id: string): Provider {
-  return validateProviderEntry(id, config.providers[id] ?? {}, config.path);
+  const entry = config.providers[id] ?? {};
+  return { ...validateProviderEntry(id, entry, config.path), ...keyCommandFrom(entry) };
 }
