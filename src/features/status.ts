@@ -1,6 +1,7 @@
 import type { LoginkitContext } from '../context.js';
 import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import { type Credential, isAccessTokenUsable } from '../session/credential.js';
+import { describeCommand } from '../session/key-command.js';
 import { maskSecret } from '../shared/mask.js';
 import type { Protection } from '../store/entry-store.js';
 import { knownProvider } from './known-provider.js';
@@ -8,9 +9,9 @@ import { profileFor } from './profile.js';
 
 /** One place a credential was found, as `status` lists it. */
 export interface CredentialSource {
-  /** `env`: an environment variable; `oauth` / `api_key`: a stored credential. */
-  kind: 'env' | 'oauth' | 'api_key';
-  /** The variable's name, or the stored credential's profile. */
+  /** `env`: an environment variable; `command`: config.json's `keyCommand`; `oauth` / `api_key`: a stored credential. */
+  kind: 'env' | 'command' | 'oauth' | 'api_key';
+  /** The variable's name, the command (never its output), or the stored credential's profile. */
   name: string;
   /** Masked key, or the account, for display. */
   detail: string | null;
@@ -24,7 +25,9 @@ export interface ProviderStatus {
   /** The kind of the credential in effect; null when there is none. */
   method: 'oauth' | 'api_key' | null;
   /** Where the credential in effect comes from. */
-  source: 'env' | 'store' | null;
+  source: 'env' | 'command' | 'store' | null;
+  /** The key command configured for the provider, as you would type it (its output is never shown); else null. */
+  command: string | null;
   /** The profile looked at. */
   profile: string;
   loggedIn: boolean;
@@ -73,10 +76,13 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
   ]);
   const fromEnv = provider ? apiKeyFromEnvironment(provider, ctx.env) : undefined;
   const current = stored.find((c) => c.profile === profile);
-  const sources = sourcesOf(fromEnv, stored, current);
-  const base = { id, profile, store: null, protection: null, key: null, verified: null, plan: null, workspace: null, sources };
+  const command = provider?.keyCommand ? describeCommand(provider.keyCommand.argv) : null;
+  const sources = sourcesOf(fromEnv, command, stored, current);
+  const base = { id, profile, command, store: null, protection: null, key: null, verified: null, plan: null, workspace: null, sources };
   const nothing = { account: null, scopes: [], expiresAt: null, refreshable: false };
   if (fromEnv) return { ...base, ...nothing, method: 'api_key', source: 'env', loggedIn: true, key: maskSecret(fromEnv.value) };
+  // The command is not run: status shows where the key would come from, never the key.
+  if (command) return { ...base, ...nothing, method: 'api_key', source: 'command', loggedIn: true };
   if (!current) return { ...base, ...nothing, method: null, source: null, loggedIn: false };
   const { info } = ctx.store;
   const where = { source: 'store' as const, store: `${info.location} (${info.protection})`, protection: info.protection };
@@ -101,18 +107,20 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
 
 function sourcesOf(
   fromEnv: ReturnType<typeof apiKeyFromEnvironment>,
+  command: string | null,
   stored: readonly Credential[],
   current: Credential | undefined,
 ): CredentialSource[] {
   const sources: CredentialSource[] = [];
   if (fromEnv) sources.push({ kind: 'env', name: fromEnv.variable, detail: maskSecret(fromEnv.value), inEffect: true });
+  if (command) sources.push({ kind: 'command', name: command, detail: null, inEffect: !fromEnv });
   for (const credential of stored) {
     sources.push({
       kind: credential.kind,
       name: credential.profile,
       detail:
         credential.kind === 'api_key' ? maskSecret(credential.key) : (credential.account?.email ?? credential.account?.subject ?? null),
-      inEffect: !fromEnv && credential === current,
+      inEffect: !fromEnv && !command && credential === current,
     });
   }
   return sources;

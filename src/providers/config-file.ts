@@ -36,6 +36,8 @@ function buildConfigSchema() {
     /** Seconds a key the command printed is reused; 0 runs it for every use. */
     keyCommandTtl: z.optional(z.number().check(z.nonnegative())),
     keyCommandCache: z.optional(z.enum(['memory', 'store'])),
+    /** Seconds the command may take (a vault may wait for a fingerprint); default 30. */
+    keyCommandTimeout: z.optional(z.number().check(z.positive(), z.lte(600))),
   });
   return z.object({
     providers: z.optional(z.record(z.string(), ProviderEntrySchema)),

@@ -65,10 +65,14 @@ export interface KeyCommandSetting {
   /** In ms; 0 runs the command for every use. */
   readonly ttlMs: number;
   readonly cache: 'memory' | 'store';
+  /** In ms: a command still running after this is ended. */
+  readonly timeoutMs: number;
 }
 
 /** Default reuse of a key a command printed: 5 minutes, as Claude Code's `apiKeyHelper`. */
 const DEFAULT_KEY_COMMAND_TTL_MS = 5 * 60_000;
+/** Default bound on a key command: long enough for a password manager's unlock prompt. */
+const DEFAULT_KEY_COMMAND_TIMEOUT_S = 30;
 
 /** The entry's key command, when it has one. */
 function keyCommandFrom(entry: ProviderEntry): { keyCommand?: KeyCommandSetting } {
@@ -78,6 +82,7 @@ function keyCommandFrom(entry: ProviderEntry): { keyCommand?: KeyCommandSetting 
       argv: entry.keyCommand,
       ttlMs: entry.keyCommandTtl === undefined ? DEFAULT_KEY_COMMAND_TTL_MS : entry.keyCommandTtl * 1000,
       cache: entry.keyCommandCache ?? 'memory',
+      timeoutMs: (entry.keyCommandTimeout ?? DEFAULT_KEY_COMMAND_TIMEOUT_S) * 1000,
     },
   };
 }

@@ -7,8 +7,6 @@ import { ConfigError } from '../errors.js';
 import type { KeyCommandSetting } from '../providers/registry.js';
 import type { EnvVars } from '../shared/home.js';
 
-/** A command that has not printed its key within this time is ended. */
-export const KEY_COMMAND_TIMEOUT_MS = 10_000;
 /** More output than this is no key: the command is ended. */
 const MAX_OUTPUT_BYTES = 64 * 1024;
 
@@ -26,9 +24,9 @@ export async function runKeyCommand(
   command: KeyCommandSetting,
   env: EnvVars,
   problem: (key: string) => string | undefined,
-  timeoutMs = KEY_COMMAND_TIMEOUT_MS,
 ): Promise<string> {
   const shown = describeCommand(command.argv);
+  const timeoutMs = command.timeoutMs;
   const outcome = await run(command.argv, childEnvironment(env), timeoutMs);
   const fail = (what: string): never => {
     throw new ConfigError(`The key command \`${shown}\` ${what}.\nRun it yourself to see why, or fix "keyCommand" in config.json.`);
