@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { StorageError } from '../errors.js';
 import type { ServerMetadata } from '../oauth/server.js';
 import type { TokenResult } from '../oauth/tokens.js';
+import { type LinkedFile, LinkedFileSchema } from './linked-file.js';
 
 const AccountSchema = z.object({
   subject: z.string(),
@@ -45,6 +46,8 @@ const OAuthCredentialSchema = z.object({
   account: z.optional(AccountSchema),
   /** An API key obtained with the sign-in (token exchange), handed out by `exec`. */
   apiKey: z.optional(z.string()),
+  /** Imported from another tool and linked to its file (see linked-file.ts). */
+  link: z.optional(LinkedFileSchema),
 });
 
 /** A stored OAuth credential: tokens plus what is needed to refresh and revoke them. */
@@ -59,6 +62,8 @@ export type OAuthCredential = TokenResult & {
   readonly jsonBodies?: boolean | undefined;
   /** An API key obtained with the sign-in (token exchange), handed out by `exec`. */
   readonly apiKey?: string | undefined;
+  /** Imported from another tool and linked to its file: that file is read on every use and written back on refresh. */
+  readonly link?: LinkedFile | undefined;
 };
 
 /** Any stored credential. */
@@ -113,11 +118,12 @@ function damaged(key: string, storePath: string): StorageError {
 
 /** A new credential from a fresh sign-in or refresh. */
 export function toCredential(
-  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies' | 'apiKey'>,
+  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies' | 'apiKey' | 'link'>,
   tokens: TokenResult,
 ): OAuthCredential {
   return {
     ...(base.apiKey ? { apiKey: base.apiKey } : {}),
+    ...(base.link ? { link: base.link } : {}),
     kind: 'oauth',
     provider: base.provider,
     profile: base.profile,
