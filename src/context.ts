@@ -45,6 +45,8 @@ export interface LoginkitOptions {
   askPassphrase?: PassphraseProvider;
   /** Where this process runs (SSH, WSL, container, CI, display), which decides how `login` signs in. Default: detected from `env`. */
   environment?: LoginEnvironment;
+  /** The working directory that project rules (`profileRules`, `.loginkit.json`) are matched against. Default: `process.cwd()`. */
+  cwd?: string;
 }
 
 /** Name of the credential store file inside the home folder. */
@@ -73,6 +75,8 @@ export interface LoginkitContext {
   readonly openBrowser: ((url: string) => Promise<void>) | undefined;
   /** The application's view of where this process runs, when it gave one. */
   readonly environment: LoginEnvironment | undefined;
+  /** The working directory project rules are matched against. */
+  readonly cwd: string;
 }
 
 /** Builds the context once per client. Nothing is read or written until a feature asks. */
@@ -117,6 +121,7 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
     emit: options.onEvent ?? (() => undefined),
     openBrowser: options.openBrowser,
     environment: options.environment,
+    cwd: options.cwd ?? process.cwd(),
   };
 }
 

@@ -5,7 +5,7 @@ import { describeCommand } from '../session/key-command.js';
 import { maskSecret } from '../shared/mask.js';
 import type { Protection } from '../store/entry-store.js';
 import { knownProvider } from './known-provider.js';
-import { profileFor } from './profile.js';
+import { type ProfileChoice, chooseProfile } from './profile.js';
 
 /** One place a credential was found, as `status` lists it. */
 export interface CredentialSource {
@@ -30,6 +30,10 @@ export interface ProviderStatus {
   command: string | null;
   /** The profile looked at. */
   profile: string;
+  /** What chose the profile: `option` (--profile), `env` (LOGINKIT_PROFILE), `rule` (a project rule), `switch`, or `default`. */
+  profileChosenBy: ProfileChoice['chosenBy'];
+  /** For a project rule: the file and the directory it covers; else null. */
+  profileRule: string | null;
   loggedIn: boolean;
   /** Email, else subject, of the signed-in account. */
   account: string | null;
@@ -69,16 +73,29 @@ export async function status(ctx: LoginkitContext, id?: string, choice: { profil
 
 /** One provider's state: every source found, and the one `token` and `exec` would use. */
 export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile: string | undefined): Promise<ProviderStatus> {
-  const [provider, profile, stored] = await Promise.all([
+  const [provider, { profile, chosenBy, rule }, stored] = await Promise.all([
     ctx.providers.findKnown(id),
-    profileFor(ctx, id, explicitProfile),
+    chooseProfile(ctx, id, explicitProfile),
     ctx.session.credentials().then((all) => all.filter((c) => c.provider === id)),
   ]);
   const fromEnv = provider ? apiKeyFromEnvironment(provider, ctx.env) : undefined;
   const current = stored.find((c) => c.profile === profile);
   const command = provider?.keyCommand ? describeCommand(provider.keyCommand.argv) : null;
   const sources = sourcesOf(fromEnv, command, stored, current);
-  const base = { id, profile, command, store: null, protection: null, key: null, verified: null, plan: null, workspace: null, sources };
+  const base = {
+    id,
+    profile,
+    profileChosenBy: chosenBy,
+    profileRule: rule ?? null,
+    command,
+    store: null,
+    protection: null,
+    key: null,
+    verified: null,
+    plan: null,
+    workspace: null,
+    sources,
+  };
   const nothing = { account: null, scopes: [], expiresAt: null, refreshable: false };
   if (fromEnv) return { ...base, ...nothing, method: 'api_key', source: 'env', loggedIn: true, key: maskSecret(fromEnv.value) };
   // The command is not run: status shows where the key would come from, never the key.

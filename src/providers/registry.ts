@@ -107,6 +107,8 @@ export interface ProviderLookup {
   list(): Promise<Provider[]>;
   /** The error for `id` when it names no provider (with the known ids and the closest one). */
   unknown(id: string): Promise<UnknownProviderError>;
+  /** config.json as last read (re-read when it changed). */
+  config(): Promise<ConfigFile>;
 }
 
 /** A ProviderLookup for `home`. */
@@ -148,6 +150,7 @@ export function createProviderLookup(home: string): ProviderLookup {
       return provider;
     },
     unknown: async (id) => unknownProvider(id, idsOf(await current().config)),
+    config: () => current().config,
     async list() {
       const file = await current().config;
       return idsOf(file).map((id) => toProvider(file, id));

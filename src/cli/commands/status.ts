@@ -49,6 +49,7 @@ function describe(s: ProviderStatus): string[] {
     lines.push(`scopes: ${s.scopes.join(' ') || '(none)'}`);
   }
   if (s.store) lines.push(`stored in ${s.store}`);
+  if (s.profileRule) lines.push(`profile "${s.profile}" chosen by the rule in ${s.profileRule}`);
   if (s.sources.length > 1 || s.sources.some((source) => source.kind === 'env' || source.kind === 'command')) {
     lines.push('sources:');
     for (const source of s.sources) {
