@@ -5,8 +5,6 @@ import type { Provider } from '../providers/registry.js';
 import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import { type CredentialHeaders, createAuthenticatedFetch } from '../session/authenticated-fetch.js';
 import { type Credential, type OAuthCredential, profileProblem, sameTokens } from '../session/credential.js';
-import { describeCommand } from '../session/key-command.js';
-import { keyFromCommand } from './key-source.js';
 import { knownProvider } from './known-provider.js';
 import { profileFor } from './profile.js';
 
@@ -57,14 +55,18 @@ export async function secretFor(ctx: LoginkitContext, id: string, choice: Creden
       const names = provider?.apiKey?.envVars.join(' or ') || 'no environment variable';
       throw new LoginRequiredError(id, `--source env: ${names} is not set for "${id}".`);
     }
-    if (provider?.keyCommand)
+    if (provider?.keyCommand) {
+      const { describeCommand } = await import('../session/key-command.js');
       return { source: 'command', command: describeCommand(provider.keyCommand.argv), ...(await commandKey(ctx, provider)) };
+    }
   }
   const profile = await profileFor(ctx, id, choice.profile);
   return { source: 'store', credential: await ctx.session.freshCredential(id, profile) };
 }
 
 async function commandKey(ctx: LoginkitContext, provider: Provider, rejected?: string): Promise<{ value: string; expiresAt: number }> {
+  // Loaded only for providers with a key command: child processes and hashing stay off the `token` path.
+  const { keyFromCommand } = await import('./key-source.js');
   const { key, expiresAt } = await keyFromCommand(ctx, provider, rejected);
   return { value: key, expiresAt };
 }

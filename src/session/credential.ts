@@ -2,7 +2,6 @@ import * as z from 'zod/mini';
 import { StorageError } from '../errors.js';
 import type { ServerMetadata } from '../oauth/server.js';
 import type { TokenResult } from '../oauth/tokens.js';
-import { type LinkedFile, LinkedFileSchema } from './linked-file.js';
 
 const AccountSchema = z.object({
   subject: z.string(),
@@ -26,6 +25,17 @@ const ApiKeyCredentialSchema = z.object({
 
 /** A stored API key. */
 export type ApiKeyCredential = z.infer<typeof ApiKeyCredentialSchema>;
+
+const LinkedFileSchema = z.object({
+  tool: z.enum(['codex', 'opencode']),
+  /** The file's absolute path, as found at import. */
+  file: z.string(),
+  /** opencode: the provider key inside the file (e.g. `openai`). */
+  entry: z.optional(z.string()),
+});
+
+/** Which tool's file a linked credential follows (see linked-file.ts). */
+export type LinkedFile = z.infer<typeof LinkedFileSchema>;
 
 const OAuthCredentialSchema = z.object({
   kind: z.literal('oauth'),

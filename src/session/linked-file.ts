@@ -9,22 +9,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { decodeJwt } from 'jose/jwt/decode';
 import * as z from 'zod/mini';
 import { writeFileAtomic } from '../shared/atomic-file.js';
-
-/** Which tool's file a linked credential follows. */
-export interface LinkedFile {
-  tool: 'codex' | 'opencode';
-  /** The file's absolute path, as found at import. */
-  file: string;
-  /** opencode: the provider key inside the file (e.g. `openai`). */
-  entry?: string | undefined;
-}
-
-/** The zod schema of {@link LinkedFile}, for the credential store's parser. */
-export const LinkedFileSchema = z.object({
-  tool: z.enum(['codex', 'opencode']),
-  file: z.string(),
-  entry: z.optional(z.string()),
-});
+import type { LinkedFile } from './credential.js';
 
 /** Tokens as the tool's file holds them now. */
 export interface LinkedTokens {

@@ -15,7 +15,6 @@ import {
   serializeCredential,
   toCredential,
 } from './credential.js';
-import { readLinkedTokens, writeLinkedTokens } from './linked-file.js';
 import { type RetryPolicy, isTransient, withRetries } from './retry.js';
 
 /** How long logout waits for the server to revoke a token. */
@@ -72,6 +71,7 @@ export class TokenSession {
    * with reuse detection revoke the grant of both tools). A missing file leaves loginkit's copy in use.
    */
   async #followLink(stored: OAuthCredential, key: string): Promise<OAuthCredential> {
+    const { readLinkedTokens } = await import('./linked-file.js');
     const linked = await readLinkedTokens(stored.link as NonNullable<OAuthCredential['link']>);
     if (!linked || (linked.accessToken === stored.accessToken && linked.refreshToken === (stored.refreshToken ?? linked.refreshToken)))
       return stored;
@@ -205,6 +205,7 @@ export class TokenSession {
       expiresAt: refreshed.expiresAt,
     };
     try {
+      const { writeLinkedTokens } = await import('./linked-file.js');
       await writeLinkedTokens(link, tokens, this.#deps.now());
     } catch (error) {
       this.#deps.onWarning(
