@@ -10,6 +10,7 @@ import OpenAI from 'openai';
 import { createLoginkit } from '../../src/index.js';
 import { makeHome } from '../helpers/cli.js';
 import { type SdkStandIns, startSdkStandIns } from '../helpers/sdk-stand-ins.js';
+import { KEY_COMMAND_CONFIG } from './readme-examples.js';
 import { runLoginkit, writeScript } from './support.js';
 
 const key = (): string => `sk-proj-${randomBytes(30).toString('hex')}`;
@@ -154,5 +155,26 @@ describe('key commands', () => {
     await assert.rejects(openai.models.list(), OpenAI.AuthenticationError);
     assert.equal(await command.runs(), 3, 'one re-run, which printed the same key: no second retry');
     await assert.rejects(kit.renewRejectedToken('openai', fresh), { code: 'login_required' });
+  });
+
+  test("the README's example: 1Password's `op read` through PATH, no shell", async () => {
+    const good = key();
+    const bin = await mkdtemp(join(tmpdir(), 'loginkit-op-'));
+    await writeScript(
+      'op',
+      `if (process.argv.slice(2).join(' ') !== 'read op://vault/openai/key') process.exit(1);
+process.stdout.write(${JSON.stringify(`${good}\n`)});`,
+      bin,
+    );
+    const home = await makeHome();
+    await writeFile(join(home, 'config.json'), KEY_COMMAND_CONFIG);
+    const kit = createLoginkit({ home, env: { PATH: `${bin}:${process.env.PATH ?? ''}` }, store: 'memory' });
+    assert.deepEqual(await kit.getTokenInfo('openai'), {
+      token: good,
+      expiresAt: (await kit.getTokenInfo('openai')).expiresAt,
+      type: 'api_key',
+    });
+    const [status] = await kit.status('openai');
+    assert.equal(status?.command, 'op read op://vault/openai/key');
   });
 });

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { createLoginkit } from '../../src/index.js';
 import { makeHome } from '../helpers/cli.js';
+import { PROFILE_RULES_CONFIG, PROJECT_FILE_EXAMPLE } from './readme-examples.js';
 import { runLoginkit } from './support.js';
 
 const PROFILES = ['default', 'work', 'client-a', 'repo-x', 'mine'] as const;
@@ -102,5 +103,26 @@ describe('project rules', () => {
     const result = await runLoginkit(['token', 'openai'], { home, cwd: bad });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /\.loginkit\.json: expected \{"profile": "<name>"\}/);
+  });
+
+  test("the README's examples: rules under ~ and a project's .loginkit.json", async () => {
+    const fakeHome = await mkdtemp(join(tmpdir(), 'loginkit-person-'));
+    const readmeHome = await makeHome();
+    await writeFile(join(readmeHome, 'config.json'), PROFILE_RULES_CONFIG);
+    for (const path of ['work/client-a/app', 'work/tools', 'src/oss-project/lib']) await mkdir(join(fakeHome, path), { recursive: true });
+    await writeFile(join(fakeHome, 'src/oss-project/.loginkit.json'), PROJECT_FILE_EXAMPLE);
+    const kit = createLoginkit({ home: readmeHome, env: { LOGINKIT_STORE: 'file' } });
+    for (const profile of ['work', 'client-a', 'oss'])
+      await kit.loginWithApiKey('openai', `sk-proj-${profile}-${randomBytes(16).toString('hex')}`, { profile, verify: false });
+    const profileIn = async (path: string): Promise<string | undefined> =>
+      (
+        await createLoginkit({ home: readmeHome, env: { LOGINKIT_STORE: 'file', HOME: fakeHome }, cwd: join(fakeHome, path) }).status(
+          'openai',
+        )
+      )[0]?.profile;
+    assert.equal(await profileIn('work/tools'), 'work');
+    assert.equal(await profileIn('work/client-a/app'), 'client-a');
+    assert.equal(await profileIn('src/oss-project/lib'), 'oss');
+    assert.equal(await profileIn('src'), 'default');
   });
 });
