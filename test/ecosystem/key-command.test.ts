@@ -169,11 +169,8 @@ process.stdout.write(${JSON.stringify(`${good}\n`)});`,
     const home = await makeHome();
     await writeFile(join(home, 'config.json'), KEY_COMMAND_CONFIG);
     const kit = createLoginkit({ home, env: { PATH: `${bin}:${process.env.PATH ?? ''}` }, store: 'memory' });
-    assert.deepEqual(await kit.getTokenInfo('openai'), {
-      token: good,
-      expiresAt: (await kit.getTokenInfo('openai')).expiresAt,
-      type: 'api_key',
-    });
+    const info = await kit.getTokenInfo('openai');
+    assert.deepEqual([info.token, info.type], [good, 'api_key']);
     const [status] = await kit.status('openai');
     assert.equal(status?.command, 'op read op://vault/openai/key');
   });
