@@ -14,6 +14,7 @@ import { createLoginkit, type Loginkit } from '../../src/index.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
 import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
 import { makeHome } from '../helpers/cli.js';
+import { credentialEntry, storeBytes } from '../lifecycle/support.js';
 import { type SdkStandIns, startSdkStandIns } from '../helpers/sdk-stand-ins.js';
 import { sdkClients } from './sdk-lines.js';
 
@@ -176,5 +177,59 @@ describe('an OAuth sign-in through the OpenAI SDK', () => {
     assert.equal(await kit.renewRejectedToken('acme', current), a);
     assert.equal(server.stats.refreshGrants - refreshesBefore, 1);
     assert.equal(await kit.getToken('acme'), a);
+  });
+});
+
+describe('after "Sign in with ChatGPT"', () => {
+  let stand: SdkStandIns;
+  before(async () => {
+    stand = await startSdkStandIns();
+  });
+  after(async () => {
+    await stand.close();
+  });
+
+  test('the SDK gets the API key the token exchange produced, not the ChatGPT access token', async () => {
+    const home = await makeHome();
+    const exchanged = openaiKey();
+    const accessToken = `chatgpt-${random(20)}`;
+    const chatgpt = {
+      ...credentialEntry({
+        provider: 'openai',
+        tokenEndpoint: 'https://auth.openai.com/oauth/token',
+        accessToken,
+        expiresInMs: 3_600_000,
+      }),
+      profile: 'default',
+      apiKey: exchanged,
+    };
+    await writeFile(join(home, 'credentials.json'), storeBytes({ 'openai/default': chatgpt }), { mode: 0o600 });
+    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { openai: { baseUrl: `${stand.url}/openai/v1` } } }));
+    stand.accepted.add(exchanged);
+    const kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } });
+    const openai = new OpenAI(await kit.openaiOptions());
+    assert.equal((await openai.models.list()).data[0]?.id, 'gpt-test');
+    assert.equal(stand.requests.at(-1)?.headers.authorization, `Bearer ${exchanged}`);
+    // getToken keeps its meaning (the access token); exec and the SDK helpers hand out the key.
+    assert.equal(await kit.getToken('openai'), accessToken);
+  });
+});
+
+describe('warnings without onWarning', () => {
+  test('a plaintext fallback of the auto store is reported through process.emitWarning', async () => {
+    const warnings: Error[] = [];
+    const listener = (warning: Error): void => void warnings.push(warning);
+    process.on('warning', listener);
+    try {
+      // No D-Bus session in this environment: no keychain, so `auto` falls back to a plaintext file.
+      const kit = createLoginkit({ home: await makeHome(), env: {} });
+      await kit.loginWithApiKey('openai', openaiKey(), { verify: false });
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('warning', listener);
+    }
+    const warning = warnings.find((w) => w.name === 'LoginkitWarning');
+    assert.ok(warning, `no LoginkitWarning among ${warnings.map((w) => w.name).join(', ')}`);
+    assert.match(warning.message, /plaintext|file/i);
   });
 });
