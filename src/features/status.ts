@@ -26,6 +26,8 @@ export interface ProviderStatus {
   method: 'oauth' | 'api_key' | null;
   /** Where the credential in effect comes from. */
   source: 'env' | 'command' | 'store' | null;
+  /** For a sign-in imported from Codex or opencode: the tool's file it stays linked to (read on use, written on refresh); else null. */
+  linkedTo: string | null;
   /** The key command configured for the provider, as you would type it (its output is never shown); else null. */
   command: string | null;
   /** The profile looked at. */
@@ -88,6 +90,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     profileChosenBy: chosenBy,
     profileRule: rule ?? null,
     command,
+    linkedTo: null,
     store: null,
     protection: null,
     key: null,
@@ -119,6 +122,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     plan: current.account?.plan ?? null,
     workspace: current.account?.workspace ?? null,
     key: current.apiKey ? maskSecret(current.apiKey) : null,
+    linkedTo: current.link ? `${current.link.file} (${current.link.tool})` : null,
   };
 }
 

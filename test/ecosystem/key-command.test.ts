@@ -59,6 +59,12 @@ describe('key commands', () => {
     assert.equal(await kit.getToken('openai'), good);
     assert.equal(await kit.getToken('openai'), good);
     assert.equal(await command.runs(), 1, 'cached');
+    const exec = await kit.execEnvironment(['openai']);
+    assert.deepEqual(exec, {
+      variables: { OPENAI_API_KEY: good },
+      used: [{ provider: 'openai', source: 'command', variable: 'OPENAI_API_KEY' }],
+    });
+    assert.equal(await command.runs(), 1, 'exec uses the cached key too');
     now += 61_000;
     assert.deepEqual(await kit.getTokenInfo('openai'), { token: good, expiresAt: now + 60_000, type: 'api_key' });
     assert.equal(await command.runs(), 2, 'run again once the lifetime is over');

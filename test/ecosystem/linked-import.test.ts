@@ -165,6 +165,7 @@ describe('imported ChatGPT sign-ins are linked to the other tool’s file', () =
     assert.deepEqual(after.some_future_field, { kept: true });
     assert.equal((await stat(file)).mode & 0o777, 0o600);
     assert.deepEqual((await readStoredEntries(home))['openai/chatgpt']?.link, { tool: 'codex', file });
+    assert.equal((await kit.status('openai', CHATGPT))[0]?.linkedTo, `${file} (codex)`);
 
     // Codex uninstalled (its file gone): loginkit goes on with its own copy and does not recreate the file.
     await rm(file);

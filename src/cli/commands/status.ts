@@ -49,6 +49,7 @@ function describe(s: ProviderStatus): string[] {
     lines.push(`scopes: ${s.scopes.join(' ') || '(none)'}`);
   }
   if (s.store) lines.push(`stored in ${s.store}`);
+  if (s.linkedTo) lines.push(`linked to ${s.linkedTo}: its refreshes are adopted, loginkit's are written back`);
   if (s.profileRule) lines.push(`profile "${s.profile}" chosen by the rule in ${s.profileRule}`);
   if (s.sources.length > 1 || s.sources.some((source) => source.kind === 'env' || source.kind === 'command')) {
     lines.push('sources:');
