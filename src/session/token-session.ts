@@ -262,7 +262,8 @@ export class TokenSession {
       let kept: Credential | undefined;
       await this.#deps.store.update((entries) => {
         const latest = parseCredential(entries[key], key, this.#deps.store.info.location);
-        if (!latest || !sameTokens(latest, current)) {
+        // A linked credential may already hold these tokens, adopted from the tool's file we just wrote.
+        if (!latest || !(sameTokens(latest, current) || sameTokens(latest, refreshed))) {
           // Signed out, or signed in again, while we refreshed: that is newer than our refresh, so it stays.
           kept = latest;
           return undefined;
