@@ -4,10 +4,13 @@ import type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/cr
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
+import type { McpLoginOptions, McpStatus } from './features/mcp.js';
+import type { McpClient } from './features/mcp-client.js';
 import type { ProviderSummary } from './features/providers.js';
 import type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';
 import type { ProviderStatus } from './features/status.js';
 import type { ImportSource } from './importers/types.js';
+import type { FetchLike } from './net/http.js';
 import type { ProviderEntry } from './providers/config-file.js';
 import type { StoreInfo } from './store/entry-store.js';
 import type { MigrateOptions, MigrationResult, ResetResult, StoreReport } from './store/admin.js';
@@ -78,6 +81,13 @@ export interface Loginkit {
   googleGenAIOptions(provider?: string, choice?: CredentialChoice): Promise<GoogleGenAIClientOptions>;
   /** `createOpenAI(await kit.aiSdkOptions('openai'))` / `createAnthropic(await kit.aiSdkOptions('anthropic'))`: the Vercel AI SDK providers. */
   aiSdkOptions(provider: string, choice?: CredentialChoice): Promise<AISDKProviderSettings>;
+  /**
+   * The MCP server at `url`: an `AuthProvider` for the official SDK's transports (`authProvider: kit.mcp(url)`),
+   * `createFetch()` for a fetch that handles every challenge, and `login`, `status`, `logout`, `check`.
+   */
+  mcp(url: string | URL, options?: McpLoginOptions): McpClient;
+  /** Every MCP server with a stored sign-in. */
+  mcpStatus(): Promise<McpStatus[]>;
 }
 
 /**
@@ -120,6 +130,8 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     anthropicOptions: async (id, choice) => (await sdk()).anthropicOptions(ctx, id, choice),
     googleGenAIOptions: async (id, choice) => (await sdk()).googleGenAIOptions(ctx, id, choice),
     aiSdkOptions: async (id, choice) => (await sdk()).aiSdkOptions(ctx, id, choice),
+    mcp: (url, mcpOptions) => lazyMcpClient(ctx, url, mcpOptions),
+    mcpStatus: async () => (await import('./features/mcp.js')).mcpStatusAll(ctx),
   };
 }
 
@@ -145,5 +157,27 @@ function lazyFetch(
   return async (input: string | URL | Request, init?: RequestInit) => {
     authenticated ??= (await credentials()).createFetch(ctx, id, choice);
     return authenticated(input, init);
+  };
+}
+
+/** `mcp(url)` is synchronous (it goes into a transport's options); its feature module loads on first use. */
+function lazyMcpClient(ctx: LoginkitContext, url: string | URL, options: McpLoginOptions | undefined): McpClient {
+  let loaded: Promise<McpClient> | undefined;
+  const client = (): Promise<McpClient> =>
+    (loaded ??= import('./features/mcp-client.js').then(({ mcpClient }) => mcpClient(ctx, url, options)));
+  let fetch: FetchLike | undefined;
+  return {
+    url: String(url),
+    token: async () => (await client()).token(),
+    onUnauthorized: async (context) => (await client()).onUnauthorized(context),
+    createFetch: () => async (input, init) => {
+      fetch ??= (await client()).createFetch();
+      return fetch(input, init);
+    },
+    login: async () => (await client()).login(),
+    status: async () => (await client()).status(),
+    logout: async () => (await client()).logout(),
+    saveClient: async () => (await client()).saveClient(),
+    check: async (checkOptions) => (await client()).check(checkOptions),
   };
 }

@@ -13,7 +13,8 @@ export type ErrorCode =
   | 'interrupted'
   | 'invalid_token'
   | 'insufficient_scope'
-  | 'unknown_provider';
+  | 'unknown_provider'
+  | 'response_too_large';
 
 /** Base class of every error loginkit throws on purpose; `message` says what happened and what to do. */
 export class LoginkitError extends Error {
@@ -95,6 +96,26 @@ export class UnknownProviderError extends LoginkitError {
   }
 }
 
+/**
+ * A server's answer was larger than loginkit reads from an authorization server or a key check; reading
+ * stopped at the cap. Not transient: asking again brings the same answer.
+ */
+export class ResponseTooLargeError extends LoginkitError {
+  /** The host that sent the answer. */
+  readonly host: string;
+  /** The cap that was exceeded, in bytes. */
+  readonly limitBytes: number;
+
+  constructor(host: string, limitBytes: number) {
+    super(
+      'response_too_large',
+      `${host} sent an answer larger than ${Math.round(limitBytes / 1024)} KiB; loginkit stopped reading it.\nNo authorization server answers like that: check the provider's issuer and endpoints.`,
+    );
+    this.host = host;
+    this.limitBytes = limitBytes;
+  }
+}
+
 /** Configuration is invalid: names the file, the provider and the field where known. */
 export class ConfigError extends LoginkitError {
   constructor(message: string, options?: { cause?: unknown }) {
@@ -122,6 +143,20 @@ export class AccessDeniedError extends LoginkitError {
     super(code, message);
     this.status = status;
   }
+}
+
+/**
+ * `error` and its causes, outermost first, at most `depth` of them: each `cause`, or the first of an
+ * AggregateError's `errors` (how Node reports a connection that failed on every address).
+ */
+export function causeChain(error: unknown, depth = 6): unknown[] {
+  const chain: unknown[] = [];
+  for (let current = error; current !== undefined && current !== null && chain.length < depth;) {
+    chain.push(current);
+    const errors = (current as { errors?: unknown }).errors;
+    current = Array.isArray(errors) && errors.length > 0 ? errors[0] : (current as { cause?: unknown }).cause;
+  }
+  return chain;
 }
 
 /** Throws the signal's reason as an `interrupted` error when the signal has fired. */

@@ -16,6 +16,8 @@ export type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOp
 export type { ImportReport } from './features/import.js';
 export type { LoginOptions, LoginResult } from './features/login.js';
 export type { LogoutResult } from './features/logout.js';
+export type { McpLoginOptions, McpLogoutResult, McpStatus } from './features/mcp.js';
+export type { McpCheckOptions, McpCheckResult, McpClient } from './features/mcp-client.js';
 export type { ProviderSummary } from './features/providers.js';
 export type { CredentialSource, ProviderStatus } from './features/status.js';
 export {
@@ -25,7 +27,10 @@ export {
   LoginRequiredError,
   NetworkError,
   ProviderError,
+  ResponseTooLargeError,
+  UnknownProviderError,
   StorageError,
+  causeChain,
   sanitizeServerText,
   type ErrorCode,
 } from './errors.js';

@@ -4,6 +4,7 @@ import * as exec from './commands/exec.js';
 import * as importCommand from './commands/import.js';
 import * as login from './commands/login.js';
 import * as logout from './commands/logout.js';
+import * as mcp from './commands/mcp.js';
 import * as providers from './commands/providers.js';
 import * as status from './commands/status.js';
 import * as store from './commands/store.js';
@@ -22,6 +23,7 @@ const COMMANDS: ReadonlyArray<{ register(program: Command, ctx: CliContext): voi
   switchCommand,
   importCommand,
   exec,
+  mcp,
 ];
 
 /** Runs the loginkit CLI with `argv` (without node and script) and resolves with the exit code. */

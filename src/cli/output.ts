@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { LoginkitError } from '../index.js';
+import { LoginkitError, causeChain } from '../index.js';
 
 /** Stable exit codes of the CLI. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, loginRequired: 3, interrupted: 130 } as const;
@@ -82,10 +82,7 @@ export function reportError(io: Io, error: unknown, json: boolean): void {
     say(io, 'This is a bug in loginkit. Run again with LOGINKIT_DEBUG=1 for details, and report it.');
   }
   if (io.env.LOGINKIT_DEBUG === '1') {
-    for (let current: unknown = error, depth = 0; current instanceof Error && depth < 5; depth++) {
-      say(io, current.stack ?? current.message);
-      current = current.cause;
-    }
+    for (const current of causeChain(error, 5)) say(io, current instanceof Error ? (current.stack ?? current.message) : String(current));
   }
   if (json) printJson(io, { error: { code, message } });
 }

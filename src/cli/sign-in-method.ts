@@ -1,5 +1,6 @@
 import { createInterface } from 'node:readline';
-import { type LoginMethod, createPasteBox } from '../index.js';
+import { PassThrough, Transform } from 'node:stream';
+import { type LoginMethod, STDIN_SECRET_MAX_BYTES, createPasteBox } from '../index.js';
 import { UsageError } from './output.js';
 
 /** Values of `--method`. */
@@ -40,11 +41,50 @@ export function pasteInput(
   if (method === 'device' || (method !== 'paste' && stdin.isTTY !== true)) return undefined;
   return {
     [Symbol.asyncIterator]() {
-      const lines = createInterface({ input: stdin, terminal: false, crlfDelay: Infinity });
-      const box = createPasteBox(() => lines.close());
+      const { input, release } = capLines(stdin, STDIN_SECRET_MAX_BYTES);
+      const lines = createInterface({ input, terminal: false, crlfDelay: Infinity });
+      const box = createPasteBox(() => {
+        lines.close();
+        release();
+      });
       lines.on('line', (line) => box.submit(line));
       lines.on('close', () => box.end());
       return box.lines[Symbol.asyncIterator]();
     },
   };
+}
+
+/**
+ * `stdin` with every line bounded: readline would keep a line without a newline in memory however long it
+ * grows, so input ends (as if closed) once a line passes `maxBytes`. A real pasted address is a few KiB.
+ */
+function capLines(stdin: NodeJS.ReadableStream, maxBytes: number): { input: PassThrough; release(): void } {
+  let sinceNewline = 0;
+  const capped = new PassThrough();
+  const guard = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      const lastNewline = chunk.lastIndexOf(0x0a);
+      sinceNewline = lastNewline === -1 ? sinceNewline + chunk.length : chunk.length - lastNewline - 1;
+      if (sinceNewline > maxBytes) {
+        capped.end();
+        return done();
+      }
+      done(null, chunk);
+    },
+  });
+  stdin.pipe(guard).pipe(capped);
+  return {
+    input: capped,
+    release: () => {
+      stdin.unpipe(guard);
+      stdin.pause();
+    },
+  };
+}
+
+/** Parses `--timeout`: a positive number of seconds. */
+export function positiveSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout needs a positive number of seconds, not "${value}"`);
+  return seconds;
 }

@@ -1,4 +1,5 @@
 import type { LoginkitContext } from '../context.js';
+import { LoginkitError } from '../errors.js';
 import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import { type Credential, isAccessTokenUsable } from '../session/credential.js';
 import { describeCommand } from '../session/key-command.js';
@@ -57,6 +58,8 @@ export interface ProviderStatus {
   workspace: string | null;
   /** Every source found, the one in effect marked. */
   sources: CredentialSource[];
+  /** Why this provider's state could not be read (a damaged record), while the others' could; else null. */
+  problem: string | null;
 }
 
 /** The state of one provider, or of every provider with a credential (stored or in the environment) or configured. */
@@ -65,12 +68,43 @@ export async function status(ctx: LoginkitContext, id?: string, choice: { profil
     await knownProvider(ctx, id);
     return [await statusOf(ctx, id, choice.profile)];
   }
-  const [known, stored] = await Promise.all([ctx.providers.list(), ctx.session.credentials()]);
-  const ids = new Set(stored.map((c) => c.provider));
+  const [known, stored] = await Promise.all([ctx.providers.list(), ctx.session.storedProviders()]);
+  const ids = new Set(stored);
   for (const provider of known) {
     if (!provider.builtin || apiKeyFromEnvironment(provider, ctx.env)) ids.add(provider.id);
   }
-  return Promise.all([...ids].sort().map((providerId) => statusOf(ctx, providerId, choice.profile)));
+  // One provider's damaged record must not hide the state of the others.
+  return Promise.all(
+    [...ids].sort().map((providerId) => statusOf(ctx, providerId, choice.profile).catch((error: unknown) => unreadable(providerId, error))),
+  );
+}
+
+/** The status of a provider whose record cannot be read: the reason, and nothing else claimed. */
+function unreadable(id: string, error: unknown): ProviderStatus {
+  if (!(error instanceof LoginkitError)) throw error;
+  return {
+    id,
+    method: null,
+    source: null,
+    profile: 'default',
+    profileChosenBy: 'default',
+    profileRule: null,
+    command: null,
+    linkedTo: null,
+    loggedIn: false,
+    account: null,
+    scopes: [],
+    expiresAt: null,
+    refreshable: false,
+    store: null,
+    protection: null,
+    key: null,
+    verified: null,
+    plan: null,
+    workspace: null,
+    sources: [],
+    problem: error.message,
+  };
 }
 
 /** One provider's state: every source found, and the one `token` and `exec` would use. */
@@ -78,7 +112,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
   const [provider, { profile, chosenBy, rule }, stored] = await Promise.all([
     ctx.providers.findKnown(id),
     chooseProfile(ctx, id, explicitProfile),
-    ctx.session.credentials().then((all) => all.filter((c) => c.provider === id)),
+    ctx.session.credentialsOf(id),
   ]);
   const fromEnv = provider ? apiKeyFromEnvironment(provider, ctx.env) : undefined;
   const current = stored.find((c) => c.profile === profile);
@@ -98,6 +132,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     plan: null,
     workspace: null,
     sources,
+    problem: null,
   };
   const nothing = { account: null, scopes: [], expiresAt: null, refreshable: false };
   if (fromEnv) return { ...base, ...nothing, method: 'api_key', source: 'env', loggedIn: true, key: maskSecret(fromEnv.value) };
@@ -117,7 +152,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     loggedIn: refreshable || isAccessTokenUsable(current, ctx.now()),
     account: current.account?.email ?? (current.account?.subject || null),
     scopes: current.scopes,
-    expiresAt: current.expiresAt === null ? null : new Date(current.expiresAt).toISOString(),
+    expiresAt: isoTime(current.expiresAt),
     refreshable,
     plan: current.account?.plan ?? null,
     workspace: current.account?.workspace ?? null,
@@ -145,4 +180,11 @@ function sourcesOf(
     });
   }
   return sources;
+}
+
+/** An expiry as ISO 8601; null when there is none or it is beyond what a date can hold (a record written before lifetimes were clamped). */
+function isoTime(ms: number | null): string | null {
+  if (ms === null) return null;
+  const date = new Date(ms);
+  return Number.isNaN(date.getTime()) ? null : date.toISOString();
 }

@@ -6,8 +6,8 @@ import { posix, win32, type PlatformPath } from 'node:path';
 
 import { StorageError } from '../errors.js';
 import type { EnvVars } from '../shared/home.js';
-import { describeFsError } from '../shared/atomic-file.js';
 import type { Finding } from './findings.js';
+import { describeFsError, errorCode } from '../shared/errno.js';
 
 /** Everything loginkit knows about one tool's credentials file. */
 export interface SourceSpec {
@@ -61,7 +61,7 @@ async function readSourceText(spec: SourceSpec, file: string): Promise<string> {
     return await handle.readFile('utf8');
   } catch (error) {
     if (error instanceof StorageError) throw error;
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
+    if (errorCode(error) === 'ENOENT') {
       const message = `No ${spec.tool} credentials file at ${file}. ${spec.missingHint}`;
       throw new StorageError(file, message, { cause: error });
     }

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { type ServerConnection, toConfiguration } from './server.js';
+import { type ServerConnection, dpopOption, toConfiguration } from './server.js';
 import { type TokenResult, toTokenResult } from './tokens.js';
 import { translateOAuthError } from './translate-error.js';
 
@@ -18,7 +18,13 @@ export async function refreshTokens(
   what: string,
 ): Promise<TokenResult> {
   try {
-    const response = await client.refreshTokenGrant(toConfiguration(connection), previous.refreshToken);
+    const config = toConfiguration(connection);
+    const response = await client.refreshTokenGrant(
+      config,
+      previous.refreshToken,
+      connection.tokenParameters,
+      await dpopOption(config, connection),
+    );
     return toTokenResult(response, previous.scopes, now(), previous);
   } catch (error) {
     throw translateOAuthError(error, { host: hostOf(connection, 'token_endpoint'), what });

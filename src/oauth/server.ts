@@ -17,7 +17,19 @@ export interface ServerConnection {
   readonly timeoutMs: number;
   /** Refresh and revocation take JSON bodies (see json-bodies.ts). */
   readonly jsonBodies?: boolean | undefined;
+  /** How the client authenticates at the token endpoint; default: a public client (`none`). */
+  readonly clientAuth?: ClientAuthSpec | undefined;
+  /** Parameters every token request carries (RFC 8707 `resource` for an MCP server). */
+  readonly tokenParameters?: Readonly<Record<string, string>> | undefined;
+  /** The DPoP key pair (RFC 9449) the tokens are bound to, loaded when a token request needs it. */
+  readonly dpopKey?: (() => Promise<client.CryptoKeyPair>) | undefined;
 }
+
+/** A client's token endpoint authentication, as data (the secret or key lives in the credential store). */
+export type ClientAuthSpec =
+  | { readonly method: 'none' }
+  | { readonly method: 'client_secret_basic' | 'client_secret_post'; readonly secret: string }
+  | { readonly method: 'private_key_jwt'; readonly privateKeyPem: string; readonly alg: 'ES256' | 'RS256' };
 
 const ENDPOINT_FIELDS = [
   'authorization_endpoint',
@@ -90,7 +102,7 @@ function isMissingDocument(error: unknown): boolean {
 
 /** An openid-client Configuration for `connection`, allowing plain http only for loopback servers. */
 export function toConfiguration(connection: ServerConnection): client.Configuration {
-  const config = new client.Configuration(connection.metadata, connection.clientId, undefined, client.None());
+  const config = new client.Configuration(connection.metadata, connection.clientId, undefined, clientAuthentication(connection.clientAuth));
   config[client.customFetch] = connection.jsonBodies ? withJsonBodies(connection.http, connection.metadata) : connection.http;
   config.timeout = Math.ceil(connection.timeoutMs / 1000);
   // Endpoints were validated: http can only be a loopback host here.
@@ -99,4 +111,43 @@ export function toConfiguration(connection: ServerConnection): client.Configurat
     client.allowInsecureRequests(config);
   }
   return config;
+}
+
+/** openid-client's authentication for a ClientAuthSpec; a private key is imported on first use. */
+function clientAuthentication(spec: ClientAuthSpec | undefined): client.ClientAuth {
+  switch (spec?.method) {
+    case undefined:
+    case 'none':
+      return client.None();
+    case 'client_secret_basic':
+      return clientSecretBasic(spec.secret);
+    case 'client_secret_post':
+      return client.ClientSecretPost(spec.secret);
+    case 'private_key_jwt': {
+      let key: Promise<client.CryptoKey> | undefined;
+      return async (as, c, body, headers) => {
+        key ??= import('jose').then(({ importPKCS8 }) => importPKCS8(spec.privateKeyPem, spec.alg));
+        await client.PrivateKeyJwt(await key)(as, c, body, headers);
+      };
+    }
+  }
+}
+
+/** The DPoP option of a token request for `connection`, when its tokens are sender-constrained. */
+export async function dpopOption(
+  config: client.Configuration,
+  connection: ServerConnection,
+): Promise<{ DPoP: client.DPoPHandle } | undefined> {
+  return connection.dpopKey ? { DPoP: client.getDPoPHandle(config, await connection.dpopKey()) } : undefined;
+}
+
+/**
+ * HTTP Basic client authentication (RFC 6749 §2.3.1) with id and secret form-encoded the WHATWG way
+ * (`-`, `.`, `_`, `*` stay as they are): servers that skip the decoding step still read ordinary ids.
+ */
+function clientSecretBasic(secret: string): client.ClientAuth {
+  const encode = (value: string): string => new URLSearchParams({ v: value }).toString().slice(2);
+  return (_as, c, _body, headers) => {
+    headers.set('authorization', `Basic ${Buffer.from(`${encode(c.client_id)}:${encode(secret)}`).toString('base64')}`);
+  };
 }

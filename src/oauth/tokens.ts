@@ -1,5 +1,19 @@
 import { decodeJwt } from 'jose/jwt/decode';
 import type * as client from 'openid-client';
+import { ProviderError, sanitizeServerText } from '../errors.js';
+
+/**
+ * The longest access-token lifetime loginkit believes: one year. A larger `expires_in` (up to 1e20 from a
+ * hostile or broken server) would make a token never due for refresh and its expiry unprintable; such a
+ * token is treated as expiring after a year, when a refresh (or a new sign-in) puts things right.
+ */
+export const MAX_TOKEN_LIFETIME_SECONDS = 365 * 24 * 60 * 60;
+
+/** Scopes come as one space-separated string; this bounds it once control characters are gone. */
+const MAX_SCOPE_TEXT_LENGTH = 10_000;
+
+/** RFC 6749 Appendix A.12–A.13: access and refresh tokens are 1*VSCHAR (%x20-7E). */
+const TOKEN_CHARACTERS = /^[\x20-\x7e]+$/;
 
 /** Tokens from a token endpoint response, with an absolute expiry. */
 export interface TokenResult {
@@ -38,16 +52,54 @@ export function toTokenResult(
 ): TokenResult {
   const claims = response.claims();
   const expiresIn = response.expiresIn();
+  const tokenType = bearerTokenType(response.token_type);
+  checkTokenCharacters(response.access_token, 'access token');
+  if (response.refresh_token !== undefined) checkTokenCharacters(response.refresh_token, 'refresh token');
   return {
     accessToken: response.access_token,
     refreshToken: response.refresh_token ?? previous?.refreshToken,
     idToken: response.id_token ?? previous?.idToken,
-    tokenType: response.token_type ?? 'bearer',
-    scopes: typeof response.scope === 'string' ? response.scope.split(' ').filter(Boolean) : [...requestedScopes],
-    expiresAt: expiresIn === undefined ? null : now + expiresIn * 1000,
+    tokenType,
+    scopes: typeof response.scope === 'string' ? grantedScopes(response.scope) : [...requestedScopes],
+    expiresAt: expiresIn === undefined ? null : now + tokenLifetimeSeconds(expiresIn) * 1000,
     obtainedAt: now,
     account: claims ? mergeAccount(previous?.account, accountFromClaims(claims, accountClaims)) : previous?.account,
   };
+}
+
+/** `expires_in` as a lifetime loginkit can keep: at most {@link MAX_TOKEN_LIFETIME_SECONDS}, 0 for a negative or non-number one. */
+export function tokenLifetimeSeconds(expiresIn: number): number {
+  if (Number.isNaN(expiresIn) || expiresIn <= 0) return 0;
+  return Math.min(expiresIn, MAX_TOKEN_LIFETIME_SECONDS);
+}
+
+/** The token type, which must be Bearer (any case): loginkit sends tokens only as RFC 6750 Bearer tokens. */
+function bearerTokenType(tokenType: string | undefined): string {
+  const type = (tokenType ?? 'bearer').toLowerCase();
+  if (type !== 'bearer') throw unsupportedTokenType(tokenType ?? '', 'The server');
+  return type;
+}
+
+/** The error for a token type other than Bearer; `who` starts the sentence, e.g. `Sign-in failed: auth.example`. */
+export function unsupportedTokenType(tokenType: string, who: string, cause?: unknown): ProviderError {
+  return new ProviderError(
+    `${who} issued a token of type "${sanitizeServerText(tokenType, 40)}", which loginkit cannot use: it sends only Bearer tokens (RFC 6750). Nothing was stored.`,
+    { error: 'unsupported_token_type' },
+    { cause },
+  );
+}
+
+function checkTokenCharacters(token: string, what: string): void {
+  if (!TOKEN_CHARACTERS.test(token)) {
+    throw new ProviderError(`The server sent an ${what} with characters no token may contain (RFC 6749 Appendix A). Nothing was stored.`, {
+      error: 'invalid_response',
+    });
+  }
+}
+
+/** The response's `scope`, split, with control characters gone. */
+function grantedScopes(scope: string): string[] {
+  return sanitizeServerText(scope, MAX_SCOPE_TEXT_LENGTH).split(' ').filter(Boolean);
 }
 
 /** A refreshed ID token may omit facts the first one had (a plan, a workspace): keep those. */
@@ -63,9 +115,9 @@ export interface AccountClaimPaths {
   workspace?: readonly (readonly string[])[];
 }
 
-/** The account facts worth showing, from ID token or userinfo claims. */
-export function accountFromClaims(claims: Readonly<Record<string, unknown>>, paths: AccountClaimPaths = {}): AccountInfo {
-  const text = (value: unknown): string | undefined => (typeof value === 'string' && value ? value : undefined);
+/** The account facts worth showing, from ID token or userinfo claims, stripped of control characters (they reach a terminal). */
+function accountFromClaims(claims: Readonly<Record<string, unknown>>, paths: AccountClaimPaths = {}): AccountInfo {
+  const text = (value: unknown): string | undefined => (typeof value === 'string' ? sanitizeServerText(value) || undefined : undefined);
   const first = (candidates: readonly (readonly string[])[] | undefined): string | undefined => {
     for (const path of candidates ?? []) {
       let value: unknown = claims;

@@ -1,5 +1,7 @@
 import * as client from 'openid-client';
-import { ConfigError, LoginkitError, NetworkError, ProviderError, sanitizeServerText } from '../errors.js';
+import { ConfigError, LoginkitError, NetworkError, ProviderError, causeChain, sanitizeServerText } from '../errors.js';
+import { bodyReadFailure } from '../net/http.js';
+import { unsupportedTokenType } from './tokens.js';
 
 /** What was being done when an error happened, for the message. */
 export interface ErrorContext {
@@ -11,8 +13,13 @@ export interface ErrorContext {
 
 /** Turns whatever openid-client or fetch threw into one of loginkit's errors with a message a person can act on. */
 export function translateOAuthError(error: unknown, context: ErrorContext): LoginkitError {
-  const ours = findInCauses(error, (e): e is LoginkitError => e instanceof LoginkitError);
+  const ours = causeChain(error).find((e): e is LoginkitError => e instanceof LoginkitError);
   if (ours) return ours;
+  // openid-client swallows a failed read of an error body and reports the status instead: the read failure
+  // (too large, timed out) is what happened.
+  const answered = causeChain(error).find(isResponse);
+  const unread = answered && bodyReadFailure(answered);
+  if (unread) return unread;
   if (error instanceof client.ResponseBodyError) {
     return providerError(error.error, error.error_description, error.response, context, error);
   }
@@ -50,13 +57,22 @@ export function translateOAuthError(error: unknown, context: ErrorContext): Logi
         { cause: error },
       );
     }
+    case 'OAUTH_UNSUPPORTED_OPERATION':
+      return unsupportedAnswer(error, context);
     case 'OAUTH_HTTP_REQUEST_FORBIDDEN':
     case 'OAUTH_REQUEST_PROTOCOL_FORBIDDEN':
       return new ConfigError(`${context.what} refused: endpoints must use https (http only on loopback).`, { cause: error });
     default:
-      return new LoginkitError('network', `${context.what} failed: ${error instanceof Error ? error.message : String(error)}`, {
-        cause: error,
-      });
+      // Unknown to us: named with its host, and not retried (asking again would likely fail the same way).
+      return new NetworkError(
+        'network',
+        context.host,
+        `${context.what} failed: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          cause: error,
+          transient: false,
+        },
+      );
   }
 }
 
@@ -73,6 +89,20 @@ function providerError(
     `${context.what} failed: ${cleanError}${cleanDescription ? ` (${cleanDescription})` : ''}`,
     { error: cleanError, errorDescription: cleanDescription, status: response?.status, retryAfterSeconds: retryAfter(response) },
     { cause },
+  );
+}
+
+/** openid-client met something in the server's answer that it (or loginkit) does not implement: a protocol problem. */
+function unsupportedAnswer(error: unknown, context: ErrorContext): ProviderError {
+  const who = `${context.what} failed: ${context.host}`;
+  const detail = (error as { cause?: { message?: unknown; cause?: { body?: { token_type?: unknown } } } }).cause;
+  const tokenType = detail?.cause?.body?.token_type;
+  if (typeof tokenType === 'string') return unsupportedTokenType(tokenType, who, error);
+  const what = typeof detail?.message === 'string' ? ` (${sanitizeServerText(detail.message, 120)})` : '';
+  return new ProviderError(
+    `${who} answered with something loginkit does not support${what}. Check the provider's settings.`,
+    { error: 'invalid_response' },
+    { cause: error },
   );
 }
 
@@ -97,12 +127,4 @@ function retryAfter(response: Response | undefined): number | undefined {
   if (!value) return undefined;
   const seconds = /^\d+$/.test(value.trim()) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
   return Number.isFinite(seconds) ? Math.max(0, seconds) : undefined;
-}
-
-function findInCauses<T>(error: unknown, match: (e: unknown) => e is T): T | undefined {
-  for (let current = error, depth = 0; current && depth < 6; depth++) {
-    if (match(current)) return current;
-    current = (current as { cause?: unknown }).cause;
-  }
-  return undefined;
 }

@@ -8,7 +8,7 @@
 //        redirect_uri {issuer}/deviceauth/callback.
 import * as client from 'openid-client';
 import * as z from 'zod/mini';
-import { ProviderError, sanitizeServerText, throwIfAborted } from '../errors.js';
+import { LoginkitError, ProviderError, sanitizeServerText, throwIfAborted } from '../errors.js';
 import { abortableConnection } from '../sign-in/abort.js';
 import { type DeviceFlowOptions, secondsToMs } from '../sign-in/device-flow.js';
 import type { FetchLike } from '../net/http.js';
@@ -140,10 +140,12 @@ function postJson(http: FetchLike, url: string, body: Record<string, string>): P
   });
 }
 
+/** The body as JSON, undefined when it is not JSON; a body that could not be read (too large, timed out) throws. */
 async function readJson(response: Response): Promise<unknown> {
   try {
     return await response.json();
-  } catch {
+  } catch (error) {
+    if (error instanceof LoginkitError) throw error;
     return undefined;
   }
 }

@@ -1,8 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
-import { ConfigError } from '../errors.js';
-import { describeFsError, writeFileAtomic } from '../shared/atomic-file.js';
+import { ConfigError, StorageError } from '../errors.js';
+import { writeFileAtomic } from '../shared/atomic-file.js';
+import { describeFsError, errorCode } from '../shared/errno.js';
+import { assertSafeSettingsFile } from '../shared/file-safety.js';
 
 /**
  * config.json's schema, built on first use (most homes have no config.json). A provider entry is a custom
@@ -90,9 +92,11 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
   let text: string;
   try {
     // Synchronous on purpose: a small file, read on the `loginkit token` start-up path.
+    assertSafeSettingsFile(path, statSync(path));
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { path, providers: {}, store: undefined, raw: {} };
+    if (errorCode(error) === 'ENOENT') return { path, providers: {}, store: undefined, raw: {} };
+    if (error instanceof StorageError) throw error;
     throw new ConfigError(`${path}: cannot read: ${describeFsError(error)}`, { cause: error });
   }
   let raw: unknown;

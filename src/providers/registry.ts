@@ -164,7 +164,7 @@ function idsOf(file: ConfigFile): string[] {
 }
 
 /** The error for an id that names no provider: the known ids, and the closest one when it looks like a typo. */
-export function unknownProvider(id: string, known: readonly string[]): UnknownProviderError {
+function unknownProvider(id: string, known: readonly string[]): UnknownProviderError {
   const shown = providerIdProblem(id) ? JSON.stringify(id.slice(0, 64)).slice(1, -1) : id;
   return new UnknownProviderError(shown, known, closestId(id.toLowerCase(), known));
 }

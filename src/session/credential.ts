@@ -2,6 +2,7 @@ import * as z from 'zod/mini';
 import { StorageError } from '../errors.js';
 import type { ServerMetadata } from '../oauth/server.js';
 import type { TokenResult } from '../oauth/tokens.js';
+import { type McpBinding, McpBindingSchema } from './mcp-binding.js';
 
 const AccountSchema = z.object({
   subject: z.string(),
@@ -58,6 +59,8 @@ const OAuthCredentialSchema = z.object({
   apiKey: z.optional(z.string()),
   /** Imported from another tool and linked to its file (see linked-file.ts). */
   link: z.optional(LinkedFileSchema),
+  /** For an MCP server: what binds the tokens to it (see mcp-binding.ts). */
+  mcp: z.optional(McpBindingSchema),
 });
 
 /** A stored OAuth credential: tokens plus what is needed to refresh and revoke them. */
@@ -74,6 +77,8 @@ export type OAuthCredential = TokenResult & {
   readonly apiKey?: string | undefined;
   /** Imported from another tool and linked to its file: that file is read on every use and written back on refresh. */
   readonly link?: LinkedFile | undefined;
+  /** For an MCP server: resource, client authentication and DPoP key the tokens are bound to. */
+  readonly mcp?: McpBinding | undefined;
 };
 
 /** Any stored credential. */
@@ -128,12 +133,13 @@ function damaged(key: string, storePath: string): StorageError {
 
 /** A new credential from a fresh sign-in or refresh. */
 export function toCredential(
-  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies' | 'apiKey' | 'link'>,
+  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies' | 'apiKey' | 'link' | 'mcp'>,
   tokens: TokenResult,
 ): OAuthCredential {
   return {
     ...(base.apiKey ? { apiKey: base.apiKey } : {}),
     ...(base.link ? { link: base.link } : {}),
+    ...(base.mcp ? { mcp: base.mcp } : {}),
     kind: 'oauth',
     provider: base.provider,
     profile: base.profile,

@@ -15,7 +15,15 @@ import {
   serializeCredential,
   toCredential,
 } from './credential.js';
+import { mcpConnection } from './mcp-binding.js';
 import { type RetryPolicy, isTransient, withRetries } from './retry.js';
+
+/** The store keys that hold credentials (`provider/profile`), sorted; the others are settings. */
+function credentialKeys(entries: Readonly<Record<string, unknown>>): string[] {
+  return Object.keys(entries)
+    .filter((key) => key.includes('/'))
+    .sort();
+}
 
 /** How long logout waits for the server to revoke a token. */
 const REVOCATION_TIMEOUT_MS = 10_000;
@@ -100,12 +108,23 @@ export class TokenSession {
     return credential;
   }
 
-  /** Every stored credential. */
+  /** Every stored credential; a damaged one throws (see {@link credentialsOf} to read one provider's alone). */
   async credentials(): Promise<Credential[]> {
     const entries = await this.#deps.store.read();
-    return Object.keys(entries)
-      .filter((key) => key.includes('/'))
-      .sort()
+    return credentialKeys(entries).flatMap((key) => this.#parse(entries[key], key) ?? []);
+  }
+
+  /** The providers that have a stored credential, read from the keys alone (a damaged record still counts). */
+  async storedProviders(): Promise<string[]> {
+    const entries = await this.#deps.store.read();
+    return [...new Set(credentialKeys(entries).map((key) => key.slice(0, key.indexOf('/'))))];
+  }
+
+  /** The stored credentials of one provider: another provider's damaged record does not stand in the way. */
+  async credentialsOf(provider: string): Promise<Credential[]> {
+    const entries = await this.#deps.store.read();
+    return credentialKeys(entries)
+      .filter((key) => key.startsWith(`${provider}/`))
       .flatMap((key) => this.#parse(entries[key], key) ?? []);
   }
 
@@ -138,12 +157,16 @@ export class TokenSession {
    */
   refresh(seen: OAuthCredential, force = false): Promise<Credential> {
     const key = credentialKey(seen.provider, seen.profile);
-    let pending = this.#inflight.get(key);
-    if (!pending) {
-      pending = this.#refreshUnderLock(seen, force).finally(() => this.#inflight.delete(key));
-      this.#inflight.set(key, pending);
+    const pending = this.#inflight.get(key);
+    if (pending && force) {
+      // A refresh already under way for a token that was merely due may keep the current token (the server
+      // is down, the token not yet expired): that does not renew a rejected token, so ask again, forced.
+      return pending.then((result) => (sameTokens(result, seen) ? this.refresh(seen, true) : result));
     }
-    return pending;
+    if (pending) return pending;
+    const started = this.#refreshUnderLock(seen, force).finally(() => this.#inflight.delete(key));
+    this.#inflight.set(key, started);
+    return started;
   }
 
   /** Stores a credential from a new sign-in, replacing the profile's previous one. */
@@ -192,6 +215,7 @@ export class TokenSession {
       http: this.#deps.http,
       timeoutMs,
       jsonBodies: credential.jsonBodies,
+      ...(credential.mcp ? mcpConnection(credential.mcp) : {}),
     };
   }
 

@@ -1,9 +1,8 @@
 import { constants } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { assertSafeFolder, errorCode, fsFailure, resolveWriteTarget } from './file-safety.js';
-
-export { describeFsError } from './file-safety.js';
+import { errorCode } from './errno.js';
+import { assertSafeFolder, fsFailure, resolveWriteTarget } from './file-safety.js';
 
 // node:fs/promises is loaded on the first write: reading a store (`loginkit token`) never needs it.
 const promises = (): Promise<typeof import('node:fs/promises')> => import('node:fs/promises');

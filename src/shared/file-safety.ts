@@ -2,6 +2,7 @@ import { type Stats, readlinkSync, statSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { dirname, resolve } from 'node:path';
 import { StorageError } from '../errors.js';
+import { describeFsError, errorCode } from './errno.js';
 
 // Who may change what loginkit reads, as ssh checks ~/.ssh: the home folder must be the current user's and
 // writable by no one else (or another user could swap the store, plant a symlink, or pre-create temporary
@@ -27,21 +28,6 @@ export function fsFailure(path: string, doing: string, error: unknown): StorageE
     );
   }
   return new StorageError(path, `${doing}: ${describeFsError(error)}`, { cause: error });
-}
-
-/** The `code` of a Node.js system error (`ENOENT`), or undefined. */
-export function errorCode(error: unknown): string | undefined {
-  return error instanceof Error ? (error as NodeJS.ErrnoException).code : undefined;
-}
-
-/** A short human reason for a filesystem error (`EACCES: permission denied`), without a stack. */
-export function describeFsError(error: unknown): string {
-  if (error instanceof Error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason = error.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '');
-    return code ? `${code}: ${reason}` : reason;
-  }
-  return String(error);
 }
 
 /** `path` quoted for a POSIX shell, for the fix commands that errors print. */
@@ -128,8 +114,27 @@ export function assertSafeFolder(dir: string): void {
   }
 }
 
+/**
+ * Refuses a settings file (config.json) that belongs to another user or that others can change: it names
+ * the servers that sign-ins and keys go to. Others may read it; it holds no secret.
+ */
+export function assertSafeSettingsFile(path: string, stats: OwnerAndMode): void {
+  const uid = currentUid();
+  if (uid === undefined) return;
+  assertSafeFolder(dirname(path));
+  if (Number(stats.uid) !== uid) {
+    throw new StorageError(
+      path,
+      `${path} belongs to another user (uid ${stats.uid}), so loginkit will not use it.\nIf you wrote it under sudo: ${asAdmin(uid)}chown ${userName(uid)} ${shellQuote(path)}`,
+    );
+  }
+  if ((Number(stats.mode) & 0o022) !== 0) {
+    throw new StorageError(path, `${path} can be changed by other users, so loginkit will not use it.\nFix: chmod 600 ${shellQuote(path)}`);
+  }
+}
+
 /** Refuses a credentials file that belongs to another user or that others can read. */
-export function assertPrivateFile(path: string, stats: OwnerAndMode): void {
+function assertPrivateFile(path: string, stats: OwnerAndMode): void {
   const uid = currentUid();
   if (uid === undefined) return;
   if (Number(stats.uid) !== uid) {

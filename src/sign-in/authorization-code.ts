@@ -6,7 +6,7 @@ import { type LoopbackListener, type LoopbackOptions, bindLoopbackListener } fro
 import { readPastedCallback } from './paste.js';
 import { describePortHolder } from './port-holder.js';
 import { createPkcePair, createState } from '../oauth/pkce.js';
-import { type ServerConnection, toConfiguration } from '../oauth/server.js';
+import { type ServerConnection, dpopOption, toConfiguration } from '../oauth/server.js';
 import { type AccountClaimPaths, type TokenResult, toTokenResult } from '../oauth/tokens.js';
 import { translateOAuthError } from '../oauth/translate-error.js';
 
@@ -116,10 +116,13 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
     onEvent({ type: 'exchanging_code' });
     let tokens: TokenResult;
     try {
-      const response = await client.authorizationCodeGrant(config, callbackUrl, {
-        pkceCodeVerifier: pkce.verifier,
-        expectedState: state,
-      });
+      const response = await client.authorizationCodeGrant(
+        config,
+        callbackUrl,
+        { pkceCodeVerifier: pkce.verifier, expectedState: state },
+        connection.tokenParameters,
+        await dpopOption(config, connection),
+      );
       tokens = toTokenResult(response, options.scopes, options.now(), undefined, options.accountClaims);
     } catch (error) {
       await listener.finish('failed');

@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { EnvVars } from '../shared/home.js';
+import { errorCode } from '../shared/errno.js';
 
 /** How long a browser command may take to fail before we take it as launched. */
 const LAUNCH_WATCH_MS = 1_500;
@@ -39,7 +40,7 @@ function watchLaunch(child: import('node:child_process').ChildProcess): Promise<
     }
     child.once('error', (error) => {
       clearTimeout(timer);
-      reject(new Error(`could not start the browser (${(error as NodeJS.ErrnoException).code ?? error.message})`));
+      reject(new Error(`could not start the browser (${errorCode(error) ?? error.message})`));
     });
     child.once('exit', (code) => {
       clearTimeout(timer);

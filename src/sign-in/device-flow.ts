@@ -4,7 +4,7 @@ import { endpointProblem } from '../providers/endpoints.js';
 import { abortableConnection } from './abort.js';
 import type { LoginEvent } from './events.js';
 import { type PollOutcome, type Sleep, pollUntilDone, realSleep } from './polling.js';
-import { type ServerConnection, toConfiguration } from '../oauth/server.js';
+import { type ServerConnection, dpopOption, toConfiguration } from '../oauth/server.js';
 import { type AccountClaimPaths, type TokenResult, toTokenResult } from '../oauth/tokens.js';
 import { translateOAuthError } from '../oauth/translate-error.js';
 
@@ -12,6 +12,12 @@ import { translateOAuthError } from '../oauth/translate-error.js';
 export const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
 /** The polling interval when the server names none (RFC 8628 §3.2). */
 export const DEFAULT_DEVICE_INTERVAL_MS = 5_000;
+/**
+ * The longest device-code lifetime loginkit waits out: one hour (servers give 5 to 30 minutes; RFC 8628's
+ * example is 1800 s). A larger `expires_in` would keep a forgotten login polling for days, and its expiry
+ * time could not even be printed.
+ */
+export const MAX_DEVICE_CODE_LIFETIME_MS = 60 * 60_000;
 
 /** Options for {@link runDeviceAuthorizationFlow}. */
 export interface DeviceFlowOptions {
@@ -69,7 +75,12 @@ export async function runDeviceAuthorizationFlow(options: DeviceFlowOptions): Pr
 
   const attempt = async (): Promise<PollOutcome<TokenResult>> => {
     try {
-      const response = await client.genericGrantRequest(config, DEVICE_CODE_GRANT, { device_code: authorization.device_code });
+      const response = await client.genericGrantRequest(
+        config,
+        DEVICE_CODE_GRANT,
+        { ...options.connection.tokenParameters, device_code: authorization.device_code },
+        await dpopOption(config, options.connection),
+      );
       return { kind: 'done', value: toTokenResult(response, options.scopes, now(), undefined, options.accountClaims) };
     } catch (error) {
       if (error instanceof client.ResponseBodyError) {
@@ -115,7 +126,7 @@ export async function runDeviceAuthorizationFlow(options: DeviceFlowOptions): Pr
  * the complete URI is dropped unless it is on the same origin as the verification URI (so a server cannot
  * send the person somewhere else than the address they read), and all text is stripped of control characters.
  */
-export function devicePrompt(authorization: client.DeviceAuthorizationResponse, start: number, host: string): DevicePrompt {
+function devicePrompt(authorization: client.DeviceAuthorizationResponse, start: number, host: string): DevicePrompt {
   const problem = endpointProblem(authorization.verification_uri);
   if (problem) throw new ProviderError(`${host} sent a verification address that ${problem}`, { error: 'invalid_response' });
   const userCode = clean(authorization.user_code);
@@ -130,7 +141,7 @@ export function devicePrompt(authorization: client.DeviceAuthorizationResponse, 
     verificationUri: sanitizeServerText(verificationUri.href, 2_000),
     userCode,
     verificationUriComplete: completeUri === undefined ? undefined : sanitizeServerText(completeUri, 2_000),
-    expiresAt: start + authorization.expires_in * 1000,
+    expiresAt: start + Math.min(authorization.expires_in * 1000, MAX_DEVICE_CODE_LIFETIME_MS),
   };
 }
 

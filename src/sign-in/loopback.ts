@@ -1,7 +1,8 @@
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { LoginkitError } from '../errors.js';
 import { checkCallbackState } from '../oauth/callback-state.js';
+import { describeSystemError } from '../shared/errno.js';
 
 /** Why the listener turned a request away; reported so a UI can show it, while the login keeps waiting. */
 export type RejectionReason = 'method' | 'path' | 'host' | 'state_missing' | 'state_mismatch' | 'state_repeated' | 'already_used';
@@ -38,6 +39,20 @@ const PAGE_HEADERS = {
 } as const;
 /** How long to wait for the browser to follow the redirect to the done page before closing anyway. */
 const DONE_PAGE_GRACE_MS = 3_000;
+/**
+ * Connections the listener keeps open at once. A browser opens a handful; a flood of them (a hostile
+ * neighbour, a port scanner) would otherwise use up this process's file descriptors, which the code
+ * exchange needs once the callback has arrived.
+ */
+export const MAX_LISTENER_CONNECTIONS = 32;
+/** A connection with no request in progress is closed after this long without a byte. */
+export const LISTENER_IDLE_TIMEOUT_MS = 10_000;
+/** The request line and headers must have arrived this long after the connection opened. */
+export const LISTENER_HEADERS_TIMEOUT_MS = 10_000;
+/** The whole request must have arrived this long after the connection opened. */
+export const LISTENER_REQUEST_TIMEOUT_MS = 15_000;
+/** How often Node checks the two timeouts above (its default, 30 s, would let them run 30 s late). */
+const TIMEOUT_CHECK_INTERVAL_MS = 1_000;
 const DONE_PATH = '/loginkit/done';
 const FAILED_PATH = '/loginkit/failed';
 
@@ -95,16 +110,25 @@ export async function bindLoopbackListener(options: LoopbackOptions): Promise<Lo
 
   let port = registered.port ? Number(registered.port) : 0;
   for (const host of hosts) {
-    const server = createServer(handle);
-    server.requestTimeout = 15_000;
-    server.headersTimeout = 10_000;
+    const server = createServer(
+      {
+        headersTimeout: LISTENER_HEADERS_TIMEOUT_MS,
+        requestTimeout: LISTENER_REQUEST_TIMEOUT_MS,
+        connectionsCheckingInterval: TIMEOUT_CHECK_INTERVAL_MS,
+      },
+      handle,
+    );
     server.keepAliveTimeout = 1_000;
     server.on('clientError', (_error, socket) => {
       if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
       socket.destroy();
     });
+    boundConnections(server);
     try {
       port = await listen(server, host, port);
+      // An accept that fails (EMFILE when the process is out of descriptors) drops that one connection;
+      // unhandled, the 'error' event would end the process.
+      server.on('error', () => undefined);
       servers.push(server);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
@@ -143,6 +167,37 @@ export async function bindLoopbackListener(options: LoopbackOptions): Promise<Lo
   };
 }
 
+/**
+ * Keeps the listener's connections bounded: at most {@link MAX_LISTENER_CONNECTIONS}, a new one pushing out
+ * the oldest that has no request in progress (so the browser's callback still gets in during a flood, and
+ * the held callback is never the one dropped), and a connection idle for {@link LISTENER_IDLE_TIMEOUT_MS}
+ * without a request in progress is closed.
+ */
+function boundConnections(server: Server): void {
+  const open = new Set<Socket>();
+  const busy = new WeakSet<Socket>();
+  server.on('connection', (socket: Socket) => {
+    if (open.size >= MAX_LISTENER_CONNECTIONS) {
+      const idle = [...open].find((candidate) => !busy.has(candidate));
+      if (!idle) {
+        socket.destroy();
+        return;
+      }
+      open.delete(idle);
+      idle.destroy();
+    }
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+  });
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    busy.add(req.socket);
+    res.once('close', () => busy.delete(req.socket));
+  });
+  server.setTimeout(LISTENER_IDLE_TIMEOUT_MS, (socket: Socket) => {
+    if (!busy.has(socket)) socket.destroy();
+  });
+}
+
 /** Addresses to bind for a redirect host: `localhost` means both loopback stacks. */
 function bindAddresses(hostname: string): string[] {
   if (hostname === 'localhost') return ['127.0.0.1', '::1'];
@@ -176,13 +231,10 @@ function bindError(registered: URL, port: number, error: unknown): LoginkitError
       { cause: error },
     );
   }
-  return new LoginkitError(
-    'configuration',
-    `Cannot listen on ${registered.hostname}:${port} for the sign-in callback (${code ?? String(error)}).`,
-    {
-      cause: error,
-    },
-  );
+  const reason = code === 'EMFILE' || code === 'ENFILE' ? describeSystemError(code) : (code ?? String(error));
+  return new LoginkitError('configuration', `Cannot listen on ${registered.hostname}:${port} for the sign-in callback: ${reason}.`, {
+    cause: error,
+  });
 }
 
 const DONE_TEXT = 'Signed in. You can close this tab and return to your terminal.';

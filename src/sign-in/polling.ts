@@ -47,6 +47,11 @@ export const SLOW_DOWN_STEP_MS = 5_000;
 export const MAX_BACKOFF_MS = 60_000;
 /** A server asking for less than this gets this: never a busy loop against someone's server. */
 export const MIN_INTERVAL_MS = 1_000;
+/**
+ * The longest delay one timer holds (2^31 - 1 ms, about 24.8 days): Node turns a longer one into 1 ms, which
+ * would make a huge `interval` a busy loop. Longer waits are slept in pieces of at most this.
+ */
+export const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 
 /**
  * Polls the way RFC 8628 §3.4–3.5 asks: the first poll one interval after the start, then one per interval;
@@ -61,7 +66,7 @@ export async function pollUntilDone<T>(options: PollOptions<T>): Promise<T> {
   let failures = 0;
   const pause = async (ms: number): Promise<void> => {
     try {
-      await options.sleep(ms, signal);
+      await sleepInPieces(options.sleep, ms, signal);
     } catch (error) {
       if (signal?.aborted) throw interrupted(signal);
       throw error;
@@ -95,6 +100,15 @@ export async function pollUntilDone<T>(options: PollOptions<T>): Promise<T> {
     waitMs = intervalMs;
     report(outcome.kind);
   }
+}
+
+/** Sleeps `ms` in timer-sized pieces, so that a wait longer than a timer holds is neither cut short nor turned into 1 ms. */
+async function sleepInPieces(sleep: Sleep, ms: number, signal: AbortSignal | undefined): Promise<void> {
+  let left = ms;
+  do {
+    await sleep(Math.min(left, MAX_TIMER_DELAY_MS), signal);
+    left -= MAX_TIMER_DELAY_MS;
+  } while (left > 0 && !signal?.aborted);
 }
 
 /** Failures worth waiting out: the server could not be reached, timed out, was overloaded or failed. */

@@ -3,7 +3,7 @@ import * as fs from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { StorageError } from '../errors.js';
-import { describeFsError, ensurePrivateDir, syncDir } from '../shared/atomic-file.js';
+import { ensurePrivateDir, syncDir } from '../shared/atomic-file.js';
 import { parseEnvelope } from './envelope.js';
 import type { Entries, Protection } from './entry-store.js';
 import { assertSafeToRead, resolveWriteTarget } from '../shared/file-safety.js';
@@ -12,6 +12,7 @@ import { deleteKeychainKey, keychainAccount } from './keychain-key.js';
 import { KEYCHAIN_SERVICE } from './limits.js';
 import { withFileLock } from './locks.js';
 import { isDamagedStore } from './plaintext-codec.js';
+import { describeFsError, errorCode } from '../shared/errno.js';
 import {
   type CredentialStoreOptions,
   type StoreBackend,
@@ -239,7 +240,7 @@ async function readIfExists(path: string): Promise<Buffer | undefined> {
     return await fs.readFile(path);
   } catch (error) {
     if (error instanceof StorageError) throw error;
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOENT') return undefined;
     throw new StorageError(path, `Cannot read ${path}: ${describeFsError(error)}`, { cause: error });
   }
 }

@@ -1,11 +1,12 @@
 import { type BigIntStats, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { StorageError } from '../errors.js';
-import { describeFsError, ensurePrivateDir, writeFileAtomic } from '../shared/atomic-file.js';
+import { ensurePrivateDir, writeFileAtomic } from '../shared/atomic-file.js';
 import type { Codec } from './codec.js';
 import type { Entries, EntryStore } from './entry-store.js';
 import { assertSafeToRead, resolveWriteTarget } from '../shared/file-safety.js';
 import { withFileLock } from './locks.js';
+import { describeFsError, errorCode } from '../shared/errno.js';
 
 /**
  * How long a read may trust that the file is unchanged without a stat. A stat costs microseconds, which
@@ -114,7 +115,7 @@ function isRunning(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
+    return errorCode(error) === 'EPERM';
   }
 }
 
@@ -122,7 +123,7 @@ function statOrUndefined(path: string): BigIntStats | undefined {
   try {
     return statSync(path, { bigint: true });
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    if (errorCode(error) === 'ENOENT') return undefined;
     throw new StorageError(path, `Cannot read ${path}: ${describeFsError(error)}`, { cause: error });
   }
 }

@@ -1,8 +1,9 @@
 import { join } from 'node:path';
 import { StorageError } from '../errors.js';
 import { ensurePrivateDir } from '../shared/atomic-file.js';
-import { errorCode, fsFailure, shellQuote } from '../shared/file-safety.js';
+import { fsFailure, shellQuote } from '../shared/file-safety.js';
 import { LOCK_STALE_AFTER_MS, LOCK_WAIT_LIMIT_MS } from './limits.js';
+import { errorCode } from '../shared/errno.js';
 
 /** Waiters poll every few milliseconds, so that they wake soon after the holder lets go. */
 const FIRST_POLL_MS = 4;

@@ -1,7 +1,7 @@
 // Odd input from a new user: every case gets a clear, bounded answer (issue "Hostile servers, hostile
 // neighbours, odd input", cases 11–20). Each test is named after its case.
 import assert from 'node:assert/strict';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
@@ -138,6 +138,13 @@ describe('14. --paste with a piped stdin that ends', () => {
     const stored = await readFile(join(home, 'credentials.json'), 'utf8').catch(() => '');
     assert.ok(!stored.includes('demo/default'), 'nothing was stored');
   });
+
+  test('10. a pasted line that never ends is cut at the cap: the input counts as ended', async () => {
+    const home = await homeWithProvider(server);
+    const result = await runCli(['login', 'demo', '--paste', '--timeout', '600'], { home, input: 'x'.repeat(1024 * 1024), env: ENV });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /The input ended before a pasted address was accepted/);
+  });
 });
 
 describe('15. key format check and gateways', () => {
@@ -264,4 +271,20 @@ test('10. a huge stdin to --with-api-key is refused at the cap, and nothing is s
   assert.equal(result.code, 2, result.stderr);
   assert.match(result.stderr, /The API key on stdin is longer than 64 KiB/);
   assert.equal(await readFile(join(home, 'credentials.json'), 'utf8').catch(() => ''), '');
+});
+
+test('7. a config.json that others can change, or that belongs to another user, is refused: it names where sign-ins go', async () => {
+  const home = await withConfig({ providers: { demo: { type: 'oauth', issuer: 'https://auth.example.com', clientId: 'x' } } });
+  const config = join(home, 'config.json');
+  await chmod(config, 0o666);
+  const writable = await runCli(['providers'], { home, env: ENV });
+  assert.equal(writable.code, 1);
+  assert.match(writable.stderr, /config\.json can be changed by other users, so loginkit will not use it\.\nFix: chmod 600 /);
+  await chmod(config, 0o600);
+  if (process.getuid?.() === 0) {
+    await chown(config, 4242, 4242);
+    const foreign = await runCli(['providers'], { home, env: ENV });
+    assert.equal(foreign.code, 1);
+    assert.match(foreign.stderr, /config\.json belongs to another user \(uid 4242\)/);
+  }
 });

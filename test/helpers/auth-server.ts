@@ -19,6 +19,8 @@ export interface AuthServerOptions {
   issuerPath?: string;
   /** `interval` (seconds) to put in device authorization responses; absent by default, so clients use 5. */
   deviceInterval?: number;
+  /** Fields to replace in the discovery document, e.g. `code_challenge_methods_supported` of a server without S256. */
+  metadataOverrides?: Record<string, unknown>;
   /** Also accept JSON bodies at the token and revocation endpoints, as OpenAI's server does (counted in `stats.jsonBodies`). */
   acceptJsonBodies?: boolean;
   /**
@@ -129,6 +131,7 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   countGrantEvents(provider, stats, grantErrorCodes);
   provider.use(countEndpointRequests(stats));
   if (opts.deviceInterval !== undefined) provider.use(addDeviceInterval(opts.deviceInterval));
+  if (opts.metadataOverrides !== undefined) provider.use(overrideMetadata(opts.metadataOverrides));
   if (opts.tokenExchangeApiKey !== undefined) registerApiKeyExchange(provider, opts.tokenExchangeApiKey, clientId, stats);
 
   const handle = provider.callback();
@@ -427,6 +430,14 @@ function addDeviceInterval(intervalSeconds: number) {
     await next();
     if (ctx.oidc?.route !== 'device_authorization' || ctx.status !== 200) return;
     if (typeof ctx.body === 'object' && ctx.body !== null) ctx.body = { ...ctx.body, interval: intervalSeconds };
+  };
+}
+
+function overrideMetadata(overrides: Record<string, unknown>) {
+  return async (ctx: RoutedContext, next: () => Promise<void>): Promise<void> => {
+    await next();
+    if (ctx.oidc?.route !== 'discovery' || ctx.status !== 200) return;
+    if (typeof ctx.body === 'object' && ctx.body !== null) ctx.body = { ...ctx.body, ...overrides };
   };
 }
 

@@ -1,15 +1,24 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
-import { connect } from 'node:net';
+import { type Socket, connect } from 'node:net';
 import { networkInterfaces } from 'node:os';
-import { test } from 'node:test';
-import { type RejectionReason, bindLoopbackListener } from '../../src/sign-in/loopback.js';
+import { type TestContext, test } from 'node:test';
+import {
+  type LoopbackListener,
+  type LoopbackOptions,
+  MAX_LISTENER_CONNECTIONS,
+  type RejectionReason,
+  bindLoopbackListener,
+} from '../../src/sign-in/loopback.js';
 
 interface Reply {
   status: number;
   headers: Record<string, string | string[] | undefined>;
   body: string;
 }
+
+/** How long the test client waits for an answer: a listener that holds a request it should refuse fails the test instead of hanging it. */
+const ANSWER_TIMEOUT_MS = 5_000;
 
 function send(port: number, path: string, options: { method?: string; host?: string; address?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
@@ -20,6 +29,7 @@ function send(port: number, path: string, options: { method?: string; host?: str
         path,
         method: options.method ?? 'GET',
         headers: { host: options.host ?? `127.0.0.1:${port}` },
+        timeout: ANSWER_TIMEOUT_MS,
       },
       (res) => {
         let body = '';
@@ -28,18 +38,26 @@ function send(port: number, path: string, options: { method?: string; host?: str
         res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       },
     );
+    req.on('timeout', () => req.destroy(new Error(`no answer to ${options.method ?? 'GET'} ${path} within ${ANSWER_TIMEOUT_MS} ms`)));
     req.on('error', reject);
     req.end();
   });
+}
+
+/** Binds a listener that is closed when the test ends, passed or failed: a failed test must not keep the process alive. */
+async function bindForTest(t: TestContext, options: LoopbackOptions): Promise<LoopbackListener> {
+  const listener = await bindLoopbackListener(options);
+  t.after(() => listener.close());
+  return listener;
 }
 
 function portOf(redirectUri: string): number {
   return Number(new URL(redirectUri).port);
 }
 
-test('only GET on the exact path, with the exact Host and exactly one matching state, gets through', async () => {
+test('only GET on the exact path, with the exact Host and exactly one matching state, gets through', async (t) => {
   const rejections: RejectionReason[] = [];
-  const listener = await bindLoopbackListener({
+  const listener = await bindForTest(t, {
     redirectUri: 'http://127.0.0.1/callback',
     expectedState: 'expected-state-value',
     onRejected: (reason) => rejections.push(reason),
@@ -93,8 +111,8 @@ test('only GET on the exact path, with the exact Host and exactly one matching s
   await assert.rejects(send(port, '/loginkit/done'), /ECONNREFUSED/, 'the listener is closed afterwards');
 });
 
-test('a second valid callback is refused: the state is single use', async () => {
-  const listener = await bindLoopbackListener({ redirectUri: 'http://127.0.0.1/cb', expectedState: 's' });
+test('a second valid callback is refused: the state is single use', async (t) => {
+  const listener = await bindForTest(t, { redirectUri: 'http://127.0.0.1/cb', expectedState: 's' });
   const port = portOf(listener.redirectUri);
   const first = send(port, '/cb?state=s&code=1');
   await listener.callback;
@@ -104,8 +122,8 @@ test('a second valid callback is refused: the state is single use', async () => 
   assert.equal((await first).status, 302);
 });
 
-test('binds loopback only, never another interface', async () => {
-  const listener = await bindLoopbackListener({ redirectUri: 'http://127.0.0.1/callback', expectedState: 's' });
+test('binds loopback only, never another interface', async (t) => {
+  const listener = await bindForTest(t, { redirectUri: 'http://127.0.0.1/callback', expectedState: 's' });
   const port = portOf(listener.redirectUri);
   const external = Object.values(networkInterfaces())
     .flat()
@@ -116,8 +134,8 @@ test('binds loopback only, never another interface', async () => {
   await listener.close();
 });
 
-test('localhost redirect binds both 127.0.0.1 and ::1 on the same port, and a fixed busy port is a clear error', async () => {
-  const listener = await bindLoopbackListener({ redirectUri: 'http://localhost/callback', expectedState: 's' });
+test('localhost redirect binds both 127.0.0.1 and ::1 on the same port, and a fixed busy port is a clear error', async (t) => {
+  const listener = await bindForTest(t, { redirectUri: 'http://localhost/callback', expectedState: 's' });
   const port = portOf(listener.redirectUri);
   assert.match(listener.redirectUri, /^http:\/\/localhost:\d+\/callback$/);
   const v4 = await send(port, '/nope', { host: `localhost:${port}` });
@@ -133,8 +151,8 @@ test('localhost redirect binds both 127.0.0.1 and ::1 on the same port, and a fi
   await listener.close();
 });
 
-test('junk and half-open connections do not crash the listener', async () => {
-  const listener = await bindLoopbackListener({ redirectUri: 'http://127.0.0.1/callback', expectedState: 's' });
+test('junk and half-open connections do not crash the listener', async (t) => {
+  const listener = await bindForTest(t, { redirectUri: 'http://127.0.0.1/callback', expectedState: 's' });
   const port = portOf(listener.redirectUri);
   await new Promise<void>((resolve) => {
     const socket = connect(port, '127.0.0.1', () => socket.write('\u0000\u0001 NOT HTTP AT ALL\r\n\r\n'));
@@ -152,3 +170,39 @@ test('junk and half-open connections do not crash the listener', async () => {
   await listener.close();
   halfOpen.destroy();
 });
+
+test(
+  'a flood of idle connections is bounded: the oldest idle ones are dropped and the real callback still gets through',
+  { timeout: 30_000 },
+  async (t) => {
+    const listener = await bindForTest(t, { redirectUri: 'http://127.0.0.1/callback', expectedState: 's' });
+    const port = portOf(listener.redirectUri);
+    const flood = 4 * MAX_LISTENER_CONNECTIONS;
+    const junk: Socket[] = [];
+    t.after(() => junk.forEach((socket) => socket.destroy()));
+    let droppedByListener = 0;
+    let allDropped!: () => void;
+    const enoughDropped = new Promise<void>((resolve) => (allDropped = resolve));
+    await Promise.all(
+      Array.from({ length: flood }, () => {
+        const socket = connect(port, '127.0.0.1');
+        junk.push(socket);
+        socket.on('error', () => undefined);
+        socket.on('close', () => {
+          droppedByListener += 1;
+          // The callback's connection takes one more place.
+          if (droppedByListener === flood - MAX_LISTENER_CONNECTIONS + 1) allDropped();
+        });
+        return new Promise((resolve) => socket.once('connect', resolve));
+      }),
+    );
+
+    const held = send(port, '/callback?state=s&code=the-code');
+    const url = await listener.callback;
+    assert.equal(url.searchParams.get('code'), 'the-code');
+    await enoughDropped;
+    assert.ok(droppedByListener >= flood - MAX_LISTENER_CONNECTIONS + 1, `${droppedByListener} idle connections dropped`);
+    await listener.finish('done');
+    assert.equal((await held).status, 302, 'the held callback was never the one dropped');
+  },
+);

@@ -14,7 +14,7 @@ import {
 import type { CliContext } from '../context.js';
 import { createLoginView } from '../login-view.js';
 import { type Io, UsageError, printJson, say } from '../output.js';
-import { METHOD_CHOICES, type SignInFlags, pasteInput, requestedMethod } from '../sign-in-method.js';
+import { METHOD_CHOICES, type SignInFlags, pasteInput, positiveSeconds, requestedMethod } from '../sign-in-method.js';
 
 interface LoginFlags extends SignInFlags {
   browser: boolean;
@@ -187,13 +187,6 @@ async function loginWithBrowser(
   if (!io.stderr.isTTY) say(io, done);
   say(io, `Stored in ${result.store.location} (${result.store.protection}).`);
   return result;
-}
-
-/** Parses `--timeout`: a positive number of seconds. */
-function positiveSeconds(value: string): number {
-  const seconds = Number(value);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout needs a positive number of seconds, not "${value}"`);
-  return seconds;
 }
 
 /** A sign-in as `login --json` prints it: the same fields, and shapes, as an entry of `status --json`. */

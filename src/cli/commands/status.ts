@@ -31,7 +31,9 @@ function printStatus(io: Io, statuses: readonly ProviderStatus[]): void {
 function describe(s: ProviderStatus): string[] {
   const profile = s.profile !== 'default' ? ` [profile ${s.profile}]` : '';
   const lines: string[] = [];
-  if (!s.method) {
+  if (s.problem) {
+    lines.push(`${s.id}: cannot be read: ${s.problem.split('\n').join(' ')}`);
+  } else if (!s.method) {
     const other = s.sources.find((source) => source.kind !== 'env' && source.name !== s.profile);
     const fix = other ? `profile "${other.name}" has one: loginkit switch ${s.id} ${other.name}` : `run: loginkit login ${s.id}`;
     lines.push(`${s.id}${profile}: not signed in (${fix})`);
