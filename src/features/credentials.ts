@@ -202,8 +202,9 @@ export interface FetchOptions {
  * returned as the server sent it.
  */
 export function createFetch(ctx: LoginkitContext, id: string, choice: CredentialChoice = {}, options: FetchOptions = {}): typeof fetch {
-  let provider: Promise<Provider> | undefined;
-  const settings = async (): Promise<Provider> => (provider ??= ctx.providers.find(id));
+  // A since-removed provider's stored sign-in still works (as Bearer): the lookup may find nothing.
+  let provider: Promise<Provider | undefined> | undefined;
+  const settings = async (): Promise<Provider | undefined> => (provider ??= ctx.providers.findKnown(id));
   const fromCommand = new WeakSet<Credential>();
   return createAuthenticatedFetch(
     {
@@ -235,10 +236,10 @@ async function renewForFetch(
   id: string,
   rejected: Credential,
   fromCommand: boolean,
-  provider: () => Promise<Provider>,
+  provider: () => Promise<Provider | undefined>,
 ): Promise<Credential | undefined> {
   if (fromCommand && rejected.kind === 'api_key') {
-    const again = await commandKey(ctx, await provider(), rejected.key);
+    const again = await commandKey(ctx, (await provider()) as Provider, rejected.key);
     return again.value === rejected.key ? undefined : keyCredential(ctx, id, 'command', again.value);
   }
   if (rejected.kind !== 'oauth') return undefined;
@@ -254,8 +255,8 @@ async function renewForFetch(
 }
 
 /** The headers that carry `credential` to the provider's API. */
-function credentialHeaders(provider: Provider, credential: Credential, options: FetchOptions): CredentialHeaders {
-  const settings = provider.apiKey;
+function credentialHeaders(provider: Provider | undefined, credential: Credential, options: FetchOptions): CredentialHeaders {
+  const settings = provider?.apiKey;
   const key = credential.kind === 'api_key' ? credential.key : options.signInCredential === 'api' ? credential.apiKey : undefined;
   if (key === undefined || !settings) {
     return {
