@@ -69,8 +69,9 @@ export interface Loginkit {
   /** Adds or replaces a provider entry in config.json after validating it. */
   addProvider(id: string, entry: ProviderEntry): Promise<ProviderSummary>;
   /**
-   * A fetch that authenticates as the provider's signed-in account: adds the access token, refreshes it
-   * when due, and on a 401 refreshes once and retries once when the body can be sent again.
+   * A fetch (typed `typeof fetch`, so SDKs take it) that authenticates as the provider's credential in
+   * effect: sets the provider's header (removing conflicting ones), refreshes when due, and on a 401 renews
+   * once and retries once when the body can be sent again; the final 401 or 403 is returned unchanged.
    */
   createFetch(provider: string, choice?: CredentialChoice): typeof fetch;
   /** `new OpenAI(await kit.openaiOptions())`: key function, base URL, headers and fetch for the `openai` SDK (any OpenAI-compatible provider). */
