@@ -10,7 +10,7 @@ import { APICallError, generateText } from 'ai';
 import Anthropic from '@anthropic-ai/sdk';
 import { ApiError } from '@google/genai';
 import OpenAI from 'openai';
-import { createLoginkit, type Loginkit } from '../../src/index.js';
+import { createLoginkit, isLoginRequired, type Loginkit } from '../../src/index.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
 import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
 import { makeHome } from '../helpers/cli.js';
@@ -119,6 +119,13 @@ describe('the official SDKs with one line each', () => {
       });
     }
     assert.equal(count(), 5);
+    // A stored key cannot be renewed without the person: the refused-token API says so, with the fix.
+    await assert.rejects(kit.renewRejectedToken('openai', keys.openai), (error: unknown) => {
+      assert.ok(isLoginRequired(error));
+      assert.match(error.message, /cannot be renewed without you\.\nRun: loginkit login openai/);
+      assert.ok(!error.message.includes(keys.openai));
+      return true;
+    });
     // No secret in any error or warning.
     assert.ok(!warnings.some((w) => Object.values(keys).some((key) => w.includes(key))));
   });
