@@ -1,11 +1,12 @@
 import { type LoginkitContext, type LoginkitOptions, createContext } from './context.js';
 import { LoginRequiredError } from './errors.js';
-import type { CredentialChoice, ExecEnvironment } from './features/credentials.js';
+import type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/credentials.js';
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
 import type { McpClient, McpLoginOptions, McpStatus } from './features/mcp/index.js';
 import type { ProviderSummary } from './features/providers.js';
+import type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';
 import type { ProviderStatus } from './features/status.js';
 import type { ImportSource } from './importers/types.js';
 import type { FetchLike } from './net/http.js';
@@ -37,6 +38,14 @@ export interface Loginkit {
    * stored API key or a valid access token, refreshed first when due. Throws LoginRequiredError when there is none.
    */
   getToken(provider: string, choice?: CredentialChoice): Promise<string>;
+  /** {@link Loginkit.getToken} with the token's type (`oauth` or `api_key`) and until when it may be reused. */
+  getTokenInfo(provider: string, choice?: CredentialChoice): Promise<TokenInfo>;
+  /**
+   * Reports that a server refused `rejected` (HTTP 401) and returns a newer token: an access token is
+   * refreshed by force, once, single-flight across processes (whoever reports an already-replaced token
+   * gets the replacement); a `keyCommand` is run again once. Throws LoginRequiredError when there is none.
+   */
+  renewRejectedToken(provider: string, rejected: string, choice?: CredentialChoice): Promise<string>;
   /** The state of one provider, or of every provider with a credential (stored or in the environment) or configured. */
   status(provider?: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<ProviderStatus[]>;
   /** Revokes the provider's tokens at the server (best effort, bounded) and removes them locally. */
@@ -59,10 +68,19 @@ export interface Loginkit {
   /** Adds or replaces a provider entry in config.json after validating it. */
   addProvider(id: string, entry: ProviderEntry): Promise<ProviderSummary>;
   /**
-   * A fetch that authenticates as the provider's signed-in account: adds the access token, refreshes it
-   * when due, and on a 401 refreshes once and retries once when the body can be sent again.
+   * A fetch (typed `typeof fetch`, so SDKs take it) that authenticates as the provider's credential in
+   * effect: sets the provider's header (removing conflicting ones), refreshes when due, and on a 401 renews
+   * once and retries once when the body can be sent again; the final 401 or 403 is returned unchanged.
    */
-  createFetch(provider: string, choice?: CredentialChoice): FetchLike;
+  createFetch(provider: string, choice?: CredentialChoice): typeof fetch;
+  /** `new OpenAI(await kit.openaiOptions())`: key function, base URL, headers and fetch for the `openai` SDK (any OpenAI-compatible provider). */
+  openaiOptions(provider?: string, choice?: CredentialChoice): Promise<OpenAIClientOptions>;
+  /** `new Anthropic(await kit.anthropicOptions())`: the same for `@anthropic-ai/sdk`. */
+  anthropicOptions(provider?: string, choice?: CredentialChoice): Promise<AnthropicClientOptions>;
+  /** `new GoogleGenAI(await kit.googleGenAIOptions())`: the same for `@google/genai` (Gemini API). */
+  googleGenAIOptions(provider?: string, choice?: CredentialChoice): Promise<GoogleGenAIClientOptions>;
+  /** `createOpenAI(await kit.aiSdkOptions('openai'))` / `createAnthropic(await kit.aiSdkOptions('anthropic'))`: the Vercel AI SDK providers. */
+  aiSdkOptions(provider: string, choice?: CredentialChoice): Promise<AISDKProviderSettings>;
   /**
    * The MCP server at `url`: an `AuthProvider` for the official SDK's transports (`authProvider: kit.mcp(url)`),
    * `createFetch()` for a fetch that handles every challenge, and `login`, `status`, `logout`, `check`.
@@ -83,6 +101,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const storeAdmin = lazy(() => import('./features/store-admin.js'));
   const login = lazy(() => import('./features/login.js'));
   const logout = lazy(() => import('./features/logout.js'));
+  const sdk = lazy(() => import('./features/sdk.js'));
   return {
     home: ctx.home,
     get store() {
@@ -94,6 +113,8 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     login: async (id, loginOptions) => (await login()).login(ctx, id, loginOptions),
     loginWithApiKey: async (id, key, keyOptions) => (await login()).loginWithApiKey(ctx, id, key, keyOptions),
     getToken: async (id, choice) => (await credentials()).getToken(ctx, id, choice),
+    getTokenInfo: async (id, choice) => (await credentials()).getTokenInfo(ctx, id, choice),
+    renewRejectedToken: async (id, rejected, choice) => (await credentials()).renewRejectedToken(ctx, id, rejected, choice),
     status: async (id, choice) => (await import('./features/status.js')).status(ctx, id, choice),
     logout: async (id, choice) => (await logout()).logout(ctx, id, choice),
     logoutAll: async () => (await logout()).logoutAll(ctx),
@@ -105,6 +126,10 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     provider: async (id) => (await providers()).describeProvider(ctx, id),
     addProvider: async (id, entry) => (await providers()).addProvider(ctx, id, entry),
     createFetch: (id, choice) => lazyFetch(ctx, credentials, id, choice),
+    openaiOptions: async (id, choice) => (await sdk()).openaiOptions(ctx, id, choice),
+    anthropicOptions: async (id, choice) => (await sdk()).anthropicOptions(ctx, id, choice),
+    googleGenAIOptions: async (id, choice) => (await sdk()).googleGenAIOptions(ctx, id, choice),
+    aiSdkOptions: async (id, choice) => (await sdk()).aiSdkOptions(ctx, id, choice),
     mcp: (url, mcpOptions) => lazyMcpClient(ctx, url, mcpOptions),
     mcpStatus: async () => (await import('./features/mcp/index.js')).mcpStatusAll(ctx),
   };
@@ -127,11 +152,11 @@ function lazyFetch(
   credentials: () => Promise<typeof import('./features/credentials.js')>,
   id: string,
   choice: CredentialChoice | undefined,
-): FetchLike {
-  let fetch: FetchLike | undefined;
-  return async (input, init) => {
-    fetch ??= (await credentials()).createFetch(ctx, id, choice);
-    return fetch(input, init);
+): typeof fetch {
+  let authenticated: typeof fetch | undefined;
+  return async (input: string | URL | Request, init?: RequestInit) => {
+    authenticated ??= (await credentials()).createFetch(ctx, id, choice);
+    return authenticated(input, init);
   };
 }
 

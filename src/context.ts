@@ -24,7 +24,11 @@ export interface LoginkitOptions {
   openBrowser?: (url: string) => Promise<void>;
   /** Receives progress of sign-ins, for a UI to render. */
   onEvent?: (event: LoginEvent) => void;
-  /** Told about problems that were worked around, e.g. a failed refresh while the current token is still valid. */
+  /**
+   * Told about problems that were worked around, e.g. a failed refresh while the current token is still
+   * valid, or a store that fell back to a plaintext file. Default: `process.emitWarning` (type
+   * `LoginkitWarning`), so that no such problem is ever silent.
+   */
   onWarning?: (message: string) => void;
   /** Clock in ms since the epoch. Default: `Date.now`. */
   now?: () => number;
@@ -41,6 +45,8 @@ export interface LoginkitOptions {
   askPassphrase?: PassphraseProvider;
   /** Where this process runs (SSH, WSL, container, CI, display), which decides how `login` signs in. Default: detected from `env`. */
   environment?: LoginEnvironment;
+  /** The working directory that project rules (`profileRules`, `.loginkit.json`) are matched against. Default: `process.cwd()`. */
+  cwd?: string;
 }
 
 /** Name of the credential store file inside the home folder. */
@@ -69,6 +75,8 @@ export interface LoginkitContext {
   readonly openBrowser: ((url: string) => Promise<void>) | undefined;
   /** The application's view of where this process runs, when it gave one. */
   readonly environment: LoginEnvironment | undefined;
+  /** The working directory project rules are matched against. */
+  readonly cwd: string;
 }
 
 /** Builds the context once per client. Nothing is read or written until a feature asks. */
@@ -77,7 +85,7 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
   const home = options.home ?? resolveHome(env);
   const now = options.now ?? Date.now;
   const timeoutMs = options.timeoutMs ?? timeoutFromEnvironment(env) ?? DEFAULT_TIMEOUT_MS;
-  const warn = options.onWarning ?? (() => undefined);
+  const warn = options.onWarning ?? emitProcessWarning;
   const http = createHttp({ fetch: options.fetch, env, timeoutMs });
   const storeFile: CredentialStoreOptions | undefined =
     options.store === 'memory' || typeof options.store === 'object'
@@ -91,7 +99,7 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
             return config.store === undefined ? undefined : { value: config.store, file: config.path };
           },
           askPassphrase: options.askPassphrase,
-          onWarning: options.onWarning,
+          onWarning: warn,
         };
   const store = storeFile
     ? createCredentialStore(storeFile)
@@ -113,7 +121,13 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
     emit: options.onEvent ?? (() => undefined),
     openBrowser: options.openBrowser,
     environment: options.environment,
+    cwd: options.cwd ?? process.cwd(),
   };
+}
+
+/** The default `onWarning`: Node prints it on stderr (`--no-warnings` silences it; `process.on('warning')` sees it). */
+function emitProcessWarning(message: string): void {
+  process.emitWarning(message, { type: 'LoginkitWarning', code: 'LOGINKIT_WARNING' });
 }
 
 /** `LOGINKIT_HTTP_TIMEOUT` (seconds) as milliseconds, when set to a positive number. */

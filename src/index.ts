@@ -11,7 +11,8 @@
  */
 export { createLoginkit, isLoginRequired, type Loginkit } from './client.js';
 export { STORE_FILE, type LoginkitOptions } from './context.js';
-export type { CredentialChoice, ExecEnvironment } from './features/credentials.js';
+export type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/credentials.js';
+export type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';
 export type { ImportReport } from './features/import.js';
 export type { LoginOptions, LoginResult } from './features/login.js';
 export type { LogoutResult } from './features/logout.js';

@@ -9,5 +9,6 @@ export function clientFor(io: Io, options: Omit<LoginkitOptions, 'env' | 'onWarn
     env: io.env,
     onWarning: (message) => say(io, `warning: ${message}`),
     askPassphrase: passphraseFor(io),
+    ...(io.cwd ? { cwd: io.cwd } : {}),
   });
 }

@@ -13,6 +13,8 @@ export interface Io {
   env: NodeJS.ProcessEnv;
   /** When stdout is this process's own: its file descriptor, for a write that needs no stream. */
   stdoutFd?: number;
+  /** The working directory project rules are matched against; default `process.cwd()`. */
+  cwd?: string;
 }
 
 /** Writes data (not people-facing text) to stdout; the fast path writes the descriptor directly. */

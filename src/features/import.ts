@@ -1,5 +1,7 @@
 import type { LoginkitContext } from '../context.js';
 import type { ImportSource, Skipped } from '../importers/types.js';
+import type { ServerMetadata } from '../oauth/server.js';
+import type { OAuthProvider } from '../providers/registry.js';
 import type { Credential } from '../session/credential.js';
 import { credentialFromForeignTokens } from '../session/imported.js';
 import { maskSecret } from '../shared/mask.js';
@@ -47,7 +49,10 @@ export async function importCredentials(
       credential = { kind: 'api_key', ...where, key: candidate.key, verified: false, obtainedAt: ctx.now(), origin: candidate.origin };
     } else {
       const oauth = (await ctx.providers.findKnown(candidate.provider))?.oauth;
-      credential = oauth && credentialFromForeignTokens(oauth, where, candidate, ctx.now());
+      // Codex and opencode rotate refresh tokens: their sign-ins are linked, not forked (see session/linked-file.ts).
+      const link = { tool: source as 'codex' | 'opencode', file: plan.file, ...(candidate.entry ? { entry: candidate.entry } : {}) };
+      const server = oauth && !oauth.knownEndpoints ? await discoveredServer(ctx, oauth) : undefined;
+      credential = oauth && credentialFromForeignTokens(oauth, { ...where, link }, candidate, ctx.now(), server);
       if (!credential) {
         report.skipped.push({
           what,
@@ -60,9 +65,20 @@ export async function importCredentials(
     report.imported.push({
       ...where,
       kind: candidate.kind,
-      detail: candidate.kind === 'api_key' ? maskSecret(candidate.key) : 'tokens',
+      detail: candidate.kind === 'api_key' ? maskSecret(candidate.key) : `tokens, linked to ${plan.file}`,
       origin: candidate.origin,
     });
   }
   return report;
+}
+
+/** The server of a provider whose issuer config.json overrides (its preset's endpoints do not apply), or undefined. */
+async function discoveredServer(ctx: LoginkitContext, oauth: OAuthProvider): Promise<ServerMetadata | undefined> {
+  const { resolveServerMetadata } = await import('../oauth/server.js');
+  try {
+    return await resolveServerMetadata(oauth, ctx.http, ctx.timeoutMs);
+  } catch (error) {
+    ctx.warn(`Cannot reach ${oauth.issuer} to link the imported sign-in: ${(error as Error).message.split('\n')[0]}`);
+    return undefined;
+  }
 }

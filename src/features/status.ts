@@ -2,16 +2,17 @@ import type { LoginkitContext } from '../context.js';
 import { LoginkitError } from '../errors.js';
 import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import { type Credential, isAccessTokenUsable } from '../session/credential.js';
+import { describeCommand } from '../session/key-command.js';
 import { maskSecret } from '../shared/mask.js';
 import type { Protection } from '../store/entry-store.js';
 import { knownProvider } from './known-provider.js';
-import { profileFor } from './profile.js';
+import { type ProfileChoice, chooseProfile } from './profile.js';
 
 /** One place a credential was found, as `status` lists it. */
 export interface CredentialSource {
-  /** `env`: an environment variable; `oauth` / `api_key`: a stored credential. */
-  kind: 'env' | 'oauth' | 'api_key';
-  /** The variable's name, or the stored credential's profile. */
+  /** `env`: an environment variable; `command`: config.json's `keyCommand`; `oauth` / `api_key`: a stored credential. */
+  kind: 'env' | 'command' | 'oauth' | 'api_key';
+  /** The variable's name, the command (never its output), or the stored credential's profile. */
   name: string;
   /** Masked key, or the account, for display. */
   detail: string | null;
@@ -25,9 +26,17 @@ export interface ProviderStatus {
   /** The kind of the credential in effect; null when there is none. */
   method: 'oauth' | 'api_key' | null;
   /** Where the credential in effect comes from. */
-  source: 'env' | 'store' | null;
+  source: 'env' | 'command' | 'store' | null;
+  /** For a sign-in imported from Codex or opencode: the tool's file it stays linked to (read on use, written on refresh); else null. */
+  linkedTo: string | null;
+  /** The key command configured for the provider, as you would type it (its output is never shown); else null. */
+  command: string | null;
   /** The profile looked at. */
   profile: string;
+  /** What chose the profile: `option` (--profile), `env` (LOGINKIT_PROFILE), `rule` (a project rule), `switch`, or `default`. */
+  profileChosenBy: ProfileChoice['chosenBy'];
+  /** For a project rule: the file and the directory it covers; else null. */
+  profileRule: string | null;
   loggedIn: boolean;
   /** Email, else subject, of the signed-in account. */
   account: string | null;
@@ -78,6 +87,10 @@ function unreadable(id: string, error: unknown): ProviderStatus {
     method: null,
     source: null,
     profile: 'default',
+    profileChosenBy: 'default',
+    profileRule: null,
+    command: null,
+    linkedTo: null,
     loggedIn: false,
     account: null,
     scopes: [],
@@ -96,17 +109,22 @@ function unreadable(id: string, error: unknown): ProviderStatus {
 
 /** One provider's state: every source found, and the one `token` and `exec` would use. */
 export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile: string | undefined): Promise<ProviderStatus> {
-  const [provider, profile, stored] = await Promise.all([
+  const [provider, { profile, chosenBy, rule }, stored] = await Promise.all([
     ctx.providers.findKnown(id),
-    profileFor(ctx, id, explicitProfile),
+    chooseProfile(ctx, id, explicitProfile),
     ctx.session.credentialsOf(id),
   ]);
   const fromEnv = provider ? apiKeyFromEnvironment(provider, ctx.env) : undefined;
   const current = stored.find((c) => c.profile === profile);
-  const sources = sourcesOf(fromEnv, stored, current);
+  const command = provider?.keyCommand ? describeCommand(provider.keyCommand.argv) : null;
+  const sources = sourcesOf(fromEnv, command, stored, current);
   const base = {
     id,
     profile,
+    profileChosenBy: chosenBy,
+    profileRule: rule ?? null,
+    command,
+    linkedTo: null,
     store: null,
     protection: null,
     key: null,
@@ -118,6 +136,8 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
   };
   const nothing = { account: null, scopes: [], expiresAt: null, refreshable: false };
   if (fromEnv) return { ...base, ...nothing, method: 'api_key', source: 'env', loggedIn: true, key: maskSecret(fromEnv.value) };
+  // The command is not run: status shows where the key would come from, never the key.
+  if (command) return { ...base, ...nothing, method: 'api_key', source: 'command', loggedIn: true };
   if (!current) return { ...base, ...nothing, method: null, source: null, loggedIn: false };
   const { info } = ctx.store;
   const where = { source: 'store' as const, store: `${info.location} (${info.protection})`, protection: info.protection };
@@ -137,23 +157,26 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     plan: current.account?.plan ?? null,
     workspace: current.account?.workspace ?? null,
     key: current.apiKey ? maskSecret(current.apiKey) : null,
+    linkedTo: current.link ? `${current.link.file} (${current.link.tool})` : null,
   };
 }
 
 function sourcesOf(
   fromEnv: ReturnType<typeof apiKeyFromEnvironment>,
+  command: string | null,
   stored: readonly Credential[],
   current: Credential | undefined,
 ): CredentialSource[] {
   const sources: CredentialSource[] = [];
   if (fromEnv) sources.push({ kind: 'env', name: fromEnv.variable, detail: maskSecret(fromEnv.value), inEffect: true });
+  if (command) sources.push({ kind: 'command', name: command, detail: null, inEffect: !fromEnv });
   for (const credential of stored) {
     sources.push({
       kind: credential.kind,
       name: credential.profile,
       detail:
         credential.kind === 'api_key' ? maskSecret(credential.key) : (credential.account?.email ?? credential.account?.subject ?? null),
-      inEffect: !fromEnv && credential === current,
+      inEffect: !fromEnv && !command && credential === current,
     });
   }
   return sources;

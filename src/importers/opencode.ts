@@ -66,6 +66,7 @@ function planEntry(name: string, value: unknown): Finding {
     ...(refresh ? { refreshToken: refresh } : {}),
     expiresAt: expires,
     ...(accountId ? { accountId } : {}),
+    entry: name,
     origin,
   });
 }

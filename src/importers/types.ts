@@ -25,6 +25,8 @@ export type ImportCandidate =
       /** Absolute expiry in ms since the epoch; null when the source does not say. */
       expiresAt: number | null;
       accountId?: string;
+      /** The key of the entry inside the file, where the file holds several (opencode's provider ids). */
+      entry?: string;
       origin: string;
     };
 

@@ -33,14 +33,35 @@ function buildConfigSchema() {
     header: z.optional(z.object({ name: z.string().check(z.minLength(1)), scheme: z.optional(z.literal('Bearer')) })),
     envVar: z.optional(z.string().check(z.regex(/^[A-Z][A-Z0-9_]*$/))),
     validationPath: z.optional(z.string().check(z.regex(/^\//))),
+    // Key commands: the key comes from a program's stdout (argument vector, no shell).
+    keyCommand: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
+    /** Seconds a key the command printed is reused; 0 runs it for every use. */
+    keyCommandTtl: z.optional(z.number().check(z.nonnegative())),
+    keyCommandCache: z.optional(z.enum(['memory', 'store'])),
+    /** Seconds the command may take (a vault may wait for a fingerprint); default 30. */
+    keyCommandTimeout: z.optional(z.number().check(z.positive(), z.lte(600))),
   });
   return z.object({
     providers: z.optional(z.record(z.string(), ProviderEntrySchema)),
+    /** Accounts by project: the profile to use under a directory, like git's `includeIf "gitdir:"`. */
+    profileRules: z.optional(z.array(ProfileRuleSchema)),
     /** Where new credentials go (auto, keychain, passphrase or file), checked by the store. LOGINKIT_STORE wins over it. */
     store: z.optional(z.string()),
   });
 }
 let configSchema: ReturnType<typeof buildConfigSchema> | undefined;
+
+/** A project rule, in config.json's `profileRules` or alone in a project's `.loginkit.json` (without `directory`). */
+export const ProfileRuleSchema = z.object({
+  /** Absolute, or starting with `~/`; the rule applies in this directory and everything below it. */
+  directory: z.optional(z.string().check(z.regex(/^(~\/|\/|[A-Za-z]:[\\/])/))),
+  profile: z.string().check(z.regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/)),
+  /** Only for these providers; default: every provider. */
+  providers: z.optional(z.array(z.string())),
+});
+
+/** One project rule as written. */
+export type ProfileRule = z.infer<typeof ProfileRuleSchema>;
 
 /** One provider entry as written in config.json. */
 export type ProviderEntry = NonNullable<z.infer<ReturnType<typeof buildConfigSchema>>['providers']>[string];
@@ -52,6 +73,8 @@ export interface ConfigFile {
   path: string;
   providers: Record<string, ProviderEntry>;
   store: string | undefined;
+  /** config.json's `profileRules`, in file order. */
+  profileRules?: ProfileRule[];
   raw: Record<string, unknown>;
 }
 
@@ -92,7 +115,13 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
     const issue = parsed.error.issues[0];
     throw new ConfigError(`${path}: ${describeIssue(issue?.path ?? [], issue)}`);
   }
-  return { path, providers: parsed.data.providers ?? {}, store: parsed.data.store, raw: raw as Record<string, unknown> };
+  return {
+    path,
+    providers: parsed.data.providers ?? {},
+    store: parsed.data.store,
+    profileRules: parsed.data.profileRules ?? [],
+    raw: raw as Record<string, unknown>,
+  };
 }
 
 /**

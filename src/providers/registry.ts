@@ -55,6 +55,36 @@ export interface Provider {
   readonly accessTokenEnvVar: string;
   readonly docsUrl: string | undefined;
   readonly policyNote: string | undefined;
+  /** A command that prints the key (config.json `keyCommand`), used instead of a stored credential. */
+  readonly keyCommand?: KeyCommandSetting | undefined;
+}
+
+/** A key command as configured: the argument vector, how long its key is reused, and where it is cached. */
+export interface KeyCommandSetting {
+  readonly argv: readonly string[];
+  /** In ms; 0 runs the command for every use. */
+  readonly ttlMs: number;
+  readonly cache: 'memory' | 'store';
+  /** In ms: a command still running after this is ended. */
+  readonly timeoutMs: number;
+}
+
+/** Default reuse of a key a command printed: 5 minutes, as Claude Code's `apiKeyHelper`. */
+const DEFAULT_KEY_COMMAND_TTL_MS = 5 * 60_000;
+/** Default bound on a key command: long enough for a password manager's unlock prompt. */
+const DEFAULT_KEY_COMMAND_TIMEOUT_S = 30;
+
+/** The entry's key command, when it has one. */
+function keyCommandFrom(entry: ProviderEntry): { keyCommand?: KeyCommandSetting } {
+  if (!entry.keyCommand) return {};
+  return {
+    keyCommand: {
+      argv: entry.keyCommand,
+      ttlMs: entry.keyCommandTtl === undefined ? DEFAULT_KEY_COMMAND_TTL_MS : entry.keyCommandTtl * 1000,
+      cache: entry.keyCommandCache ?? 'memory',
+      timeoutMs: (entry.keyCommandTimeout ?? DEFAULT_KEY_COMMAND_TIMEOUT_S) * 1000,
+    },
+  };
 }
 
 /** The default loopback redirect (RFC 8252 §7.3): any free port on 127.0.0.1. */
@@ -77,6 +107,8 @@ export interface ProviderLookup {
   list(): Promise<Provider[]>;
   /** The error for `id` when it names no provider (with the known ids and the closest one). */
   unknown(id: string): Promise<UnknownProviderError>;
+  /** config.json as last read (re-read when it changed). */
+  config(): Promise<ConfigFile>;
 }
 
 /** A ProviderLookup for `home`. */
@@ -118,6 +150,7 @@ export function createProviderLookup(home: string): ProviderLookup {
       return provider;
     },
     unknown: async (id) => unknownProvider(id, idsOf(await current().config)),
+    config: () => current().config,
     async list() {
       const file = await current().config;
       return idsOf(file).map((id) => toProvider(file, id));
@@ -293,5 +326,6 @@ function oauthFrom(id: string, displayName: string, preset: OAuthPreset | undefi
 }
 
 function toProvider(config: ConfigFile, id: string): Provider {
-  return validateProviderEntry(id, config.providers[id] ?? {}, config.path);
+  const entry = config.providers[id] ?? {};
+  return { ...validateProviderEntry(id, entry, config.path), ...keyCommandFrom(entry) };
 }

@@ -5,7 +5,7 @@ import type { FetchLike } from '../net/http.js';
 import type { ApiKeySettings, Provider } from '../providers/registry.js';
 
 /** The API's base URL: config.json's `baseUrl`, else the provider's base-URL variable, else the documented default. */
-function apiBaseUrl(settings: ApiKeySettings, env: EnvVars): string {
+export function apiBaseUrl(settings: ApiKeySettings, env: EnvVars): string {
   const fromEnv = settings.baseUrlEnvVar ? env[settings.baseUrlEnvVar] : undefined;
   return (settings.baseUrlOverride ?? (fromEnv || undefined) ?? settings.defaultBaseUrl).replace(/\/+$/, '');
 }

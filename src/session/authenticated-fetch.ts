@@ -1,61 +1,73 @@
-import { AccessDeniedError, sanitizeServerText } from '../errors.js';
 import type { FetchLike } from '../net/http.js';
 import type { Credential } from './credential.js';
+
+/** The headers that carry a credential: `credential` replaces what the caller set, `defaults` only fill gaps. */
+export interface CredentialHeaders {
+  /** The credential's own header (`authorization`, `x-api-key`, …): always set, replacing an SDK's placeholder. */
+  credential: Record<string, string>;
+  /** Headers the provider needs (e.g. `anthropic-version`), set only when the caller did not choose one. */
+  defaults: Record<string, string>;
+}
 
 /** Where the authenticated fetch gets its credential and how it turns it into headers. */
 export interface FetchCredentials {
   /** The credential to use now (refreshed when due). */
   current(): Promise<Credential>;
-  /** A newer credential after the resource server rejected `rejected` (OAuth: a forced refresh). */
-  renew(rejected: Credential): Promise<Credential>;
-  /** The headers that carry `credential`: Bearer for OAuth, the provider's header for API keys. */
-  headers(credential: Credential): Promise<Record<string, string>>;
+  /**
+   * A newer credential after the resource server rejected `rejected` (OAuth: a forced refresh; a key
+   * command: one re-run), or undefined when there is none to be had (then the rejection stands).
+   */
+  renew(rejected: Credential): Promise<Credential | undefined>;
+  /** The headers that carry `credential`. */
+  headers(credential: Credential): Promise<CredentialHeaders>;
 }
 
+/** Headers that carry a credential for some provider; only the one this provider uses is kept. */
+const CREDENTIAL_HEADERS = ['authorization', 'x-api-key', 'x-goog-api-key', 'api-key'] as const;
+
 /**
- * A fetch that sends the provider's credential. When the resource server answers 401 to an OAuth token,
- * it refreshes once and retries once, if the request body can be sent again; a second 401 (or a 401 to
- * an API key) becomes an `invalid_token` error, a 403 with `insufficient_scope` an `insufficient_scope` error.
+ * A fetch that SDKs can take as theirs (`typeof fetch`: string, URL or Request inputs). It sends the
+ * provider's credential in the provider's header and removes other credential headers (an SDK's placeholder
+ * `Authorization` beside `x-api-key`); the caller's other headers are kept. When the server answers 401 it
+ * renews the credential once and retries once, if the body can be sent again; the final response, 401 and
+ * 403 included, is returned unchanged so that the SDK classifies it (AuthenticationError,
+ * PermissionDeniedError) and does not retry. Network failures are thrown, as fetch does.
  */
-export function createAuthenticatedFetch(credentials: FetchCredentials, base: FetchLike): FetchLike {
-  const withCredential = async (init: RequestInit, credential: Credential): Promise<RequestInit> => {
-    const headers = new Headers(init.headers);
-    for (const [name, value] of Object.entries(await credentials.headers(credential))) headers.set(name, value);
-    return { ...init, headers };
-  };
-  return async (input, init = {}) => {
+export function createAuthenticatedFetch(credentials: FetchCredentials, base: FetchLike): typeof fetch {
+  const send = async (url: string, init: RequestInit, credential: Credential): Promise<Response> =>
+    base(url, { ...init, headers: withCredential(init.headers, await credentials.headers(credential)) });
+  return async (input: string | URL | Request, init?: RequestInit): Promise<Response> => {
+    const { url, request } = await normalize(input, init);
     const credential = await credentials.current();
-    const first = await base(input, await withCredential(init, credential));
-    if (first.status === 403) return rejectInsufficientScope(first, input);
-    if (first.status !== 401) return first;
-    const challenge = bearerChallenge(first);
-    if (credential.kind !== 'oauth' || !isReplayable(init.body)) throw invalidToken(first, input, challenge);
-    await first.body?.cancel();
-    const renewed = await renewedCredential(credentials, credential);
-    if (!renewed) throw invalidToken(first, input, challenge);
-    const second = await base(input, await withCredential(init, renewed));
-    if (second.status === 401) throw invalidToken(second, input, bearerChallenge(second));
-    if (second.status === 403) return rejectInsufficientScope(second, input);
-    return second;
+    const first = await send(url, request, credential);
+    if (first.status !== 401 || !isReplayable(request.body)) return first;
+    // Kept so that the 401 can still be handed back when no newer credential can be had.
+    const rejection = await buffered(first);
+    const renewed = await credentials.renew(credential);
+    if (!renewed) return rejection;
+    return send(url, request, renewed);
   };
 }
 
-/**
- * A credential with another token than `rejected`, or undefined. A renewal can hand back the rejected token
- * when it joined a refresh already under way that was allowed to keep the current token (the server was
- * down, the token not yet expired): then it is asked once more, on its own, so that a refresh that fails
- * surfaces its error instead of the rejected token going out again.
- */
-async function renewedCredential(credentials: FetchCredentials, rejected: Credential): Promise<Credential | undefined> {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    const renewed = await credentials.renew(rejected);
-    if (!sameAccessToken(renewed, rejected)) return renewed;
-  }
-  return undefined;
+/** The caller's headers with the credential's set, other credential headers removed, and defaults filled in. */
+function withCredential(callerHeaders: RequestInit['headers'], headers: CredentialHeaders): Headers {
+  const merged = new Headers(callerHeaders);
+  const own = new Set(Object.keys(headers.credential).map((name) => name.toLowerCase()));
+  for (const name of CREDENTIAL_HEADERS) if (!own.has(name)) merged.delete(name);
+  for (const [name, value] of Object.entries(headers.credential)) merged.set(name, value);
+  for (const [name, value] of Object.entries(headers.defaults)) if (!merged.has(name)) merged.set(name, value);
+  return merged;
 }
 
-function sameAccessToken(a: Credential, b: Credential): boolean {
-  return a.kind === 'oauth' && b.kind === 'oauth' && a.accessToken === b.accessToken;
+/** A URL string and RequestInit for any fetch input; a Request's body is read into bytes so that it can be resent. */
+async function normalize(input: string | URL | Request, init: RequestInit | undefined): Promise<{ url: string; request: RequestInit }> {
+  if (!(input instanceof Request)) return { url: String(input), request: init ?? {} };
+  const merged = init ? new Request(input, init) : input;
+  const body = merged.body ? await merged.arrayBuffer() : undefined;
+  return {
+    url: merged.url,
+    request: { method: merged.method, headers: merged.headers, signal: merged.signal, redirect: merged.redirect, body },
+  };
 }
 
 /** Bodies that can be sent twice: none, strings, form data and bytes; not streams. */
@@ -72,38 +84,8 @@ function isReplayable(body: RequestInit['body']): boolean {
   );
 }
 
-interface Challenge {
-  error: string | undefined;
-  description: string | undefined;
-}
-
-function bearerChallenge(response: Response): Challenge {
-  const header = response.headers.get('www-authenticate') ?? '';
-  const parameter = (name: string): string | undefined => {
-    const match = new RegExp(`${name}="([^"]*)"`, 'i').exec(header) ?? new RegExp(`${name}=([^\\s,]+)`, 'i').exec(header);
-    return match?.[1] ? sanitizeServerText(match[1]) : undefined;
-  };
-  return { error: parameter('error'), description: parameter('error_description') };
-}
-
-function invalidToken(response: Response, input: string | URL, challenge: Challenge): AccessDeniedError {
-  const host = new URL(String(input)).host;
-  const detail = challenge.description ? ` (${challenge.description})` : '';
-  return new AccessDeniedError(
-    'invalid_token',
-    response.status,
-    `${host} rejected the credential${challenge.error ? `: ${challenge.error}` : ''}${detail}.\nSign in again with loginkit login, or check that the credential is meant for this server.`,
-  );
-}
-
-async function rejectInsufficientScope(response: Response, input: string | URL): Promise<Response> {
-  const challenge = bearerChallenge(response);
-  if (challenge.error !== 'insufficient_scope') return response;
-  await response.body?.cancel();
-  const host = new URL(String(input)).host;
-  throw new AccessDeniedError(
-    'insufficient_scope',
-    response.status,
-    `${host} needs more access than this sign-in granted${challenge.description ? ` (${challenge.description})` : ''}.\nAdd the scope to the provider's "scopes" in config.json and sign in again.`,
-  );
+/** The same response with its body read, so that it can be returned after another request was made. */
+async function buffered(response: Response): Promise<Response> {
+  const body = await response.arrayBuffer();
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }

@@ -27,6 +27,17 @@ const ApiKeyCredentialSchema = z.object({
 /** A stored API key. */
 export type ApiKeyCredential = z.infer<typeof ApiKeyCredentialSchema>;
 
+const LinkedFileSchema = z.object({
+  tool: z.enum(['codex', 'opencode']),
+  /** The file's absolute path, as found at import. */
+  file: z.string(),
+  /** opencode: the provider key inside the file (e.g. `openai`). */
+  entry: z.optional(z.string()),
+});
+
+/** Which tool's file a linked credential follows (see linked-file.ts). */
+export type LinkedFile = z.infer<typeof LinkedFileSchema>;
+
 const OAuthCredentialSchema = z.object({
   kind: z.literal('oauth'),
   provider: z.string(),
@@ -46,6 +57,8 @@ const OAuthCredentialSchema = z.object({
   account: z.optional(AccountSchema),
   /** An API key obtained with the sign-in (token exchange), handed out by `exec`. */
   apiKey: z.optional(z.string()),
+  /** Imported from another tool and linked to its file (see linked-file.ts). */
+  link: z.optional(LinkedFileSchema),
   /** For an MCP server: what binds the tokens to it (see mcp-binding.ts). */
   mcp: z.optional(McpBindingSchema),
 });
@@ -62,6 +75,8 @@ export type OAuthCredential = TokenResult & {
   readonly jsonBodies?: boolean | undefined;
   /** An API key obtained with the sign-in (token exchange), handed out by `exec`. */
   readonly apiKey?: string | undefined;
+  /** Imported from another tool and linked to its file: that file is read on every use and written back on refresh. */
+  readonly link?: LinkedFile | undefined;
   /** For an MCP server: resource, client authentication and DPoP key the tokens are bound to. */
   readonly mcp?: McpBinding | undefined;
 };
@@ -118,11 +133,12 @@ function damaged(key: string, storePath: string): StorageError {
 
 /** A new credential from a fresh sign-in or refresh. */
 export function toCredential(
-  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies' | 'apiKey' | 'mcp'>,
+  base: Pick<OAuthCredential, 'provider' | 'profile' | 'clientId' | 'server' | 'jsonBodies' | 'apiKey' | 'link' | 'mcp'>,
   tokens: TokenResult,
 ): OAuthCredential {
   return {
     ...(base.apiKey ? { apiKey: base.apiKey } : {}),
+    ...(base.link ? { link: base.link } : {}),
     ...(base.mcp ? { mcp: base.mcp } : {}),
     kind: 'oauth',
     provider: base.provider,

@@ -1,3 +1,4 @@
+import type { ServerMetadata } from '../oauth/server.js';
 import { accountFromIdToken } from '../oauth/tokens.js';
 import type { OAuthProvider } from '../providers/registry.js';
 import { type OAuthCredential, toCredential } from './credential.js';
@@ -15,23 +16,27 @@ export interface ForeignTokens {
 
 /**
  * A credential for tokens another tool obtained, refreshed and revoked at the provider's known endpoints
- * (no discovery: the tool's client is the provider's preset). Undefined when the provider has no known
- * endpoints, so loginkit could not renew them.
+ * (no discovery: the tool's client is the provider's preset), or at `server` when the caller discovered
+ * it (an issuer overridden in config.json). Undefined when neither is known, so loginkit could not renew them.
  */
 export function credentialFromForeignTokens(
   oauth: OAuthProvider,
-  where: { provider: string; profile: string },
+  where: { provider: string; profile: string; link?: OAuthCredential['link'] },
   tokens: ForeignTokens,
   now: number,
+  server?: ServerMetadata,
 ): OAuthCredential | undefined {
-  if (!oauth.knownEndpoints) return undefined;
+  const known = oauth.knownEndpoints;
+  const metadata =
+    server ?? (known ? { issuer: oauth.issuer, token_endpoint: known.token, revocation_endpoint: known.revocation } : undefined);
+  if (!metadata) return undefined;
   // An ID token we cannot read only costs the account details.
   const account = tokens.idToken ? accountFromIdToken(tokens.idToken, oauth.accountClaims) : undefined;
   return toCredential(
     {
       ...where,
       clientId: oauth.clientId,
-      server: { issuer: oauth.issuer, token_endpoint: oauth.knownEndpoints.token, revocation_endpoint: oauth.knownEndpoints.revocation },
+      server: metadata,
       jsonBodies: oauth.jsonBodyEndpoints,
     },
     {

@@ -74,7 +74,33 @@ export class TokenSession {
   async credential(provider: string, profile?: string, fresh = false): Promise<Credential | undefined> {
     const key = credentialKey(provider, profile);
     const entries = await this.#deps.store.read({ fresh });
-    return this.#parse(entries[key], key);
+    const credential = this.#parse(entries[key], key);
+    return credential?.kind === 'oauth' && credential.link ? this.#followLink(credential, key) : credential;
+  }
+
+  /**
+   * A linked credential with the tokens its tool's file holds now. Tokens the tool refreshed are adopted
+   * and saved, so that loginkit's copy is never a consumed refresh token (redeeming one would make a server
+   * with reuse detection revoke the grant of both tools). A missing file leaves loginkit's copy in use.
+   */
+  async #followLink(stored: OAuthCredential, key: string): Promise<OAuthCredential> {
+    const { readLinkedTokens } = await import('./linked-file.js');
+    const linked = await readLinkedTokens(stored.link as NonNullable<OAuthCredential['link']>);
+    if (!linked || (linked.accessToken === stored.accessToken && linked.refreshToken === (stored.refreshToken ?? linked.refreshToken)))
+      return stored;
+    const adopted: OAuthCredential = {
+      ...stored,
+      accessToken: linked.accessToken,
+      refreshToken: linked.refreshToken ?? stored.refreshToken,
+      idToken: linked.idToken ?? stored.idToken,
+      expiresAt: linked.expiresAt,
+      obtainedAt: this.#deps.now(),
+    };
+    await this.#deps.store.update((entries) => {
+      const latest = parseCredential(entries[key], key, this.#deps.store.info.location);
+      return sameTokens(latest, stored) ? { ...entries, [key]: serializeCredential(adopted) } : undefined;
+    });
+    return adopted;
   }
 
   #parse(entry: unknown, key: string): Credential | undefined {
@@ -198,6 +224,25 @@ export class TokenSession {
     };
   }
 
+  /** Writes refreshed tokens into a linked tool's file; a failure is a warning (loginkit's store still gets them). */
+  async #writeBack(refreshed: OAuthCredential): Promise<void> {
+    const link = refreshed.link as NonNullable<OAuthCredential['link']>;
+    const tokens = {
+      accessToken: refreshed.accessToken,
+      refreshToken: refreshed.refreshToken,
+      idToken: refreshed.idToken,
+      expiresAt: refreshed.expiresAt,
+    };
+    try {
+      const { writeLinkedTokens } = await import('./linked-file.js');
+      await writeLinkedTokens(link, tokens, this.#deps.now());
+    } catch (error) {
+      this.#deps.onWarning(
+        `Could not write the refreshed sign-in back to ${link.file} (${(error as Error).message.split('\n')[0]}); ${link.tool} will need to sign in again.`,
+      );
+    }
+  }
+
   async #refreshUnderLock(seen: OAuthCredential, force: boolean): Promise<Credential> {
     const key = credentialKey(seen.provider, seen.profile);
     return this.#deps.store.withLock(`refresh-${key}`, async () => {
@@ -224,6 +269,8 @@ export class TokenSession {
           this.#deps.retry,
         );
         refreshed = toCredential(current, tokens);
+        // The linked tool's file first: if loginkit stops before its own store is written, the next read adopts them.
+        if (current.link) await this.#writeBack(refreshed);
       } catch (error) {
         if (isTransient(error) && !force && isAccessTokenUsable(current, this.#deps.now())) {
           const until = current.expiresAt === null ? 'no expiry' : `valid until ${new Date(current.expiresAt).toISOString()}`;
@@ -244,7 +291,8 @@ export class TokenSession {
       let kept: Credential | undefined;
       await this.#deps.store.update((entries) => {
         const latest = parseCredential(entries[key], key, this.#deps.store.info.location);
-        if (!latest || !sameTokens(latest, current)) {
+        // A linked credential may already hold these tokens, adopted from the tool's file we just wrote.
+        if (!latest || !(sameTokens(latest, current) || sameTokens(latest, refreshed))) {
           // Signed out, or signed in again, while we refreshed: that is newer than our refresh, so it stays.
           kept = latest;
           return undefined;

@@ -305,6 +305,7 @@ describe('opencode auth.json', () => {
         refreshToken: CHATGPT_REFRESH,
         expiresAt: expires,
         accountId: ACCOUNT_ID,
+        entry: 'openai',
         origin: 'opencode auth.json "openai"',
       },
       { kind: 'api_key', provider: 'gemini', key: GEMINI_KEY, origin: 'opencode auth.json "google"' },

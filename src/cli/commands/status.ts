@@ -37,6 +37,8 @@ function describe(s: ProviderStatus): string[] {
     const other = s.sources.find((source) => source.kind !== 'env' && source.name !== s.profile);
     const fix = other ? `profile "${other.name}" has one: loginkit switch ${s.id} ${other.name}` : `run: loginkit login ${s.id}`;
     lines.push(`${s.id}${profile}: not signed in (${fix})`);
+  } else if (s.source === 'command') {
+    lines.push(`${s.id}${profile}: API key from the command \`${s.command ?? ''}\` (config.json keyCommand; run when needed)`);
   } else if (s.method === 'api_key') {
     const unchecked = s.verified === false ? ' (not checked with the provider: imported or --no-verify)' : '';
     lines.push(`${s.id}${profile}: API key ${s.key ?? ''} from ${s.source === 'env' ? 'the environment' : 'the store'}${unchecked}`);
@@ -49,11 +51,17 @@ function describe(s: ProviderStatus): string[] {
     lines.push(`scopes: ${s.scopes.join(' ') || '(none)'}`);
   }
   if (s.store) lines.push(`stored in ${s.store}`);
-  if (s.sources.length > 1 || s.sources.some((source) => source.kind === 'env')) {
+  if (s.linkedTo) lines.push(`linked to ${s.linkedTo}: its refreshes are adopted, loginkit's are written back`);
+  if (s.profileRule) lines.push(`profile "${s.profile}" chosen by the rule in ${s.profileRule}`);
+  if (s.sources.length > 1 || s.sources.some((source) => source.kind === 'env' || source.kind === 'command')) {
     lines.push('sources:');
     for (const source of s.sources) {
       const what =
-        source.kind === 'env' ? `env ${source.name}` : `stored ${source.kind === 'oauth' ? 'sign-in' : 'API key'}, profile ${source.name}`;
+        source.kind === 'env'
+          ? `env ${source.name}`
+          : source.kind === 'command'
+            ? `command \`${source.name}\``
+            : `stored ${source.kind === 'oauth' ? 'sign-in' : 'API key'}, profile ${source.name}`;
       lines.push(
         `  ${source.inEffect ? '*' : ' '} ${what}${source.detail ? ` (${source.detail})` : ''}${source.inEffect ? '  ← in effect' : ''}`,
       );

@@ -1,6 +1,6 @@
 import { type Command, Option } from 'commander';
 import type { CliContext } from '../context.js';
-import { EXIT } from '../output.js';
+import { EXIT, printJson } from '../output.js';
 import { printToken } from '../print-token.js';
 
 /** `loginkit token <provider>`: for scripts; the plain form is also served without the parser (see loginkit.ts). */
@@ -11,8 +11,15 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<provider>', 'provider id')
     .option('--profile <name>', 'use this profile (default: the active one)')
     .addOption(new Option('--source <source>', 'force where the credential comes from').choices(['env', 'store']))
-    .action(async (provider: string, options: { profile?: string; source?: 'env' | 'store' }) => {
-      const code = await printToken(provider, ctx.io, options);
+    .option('--json', 'print {"token", "expiresAt", "type"} for tools that cache it')
+    .action(async (provider: string, options: { profile?: string; source?: 'env' | 'store'; json?: boolean }) => {
+      if (options.json) {
+        ctx.json(true);
+        const { token, expiresAt, type } = await ctx.kit().getTokenInfo(provider, { profile: options.profile, source: options.source });
+        printJson(ctx.io, { token, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(), type });
+        return;
+      }
+      const code = await printToken(provider, ctx.io, { profile: options.profile, source: options.source });
       if (code !== EXIT.ok) ctx.exit(code);
     });
 }
