@@ -1,4 +1,4 @@
-import { LoginRequiredError, ProviderError } from '../errors.js';
+import { LoginRequiredError, NetworkError, ProviderError } from '../errors.js';
 import type { FetchLike } from '../net/http.js';
 import type { ServerConnection } from '../oauth/server.js';
 import type { EntryStore } from '../store/entry-store.js';
@@ -114,7 +114,9 @@ export class TokenSession {
     const key = credentialKey(seen.provider, seen.profile);
     let pending = this.#inflight.get(key);
     if (!pending) {
-      pending = this.#refreshUnderLock(seen, force).finally(() => this.#inflight.delete(key));
+      pending = this.#refreshUnderLock(seen, force)
+        .catch((error: unknown) => this.#keepUsableOnStoreOutage(seen, force, error))
+        .finally(() => this.#inflight.delete(key));
       this.#inflight.set(key, pending);
     }
     return pending;
@@ -167,6 +169,17 @@ export class TokenSession {
       timeoutMs,
       jsonBodies: credential.jsonBodies,
     };
+  }
+
+  /**
+   * A shared store that cannot be reached (its lock, or its fresh read) must not take away an access token
+   * that is still valid: it is used, with a warning. Anything else, or an expired token, is an error.
+   */
+  #keepUsableOnStoreOutage(seen: OAuthCredential, force: boolean, error: unknown): Credential {
+    if (!(error instanceof NetworkError) || !error.transient || force || !isAccessTokenUsable(seen, this.#deps.now())) throw error;
+    const until = seen.expiresAt === null ? 'no expiry' : `valid until ${new Date(seen.expiresAt).toISOString()}`;
+    this.#deps.onWarning(`${error.message.split('\n')[0]} Using the current access token (${until}).`);
+    return seen;
   }
 
   async #refreshUnderLock(seen: OAuthCredential, force: boolean): Promise<Credential> {

@@ -2,14 +2,15 @@
  * How a store protects what it holds, as shown by `loginkit status`. `not created yet`: no store file
  * exists and `auto` has not yet chosen a backend (it does when the first credential is saved).
  */
-export type Protection = 'plaintext file' | 'encrypted (keychain)' | 'encrypted (passphrase)' | 'memory only' | 'not created yet';
+export type Protection =
+  'plaintext file' | 'encrypted (keychain)' | 'encrypted (passphrase)' | 'encrypted (data key)' | 'memory only' | 'not created yet';
 
 /** Where and how a store keeps its entries. */
 export interface StoreInfo {
-  /** Backend name: `keychain`, `passphrase`, `file`, `memory`, or `auto` before one was chosen. */
+  /** Backend name: `keychain`, `passphrase`, `file`, `memory`, `postgres`, `redis`, or `auto` before one was chosen. */
   readonly backend: string;
   readonly protection: Protection;
-  /** The file that holds the entries, or a description for stores without one. */
+  /** The file that holds the entries, a shared store's URL (password masked), or a description. */
   readonly location: string;
 }
 
