@@ -21,7 +21,7 @@ export const LOCK_WAIT_LIMIT_MS = 60_000;
  * Bound on connecting to a shared store (PostgreSQL, Redis) and on each of its queries: an unreachable
  * database gives a clear error within this time rather than a hang.
  */
-export const SHARED_STORE_TIMEOUT_MS = 5_000;
+export const SHARED_STORE_TIMEOUT_MS = 10_000;
 /**
  * How long a shared store may serve entries from this process's memory before it asks the database again
  * (a hot `getToken()` makes no round trip). Decisions taken under a lock always read the database.

@@ -162,7 +162,10 @@ describe('shared store: schema and records on PostgreSQL', { skip: missing }, ()
     assert.equal(postgres?.sqlOn('fresh', "SELECT version || data FROM loginkit_store WHERE key = 'demo/default'"), before);
     postgres?.sqlOn('fresh', "DELETE FROM loginkit_store WHERE key = 'intruder/default'");
 
-    postgres?.sqlOn('fresh', `UPDATE loginkit_store SET data = replace(data, '"schemaVersion":1', '"schemaVersion":2') WHERE key = '~meta'`);
+    postgres?.sqlOn(
+      'fresh',
+      `UPDATE loginkit_store SET data = replace(data, '"schemaVersion":1', '"schemaVersion":2') WHERE key = '~meta'`,
+    );
     const newer = await runCli(['token', 'demo'], { home, env: fleetEnv(url, key) });
     assert.equal(newer.code, 1);
     assert.match(newer.stderr, /has schema version 2, newer than this loginkit understands \(1\); nothing was changed\.\nUpgrade loginkit/);

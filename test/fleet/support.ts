@@ -81,3 +81,14 @@ export async function storedAccessToken(store: EntryStore, provider: string): Pr
   const entry = (await store.read({ fresh: true }))[credentialKey(provider)] as { accessToken?: string } | undefined;
   return entry?.accessToken;
 }
+
+/** Moves one entry from a store to another: written to the new one first, then removed from the old. */
+export async function moveCredential(from: EntryStore, to: EntryStore, key: string): Promise<void> {
+  const value = (await from.read({ fresh: true }))[key];
+  assert.ok(value, `${key} is in the old store`);
+  await to.update((entries) => ({ ...entries, [key]: value }));
+  await from.update((entries) => {
+    const { [key]: _moved, ...rest } = entries;
+    return rest;
+  });
+}

@@ -72,7 +72,18 @@ export async function startPostgres(options: ServerOptions = {}): Promise<Postgr
       ? execFileSync('su', ['postgres', '-s', '/bin/sh', '-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
       : execFileSync('/bin/sh', ['-c', command], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   };
-  run('initdb', ['-D', data, '--auth-local=trust', '--auth-host=scram-sha-256', '-U', 'loginkit', `--pwfile=${join(dir, 'pw')}`, '--no-sync', '-E', 'UTF8']);
+  run('initdb', [
+    '-D',
+    data,
+    '--auth-local=trust',
+    '--auth-host=scram-sha-256',
+    '-U',
+    'loginkit',
+    `--pwfile=${join(dir, 'pw')}`,
+    '--no-sync',
+    '-E',
+    'UTF8',
+  ]);
   if (options.extraAddresses?.length) appendFileSync(join(data, 'pg_hba.conf'), 'host all all 10.0.0.0/8 scram-sha-256\n');
   const listen = ['127.0.0.1', ...(options.extraAddresses ?? [])].join(',');
   const settings = [

@@ -44,7 +44,7 @@ export function namespacesMissing(): string | undefined {
 /** Creates `count` namespaces, each linked to the host with its own /24. */
 export function createMachines(count: number): Machines {
   const tag = randomBytes(3).toString('hex');
-  const second = 200 + (randomBytes(1)[0] ?? 0) % 50;
+  const second = 200 + ((randomBytes(1)[0] ?? 0) % 50);
   const thirdBase = (randomBytes(1)[0] ?? 0) % 200;
   const list: Machine[] = [];
   const relays: ChildProcess[] = [];
