@@ -42,7 +42,7 @@ export async function seedSharedToken(
   store: EntryStore,
   provider: string,
   accessToken: string,
-  options: { validForMs?: number; server?: ServerMetadata; refreshToken?: string } = {},
+  options: { validForMs?: number; obtainedAgoMs?: number; server?: ServerMetadata; refreshToken?: string } = {},
 ): Promise<void> {
   const now = Date.now();
   const credential = toCredential(
@@ -59,7 +59,7 @@ export async function seedSharedToken(
       tokenType: 'bearer',
       scopes: ['openid'],
       expiresAt: now + (options.validForMs ?? 3_600_000),
-      obtainedAt: now,
+      obtainedAt: now - (options.obtainedAgoMs ?? 0),
       account: { subject: 'seeded' },
     },
   );

@@ -128,6 +128,10 @@ export interface RedisServer {
   url(host?: string): string;
   stop(): Promise<void>;
   start(): Promise<void>;
+  /** Freezes the server (SIGSTOP): connections stay open and nothing answers, as with a hung host. */
+  pause(): void;
+  /** Lets a paused server run again. */
+  resume(): void;
   close(): Promise<void>;
 }
 
@@ -174,7 +178,12 @@ export async function startRedis(options: ServerOptions = {}): Promise<RedisServ
     url: (host = '127.0.0.1') => `redis://${password ? `:${encodeURIComponent(password)}@` : ''}${host}:${port}/0`,
     stop,
     start,
-    close: stop,
+    pause: () => void child?.kill('SIGSTOP'),
+    resume: () => void child?.kill('SIGCONT'),
+    close: async () => {
+      child?.kill('SIGCONT');
+      await stop();
+    },
   };
 }
 
