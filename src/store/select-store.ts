@@ -45,7 +45,7 @@ export function parseStoreChoice(value: string, where: string): StoreChoice {
   const choice = STORE_CHOICES.find((candidate) => candidate === value.trim().toLowerCase());
   if (!choice) {
     throw new ConfigError(
-      `${where} must be one of ${STORE_CHOICES.join(', ')}, or a postgres:// or redis:// URL, not "${maskUrlCredentials(value)}".`,
+      `${where} must be one of ${STORE_CHOICES.join(', ')}, not "${maskUrlCredentials(value)}".\nFor a store shared by a fleet, give a postgres:// or redis:// URL.`,
     );
   }
   return choice;
