@@ -52,8 +52,10 @@ async function racers(count: number, env: NodeJS.ProcessEnv): Promise<number> {
         new Promise<string>((resolve, reject) => {
           const child = spawn(process.execPath, [cli, 'token', 'bench'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
+          let err = '';
+          child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
           child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-          child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`token exited ${code}`))));
+          child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`token exited ${code}: ${err}`))));
         }),
     ),
   );
@@ -243,11 +245,15 @@ async function fleet(): Promise<void> {
               ...process.env,
               LOGINKIT_HOME: home,
               LOGINKIT_DATA_KEY: key,
+              // 64 processes on 2 shared cores: the one refresh may wait its turn for CPU well past the default 30 s.
+              LOGINKIT_HTTP_TIMEOUT: process.env.LOGINKIT_HTTP_TIMEOUT ?? '120',
             });
             let out = '';
+            let err = '';
+            child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
             child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
             return new Promise<string>((resolve, reject) =>
-              child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`token exited ${code}`)))),
+              child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`token exited ${code}: ${err}`)))),
             );
           }),
         );

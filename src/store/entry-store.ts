@@ -33,6 +33,16 @@ export interface EntryStore {
    * before resolving. `change` returns the new entries, or undefined to write nothing.
    */
   update(change: (entries: Entries) => Entries | undefined): Promise<Entries>;
-  /** Runs `task` while holding the named lock, shared by every process that uses this store. */
-  withLock<T>(name: string, task: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `task` while holding the named lock, shared by every process that uses this store. A store that
+   * learns when the lock is released (a shared store) may call `options.whileWaiting` then, and resolve
+   * with its result instead of taking the lock when it is not undefined: the work was done meanwhile.
+   */
+  withLock<T>(name: string, task: () => Promise<T>, options?: LockOptions<T>): Promise<T>;
+}
+
+/** Options of {@link EntryStore.withLock}. */
+export interface LockOptions<T> {
+  /** Checks, while waiting, whether the lock is still needed: a result means no. */
+  readonly whileWaiting?: () => Promise<T | undefined>;
 }

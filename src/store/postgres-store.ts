@@ -38,22 +38,26 @@ const SERVER_GOING_AWAY = new Set(['57P01', '57P02', '57P03', '53300']);
  */
 export async function createPostgresDriver(url: string, target: SharedTarget): Promise<SharedDriver> {
   const { default: pg } = await import('pg');
-  const pool: Pool = new pg.Pool({
+  const settings = {
     connectionString: url,
-    max: 4,
     connectionTimeoutMillis: SHARED_STORE_TIMEOUT_MS,
     query_timeout: SHARED_STORE_TIMEOUT_MS,
     idleTimeoutMillis: 10_000,
     // A short-lived process (a script's `getToken()`) must be able to exit with connections open.
     allowExitOnIdle: true,
     application_name: 'loginkit',
-  });
+  };
+  // Reads and writes, and apart from them the connections that wait for or hold locks: a lock holder's task
+  // reads and writes, so one pool for both could run out with every connection holding a lock.
+  const pool: Pool = new pg.Pool({ ...settings, max: 2 });
+  const lockPool: Pool = new pg.Pool({ ...settings, max: 8 });
   // An idle connection the server closed (a restart) must not crash the process: the next query reconnects.
   pool.on('error', () => undefined);
+  lockPool.on('error', () => undefined);
 
-  const connect = async (): Promise<PoolClient> => {
+  const connect = async (from: Pool = pool): Promise<PoolClient> => {
     try {
-      const client = await pool.connect();
+      const client = await from.connect();
       client.on('error', () => undefined);
       return client;
     } catch (error) {
@@ -106,17 +110,20 @@ export async function createPostgresDriver(url: string, target: SharedTarget): P
       }
     },
 
-    async withLock(name, task) {
-      const client = await connect();
+    async withLock(name, task, options) {
+      const client = await connect(lockPool);
       let broken = false;
       const waiter = listenForReleases(client, name);
       try {
+        let early: Awaited<ReturnType<typeof task>> | undefined;
         try {
-          await takeLock(client, name, waiter, target);
+          early = await takeLock(client, name, waiter, target, options?.whileWaiting);
         } catch (error) {
           broken = true;
           throw error instanceof LoginkitError ? error : translate(error, target, 'Taking the lock');
         }
+        // The lock is not held: the work was done by its holder meanwhile.
+        if (early !== undefined) return early;
         const heartbeat = setInterval(() => void client.query('SELECT 1').catch(() => undefined), LOCK_STALE_AFTER_MS / 4);
         try {
           return await task();
@@ -135,7 +142,9 @@ export async function createPostgresDriver(url: string, target: SharedTarget): P
       }
     },
 
-    close: () => pool.end(),
+    close: async () => {
+      await Promise.all([pool.end(), lockPool.end()]);
+    },
   };
 }
 
@@ -190,10 +199,17 @@ function listenForReleases(client: PoolClient, name: string): ReleaseWaiter {
 
 /**
  * Takes the advisory lock of `name` in a new transaction on `client`, waiting for announced releases (or
- * the fallback delay) while another session holds it, up to {@link LOCK_WAIT_LIMIT_MS}. Returns with the
- * transaction open: committing it releases the lock.
+ * the fallback delay) while another session holds it, up to {@link LOCK_WAIT_LIMIT_MS}. Returns undefined
+ * with the transaction open (committing it releases the lock), or what `whileWaiting` found after a
+ * release, without the lock.
  */
-async function takeLock(client: PoolClient, name: string, waiter: ReleaseWaiter, target: SharedTarget): Promise<void> {
+async function takeLock<T>(
+  client: PoolClient,
+  name: string,
+  waiter: ReleaseWaiter,
+  target: SharedTarget,
+  whileWaiting: (() => Promise<T | undefined>) | undefined,
+): Promise<T | undefined> {
   const id = lockIdOf(name);
   const deadline = Date.now() + LOCK_WAIT_LIMIT_MS;
   await client.query(`LISTEN ${LOCK_CHANNEL}`);
@@ -202,7 +218,7 @@ async function takeLock(client: PoolClient, name: string, waiter: ReleaseWaiter,
     // The server ends this session if it holds the lock yet stays silent past the bound: a dead holder's lock frees itself.
     await client.query(`BEGIN; SET LOCAL idle_in_transaction_session_timeout = ${LOCK_STALE_AFTER_MS}`);
     const [row] = (await client.query<{ got: boolean }>('SELECT pg_try_advisory_xact_lock($1::bigint) AS got', [id])).rows;
-    if (row?.got) return;
+    if (row?.got) return undefined;
     // Not waiting inside a transaction: notifications reach only idle sessions.
     await client.query('ROLLBACK');
     const left = deadline - Date.now();
@@ -213,6 +229,10 @@ async function takeLock(client: PoolClient, name: string, waiter: ReleaseWaiter,
       );
     }
     if (waiter.count() === seen) await waiter.wait(Math.min(left, FALLBACK_WAIT_MS * (0.5 + Math.random())));
+    if (waiter.count() !== seen) {
+      const done = await whileWaiting?.();
+      if (done !== undefined) return done;
+    }
   }
 }
 

@@ -91,9 +91,12 @@ export async function createRedisDriver(url: string, target: SharedTarget): Prom
       return applied === 1;
     },
 
-    async withLock(name, task) {
+    async withLock(name, task, options) {
       const key = `${LOCK_PREFIX}${name}`;
-      const fence = await run('Taking the lock', () => takeLock(client, key, name, target));
+      const taken = await run('Taking the lock', () => takeLock(client, key, name, target, options?.whileWaiting));
+      // The lock is not held: the work was done by its holder meanwhile.
+      if ('done' in taken) return taken.done;
+      const { fence } = taken;
       const heartbeat = setInterval(
         () => void client.eval(EXTEND, 1, key, fence, String(LOCK_STALE_AFTER_MS)).catch(() => undefined),
         LOCK_STALE_AFTER_MS / 4,
@@ -115,11 +118,18 @@ export async function createRedisDriver(url: string, target: SharedTarget): Prom
 /**
  * Takes the lock `key` with a new fencing token, waiting for published releases (or the fallback delay)
  * while another holds it, up to {@link LOCK_WAIT_LIMIT_MS}; the subscription exists only while waiting.
+ * After a published release, `whileWaiting` may find the work done: then the lock is not taken.
  */
-async function takeLock(client: Redis, key: string, name: string, target: SharedTarget): Promise<string> {
+async function takeLock<T>(
+  client: Redis,
+  key: string,
+  name: string,
+  target: SharedTarget,
+  whileWaiting: (() => Promise<T | undefined>) | undefined,
+): Promise<{ fence: string } | { done: T }> {
   const fence = `${await client.incr(FENCE_KEY)}:${randomBytes(8).toString('hex')}`;
   const tryTake = async (): Promise<boolean> => (await client.set(key, fence, 'PX', LOCK_STALE_AFTER_MS, 'NX')) === 'OK';
-  if (await tryTake()) return fence;
+  if (await tryTake()) return { fence };
   const subscriber = client.duplicate();
   subscriber.on('error', () => undefined);
   let released = 0;
@@ -134,7 +144,7 @@ async function takeLock(client: Redis, key: string, name: string, target: Shared
     const deadline = Date.now() + LOCK_WAIT_LIMIT_MS;
     for (;;) {
       const seen = released;
-      if (await tryTake()) return fence;
+      if (await tryTake()) return { fence };
       const left = deadline - Date.now();
       if (left <= 0) {
         throw new StorageError(
@@ -142,16 +152,21 @@ async function takeLock(client: Redis, key: string, name: string, target: Shared
           `Another machine has held the lock "${name}" on the shared store ${target.location} for over ${LOCK_WAIT_LIMIT_MS / 1000} s.\nIt is released when that loginkit finishes, or ${LOCK_STALE_AFTER_MS / 1000} s after it stops; try again.`,
         );
       }
-      if (released !== seen) continue;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(done, Math.min(left, FALLBACK_WAIT_MS * (0.5 + Math.random())));
-        function done(): void {
-          clearTimeout(timer);
-          wake = undefined;
-          resolve();
-        }
-        wake = done;
-      });
+      if (released === seen) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, Math.min(left, FALLBACK_WAIT_MS * (0.5 + Math.random())));
+          function done(): void {
+            clearTimeout(timer);
+            wake = undefined;
+            resolve();
+          }
+          wake = done;
+        });
+      }
+      if (released !== seen) {
+        const done = await whileWaiting?.();
+        if (done !== undefined) return { done };
+      }
     }
   } finally {
     subscriber.disconnect();

@@ -166,7 +166,7 @@ function openSharedStoreLazily(url: string, source: StoreSelection['source'], op
     },
     read: async (readOptions) => (resolved ??= await open()).read(readOptions),
     update: async (change) => (resolved ??= await open()).update(change),
-    withLock: async (name, task) => (resolved ??= await open()).withLock(name, task),
+    withLock: async (name, task, lockOptions) => (resolved ??= await open()).withLock(name, task, lockOptions),
   };
 }
 
@@ -194,7 +194,7 @@ function createSettingFollowingStore(file: EntryStore, options: CredentialStoreO
     },
     read: async (readOptions) => (await target()).read(readOptions),
     update: async (change) => (await target()).update(change),
-    withLock: async (name, task) => (await target()).withLock(name, task),
+    withLock: async (name, task, lockOptions) => (await target()).withLock(name, task, lockOptions),
   };
 }
 

@@ -2,7 +2,7 @@ import * as z from 'zod/mini';
 import { NetworkError, StorageError } from '../errors.js';
 import type { Codec } from './codec.js';
 import { type KeySource, createEncryptedCodec } from './encrypted-codec.js';
-import type { Entries, EntryStore, Protection, StoreInfo } from './entry-store.js';
+import type { Entries, EntryStore, LockOptions, Protection, StoreInfo } from './entry-store.js';
 import { type KdfParams, PROTECTION_OF } from './envelope.js';
 import { SHARED_STORE_REVALIDATE_MS } from './limits.js';
 
@@ -37,7 +37,7 @@ export interface SharedDriver {
   /** Applies every change atomically if each record is still at its expected version; false when one moved on. */
   commit(changes: readonly SharedChange[]): Promise<boolean>;
   /** Runs `task` holding the named lock, shared by every machine that uses this database. */
-  withLock<T>(name: string, task: () => Promise<T>): Promise<T>;
+  withLock<T>(name: string, task: () => Promise<T>, options?: LockOptions<T>): Promise<T>;
   /** Closes the connections. */
   close(): Promise<void>;
 }
@@ -215,7 +215,7 @@ export function createSharedStore(driver: SharedDriver, options: SharedStoreOpti
       }
     },
 
-    withLock: (name, task) => driver.withLock(name, task),
+    withLock: (name, task, lockOptions) => driver.withLock(name, task, lockOptions),
   };
 }
 
