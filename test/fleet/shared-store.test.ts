@@ -1,6 +1,8 @@
 // The shared store on real PostgreSQL and Redis servers: init, status with the password masked, many
 // machines (own homes, config.json only) reading one store, concurrent writers, and bad input.
 import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type PostgresServer, type RedisServer, databasesMissing, startPostgres, startRedis } from '../helpers/databases.js';
 import { makeHome, runCli } from '../helpers/cli.js';
@@ -133,6 +135,39 @@ for (const db of backends) {
     });
   });
 }
+
+describe('shared store: other key sources', { skip: missing }, () => {
+  test('the data key from LOGINKIT_DATA_KEY_COMMAND (without loginkit variables in its environment), or a passphrase', async () => {
+    const url = (redis?.url() ?? '').replace(/\/0$/, '/3');
+    const key = await initWithNewKey(url);
+    const dir = await makeHome();
+    const keyFile = join(dir, 'data-key');
+    await writeFile(keyFile, `${key}\n`, { mode: 0o600 });
+    await seedSharedToken(sharedStore(fleetEnv(url, key)), 'demo', 'from-command');
+    const home = await machineHome(url);
+    const viaCommand = await runCli(['token', 'demo'], {
+      home,
+      env: { LOGINKIT_DATA_KEY_COMMAND: `test -z "$LOGINKIT_STORE" && cat ${keyFile}` },
+    });
+    assert.equal(viaCommand.code, 0, viaCommand.stderr);
+    assert.equal(viaCommand.stdout, 'from-command\n');
+    const failing = await runCli(['token', 'demo'], { home, env: { LOGINKIT_DATA_KEY_COMMAND: 'exit 3' } });
+    assert.equal(failing.code, 1);
+    assert.match(failing.stderr, /LOGINKIT_DATA_KEY_COMMAND failed \(exit 3\)/);
+
+    const passphraseUrl = (redis?.url() ?? '').replace(/\/0$/, '/4');
+    const init = await runCli(['store', 'init'], { home, env: { LOGINKIT_STORE: passphraseUrl, LOGINKIT_PASSPHRASE: 'fleet passphrase' } });
+    assert.equal(init.code, 0, init.stderr);
+    assert.match(init.stderr, /encrypted \(passphrase\)/);
+    const env = { LOGINKIT_STORE: passphraseUrl, LOGINKIT_PASSPHRASE: 'fleet passphrase' };
+    await seedSharedToken(sharedStore(env), 'demo', 'from-passphrase');
+    const read = await runCli(['token', 'demo'], { home, env });
+    assert.equal(read.stdout, 'from-passphrase\n', read.stderr);
+    const wrong = await runCli(['token', 'demo'], { home, env: { ...env, LOGINKIT_PASSPHRASE: 'not it' } });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /Wrong passphrase for the shared store/);
+  });
+});
 
 describe('shared store: schema and records on PostgreSQL', { skip: missing }, () => {
   test('a missing table, a newer schema and a record written by another key are refused without writing', async () => {
