@@ -247,6 +247,7 @@ async function fleet(): Promise<void> {
               LOGINKIT_DATA_KEY: key,
               // 64 processes on 2 shared cores: the one refresh may wait its turn for CPU well past the default 30 s.
               LOGINKIT_HTTP_TIMEOUT: process.env.LOGINKIT_HTTP_TIMEOUT ?? '120',
+              LOGINKIT_STORE_TIMEOUT: process.env.LOGINKIT_STORE_TIMEOUT ?? '120',
             });
             let out = '';
             let err = '';

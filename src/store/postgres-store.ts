@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Notification, Pool, PoolClient } from 'pg';
 import { LoginkitError, StorageError } from '../errors.js';
-import { LOCK_STALE_AFTER_MS, LOCK_WAIT_LIMIT_MS, SHARED_STORE_TIMEOUT_MS } from './limits.js';
+import { LOCK_STALE_AFTER_MS, LOCK_WAIT_LIMIT_MS } from './limits.js';
 import { type SharedTarget, databaseFailure, isUnreachableCode, refusedSignIn, unreachable } from './shared-errors.js';
 import { type SharedChange, type SharedDriver, type SharedRecord, notInitialised } from './shared-store.js';
 
@@ -40,8 +40,8 @@ export async function createPostgresDriver(url: string, target: SharedTarget): P
   const { default: pg } = await import('pg');
   const settings = {
     connectionString: url,
-    connectionTimeoutMillis: SHARED_STORE_TIMEOUT_MS,
-    query_timeout: SHARED_STORE_TIMEOUT_MS,
+    connectionTimeoutMillis: target.timeoutMs,
+    query_timeout: target.timeoutMs,
     idleTimeoutMillis: 10_000,
     // A short-lived process (a script's `getToken()`) must be able to exit with connections open.
     allowExitOnIdle: true,
@@ -257,7 +257,7 @@ function translate(error: unknown, target: SharedTarget, what: string): Loginkit
   if (isUnreachableCode(code) || (typeof code === 'string' && SERVER_GOING_AWAY.has(code)) || code === 'ENOTFOUND') {
     return unreachable(target, code === 'ENOTFOUND' ? `host ${target.host} not found` : message);
   }
-  if (/timeout|timed out/i.test(message)) return unreachable(target, `no answer within ${SHARED_STORE_TIMEOUT_MS / 1000} s`, true);
+  if (/timeout|timed out/i.test(message)) return unreachable(target, `no answer within ${target.timeoutMs / 1000} s`, true);
   if (/Connection terminated|connection is closed|Client has encountered a connection error/i.test(message)) {
     return unreachable(target, 'the connection was closed');
   }

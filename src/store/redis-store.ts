@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { LoginkitError, StorageError } from '../errors.js';
-import { LOCK_STALE_AFTER_MS, LOCK_WAIT_LIMIT_MS, SHARED_STORE_TIMEOUT_MS } from './limits.js';
+import { LOCK_STALE_AFTER_MS, LOCK_WAIT_LIMIT_MS } from './limits.js';
 import { type SharedTarget, databaseFailure, isUnreachableCode, refusedSignIn, unreachable } from './shared-errors.js';
 import type { SharedDriver } from './shared-store.js';
 
@@ -50,8 +50,8 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL',
 export async function createRedisDriver(url: string, target: SharedTarget): Promise<SharedDriver> {
   const { Redis: RedisClient } = await import('ioredis');
   const options = {
-    connectTimeout: SHARED_STORE_TIMEOUT_MS,
-    commandTimeout: SHARED_STORE_TIMEOUT_MS,
+    connectTimeout: target.timeoutMs,
+    commandTimeout: target.timeoutMs,
     maxRetriesPerRequest: 1,
     lazyConnect: true,
     // Reconnect quickly after a restart; a command meanwhile fails within the timeout instead of queueing for ever.
@@ -188,7 +188,7 @@ function translate(error: unknown, target: SharedTarget, what: string): Loginkit
   if (isUnreachableCode(code) || code === 'ENOTFOUND') {
     return unreachable(target, code === 'ENOTFOUND' ? `host ${target.host} not found` : message);
   }
-  if (/timed? ?out/i.test(message)) return unreachable(target, `no answer within ${SHARED_STORE_TIMEOUT_MS / 1000} s`, true);
+  if (/timed? ?out/i.test(message)) return unreachable(target, `no answer within ${target.timeoutMs / 1000} s`, true);
   if (/Connection is closed|max retries|Stream isn't writeable|ECONNREFUSED/i.test(message)) {
     return unreachable(target, 'the connection was closed');
   }

@@ -40,7 +40,7 @@ export async function initSharedStore(
 ): Promise<StoreInitResult> {
   const parsed = parseSharedStoreUrl(url, whereOf(source));
   const keyOptions = { env: options.env, askPassphrase: options.askPassphrase, location: parsed.location };
-  const driver = await openSharedDriver(parsed);
+  const driver = await openSharedDriver(parsed, options.env);
   try {
     await driver.initialise();
     const existing = await readMeta(driver);
@@ -88,7 +88,7 @@ export async function inspectSharedStore(
     entries: null,
     problem: null,
   };
-  const driver = await openSharedDriver(parsed);
+  const driver = await openSharedDriver(parsed, options.env);
   try {
     const meta = await readMeta(driver);
     if (!meta) throw new ConfigError(`The shared store ${parsed.location} is not initialised.\nCreate it: loginkit store init`);

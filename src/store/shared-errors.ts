@@ -9,6 +9,8 @@ export interface SharedTarget {
   readonly host: string;
   /** The password in the URL, removed from any text before it is shown (drivers never print it, but be sure). */
   readonly password: string;
+  /** Bound on connecting and on each query (see SHARED_STORE_TIMEOUT_MS). */
+  readonly timeoutMs: number;
 }
 
 /** The error for a database that cannot be reached: transient (a cached token may still be served). */
@@ -50,12 +52,12 @@ export function scrub(text: string, target: SharedTarget): string {
 }
 
 /** The target of a URL: masked location, host (for NetworkError) and the password to keep out of text. */
-export function targetOf(url: URL, location: string): SharedTarget {
+export function targetOf(url: URL, location: string, timeoutMs: number): SharedTarget {
   let password = url.password;
   try {
     password = decodeURIComponent(url.password);
   } catch {
     // A malformed escape: keep it as written.
   }
-  return { location, host: url.hostname || 'localhost', password };
+  return { location, host: url.hostname || 'localhost', password, timeoutMs };
 }

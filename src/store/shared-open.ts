@@ -1,4 +1,6 @@
 import { ConfigError } from '../errors.js';
+import type { EnvVars } from '../shared/home.js';
+import { SHARED_STORE_TIMEOUT_MS } from './limits.js';
 import { maskUrlCredentials } from '../shared/mask.js';
 import type { EntryStore } from './entry-store.js';
 import type { CredentialStoreOptions, StoreSelection } from './select-store.js';
@@ -41,9 +43,14 @@ export function parseSharedStoreUrl(text: string, where: string): SharedStoreUrl
   return { backend, url, location };
 }
 
-/** Opens the driver for a shared store URL; its client library is loaded here, only when such a URL is used. */
-export async function openSharedDriver(store: SharedStoreUrl): Promise<SharedDriver> {
-  const target = targetOf(new URL(store.url), store.location);
+/**
+ * Opens the driver for a shared store URL; its client library is loaded here, only when such a URL is
+ * used. `LOGINKIT_STORE_TIMEOUT` (seconds) replaces the default bound on connecting and on each query.
+ */
+export async function openSharedDriver(store: SharedStoreUrl, env: EnvVars): Promise<SharedDriver> {
+  const seconds = Number(env.LOGINKIT_STORE_TIMEOUT);
+  const timeoutMs = env.LOGINKIT_STORE_TIMEOUT && Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : SHARED_STORE_TIMEOUT_MS;
+  const target = targetOf(new URL(store.url), store.location, timeoutMs);
   if (store.backend === 'redis') return (await import('./redis-store.js')).createRedisDriver(store.url, target);
   return (await import('./postgres-store.js')).createPostgresDriver(store.url, target);
 }
@@ -51,7 +58,7 @@ export async function openSharedDriver(store: SharedStoreUrl): Promise<SharedDri
 /** The shared store named by `url` (from `source`), with its records decrypted by the data key this machine was given. */
 export async function openSharedStore(url: string, source: StoreSelection['source'], options: CredentialStoreOptions): Promise<EntryStore> {
   const store = parseSharedStoreUrl(url, source === 'config.json' ? '"store" in config.json' : source);
-  const driver = await openSharedDriver(store);
+  const driver = await openSharedDriver(store, options.env);
   return createSharedStore(driver, {
     keySource: (meta) => sharedKeySource(meta, { env: options.env, askPassphrase: options.askPassphrase, location: store.location }),
     onWarning: options.onWarning,
