@@ -193,6 +193,8 @@ async function callsPerSecond(getToken: () => Promise<string>, durationMs = 1_00
  * their own) on one expired credential, per backend; and `getToken()` throughput against the local store.
  */
 async function fleet(): Promise<void> {
+  // 16 per namespace: 64 processes. BENCH_FLEET_PER_NAMESPACE lowers it on a machine too loaded to finish.
+  const PER_NAMESPACE = Number(process.env.BENCH_FLEET_PER_NAMESPACE ?? 16);
   const missing = databasesMissing() ?? namespacesMissing();
   if (missing) {
     console.log(`\nfleet: skipped (${missing})`);
@@ -205,7 +207,9 @@ async function fleet(): Promise<void> {
   const postgres = await startPostgres({ extraAddresses: hosts });
   const redis = await startRedis({ extraAddresses: hosts });
   try {
-    console.log('\nfleet: 64 `loginkit token` processes over 4 network namespaces on one expired credential (rotation on):');
+    console.log(
+      `\nfleet: ${PER_NAMESPACE * 4} \`loginkit token\` processes over 4 network namespaces on one expired credential (rotation on):`,
+    );
     let previous: { url: string; key: string } | undefined;
     const throughput: Array<[string, number]> = [];
     for (const [name, urlFor] of [
@@ -234,7 +238,10 @@ async function fleet(): Promise<void> {
         await expireSharedToken(sharedStore(fleetEnv(url, key)), 'bench');
         const homes = await Promise.all(
           machines.list.flatMap((machine) =>
-            Array.from({ length: 16 }, async () => ({ machine, home: await machineHome(urlFor(machine.hostAddress), provider) })),
+            Array.from({ length: PER_NAMESPACE }, async () => ({
+              machine,
+              home: await machineHome(urlFor(machine.hostAddress), provider),
+            })),
           ),
         );
         const before = server.stats.refreshGrants;
