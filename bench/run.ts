@@ -1,5 +1,6 @@
 // `npm run bench`: measures against a baseline in the same run and prints ratios.
 //  1. Cold start of `loginkit token <id>` and `loginkit status <id>` with a valid token stored, against `node -e 0`, alternating.
+//  fleet: 64 processes over 4 network namespaces on a shared store (PostgreSQL, Redis); getToken() against the local store.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,9 @@ import { expireStoredToken, seedValidToken } from '../test/helpers/store-fixture
 import { credentialEntry, seedStore, startSecretService } from '../test/store/support.js';
 import { SCRYPT_COST } from '../src/store/limits.js';
 import { deriveKey } from '../src/store/passphrase-key.js';
+import { databasesMissing, startPostgres, startRedis } from '../test/helpers/databases.js';
+import { createMachines, namespacesMissing, spawnIn } from '../test/helpers/netns.js';
+import { expireSharedToken, fleetEnv, initWithNewKey, machineHome, moveCredential, sharedStore } from '../test/fleet/support.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const cli = join(root, 'bin/loginkit.cjs');
@@ -48,8 +52,10 @@ async function racers(count: number, env: NodeJS.ProcessEnv): Promise<number> {
         new Promise<string>((resolve, reject) => {
           const child = spawn(process.execPath, [cli, 'token', 'bench'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
           let out = '';
+          let err = '';
+          child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
           child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
-          child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`token exited ${code}`))));
+          child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`token exited ${code}: ${err}`))));
         }),
     ),
   );
@@ -170,7 +176,126 @@ async function tokenColdStart(): Promise<void> {
   await rm(home, { recursive: true, force: true });
 }
 
-const SECTIONS = { cold: tokenColdStart, backends: tokenColdStartPerBackend, throughput: getTokenThroughput, race: refreshRace };
+/** `getToken()` calls per second on a valid token for one client, measured for `durationMs` after a warm-up. */
+async function callsPerSecond(getToken: () => Promise<string>, durationMs = 1_000): Promise<number> {
+  for (let i = 0; i < 10_000; i++) await getToken();
+  let calls = 0;
+  const start = performance.now();
+  while (performance.now() - start < durationMs) {
+    for (let i = 0; i < 1_000; i++) await getToken();
+    calls += 1_000;
+  }
+  return (calls / (performance.now() - start)) * 1000;
+}
+
+/**
+ * The shared store of fleets: 64 `loginkit token` processes over 4 network namespaces (16 each, homes of
+ * their own) on one expired credential, per backend; and `getToken()` throughput against the local store.
+ */
+async function fleet(): Promise<void> {
+  // 16 per namespace: 64 processes. BENCH_FLEET_PER_NAMESPACE lowers it on a machine too loaded to finish.
+  const PER_NAMESPACE = Number(process.env.BENCH_FLEET_PER_NAMESPACE ?? 16);
+  const missing = databasesMissing() ?? namespacesMissing();
+  if (missing) {
+    console.log(`\nfleet: skipped (${missing})`);
+    return;
+  }
+  const machines = createMachines(4);
+  const server = await startAuthServer({ accessTokenTtl: 3600, rotateRefreshTokens: true });
+  await machines.relayLoopbackPort(server.port);
+  const hosts = machines.list.map((machine) => machine.hostAddress);
+  const postgres = await startPostgres({ extraAddresses: hosts });
+  const redis = await startRedis({ extraAddresses: hosts });
+  try {
+    console.log(
+      `\nfleet: ${PER_NAMESPACE * 4} \`loginkit token\` processes over 4 network namespaces on one expired credential (rotation on):`,
+    );
+    let previous: { url: string; key: string } | undefined;
+    const throughput: Array<[string, number]> = [];
+    for (const [name, urlFor] of [
+      ['postgres', (host?: string) => postgres.url(host)],
+      ['redis', (host?: string) => redis.url(host)],
+    ] as const) {
+      const url = urlFor();
+      const key = await initWithNewKey(url);
+      const provider = { id: 'bench', issuer: server.issuer, clientId: server.clientId };
+      if (previous) {
+        await moveCredential(sharedStore(fleetEnv(previous.url, previous.key)), sharedStore(fleetEnv(url, key)), 'bench/default');
+      } else {
+        const kit = createLoginkit({
+          home: await machineHome(url, provider),
+          env: { LOGINKIT_DATA_KEY: key },
+          openBrowser: async (page) => void (await signInWithBrowser(page)),
+        });
+        await kit.login('bench');
+        await closeBrowser();
+      }
+      previous = { url, key };
+      const rounds = Number(process.env.BENCH_FLEET_ROUNDS ?? 3);
+      const walls: number[] = [];
+      const refreshes: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        await expireSharedToken(sharedStore(fleetEnv(url, key)), 'bench');
+        const homes = await Promise.all(
+          machines.list.flatMap((machine) =>
+            Array.from({ length: PER_NAMESPACE }, async () => ({
+              machine,
+              home: await machineHome(urlFor(machine.hostAddress), provider),
+            })),
+          ),
+        );
+        const before = server.stats.refreshGrants;
+        const start = performance.now();
+        const outputs = await Promise.all(
+          homes.map(({ machine, home }) => {
+            const child = spawnIn(machine, process.execPath, [cli, 'token', 'bench'], {
+              ...process.env,
+              LOGINKIT_HOME: home,
+              LOGINKIT_DATA_KEY: key,
+              // 64 processes on 2 shared cores: the one refresh may wait its turn for CPU well past the default 30 s.
+              LOGINKIT_HTTP_TIMEOUT: process.env.LOGINKIT_HTTP_TIMEOUT ?? '120',
+              LOGINKIT_STORE_TIMEOUT: process.env.LOGINKIT_STORE_TIMEOUT ?? '120',
+            });
+            let out = '';
+            let err = '';
+            child.stderr?.on('data', (chunk: Buffer) => (err += chunk.toString()));
+            child.stdout?.on('data', (chunk: Buffer) => (out += chunk.toString()));
+            return new Promise<string>((resolve, reject) =>
+              child.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`token exited ${code}: ${err}`)))),
+            );
+          }),
+        );
+        walls.push(performance.now() - start);
+        refreshes.push(server.stats.refreshGrants - before);
+        if (new Set(outputs).size !== 1) throw new Error('the processes printed different tokens');
+      }
+      console.log(
+        `  ${name.padEnd(8)} median wall ${median(walls).toFixed(0)} ms; refresh requests per round: ${refreshes.join(', ')}; grants revoked: ${server.stats.grantsRevoked}`,
+      );
+      const kit = createLoginkit({ home: await machineHome(url), env: fleetEnv(url, key) });
+      throughput.push([name, await callsPerSecond(() => kit.getToken('bench'))]);
+    }
+    const home = await homeWithValidToken();
+    const local = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } });
+    const localRate = await callsPerSecond(() => local.getToken('bench'));
+    await rm(home, { recursive: true, force: true });
+    console.log('  in-process getToken() on a valid token, one caller awaiting each call:');
+    console.log(`    local file store ${Math.round(localRate).toLocaleString('en-US')} calls/s`);
+    for (const [name, rate] of throughput) {
+      const ratio = rate / localRate;
+      console.log(
+        `    ${name.padEnd(16)} ${Math.round(rate).toLocaleString('en-US')} calls/s, ${(ratio * 100).toFixed(0)}% of local (goal ≥ 90%) ${ratio >= 0.9 ? 'ok' : 'UNDER GOAL'}`,
+      );
+    }
+  } finally {
+    postgres.close();
+    await redis.close();
+    await server.close();
+    await machines.close();
+  }
+}
+
+const SECTIONS = { cold: tokenColdStart, backends: tokenColdStartPerBackend, throughput: getTokenThroughput, race: refreshRace, fleet };
 // BENCH_ONLY=race,cold runs some sections only.
 const only = process.env.BENCH_ONLY?.split(',');
 console.log(`Node.js ${process.version}, ${ROUNDS} rounds each\n`);

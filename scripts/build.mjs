@@ -30,7 +30,9 @@ const esbuild = await import('esbuild');
 const BUNDLED = new Set(['zod', 'jose']);
 // Used only by some commands, and many files each (or ES modules, which CommonJS cannot require): each is
 // bundled into its own CommonJS file under vendor/, required when the first module that imports it runs.
-const VENDORED = ['openid-client', 'undici', 'proper-lockfile'];
+const VENDORED = ['openid-client', 'undici', 'proper-lockfile', 'pg', 'ioredis'];
+// Optional modules a vendored package requires only when present (pg's native binding, its Cloudflare socket).
+const OPTIONAL = ['pg-native', 'pg-cloudflare', 'cloudflare:sockets'];
 
 const common = {
   bundle: true,
@@ -101,7 +103,12 @@ await Promise.all([
     sourcesContent: false,
   }),
   ...VENDORED.map((name) =>
-    esbuild.build({ ...common, entryPoints: [require.resolve(name)], outfile: join(fresh, 'cli/vendor', `${name}.cjs`) }),
+    esbuild.build({
+      ...common,
+      entryPoints: [require.resolve(name)],
+      outfile: join(fresh, 'cli/vendor', `${name}.cjs`),
+      external: OPTIONAL,
+    }),
   ),
 ]);
 

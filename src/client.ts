@@ -14,6 +14,7 @@ import type { ProviderEntry } from './providers/config-file.js';
 import type { StoreInfo } from './store/entry-store.js';
 import type { MigrateOptions, MigrationResult, ResetResult, StoreReport } from './store/admin.js';
 import type { StoreBackend } from './store/select-store.js';
+import type { StoreInitOptions, StoreInitResult } from './store/shared-admin.js';
 
 /** A loginkit client bound to one home folder. */
 export interface Loginkit {
@@ -27,6 +28,11 @@ export interface Loginkit {
    * reads it back, switches atomically, then removes the old keychain key. Safe to interrupt.
    */
   migrateStore(to: StoreBackend, options?: Pick<MigrateOptions, 'onStep'>): Promise<MigrationResult>;
+  /**
+   * Creates what the shared store (a postgres:// or redis:// URL in LOGINKIT_STORE or config.json) needs:
+   * idempotent. `generateKey` gives a new store a new random data key, returned once as `dataKey`.
+   */
+  initStore(options?: StoreInitOptions): Promise<StoreInitResult>;
   /** Moves a store file that cannot be read aside as `credentials.json.corrupt-<time>` (never deletes); `force` for one that can. */
   resetStore(options?: { force?: boolean }): Promise<ResetResult>;
   /** Signs in to a provider through the browser (Authorization Code + PKCE), paste or a device code, and stores the tokens. */
@@ -109,6 +115,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     },
     storeStatus: async () => (await storeAdmin()).storeStatus(ctx),
     migrateStore: async (to, migrate) => (await storeAdmin()).migrateStore(ctx, to, migrate),
+    initStore: async (init) => (await storeAdmin()).initStore(ctx, init),
     resetStore: async (reset) => (await storeAdmin()).resetStore(ctx, reset),
     login: async (id, loginOptions) => (await login()).login(ctx, id, loginOptions),
     loginWithApiKey: async (id, key, keyOptions) => (await login()).loginWithApiKey(ctx, id, key, keyOptions),

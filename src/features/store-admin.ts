@@ -2,11 +2,31 @@ import type { LoginkitContext } from '../context.js';
 import { ConfigError } from '../errors.js';
 import { writeStoreSetting } from '../providers/config-file.js';
 import type { MigrateOptions, MigrationResult, ResetResult, StoreReport } from '../store/admin.js';
-import type { CredentialStoreOptions, StoreBackend } from '../store/select-store.js';
+import { type CredentialStoreOptions, type StoreBackend, resolveSharedStoreUrl } from '../store/select-store.js';
+import type { StoreInitOptions, StoreInitResult } from '../store/shared-admin.js';
+import { maskUrlCredentials } from '../shared/mask.js';
 
-/** The store file: where, how it is protected, which backend is asked for, and whether it opens. */
+/** The store file (or shared store): where, how it is protected, which backend is asked for, and whether it opens. */
 export async function storeStatus(ctx: LoginkitContext): Promise<StoreReport> {
-  return (await import('../store/admin.js')).inspectStore(storeFileOf(ctx));
+  const options = storeFileOf(ctx);
+  const shared = await resolveSharedStoreUrl(options);
+  if (shared) return (await import('../store/shared-admin.js')).inspectSharedStore(shared.url, shared.source, options);
+  return (await import('../store/admin.js')).inspectStore(options);
+}
+
+/**
+ * Creates what the shared store (postgres:// or redis:// in LOGINKIT_STORE or config.json) needs;
+ * idempotent. With `generateKey`, a new store gets a new random data key, returned once.
+ */
+export async function initStore(ctx: LoginkitContext, options: StoreInitOptions = {}): Promise<StoreInitResult> {
+  const file = storeFileOf(ctx);
+  const shared = await resolveSharedStoreUrl(file);
+  if (!shared) {
+    throw new ConfigError(
+      `The credential store is the local file ${file.path}, created when you first sign in; store init is for shared stores.\nFor a fleet, set LOGINKIT_STORE (or "store" in config.json) to a postgres:// or redis:// URL.`,
+    );
+  }
+  return (await import('../store/shared-admin.js')).initSharedStore(shared.url, shared.source, file, options);
 }
 
 /** Moves every credential to another backend without losing any, and records the choice in config.json. */
@@ -16,12 +36,23 @@ export async function migrateStore(
   options: Pick<MigrateOptions, 'onStep'> = {},
 ): Promise<MigrationResult> {
   const { migrateStore: migrate } = await import('../store/admin.js');
+  await refuseSharedStore(ctx, 'store migrate');
   return migrate(storeFileOf(ctx), to, { ...options, writeSetting: (choice) => writeStoreSetting(ctx.home, choice) });
 }
 
 /** Moves a store file aside as `credentials.json.corrupt-<time>` (never deletes). */
 export async function resetStore(ctx: LoginkitContext, options: { force?: boolean } = {}): Promise<ResetResult> {
+  await refuseSharedStore(ctx, 'store reset');
   return (await import('../store/admin.js')).resetStore(storeFileOf(ctx), options);
+}
+
+/** Migration and reset move a local file; a shared store is managed in its database. */
+async function refuseSharedStore(ctx: LoginkitContext, command: string): Promise<void> {
+  const shared = await resolveSharedStoreUrl(storeFileOf(ctx));
+  if (!shared) return;
+  throw new ConfigError(
+    `${command} works on the local store file, and the store is the shared one at ${maskUrlCredentials(shared.url)} (from ${shared.source}).\nUnset LOGINKIT_STORE (or "store" in config.json) to manage the local file.`,
+  );
 }
 
 function storeFileOf(ctx: LoginkitContext): CredentialStoreOptions {

@@ -1,4 +1,4 @@
-import { LoginRequiredError, ProviderError } from '../errors.js';
+import { LoginRequiredError, NetworkError, ProviderError } from '../errors.js';
 import type { FetchLike } from '../net/http.js';
 import type { ServerConnection } from '../oauth/server.js';
 import type { EntryStore } from '../store/entry-store.js';
@@ -169,7 +169,9 @@ export class TokenSession {
       return pending.then((result) => (sameTokens(result, seen) ? this.refresh(seen, true) : result));
     }
     if (pending) return pending;
-    const started = this.#refreshUnderLock(seen, force).finally(() => this.#inflight.delete(key));
+    const started = this.#refreshUnderLock(seen, force)
+      .catch((error: unknown) => this.#keepUsableOnStoreOutage(seen, force, error))
+      .finally(() => this.#inflight.delete(key));
     this.#inflight.set(key, started);
     return started;
   }
@@ -243,65 +245,87 @@ export class TokenSession {
     }
   }
 
+  /**
+   * A shared store that cannot be reached (its lock, or its fresh read) must not take away an access token
+   * that is still valid: it is used, with a warning. Anything else, or an expired token, is an error.
+   */
+  #keepUsableOnStoreOutage(seen: OAuthCredential, force: boolean, error: unknown): Credential {
+    if (!(error instanceof NetworkError) || !error.transient || force || !isAccessTokenUsable(seen, this.#deps.now())) throw error;
+    const until = seen.expiresAt === null ? 'no expiry' : `valid until ${new Date(seen.expiresAt).toISOString()}`;
+    this.#deps.onWarning(`${error.message.split('\n')[0]} Using the current access token (${until}).`);
+    return seen;
+  }
+
   async #refreshUnderLock(seen: OAuthCredential, force: boolean): Promise<Credential> {
     const key = credentialKey(seen.provider, seen.profile);
-    return this.#deps.store.withLock(`refresh-${key}`, async () => {
-      // Another process may have refreshed (or signed in again) while we waited for the lock.
-      const current = await this.credential(seen.provider, seen.profile, true);
-      if (!current) throw new LoginRequiredError(seen.provider, `Not signed in to "${seen.provider}".`);
-      if (current.kind !== 'oauth') return current;
-      const wanted = needsRefresh(current, this.#deps.now()) || (force && sameTokens(current, seen));
-      if (!wanted) return current;
-      if (!current.refreshToken) {
-        throw new LoginRequiredError(seen.provider, `The sign-in for "${seen.provider}" has expired and cannot be renewed.`);
-      }
-      const { refreshTokens } = await import('../oauth/grants.js');
-      let refreshed: OAuthCredential;
-      try {
-        const tokens = await withRetries(
-          () =>
-            refreshTokens(
-              this.connectionFor(current),
-              { ...current, refreshToken: current.refreshToken as string },
-              this.#deps.now,
-              `Token refresh for "${seen.provider}"`,
-            ),
-          this.#deps.retry,
-        );
-        refreshed = toCredential(current, tokens);
-        // The linked tool's file first: if loginkit stops before its own store is written, the next read adopts them.
-        if (current.link) await this.#writeBack(refreshed);
-      } catch (error) {
-        if (isTransient(error) && !force && isAccessTokenUsable(current, this.#deps.now())) {
-          const until = current.expiresAt === null ? 'no expiry' : `valid until ${new Date(current.expiresAt).toISOString()}`;
-          this.#deps.onWarning(`${(error as Error).message.split('\n')[0]} Using the current access token (${until}).`);
-          return current;
+    // Woken when another machine's refresh ends: its result, read without the lock, makes ours unneeded.
+    const whileWaiting = async (): Promise<Credential | undefined> => {
+      const latest = await this.credential(seen.provider, seen.profile, true);
+      if (latest?.kind !== 'oauth' || force) return undefined;
+      return sameTokens(latest, seen) || needsRefresh(latest, this.#deps.now()) ? undefined : latest;
+    };
+    return this.#deps.store.withLock(
+      `refresh-${key}`,
+      async () => {
+        // Another process may have refreshed (or signed in again) while we waited for the lock.
+        const current = await this.credential(seen.provider, seen.profile, true);
+        if (!current) throw new LoginRequiredError(seen.provider, `Not signed in to "${seen.provider}".`);
+        if (current.kind !== 'oauth') return current;
+        const wanted = needsRefresh(current, this.#deps.now()) || (force && sameTokens(current, seen));
+        if (!wanted) return current;
+        if (!current.refreshToken) {
+          throw new LoginRequiredError(seen.provider, `The sign-in for "${seen.provider}" has expired and cannot be renewed.`);
         }
-        if (error instanceof ProviderError && error.error === 'invalid_grant') {
-          const latest = await this.credential(seen.provider, seen.profile, true);
-          if (latest && !sameTokens(latest, current) && (latest.kind !== 'oauth' || !needsRefresh(latest, this.#deps.now()))) return latest;
-          throw new LoginRequiredError(
-            seen.provider,
-            `The sign-in for "${seen.provider}" has expired or was revoked (the server rejected the refresh token).`,
-            { cause: error },
+        const { refreshTokens } = await import('../oauth/grants.js');
+        let refreshed: OAuthCredential;
+        try {
+          const tokens = await withRetries(
+            () =>
+              refreshTokens(
+                this.connectionFor(current),
+                { ...current, refreshToken: current.refreshToken as string },
+                this.#deps.now,
+                `Token refresh for "${seen.provider}"`,
+              ),
+            this.#deps.retry,
           );
+          refreshed = toCredential(current, tokens);
+          // The linked tool's file first: if loginkit stops before its own store is written, the next read adopts them.
+          if (current.link) await this.#writeBack(refreshed);
+        } catch (error) {
+          if (isTransient(error) && !force && isAccessTokenUsable(current, this.#deps.now())) {
+            const until = current.expiresAt === null ? 'no expiry' : `valid until ${new Date(current.expiresAt).toISOString()}`;
+            this.#deps.onWarning(`${(error as Error).message.split('\n')[0]} Using the current access token (${until}).`);
+            return current;
+          }
+          if (error instanceof ProviderError && error.error === 'invalid_grant') {
+            const latest = await this.credential(seen.provider, seen.profile, true);
+            if (latest && !sameTokens(latest, current) && (latest.kind !== 'oauth' || !needsRefresh(latest, this.#deps.now())))
+              return latest;
+            throw new LoginRequiredError(
+              seen.provider,
+              `The sign-in for "${seen.provider}" has expired or was revoked (the server rejected the refresh token).`,
+              { cause: error },
+            );
+          }
+          throw error;
         }
-        throw error;
-      }
-      let kept: Credential | undefined;
-      await this.#deps.store.update((entries) => {
-        const latest = parseCredential(entries[key], key, this.#deps.store.info.location);
-        // A linked credential may already hold these tokens, adopted from the tool's file we just wrote.
-        if (!latest || !(sameTokens(latest, current) || sameTokens(latest, refreshed))) {
-          // Signed out, or signed in again, while we refreshed: that is newer than our refresh, so it stays.
-          kept = latest;
-          return undefined;
-        }
-        kept = refreshed;
-        return { ...entries, [key]: serializeCredential(refreshed) };
-      });
-      if (!kept) throw new LoginRequiredError(seen.provider, `Signed out of "${seen.provider}" while the token was being refreshed.`);
-      return kept;
-    });
+        let kept: Credential | undefined;
+        await this.#deps.store.update((entries) => {
+          const latest = parseCredential(entries[key], key, this.#deps.store.info.location);
+          // A linked credential may already hold these tokens, adopted from the tool's file we just wrote.
+          if (!latest || !(sameTokens(latest, current) || sameTokens(latest, refreshed))) {
+            // Signed out, or signed in again, while we refreshed: that is newer than our refresh, so it stays.
+            kept = latest;
+            return undefined;
+          }
+          kept = refreshed;
+          return { ...entries, [key]: serializeCredential(refreshed) };
+        });
+        if (!kept) throw new LoginRequiredError(seen.provider, `Signed out of "${seen.provider}" while the token was being refreshed.`);
+        return kept;
+      },
+      { whileWaiting },
+    );
   }
 }

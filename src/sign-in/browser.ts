@@ -52,7 +52,7 @@ function watchLaunch(child: import('node:child_process').ChildProcess): Promise<
 }
 
 /** Variables that hold secrets and must never reach a child process that did not ask for them. */
-const SECRET_VARIABLES = new Set(['LOGINKIT_PASSPHRASE']);
+const SECRET_VARIABLES = new Set(['LOGINKIT_PASSPHRASE', 'LOGINKIT_DATA_KEY', 'LOGINKIT_DATA_KEY_COMMAND', 'LOGINKIT_STORE']);
 
 /** A copy of `env` without loginkit's secret-bearing variables, for child processes. */
 function withoutSecrets(env: EnvVars): NodeJS.ProcessEnv {

@@ -24,18 +24,21 @@ import {
   resolveStoreSelection,
 } from './select-store.js';
 
+/** The backends of a shared store (fleets). */
+export type SharedBackend = 'postgres' | 'redis';
+
 /** What `loginkit store status` shows. */
 export interface StoreReport {
   /** The store file. */
   path: string;
   exists: boolean;
-  /** The backend that wrote the file; null when there is none. */
-  backend: StoreBackend | null;
+  /** The backend that wrote the file, or the shared store's (`postgres`, `redis`); null when there is none. */
+  backend: StoreBackend | SharedBackend | null;
   protection: Protection;
   /** The backend asked for (by option, LOGINKIT_STORE, config.json, or the default `auto`). */
-  selection: StoreSelection;
-  /** Where the data key lives, for an encrypted store. */
-  key: { keychainService: string; keychainAccount: string } | { kdf: string } | null;
+  selection: StoreSelection | { choice: SharedBackend; source: StoreSelection['source'] };
+  /** Where the data key lives, for an encrypted store; a shared store's given data key is named by its fingerprint. */
+  key: { keychainService: string; keychainAccount: string } | { kdf: string } | { dataKeyId: string } | null;
   /** How many entries the store holds, when it could be opened. */
   entries: number | null;
   /** Why the store could not be opened, when it could not. */

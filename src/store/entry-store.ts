@@ -2,14 +2,15 @@
  * How a store protects what it holds, as shown by `loginkit status`. `not created yet`: no store file
  * exists and `auto` has not yet chosen a backend (it does when the first credential is saved).
  */
-export type Protection = 'plaintext file' | 'encrypted (keychain)' | 'encrypted (passphrase)' | 'memory only' | 'not created yet';
+export type Protection =
+  'plaintext file' | 'encrypted (keychain)' | 'encrypted (passphrase)' | 'encrypted (data key)' | 'memory only' | 'not created yet';
 
 /** Where and how a store keeps its entries. */
 export interface StoreInfo {
-  /** Backend name: `keychain`, `passphrase`, `file`, `memory`, or `auto` before one was chosen. */
+  /** Backend name: `keychain`, `passphrase`, `file`, `memory`, `postgres`, `redis`, or `auto` before one was chosen. */
   readonly backend: string;
   readonly protection: Protection;
-  /** The file that holds the entries, or a description for stores without one. */
+  /** The file that holds the entries, a shared store's URL (password masked), or a description. */
   readonly location: string;
 }
 
@@ -32,6 +33,16 @@ export interface EntryStore {
    * before resolving. `change` returns the new entries, or undefined to write nothing.
    */
   update(change: (entries: Entries) => Entries | undefined): Promise<Entries>;
-  /** Runs `task` while holding the named lock, shared by every process that uses this store. */
-  withLock<T>(name: string, task: () => Promise<T>): Promise<T>;
+  /**
+   * Runs `task` while holding the named lock, shared by every process that uses this store. A store that
+   * learns when the lock is released (a shared store) may call `options.whileWaiting` then, and resolve
+   * with its result instead of taking the lock when it is not undefined: the work was done meanwhile.
+   */
+  withLock<T>(name: string, task: () => Promise<T>, options?: LockOptions<T>): Promise<T>;
+}
+
+/** Options of {@link EntryStore.withLock}. */
+export interface LockOptions<T> {
+  /** Checks, while waiting, whether the lock is still needed: a result means no. */
+  readonly whileWaiting?: () => Promise<T | undefined>;
 }

@@ -16,8 +16,11 @@ export const CIPHER = 'aes-256-gcm';
 export const IV_BYTES = 12;
 export const TAG_BYTES = 16;
 
-/** Where the data key of an encrypted store lives. */
-export type KeySourceKind = 'keychain' | 'passphrase';
+/**
+ * Where the data key of an encrypted store lives. `data-key`: a random key given as such (LOGINKIT_DATA_KEY
+ * or a key command), used by the shared stores of fleets (see shared-store.ts); never a local store file.
+ */
+export type KeySourceKind = 'keychain' | 'passphrase' | 'data-key';
 
 /** How a passphrase becomes the data key; stored in the envelope so that it can change later. */
 export interface KdfParams {
@@ -55,7 +58,7 @@ function buildEnvelopeSchema() {
   return z.strictObject({
     format: z.literal(ENVELOPE_FORMAT),
     version: z.number(),
-    protection: z.enum(['keychain', 'passphrase']),
+    protection: z.enum(['keychain', 'passphrase', 'data-key']),
     cipher: z.literal(CIPHER),
     keyId: z.string().check(z.regex(/^[0-9a-f]{16}$/)),
     kdf: z.optional(KdfSchema),
@@ -77,6 +80,7 @@ export interface Envelope {
 export const PROTECTION_OF: Readonly<Record<KeySourceKind, Protection>> = {
   keychain: 'encrypted (keychain)',
   passphrase: 'encrypted (passphrase)',
+  'data-key': 'encrypted (data key)',
 };
 
 /**

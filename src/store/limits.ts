@@ -17,3 +17,13 @@ export const SCRYPT_ACCEPTED = { minLog2N: 14, maxLog2N: 17, r: 8, p: 1 } as con
 export const LOCK_STALE_AFTER_MS = 10_000;
 /** How long a writer waits for a lock that a live process holds, by the clock, before it gives up. */
 export const LOCK_WAIT_LIMIT_MS = 60_000;
+/**
+ * Bound on connecting to a shared store (PostgreSQL, Redis) and on each of its queries: an unreachable
+ * database gives a clear error within this time rather than a hang.
+ */
+export const SHARED_STORE_TIMEOUT_MS = 10_000;
+/**
+ * How long a shared store may serve entries from this process's memory before it asks the database again
+ * (a hot `getToken()` makes no round trip). Decisions taken under a lock always read the database.
+ */
+export const SHARED_STORE_REVALIDATE_MS = 2_000;

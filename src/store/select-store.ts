@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { ConfigError, StorageError } from '../errors.js';
 import type { EnvVars } from '../shared/home.js';
+import { maskUrlCredentials } from '../shared/mask.js';
 import type { Codec } from './codec.js';
 import type { EntryStore, Protection } from './entry-store.js';
 import { ENVELOPE_FORMAT, PROTECTION_OF, parseEnvelope } from './envelope.js';
@@ -42,7 +43,11 @@ export interface CredentialStoreOptions {
 /** Parses a store choice from a setting, or says exactly what is wrong with it. */
 export function parseStoreChoice(value: string, where: string): StoreChoice {
   const choice = STORE_CHOICES.find((candidate) => candidate === value.trim().toLowerCase());
-  if (!choice) throw new ConfigError(`${where} must be one of ${STORE_CHOICES.join(', ')}, not "${value}".`);
+  if (!choice) {
+    throw new ConfigError(
+      `${where} must be one of ${STORE_CHOICES.join(', ')}, not "${maskUrlCredentials(value)}".\nFor a store shared by a fleet, give a postgres:// or redis:// URL.`,
+    );
+  }
   return choice;
 }
 
@@ -66,7 +71,12 @@ export function detectBackend(bytes: Uint8Array, path: string): StoreBackend {
   }
   if (typeof json === 'object' && json !== null && !Array.isArray(json)) {
     const record = json as Record<string, unknown>;
-    if (record.format === ENVELOPE_FORMAT) return parseEnvelope(bytes, path).header.protection;
+    if (record.format === ENVELOPE_FORMAT) {
+      const { protection } = parseEnvelope(bytes, path).header;
+      // Only shared stores (one envelope per database record) use a bare data key.
+      if (protection === 'data-key') throw corruptStore(path, 'holds a shared-store record, not a store file');
+      return protection;
+    }
     if ('entries' in record) return 'file';
   }
   throw corruptStore(path, 'does not have the shape of a loginkit store');
@@ -102,8 +112,90 @@ export async function codecFor(backend: StoreBackend, options: CredentialStoreOp
  * file is written. An explicit choice fails closed: it never falls back, and a store file written by
  * another backend is refused with the command that moves it.
  */
-export function createCredentialStore(options: CredentialStoreOptions): EntryStore {
-  return createFileStore(options.path, createFollowingCodec(options));
+export function createCredentialStore(given: CredentialStoreOptions): EntryStore {
+  // config.json is consulted both for a shared store's URL and for the local backend: read it once.
+  let setting: ReturnType<NonNullable<CredentialStoreOptions['readSetting']>> | undefined;
+  const readSetting = given.readSetting;
+  const options = readSetting ? { ...given, readSetting: () => (setting ??= readSetting()) } : given;
+  const file = createFileStore(options.path, createFollowingCodec(options));
+  const explicit = options.choice === undefined ? sharedStoreUrlOf(options.env.LOGINKIT_STORE) : undefined;
+  // A URL in LOGINKIT_STORE is known now; one in config.json only once the file is read (on first use).
+  if (explicit !== undefined) return openSharedStoreLazily(explicit, 'LOGINKIT_STORE', options);
+  if (options.choice !== undefined || options.env.LOGINKIT_STORE) return file;
+  return createSettingFollowingStore(file, options);
+}
+
+/**
+ * The shared store's URL when the store setting (LOGINKIT_STORE, else config.json, unless an explicit
+ * local choice was given) is a postgres:// or redis:// URL, with where it came from.
+ */
+export async function resolveSharedStoreUrl(
+  options: CredentialStoreOptions,
+): Promise<{ url: string; source: StoreSelection['source'] } | undefined> {
+  if (options.choice !== undefined) return undefined;
+  if (options.env.LOGINKIT_STORE) {
+    const url = sharedStoreUrlOf(options.env.LOGINKIT_STORE);
+    return url === undefined ? undefined : { url, source: 'LOGINKIT_STORE' };
+  }
+  const url = sharedStoreUrlOf((await options.readSetting?.())?.value);
+  return url === undefined ? undefined : { url, source: 'config.json' };
+}
+
+/** A postgres:// or redis:// URL given as the store setting, or undefined for a local choice. */
+export function sharedStoreUrlOf(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed && SHARED_STORE_URL.test(trimmed) ? trimmed : undefined;
+}
+
+/** The schemes of the shared (fleet) stores; see shared-store.ts. */
+const SHARED_STORE_URL = /^(postgres|postgresql|redis|rediss):\/\//i;
+
+/**
+ * The shared store at `url`, its code (and the database client) loaded on first use only, so that a local
+ * store's `loginkit token` loads nothing more than before.
+ */
+function openSharedStoreLazily(url: string, source: StoreSelection['source'], options: CredentialStoreOptions): EntryStore {
+  let opened: Promise<EntryStore> | undefined;
+  const open = (): Promise<EntryStore> =>
+    (opened ??= import('./shared-open.js').then(({ openSharedStore }) => openSharedStore(url, source, options)));
+  const info = { backend: sharedBackendName(url), protection: 'not created yet' as Protection, location: maskUrlCredentials(url) };
+  let resolved: EntryStore | undefined;
+  return {
+    get info() {
+      return resolved?.info ?? info;
+    },
+    read: async (readOptions) => (resolved ??= await open()).read(readOptions),
+    update: async (change) => (resolved ??= await open()).update(change),
+    withLock: async (name, task, lockOptions) => (resolved ??= await open()).withLock(name, task, lockOptions),
+  };
+}
+
+/** `postgres` or `redis`, from a shared store URL. */
+export function sharedBackendName(url: string): 'postgres' | 'redis' {
+  return /^redis/i.test(url) ? 'redis' : 'postgres';
+}
+
+/**
+ * The local store file, unless config.json's `store` names a shared store's URL: then that store. Decided
+ * on first use, when config.json is read anyway.
+ */
+function createSettingFollowingStore(file: EntryStore, options: CredentialStoreOptions): EntryStore {
+  let chosen: Promise<EntryStore> | undefined;
+  let resolved: EntryStore | undefined;
+  const choose = async (): Promise<EntryStore> => {
+    const setting = await options.readSetting?.();
+    const url = sharedStoreUrlOf(setting?.value);
+    return url === undefined ? file : openSharedStoreLazily(url, 'config.json', options);
+  };
+  const target = async (): Promise<EntryStore> => (resolved ??= await (chosen ??= choose()));
+  return {
+    get info() {
+      return (resolved ?? file).info;
+    },
+    read: async (readOptions) => (await target()).read(readOptions),
+    update: async (change) => (await target()).update(change),
+    withLock: async (name, task, lockOptions) => (await target()).withLock(name, task, lockOptions),
+  };
 }
 
 function createFollowingCodec(options: CredentialStoreOptions): Codec {

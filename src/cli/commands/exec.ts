@@ -34,6 +34,10 @@ const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
 function runChild(io: Io, command: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [file, ...args] = command;
   delete env.LOGINKIT_PASSPHRASE;
+  // A shared store's data key, and its URL when that carries a password, are not the child's business.
+  delete env.LOGINKIT_DATA_KEY;
+  delete env.LOGINKIT_DATA_KEY_COMMAND;
+  if (/^[a-z]+:\/\/[^/@]*:[^/@]*@/i.test(env.LOGINKIT_STORE ?? '')) delete env.LOGINKIT_STORE;
   return new Promise((resolve, reject) => {
     const child = spawn(file as string, args, { stdio: 'inherit', env });
     const forward = (signal: NodeJS.Signals): void => {

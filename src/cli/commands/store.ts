@@ -1,17 +1,17 @@
 import { type Command, Option } from 'commander';
 import { STORE_CHOICES, type StoreBackend, type StoreReport } from '../../index.js';
 import type { CliContext } from '../context.js';
-import { EXIT, type Io, printJson, say } from '../output.js';
+import { EXIT, type Io, printJson, say, writeData } from '../output.js';
 
 const BACKENDS = STORE_CHOICES.filter((choice): choice is StoreBackend => choice !== 'auto');
 
 /**
- * `loginkit store status | migrate --to <backend> | reset`: where credentials are kept, moving them to
- * another backend, and moving a damaged store aside.
+ * `loginkit store status | init | migrate --to <backend> | reset`: where credentials are kept, creating a
+ * shared store, moving them to another backend, and moving a damaged store aside.
  */
 export function register(program: Command, ctx: CliContext): void {
   const { io } = ctx;
-  const store = program.command('store').description('where credentials are kept: status, migrate, reset');
+  const store = program.command('store').description('where credentials are kept: status, init, migrate, reset');
 
   store
     .command('status')
@@ -23,6 +23,28 @@ export function register(program: Command, ctx: CliContext): void {
       if (options.json) printJson(io, report);
       else printReport(io, report);
       if (report.problem) ctx.exit(EXIT.failure);
+    });
+
+  store
+    .command('init')
+    .description('create what the shared store (postgres:// or redis:// in LOGINKIT_STORE) needs; safe to run again')
+    .option('--generate-key', 'give a new store a new random data key and print it on stdout (shown only now)')
+    .option('--json', 'print the result as JSON on stdout')
+    .action(async (options: { generateKey?: boolean; json?: boolean }) => {
+      ctx.json(options.json);
+      const result = await ctx.kit().initStore({ generateKey: options.generateKey === true });
+      const how = `${result.backend}, ${result.protection}, key id ${result.keyId}`;
+      if (result.created) say(io, `Initialised the shared store ${result.location} (${how}).`);
+      else say(io, `The shared store ${result.location} is already initialised (${how}); nothing was changed.`);
+      if (options.json) printJson(io, result);
+      else if (result.dataKey !== null) {
+        // The key alone on stdout, so that `loginkit store init --generate-key > key` keeps it and nothing else.
+        writeData(io, `${result.dataKey}\n`);
+        say(
+          io,
+          'Above: the new data key. Give it to every machine as LOGINKIT_DATA_KEY (or print it from LOGINKIT_DATA_KEY_COMMAND); it is not shown again.',
+        );
+      }
     });
 
   store
@@ -59,12 +81,18 @@ export function register(program: Command, ctx: CliContext): void {
 function printReport(io: Io, report: StoreReport): void {
   const asked = `${report.selection.choice} (${report.selection.source === 'default' ? 'the default' : `from ${report.selection.source === 'option' ? '--store' : report.selection.source}`})`;
   const lines = [`Credential store: ${report.path}`];
-  if (!report.exists) {
+  if (!report.exists && report.problem) {
+    lines.push(`  backend: ${report.backend ?? 'unknown'}`, `  problem: ${report.problem.replace(/\n/g, '\n    ')}`);
+  } else if (!report.exists) {
     lines.push('  not created yet: it is created when you first sign in', `  new credentials go to: ${asked}`);
   } else {
     lines.push(`  protection: ${report.protection}`);
     if (report.key && 'keychainAccount' in report.key) {
       lines.push(`  key: in the OS keychain, service "${report.key.keychainService}", account "${report.key.keychainAccount}"`);
+    } else if (report.key && 'dataKeyId' in report.key) {
+      lines.push(
+        `  key: a data key given to each machine (LOGINKIT_DATA_KEY or LOGINKIT_DATA_KEY_COMMAND), key id ${report.key.dataKeyId}`,
+      );
     } else if (report.key) {
       lines.push(`  key: derived from your passphrase (${report.key.kdf})`);
     }

@@ -1,0 +1,135 @@
+import { ConfigError } from '../errors.js';
+import type { StoreReport } from './admin.js';
+import type { Protection } from './entry-store.js';
+import { PROTECTION_OF } from './envelope.js';
+import type { CredentialStoreOptions, StoreSelection } from './select-store.js';
+import { hasGivenDataKey, keyForNewStore, sharedKeySource } from './shared-keys.js';
+import { openSharedDriver, parseSharedStoreUrl } from './shared-open.js';
+import { META_KEY, type SharedDriver, type SharedMeta, createSharedStore, parseMeta } from './shared-store.js';
+
+/** What `loginkit store init` did. */
+export interface StoreInitResult {
+  /** The store's URL, password masked. */
+  location: string;
+  backend: 'postgres' | 'redis';
+  /** False when the store was already initialised (nothing was changed). */
+  created: boolean;
+  protection: Protection;
+  /** Fingerprint of the store's data key (not secret): machines with another key are refused. */
+  keyId: string;
+  /** The new data key, base64, when one was generated: give it to every machine as LOGINKIT_DATA_KEY. Shown once. */
+  dataKey: string | null;
+}
+
+/** Options of {@link initSharedStore}. */
+export interface StoreInitOptions {
+  /** Make a new random data key for a new store (and return it once). */
+  generateKey?: boolean;
+}
+
+/**
+ * Creates what a shared store needs (table, meta record with the schema version and the data key's
+ * fingerprint); idempotent: an initialised store is left as it is, and the key this machine was given
+ * is checked against it.
+ */
+export async function initSharedStore(
+  url: string,
+  source: StoreSelection['source'],
+  options: CredentialStoreOptions,
+  init: StoreInitOptions = {},
+): Promise<StoreInitResult> {
+  const parsed = parseSharedStoreUrl(url, whereOf(source));
+  const keyOptions = { env: options.env, askPassphrase: options.askPassphrase, location: parsed.location };
+  const driver = await openSharedDriver(parsed, options.env);
+  try {
+    await driver.initialise();
+    const existing = await readMeta(driver);
+    if (existing) {
+      if (init.generateKey) {
+        throw new ConfigError(
+          `The shared store ${parsed.location} is already initialised with data key ${existing.keyId}; nothing was changed.\nA new key would leave its records unreadable: give machines the existing key instead.`,
+        );
+      }
+      // A key given to this machine is checked now, rather than at its first sign-in.
+      if (hasGivenDataKey(options.env) || options.env.LOGINKIT_PASSPHRASE) await sharedKeySource(existing, keyOptions);
+      return resultFor(parsed, existing, false, null);
+    }
+    const chosen = await keyForNewStore(keyOptions, init.generateKey === true);
+    try {
+      const written = await driver.commit([{ key: META_KEY, expected: 0, data: JSON.stringify(chosen.meta) }]);
+      if (!written) {
+        throw new ConfigError(
+          `Another machine initialised the shared store ${parsed.location} at the same time; nothing was changed.\nRun again.`,
+        );
+      }
+      return resultFor(parsed, chosen.meta, true, init.generateKey ? chosen.key.toString('base64') : null);
+    } finally {
+      chosen.key.fill(0);
+    }
+  } finally {
+    await driver.close().catch(() => undefined);
+  }
+}
+
+/** `loginkit store status` for a shared store: where, how protected, whether it opens with this machine's key. */
+export async function inspectSharedStore(
+  url: string,
+  source: StoreSelection['source'],
+  options: CredentialStoreOptions,
+): Promise<StoreReport> {
+  const parsed = parseSharedStoreUrl(url, whereOf(source));
+  const report: StoreReport = {
+    path: parsed.location,
+    exists: false,
+    backend: parsed.backend,
+    protection: 'not created yet',
+    selection: { choice: parsed.backend, source },
+    key: null,
+    entries: null,
+    problem: null,
+  };
+  const driver = await openSharedDriver(parsed, options.env);
+  try {
+    const meta = await readMeta(driver);
+    if (!meta) throw new ConfigError(`The shared store ${parsed.location} is not initialised.\nCreate it: loginkit store init`);
+    report.exists = true;
+    report.protection = PROTECTION_OF[meta.protection];
+    report.key = meta.kdf ? { kdf: `${meta.kdf.name} N=${meta.kdf.N} r=${meta.kdf.r} p=${meta.kdf.p}` } : { dataKeyId: meta.keyId };
+    const store = createSharedStore(driver, {
+      keySource: (described) =>
+        sharedKeySource(described, { env: options.env, askPassphrase: options.askPassphrase, location: parsed.location }),
+    });
+    report.entries = Object.keys(await store.read({ fresh: true })).length;
+  } catch (error) {
+    report.problem = error instanceof Error ? error.message : String(error);
+  } finally {
+    await driver.close().catch(() => undefined);
+  }
+  return report;
+}
+
+/** The meta record, or undefined when the store has none yet (a missing table is an error: run `initialise` first). */
+async function readMeta(driver: SharedDriver): Promise<SharedMeta | undefined> {
+  const record = (await driver.loadAll()).find((row) => row.key === META_KEY);
+  return record ? parseMeta(record, driver.location) : undefined;
+}
+
+function resultFor(
+  parsed: { location: string; backend: 'postgres' | 'redis' },
+  meta: SharedMeta,
+  created: boolean,
+  dataKey: string | null,
+): StoreInitResult {
+  return {
+    location: parsed.location,
+    backend: parsed.backend,
+    created,
+    protection: PROTECTION_OF[meta.protection],
+    keyId: meta.keyId,
+    dataKey,
+  };
+}
+
+function whereOf(source: StoreSelection['source']): string {
+  return source === 'config.json' ? '"store" in config.json' : source;
+}

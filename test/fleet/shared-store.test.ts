@@ -1,0 +1,210 @@
+// The shared store on real PostgreSQL and Redis servers: init, status with the password masked, many
+// machines (own homes, config.json only) reading one store, concurrent writers, and bad input.
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { type PostgresServer, type RedisServer, databasesMissing, startPostgres, startRedis } from '../helpers/databases.js';
+import { makeHome, runCli } from '../helpers/cli.js';
+import { fleetEnv, initWithNewKey, machineHome, seedSharedToken, sharedStore } from './support.js';
+
+const missing = databasesMissing();
+const PG_PASSWORD = 'pg-Secret-pass-4417';
+const REDIS_PASSWORD = 'redis-Secret-pass-9921';
+
+interface Backend {
+  name: 'postgres' | 'redis';
+  url(): string;
+  /** The same server with a wrong password in the URL. */
+  wrongPasswordUrl(): string;
+  password: string;
+}
+
+const backends: Backend[] = [];
+let postgres: PostgresServer | undefined;
+let redis: RedisServer | undefined;
+
+before(async () => {
+  if (missing) return;
+  postgres = await startPostgres({ password: PG_PASSWORD });
+  redis = await startRedis({ password: REDIS_PASSWORD });
+});
+after(async () => {
+  postgres?.close();
+  await redis?.close();
+});
+
+function backend(name: 'postgres' | 'redis'): Backend {
+  if (name === 'postgres') {
+    return {
+      name,
+      password: PG_PASSWORD,
+      url: () => postgres?.url() ?? '',
+      wrongPasswordUrl: () => (postgres?.url() ?? '').replace(encodeURIComponent(PG_PASSWORD), 'not-the-password'),
+    };
+  }
+  return {
+    name,
+    password: REDIS_PASSWORD,
+    url: () => redis?.url() ?? '',
+    wrongPasswordUrl: () => (redis?.url() ?? '').replace(encodeURIComponent(REDIS_PASSWORD), 'not-the-password'),
+  };
+}
+backends.push(backend('postgres'), backend('redis'));
+
+function assertNoSecret(text: string, ...secrets: string[]): void {
+  for (const secret of secrets) assert.ok(!text.includes(secret), `a secret was printed:\n${text}`);
+}
+
+for (const db of backends) {
+  describe(`shared store on ${db.name}`, { skip: missing }, () => {
+    let key = '';
+
+    test('store init makes a data key once, is idempotent, and never prints the password', async () => {
+      key = await initWithNewKey(db.url());
+      const home = await makeHome();
+      const again = await runCli(['store', 'init'], { home, env: fleetEnv(db.url(), key) });
+      assert.equal(again.code, 0, again.stderr);
+      assert.match(again.stderr, /already initialised/);
+      const newKey = await runCli(['store', 'init', '--generate-key'], { home, env: { LOGINKIT_STORE: db.url() } });
+      assert.equal(newKey.code, 1);
+      assert.match(newKey.stderr, /already initialised with data key [0-9a-f]{16}; nothing was changed/);
+      assert.equal(newKey.stdout, '');
+      const status = await runCli(['store', 'status'], { home, env: fleetEnv(db.url(), key) });
+      assert.equal(status.code, 0, status.stderr);
+      assert.match(status.stdout, new RegExp(`Credential store: ${db.name}://\\*\\*\\*@127\\.0\\.0\\.1:\\d+`));
+      assert.match(status.stdout, /protection: encrypted \(data key\)/);
+      for (const result of [again, newKey, status]) assertNoSecret(result.stdout + result.stderr, db.password, key);
+    });
+
+    test('machines with homes of their own (config.json only) read the credential another one stored; status masks the password', async () => {
+      const writer = sharedStore(fleetEnv(db.url(), key));
+      await seedSharedToken(writer, 'demo', `shared-${db.name}-token`);
+      for (let machine = 0; machine < 3; machine++) {
+        const home = await machineHome(db.url());
+        const run = await runCli(['token', 'demo'], { home, env: { LOGINKIT_DATA_KEY: key } });
+        assert.equal(run.code, 0, run.stderr);
+        assert.equal(run.stdout, `shared-${db.name}-token\n`);
+        const status = await runCli(['status', 'demo'], { home, env: { LOGINKIT_DATA_KEY: key } });
+        assert.match(status.stdout, new RegExp(`stored in ${db.name}://\\*\\*\\*@127\\.0\\.0\\.1:\\d+\\S* \\(encrypted \\(data key\\)\\)`));
+        assertNoSecret(status.stdout + status.stderr, db.password, key);
+      }
+    });
+
+    test('the database never holds plaintext', async () => {
+      const store = sharedStore(fleetEnv(db.url(), key));
+      await seedSharedToken(store, 'plain-check', 'very-recognisable-access-token');
+      if (db.name === 'postgres') {
+        const dump = postgres?.sql('SELECT string_agg(key || data, chr(10)) FROM loginkit_store') ?? '';
+        assert.match(dump, /loginkit-encrypted-store/);
+        assert.ok(!dump.includes('very-recognisable-access-token'));
+      }
+    });
+
+    test('concurrent writers from separate clients lose nothing: a write whose version moved on is retried on the new value', async () => {
+      const env = fleetEnv(db.url(), key);
+      const stores = [sharedStore(env), sharedStore(env), sharedStore(env)];
+      await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          (stores[i % stores.length] ?? stores[0])?.update((entries) => ({ ...entries, [`race:${i}`]: i })),
+        ),
+      );
+      const entries = await sharedStore(env).read({ fresh: true });
+      for (let i = 0; i < 24; i++) assert.equal(entries[`race:${i}`], i, `entry ${i} survived`);
+    });
+
+    test('bad input: each a clear error naming the fix, no secret printed, nothing overwritten', async () => {
+      const home = await makeHome();
+      const cases: Array<{ env: Record<string, string>; pattern: RegExp; args?: string[] }> = [
+        { env: fleetEnv(`${db.name}://user:pw@[bad`, key), pattern: /LOGINKIT_STORE is not a valid URL/ },
+        { env: fleetEnv(db.wrongPasswordUrl(), key), pattern: /refused the user name or password; nothing was changed/ },
+        { env: fleetEnv(db.url(), Buffer.alloc(32, 7).toString('base64')), pattern: /is not the key for the shared store/ },
+        { env: fleetEnv(db.url(), 'short'), pattern: /LOGINKIT_DATA_KEY is not the base64 of 32 bytes/ },
+        { env: { LOGINKIT_STORE: db.url() }, pattern: /encrypted with a data key, and none was given/ },
+        { env: fleetEnv(db.url().replace(/:\d+\//, ':1/'), key), pattern: /cannot be reached/ },
+      ];
+      for (const { env, pattern, args } of cases) {
+        const result = await runCli(args ?? ['token', 'demo'], { home, env });
+        assert.equal(result.code, 1, `${pattern}: ${result.stderr}`);
+        assert.match(result.stderr, pattern);
+        assert.ok(result.stderr.trim().split('\n').length <= 2, `one or two lines:\n${result.stderr}`);
+        assertNoSecret(result.stdout + result.stderr, db.password, 'not-the-password', key);
+      }
+      const still = await runCli(['token', 'demo'], { home, env: fleetEnv(db.url(), key) });
+      assert.equal(still.stdout, `shared-${db.name}-token\n`, 'nothing was overwritten');
+    });
+  });
+}
+
+describe('shared store: other key sources', { skip: missing }, () => {
+  test('the data key from LOGINKIT_DATA_KEY_COMMAND (without loginkit variables in its environment), or a passphrase', async () => {
+    const url = (redis?.url() ?? '').replace(/\/0$/, '/3');
+    const key = await initWithNewKey(url);
+    const dir = await makeHome();
+    const keyFile = join(dir, 'data-key');
+    await writeFile(keyFile, `${key}\n`, { mode: 0o600 });
+    await seedSharedToken(sharedStore(fleetEnv(url, key)), 'demo', 'from-command');
+    const home = await machineHome(url);
+    const viaCommand = await runCli(['token', 'demo'], {
+      home,
+      env: { LOGINKIT_DATA_KEY_COMMAND: `test -z "$LOGINKIT_STORE" && cat ${keyFile}` },
+    });
+    assert.equal(viaCommand.code, 0, viaCommand.stderr);
+    assert.equal(viaCommand.stdout, 'from-command\n');
+    const failing = await runCli(['token', 'demo'], { home, env: { LOGINKIT_DATA_KEY_COMMAND: 'exit 3' } });
+    assert.equal(failing.code, 1);
+    assert.match(failing.stderr, /LOGINKIT_DATA_KEY_COMMAND failed \(exit 3\)/);
+
+    const passphraseUrl = (redis?.url() ?? '').replace(/\/0$/, '/4');
+    const init = await runCli(['store', 'init'], { home, env: { LOGINKIT_STORE: passphraseUrl, LOGINKIT_PASSPHRASE: 'fleet passphrase' } });
+    assert.equal(init.code, 0, init.stderr);
+    assert.match(init.stderr, /encrypted \(passphrase\)/);
+    const env = { LOGINKIT_STORE: passphraseUrl, LOGINKIT_PASSPHRASE: 'fleet passphrase' };
+    await seedSharedToken(sharedStore(env), 'demo', 'from-passphrase');
+    const read = await runCli(['token', 'demo'], { home, env });
+    assert.equal(read.stdout, 'from-passphrase\n', read.stderr);
+    const wrong = await runCli(['token', 'demo'], { home, env: { ...env, LOGINKIT_PASSPHRASE: 'not it' } });
+    assert.equal(wrong.code, 1);
+    assert.match(wrong.stderr, /Wrong passphrase for the shared store/);
+  });
+});
+
+describe('shared store: schema and records on PostgreSQL', { skip: missing }, () => {
+  test('a missing table, a newer schema and a record written by another key are refused without writing', async () => {
+    const home = await makeHome();
+    const url = postgres?.url('127.0.0.1', 'fresh') ?? '';
+    postgres?.sql('CREATE DATABASE fresh');
+    const notInitialised = await runCli(['token', 'demo'], { home, env: fleetEnv(url, Buffer.alloc(32, 1).toString('base64')) });
+    assert.equal(notInitialised.code, 1);
+    assert.match(notInitialised.stderr, /is not initialised\.\nCreate it: loginkit store init/);
+
+    const key = await initWithNewKey(url);
+    const store = sharedStore(fleetEnv(url, key));
+    await seedSharedToken(store, 'demo', 'kept-token');
+
+    // A record sealed with another key, copied in from a second store.
+    const otherUrl = postgres?.url('127.0.0.1', 'other') ?? '';
+    postgres?.sql('CREATE DATABASE other');
+    const otherKey = await initWithNewKey(otherUrl);
+    await seedSharedToken(sharedStore(fleetEnv(otherUrl, otherKey)), 'intruder', 'foreign-token');
+    const foreign = postgres?.sqlOn('other', "SELECT data FROM loginkit_store WHERE key = 'intruder/default'") ?? '';
+    postgres?.sqlOn('fresh', `INSERT INTO loginkit_store (key, version, data) VALUES ('intruder/default', 1, '${foreign}')`);
+    const refused = await runCli(['token', 'demo'], { home, env: fleetEnv(url, key) });
+    assert.equal(refused.code, 1);
+    assert.match(refused.stderr, /record "intruder\/default"\) was encrypted with another data key/);
+    const before = postgres?.sqlOn('fresh', "SELECT version || data FROM loginkit_store WHERE key = 'demo/default'");
+    await assert.rejects(store.update((entries) => ({ ...entries, extra: 1 })));
+    assert.equal(postgres?.sqlOn('fresh', "SELECT version || data FROM loginkit_store WHERE key = 'demo/default'"), before);
+    postgres?.sqlOn('fresh', "DELETE FROM loginkit_store WHERE key = 'intruder/default'");
+
+    postgres?.sqlOn(
+      'fresh',
+      `UPDATE loginkit_store SET data = replace(data, '"schemaVersion":1', '"schemaVersion":2') WHERE key = '~meta'`,
+    );
+    const newer = await runCli(['token', 'demo'], { home, env: fleetEnv(url, key) });
+    assert.equal(newer.code, 1);
+    assert.match(newer.stderr, /has schema version 2, newer than this loginkit understands \(1\); nothing was changed\.\nUpgrade loginkit/);
+    const init = await runCli(['store', 'init'], { home, env: fleetEnv(url, key) });
+    assert.equal(init.code, 1, 'init does not overwrite a newer schema');
+  });
+});
