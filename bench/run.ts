@@ -82,7 +82,9 @@ async function refreshRace(): Promise<void> {
     console.log('\n16 `loginkit token` processes at once, on a valid token and on an expired one (rotation on):');
     console.log(`  valid token     median wall ${median(valid).toFixed(0)} ms`);
     console.log(`  expired token   median wall ${median(expired).toFixed(0)} ms, refresh requests per round: ${refreshes.join(', ')}`);
-    console.log(`  ratio ${ratio.toFixed(2)} (goal ≤ 1.50) ${ratio <= 1.5 ? 'ok' : 'OVER GOAL'}; grants revoked: ${server.stats.grantsRevoked}`);
+    console.log(
+      `  ratio ${ratio.toFixed(2)} (goal ≤ 1.50) ${ratio <= 1.5 ? 'ok' : 'OVER GOAL'}; grants revoked: ${server.stats.grantsRevoked}`,
+    );
   } finally {
     await server.close();
     await rm(home, { recursive: true, force: true });
@@ -127,7 +129,9 @@ async function tokenColdStartPerBackend(): Promise<void> {
     console.log('\nloginkit token cold start per store backend (valid token, alternating):');
     for (const run of runs) {
       const extra = median(run.times) - file;
-      console.log(`  ${run.backend.padEnd(10)} median ${median(run.times).toFixed(1)} ms${run.backend === 'file' ? '' : ` (+${extra.toFixed(1)} ms over file)`}`);
+      console.log(
+        `  ${run.backend.padEnd(10)} median ${median(run.times).toFixed(1)} ms${run.backend === 'file' ? '' : ` (+${extra.toFixed(1)} ms over file)`}`,
+      );
     }
     const keychainExtra = median(runs[1]?.times ?? []) - file;
     console.log(`  keychain adds ${keychainExtra.toFixed(1)} ms (goal ≤ 15 ms) ${keychainExtra <= 15 ? 'ok' : 'OVER GOAL'}`);
@@ -135,7 +139,9 @@ async function tokenColdStartPerBackend(): Promise<void> {
     const started = performance.now();
     const derived = await deriveKey(passphrase, salt, SCRYPT_COST);
     derived.fill(0);
-    console.log(`  scrypt N=2^${Math.log2(SCRYPT_COST.N)}, r=${SCRYPT_COST.r}, p=${SCRYPT_COST.p}: ${(performance.now() - started).toFixed(0)} ms per derivation`);
+    console.log(
+      `  scrypt N=2^${Math.log2(SCRYPT_COST.N)}, r=${SCRYPT_COST.r}, p=${SCRYPT_COST.p}: ${(performance.now() - started).toFixed(0)} ms per derivation`,
+    );
   } finally {
     if (previousBus === undefined) delete process.env.DBUS_SESSION_BUS_ADDRESS;
     else process.env.DBUS_SESSION_BUS_ADDRESS = previousBus;

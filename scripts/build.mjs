@@ -15,10 +15,14 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
 // Build beside dist/ and swap it in, so that a CLI started during a rebuild never finds dist/ missing.
 const fresh = join(root, `.dist-build-${process.pid}`);
 rmSync(fresh, { recursive: true, force: true });
-execFileSync(process.execPath, [join(dirname(require.resolve('typescript/package.json')), 'bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', fresh], {
-  stdio: 'inherit',
-  cwd: root,
-});
+execFileSync(
+  process.execPath,
+  [join(dirname(require.resolve('typescript/package.json')), 'bin/tsc'), '-p', join(root, 'tsconfig.build.json'), '--outDir', fresh],
+  {
+    stdio: 'inherit',
+    cwd: root,
+  },
+);
 
 const esbuild = await import('esbuild');
 
@@ -37,7 +41,11 @@ const common = {
   legalComments: 'none',
   logLevel: 'warning',
 };
-const packageName = (specifier) => specifier.split('/').slice(0, specifier.startsWith('@') ? 2 : 1).join('/');
+const packageName = (specifier) =>
+  specifier
+    .split('/')
+    .slice(0, specifier.startsWith('@') ? 2 : 1)
+    .join('/');
 
 // The other dependencies stay in node_modules. A dependency that require() can load, and every vendored one,
 // becomes a module of the bundle that requires it, so that import() of it loads it without Node's ES module
@@ -47,12 +55,16 @@ const dependencies = {
   name: 'dependencies',
   setup(build) {
     build.onResolve({ filter: /.*/, namespace: 'required' }, (args) => ({ path: args.path, external: true }));
-    build.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({ contents: `module.exports = require(${JSON.stringify(args.path)});`, loader: 'js' }));
+    build.onLoad({ filter: /.*/, namespace: 'required' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(args.path)});`,
+      loader: 'js',
+    }));
     build.onResolve({ filter: /^[@a-z]/ }, (args) => {
       const name = packageName(args.path);
       if (!(name in pkg.dependencies) || BUNDLED.has(name)) return undefined;
       if (VENDORED.includes(name)) {
-        if (args.path !== name) throw new Error(`${args.importer} imports ${args.path}: only the main entry of a vendored package is bundled`);
+        if (args.path !== name)
+          throw new Error(`${args.importer} imports ${args.path}: only the main entry of a vendored package is bundled`);
         return { path: `./vendor/${name}.cjs`, namespace: 'required' };
       }
       if (isCommonJs(name)) return { path: args.path, namespace: 'required' };

@@ -20,19 +20,15 @@ function validationRequest(apiKey) {
     .join(', ')})`;
 }
 
-const rows = [
-  '| Provider | Name | Methods | Key variables | Base URL variable | Key check |',
-  '| --- | --- | --- | --- | --- | --- |',
-];
+const rows = ['| Provider | Name | Methods | Key variables | Base URL variable | Key check |', '| --- | --- | --- | --- | --- | --- |'];
 for (const provider of BUILTIN_PROVIDERS) {
   const { apiKey } = provider;
   rows.push(
     `| ${cell(provider.id, { code: true })} | [${cell(provider.displayName)}](${provider.docsUrl}) | ${provider.methods
       .map((method) => METHOD_NAMES[method])
-      .join(', ')} | ${apiKey ? apiKey.envVars.map((name) => cell(name, { code: true })).join(', ') : '—'} | ${cell(
-      apiKey?.baseUrlEnvVar,
-      { code: true },
-    )} | ${apiKey ? validationRequest(apiKey) : '—'} |`,
+      .join(', ')} | ${apiKey ? apiKey.envVars.map((name) => cell(name, { code: true })).join(', ') : '—'} | ${cell(apiKey?.baseUrlEnvVar, {
+      code: true,
+    })} | ${apiKey ? validationRequest(apiKey) : '—'} |`,
   );
 }
 process.stdout.write(`${rows.join('\n')}\n`);

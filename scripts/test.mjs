@@ -82,9 +82,14 @@ if (!shared) console.log('warning: the shared Chromium did not start; each test 
 console.log(`Running ${files.length} test files on Node.js ${process.version}`);
 const code = await runTests(
   [
-    '--import', 'tsx', '--test', `--test-concurrency=${concurrency}`,
-    '--test-reporter=spec', '--test-reporter-destination=stdout',
-    `--test-reporter=${join(root, 'scripts/test-times.mjs')}`, '--test-reporter-destination=stdout',
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(root, 'scripts/test-times.mjs')}`,
+    '--test-reporter-destination=stdout',
     ...files,
   ],
   shared ? { ...process.env, [SHARED_BROWSER_VARIABLE]: shared.endpoint } : process.env,

@@ -12,12 +12,7 @@ import type { ServerMetadata } from './oauth/server.js';
 import { type OAuthProvider, type Provider, createProviderLookup, validateProviderEntry } from './providers/registry.js';
 import { apiKeyFromEnvironment, apiKeyHeaders, checkApiKeyFormat, verifyApiKey } from './session/api-keys.js';
 import { createAuthenticatedFetch } from './session/authenticated-fetch.js';
-import {
-  type Credential,
-  isAccessTokenUsable,
-  profileProblem,
-  toCredential,
-} from './session/credential.js';
+import { type Credential, isAccessTokenUsable, profileProblem, toCredential } from './session/credential.js';
 import { DEFAULT_RETRY_POLICY } from './session/retry.js';
 import { TokenSession } from './session/token-session.js';
 import type { EntryStore, Protection, StoreInfo } from './store/entry-store.js';
@@ -316,18 +311,40 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
       sources.push({
         kind: credential.kind,
         name: credential.profile,
-        detail: credential.kind === 'api_key' ? maskSecret(credential.key) : (credential.account?.email ?? credential.account?.subject ?? null),
+        detail:
+          credential.kind === 'api_key' ? maskSecret(credential.key) : (credential.account?.email ?? credential.account?.subject ?? null),
         inEffect: !fromEnv && credential === current,
       });
     }
     const base = { id, profile, store: null, protection: null, key: null, plan: null, workspace: null, sources };
     if (fromEnv) {
-      return { ...base, method: 'api_key', source: 'env', loggedIn: true, account: null, scopes: [], expiresAt: null, refreshable: false, key: maskSecret(fromEnv.value) };
+      return {
+        ...base,
+        method: 'api_key',
+        source: 'env',
+        loggedIn: true,
+        account: null,
+        scopes: [],
+        expiresAt: null,
+        refreshable: false,
+        key: maskSecret(fromEnv.value),
+      };
     }
-    if (!current) return { ...base, method: null, source: null, loggedIn: false, account: null, scopes: [], expiresAt: null, refreshable: false };
+    if (!current)
+      return { ...base, method: null, source: null, loggedIn: false, account: null, scopes: [], expiresAt: null, refreshable: false };
     const where = { source: 'store' as const, store: storeLabel(), protection: store.info.protection };
     if (current.kind === 'api_key') {
-      return { ...base, ...where, method: 'api_key', loggedIn: true, account: null, scopes: [], expiresAt: null, refreshable: false, key: maskSecret(current.key) };
+      return {
+        ...base,
+        ...where,
+        method: 'api_key',
+        loggedIn: true,
+        account: null,
+        scopes: [],
+        expiresAt: null,
+        refreshable: false,
+        key: maskSecret(current.key),
+      };
     }
     const refreshable = current.refreshToken !== undefined;
     return {
@@ -363,7 +380,10 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   };
 
   /** The secret in effect and where it came from. */
-  const secretFor = async (id: string, choice: CredentialChoice): Promise<{ source: 'env'; variable: string; value: string } | { source: 'store'; credential: Credential }> => {
+  const secretFor = async (
+    id: string,
+    choice: CredentialChoice,
+  ): Promise<{ source: 'env'; variable: string; value: string } | { source: 'store'; credential: Credential }> => {
     if (choice.source !== 'store') {
       const builtinOrConfigured = await knownProvider(id);
       const fromEnv = builtinOrConfigured ? apiKeyFromEnvironment(builtinOrConfigured, env) : undefined;
@@ -378,12 +398,19 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   };
 
   /** The API key a sign-in can be traded for; a failure only costs the key, with a warning. */
-  const exchangeApiKey = async (metadata: ServerMetadata, oauth: OAuthProvider, idToken: string, requestedToken: string): Promise<string | undefined> => {
+  const exchangeApiKey = async (
+    metadata: ServerMetadata,
+    oauth: OAuthProvider,
+    idToken: string,
+    requestedToken: string,
+  ): Promise<string | undefined> => {
     const { exchangeIdTokenForApiKey } = await import('./oauth/token-exchange.js');
     try {
       return await exchangeIdTokenForApiKey({ metadata, clientId: oauth.clientId, http, timeoutMs }, idToken, requestedToken);
     } catch (error) {
-      options.onWarning?.(`${(error as Error).message.split('\n')[0]} The sign-in works, but \`exec\` will not set an API key for "${oauth.id}".`);
+      options.onWarning?.(
+        `${(error as Error).message.split('\n')[0]} The sign-in works, but \`exec\` will not set an API key for "${oauth.id}".`,
+      );
       return undefined;
     }
   };
@@ -431,7 +458,10 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
         timeoutMs: loginOptions.timeoutMs,
         now,
       });
-      const apiKey = oauth.apiKeyExchange && tokens.idToken ? await exchangeApiKey(metadata, oauth, tokens.idToken, oauth.apiKeyExchange.requestedToken) : undefined;
+      const apiKey =
+        oauth.apiKeyExchange && tokens.idToken
+          ? await exchangeApiKey(metadata, oauth, tokens.idToken, oauth.apiKeyExchange.requestedToken)
+          : undefined;
       const credential = toCredential(
         { provider: id, profile, clientId: oauth.clientId, server: metadata, jsonBodies: oauth.jsonBodyEndpoints, apiKey },
         tokens,
@@ -543,7 +573,13 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     async importCredentials(source, importOptions = {}) {
       const { readImportPlan } = await import('./importers/index.js');
       const plan = await readImportPlan(source, env);
-      const report: ImportReport = { source, file: plan.file, dryRun: importOptions.dryRun === true, imported: [], skipped: [...plan.skipped] };
+      const report: ImportReport = {
+        source,
+        file: plan.file,
+        dryRun: importOptions.dryRun === true,
+        imported: [],
+        skipped: [...plan.skipped],
+      };
       for (const candidate of plan.candidates) {
         const what = `${candidate.provider} ${candidate.kind === 'api_key' ? 'API key' : 'sign-in'} from ${candidate.origin}`;
         const provider = await knownProvider(candidate.provider);
@@ -551,16 +587,30 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
         // sign-in goes to its own profile, named for what it is.
         const profile = candidate.kind === 'oauth' ? IMPORTED_SIGN_IN_PROFILE : await profileFor(candidate.provider, importOptions.profile);
         if (await session.credential(candidate.provider, profile)) {
-          report.skipped.push({ what, reason: `"${candidate.provider}" already has a credential in profile "${profile}"; import into another one with --profile NAME` });
+          report.skipped.push({
+            what,
+            reason: `"${candidate.provider}" already has a credential in profile "${profile}"; import into another one with --profile NAME`,
+          });
           continue;
         }
         let credential: Credential;
         if (candidate.kind === 'api_key') {
-          credential = { kind: 'api_key', provider: candidate.provider, profile, key: candidate.key, verified: false, obtainedAt: now(), origin: candidate.origin };
+          credential = {
+            kind: 'api_key',
+            provider: candidate.provider,
+            profile,
+            key: candidate.key,
+            verified: false,
+            obtainedAt: now(),
+            origin: candidate.origin,
+          };
         } else {
           const oauth = provider?.oauth;
           if (!oauth?.knownEndpoints) {
-            report.skipped.push({ what, reason: `loginkit cannot refresh "${candidate.provider}" tokens from another tool; sign in: loginkit login ${candidate.provider}` });
+            report.skipped.push({
+              what,
+              reason: `loginkit cannot refresh "${candidate.provider}" tokens from another tool; sign in: loginkit login ${candidate.provider}`,
+            });
             continue;
           }
           const { accountFromIdToken } = await import('./oauth/tokens.js');
@@ -571,7 +621,11 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
               provider: candidate.provider,
               profile,
               clientId: oauth.clientId,
-              server: { issuer: oauth.issuer, token_endpoint: oauth.knownEndpoints.token, revocation_endpoint: oauth.knownEndpoints.revocation },
+              server: {
+                issuer: oauth.issuer,
+                token_endpoint: oauth.knownEndpoints.token,
+                revocation_endpoint: oauth.knownEndpoints.revocation,
+              },
               jsonBodies: oauth.jsonBodyEndpoints,
             },
             {

@@ -66,7 +66,8 @@ export function detectEnvironment(probe: Partial<HostProbe> = {}): LoginEnvironm
       set('KUBERNETES_SERVICE_HOST') ||
       /^(docker|podman|lxc|systemd-nspawn)/.test(env.container ?? '') ||
       /\b(docker|kubepods|containerd|libpod|lxc)\b/.test(readTextFile('/proc/1/cgroup') ?? ''));
-  const ssh = set('SSH_CONNECTION') || set('SSH_TTY') || set('SSH_CLIENT') ? sshSession(env, probe.hostname ?? defaultProbe.hostname) : undefined;
+  const ssh =
+    set('SSH_CONNECTION') || set('SSH_TTY') || set('SSH_CLIENT') ? sshSession(env, probe.hostname ?? defaultProbe.hostname) : undefined;
   const ci = set('CI') && !/^(false|0|no)$/i.test(env.CI ?? '');
   const display = platform === 'darwin' || platform === 'win32' || set('DISPLAY') || set('WAYLAND_DISPLAY');
   return { platform, ssh, wsl, container, ci, display, browserCommand: set('BROWSER') };

@@ -60,10 +60,4 @@ export type { Entries, EntryStore, Protection, StoreInfo } from './store/entry-s
 export type { MigrateOptions, MigrationResult, MigrationStep, ResetResult, StoreReport } from './store/admin.js';
 export { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS, SCRYPT_COST } from './store/limits.js';
 export type { PassphraseProvider, PassphraseRequest } from './store/passphrase-key.js';
-export {
-  STORE_CHOICES,
-  parseStoreChoice,
-  type StoreBackend,
-  type StoreChoice,
-  type StoreSelection,
-} from './store/select-store.js';
+export { STORE_CHOICES, parseStoreChoice, type StoreBackend, type StoreChoice, type StoreSelection } from './store/select-store.js';

@@ -54,12 +54,14 @@ async function appCallback(): Promise<AppCallback> {
       received.push(url.href);
       res.writeHead(302, { location: '/done' }).end();
     } else if (url.pathname === '/done') {
-      res.writeHead(200, {
-        'content-type': 'text/html; charset=utf-8',
-        'cache-control': 'no-store',
-        'referrer-policy': 'no-referrer',
-        'content-security-policy': "default-src 'none'",
-      }).end('<!doctype html><title>Done</title><p>Signed in. You can close this window.</p>');
+      res
+        .writeHead(200, {
+          'content-type': 'text/html; charset=utf-8',
+          'cache-control': 'no-store',
+          'referrer-policy': 'no-referrer',
+          'content-security-policy': "default-src 'none'",
+        })
+        .end('<!doctype html><title>Done</title><p>Signed in. You can close this window.</p>');
     } else {
       res.writeHead(404).end();
     }
@@ -237,14 +239,17 @@ test('the proxy forwards absolute-form requests and tunnels CONNECT', async () =
 async function getThroughProxy(proxyUrl: string, targetUrl: string): Promise<{ status: number; body: string }> {
   const proxy = new URL(proxyUrl);
   return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: proxy.hostname, port: proxy.port, path: targetUrl, method: 'GET', headers: { host: new URL(targetUrl).host } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => {
-        body += chunk;
-      });
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-    });
+    const req = httpRequest(
+      { host: proxy.hostname, port: proxy.port, path: targetUrl, method: 'GET', headers: { host: new URL(targetUrl).host } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk: string) => {
+          body += chunk;
+        });
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -293,10 +298,11 @@ test('the CLI runner: clean environment, stdin, waitFor, exit code and time limi
   assert.equal(env['PATH'], undefined);
 
   // `node -e` ignores the entry path, which becomes an argument: the runner is tested without bin/loginkit.cjs.
-  const echo = "process.stdin.setEncoding('utf8'); let s = ''; process.stdin.on('data', (c) => { s += c; });"
-    + " process.stdin.on('end', () => { console.log(JSON.stringify({ home: process.env.LOGINKIT_HOME,"
-    + " browser: process.env.BROWSER ?? null, proxy: process.env.HTTPS_PROXY ?? null, args: process.argv.slice(2), s }));"
-    + " console.error('bye'); process.exit(3); });";
+  const echo =
+    "process.stdin.setEncoding('utf8'); let s = ''; process.stdin.on('data', (c) => { s += c; });" +
+    " process.stdin.on('end', () => { console.log(JSON.stringify({ home: process.env.LOGINKIT_HOME," +
+    ' browser: process.env.BROWSER ?? null, proxy: process.env.HTTPS_PROXY ?? null, args: process.argv.slice(2), s }));' +
+    " console.error('bye'); process.exit(3); });";
   const saved = { BROWSER: process.env['BROWSER'], HTTPS_PROXY: process.env['HTTPS_PROXY'] };
   process.env['BROWSER'] = 'firefox';
   process.env['HTTPS_PROXY'] = 'http://127.0.0.1:9';
@@ -340,7 +346,13 @@ test('the in-process CLI runner: the cleaned environment and not process.env, st
     join(home, 'config.json'),
     JSON.stringify({
       providers: {
-        demo: { type: 'oauth', issuer: 'http://127.0.0.1:9', clientId: 'x', authorizationEndpoint: 'http://127.0.0.1:9/authorize', tokenEndpoint: 'http://127.0.0.1:9/token' },
+        demo: {
+          type: 'oauth',
+          issuer: 'http://127.0.0.1:9',
+          clientId: 'x',
+          authorizationEndpoint: 'http://127.0.0.1:9/authorize',
+          tokenEndpoint: 'http://127.0.0.1:9/token',
+        },
       },
     }),
     { mode: 0o600 },
@@ -352,7 +364,11 @@ test('the in-process CLI runner: the cleaned environment and not process.env, st
   process.env['LOGINKIT_STORE'] = 'vault';
   process.env['GROQ_API_KEY'] = 'gsk_from_the_test_process';
   try {
-    const stored = await runCli(['login', 'groq', '--with-api-key', '--no-verify'], { home, input: `${key}\n`, env: { ...file, GROQ_API_KEY: undefined } });
+    const stored = await runCli(['login', 'groq', '--with-api-key', '--no-verify'], {
+      home,
+      input: `${key}\n`,
+      env: { ...file, GROQ_API_KEY: undefined },
+    });
     assert.equal(stored.code, 0, stored.stderr);
     assert.equal(stored.signal, null);
     assert.match(stored.stderr, /Stored the Groq API key gsk_hh…hhhh/);
@@ -360,7 +376,11 @@ test('the in-process CLI runner: the cleaned environment and not process.env, st
     assert.deepEqual(token, { code: 0, signal: null, stdout: `${key}\n`, stderr: '' });
     const selection = await runCli(['store', 'status', '--json'], { home });
     assert.equal(selection.code, 0, selection.stderr);
-    assert.deepEqual((JSON.parse(selection.stdout) as { selection: unknown }).selection, { choice: 'auto', source: 'default' }, 'LOGINKIT_* of the test process is not inherited');
+    assert.deepEqual(
+      (JSON.parse(selection.stdout) as { selection: unknown }).selection,
+      { choice: 'auto', source: 'default' },
+      'LOGINKIT_* of the test process is not inherited',
+    );
   } finally {
     restoreEnv(saved);
   }

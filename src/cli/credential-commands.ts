@@ -30,7 +30,7 @@ export function registerCredentialCommands(
     .description("import API keys (and Codex's ChatGPT sign-in) from another tool's credential file, read-only")
     .addArgument(new Argument('<tool>', 'where from').choices(IMPORT_SOURCES))
     .option('--dry-run', 'only show what would be imported')
-    .option('--profile <name>', 'store under this profile (default: each provider\'s active one)')
+    .option('--profile <name>', "store under this profile (default: each provider's active one)")
     .option('--json', 'print the report as JSON on stdout')
     .action(async (tool: ImportSource, options: { dryRun?: boolean; profile?: string; json?: boolean }) => {
       setJson(options.json === true);
@@ -38,11 +38,15 @@ export function registerCredentialCommands(
       const verb = report.dryRun ? 'Would import' : 'Imported';
       say(io, `${verb} from ${report.file} (the file is not changed):`);
       for (const item of report.imported) {
-        say(io, `  + ${item.provider} ${item.kind === 'api_key' ? `API key ${item.detail}` : 'sign-in'} → profile "${item.profile}" (${item.origin})`);
+        say(
+          io,
+          `  + ${item.provider} ${item.kind === 'api_key' ? `API key ${item.detail}` : 'sign-in'} → profile "${item.profile}" (${item.origin})`,
+        );
       }
       for (const item of report.skipped) say(io, `  - skipped ${item.what}: ${item.reason}`);
       if (report.imported.length === 0) say(io, '  nothing to import');
-      if (!report.dryRun && report.imported.some((item) => item.kind === 'api_key')) say(io, 'Imported keys were not checked with the providers; `loginkit status` shows them.');
+      if (!report.dryRun && report.imported.some((item) => item.kind === 'api_key'))
+        say(io, 'Imported keys were not checked with the providers; `loginkit status` shows them.');
       if (options.json) printJson(io, report);
     });
 
@@ -51,14 +55,18 @@ export function registerCredentialCommands(
     .description("run a command with providers' credentials in its environment (OPENAI_API_KEY, …)")
     .argument('<providers>', 'comma-separated provider ids, e.g. openai,anthropic')
     .argument('<command...>', 'the command and its arguments, after --')
-    .option('--profile <name>', 'use this profile for every provider (default: each one\'s active profile)')
+    .option('--profile <name>', "use this profile for every provider (default: each one's active profile)")
     .addOption(new Option('--source <source>', 'force where the credentials come from').choices(['env', 'store']))
     .passThroughOptions()
     .action(async (providers: string, rawCommand: string[], options: { profile?: string; source?: 'env' | 'store' }) => {
       // With pass-through options commander keeps the `--` that separates the command.
       const command = rawCommand[0] === '--' ? rawCommand.slice(1) : rawCommand;
-      const ids = providers.split(',').map((id) => id.trim()).filter(Boolean);
-      if (ids.length === 0 || command.length === 0) throw new UsageError('Usage: loginkit exec <provider>[,<provider>…] -- <command> [args…]');
+      const ids = providers
+        .split(',')
+        .map((id) => id.trim())
+        .filter(Boolean);
+      if (ids.length === 0 || command.length === 0)
+        throw new UsageError('Usage: loginkit exec <provider>[,<provider>…] -- <command> [args…]');
       const { variables } = await kit().execEnvironment(ids, { profile: options.profile, source: options.source });
       exitWith(await runChild(io, command, { ...io.env, ...variables }));
     });

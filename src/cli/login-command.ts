@@ -1,5 +1,14 @@
 import { type Command, Option } from 'commander';
-import { ConfigError, type LoginMethod, type LoginResult, type Loginkit, LoginkitError, type ProviderSummary, STORE_CHOICES, type StoreChoice } from '../index.js';
+import {
+  ConfigError,
+  type LoginMethod,
+  type LoginResult,
+  type Loginkit,
+  LoginkitError,
+  type ProviderSummary,
+  STORE_CHOICES,
+  type StoreChoice,
+} from '../index.js';
 import { clientFor } from './client-for.js';
 import { createLoginView } from './login-view.js';
 import { type Io, UsageError, printJson, say } from './output.js';
@@ -28,10 +37,16 @@ export function registerLoginCommand(program: Command, io: Io, setJson: (json: b
     .option('--oauth', 'sign in through the browser even where an API key is also offered')
     .option('--profile <name>', 'store the credential under this profile (default: the active one)')
     .option('--no-browser', 'print the sign-in URL instead of opening a browser')
-    .addOption(new Option('--method <method>', 'how to sign in (default auto: from where you are; see docs/remote.md)').choices(METHOD_CHOICES))
+    .addOption(
+      new Option('--method <method>', 'how to sign in (default auto: from where you are; see docs/remote.md)').choices(METHOD_CHOICES),
+    )
     .option('--device', 'sign in with a code entered on any device (--method device)')
     .option('--paste', 'open the URL on any device and paste back the address it ends on (--method paste); also reads a piped stdin')
-    .addOption(new Option('--timeout <seconds>', "give up after this many seconds (default 300; a device code: its lifetime)").argParser(positiveSeconds))
+    .addOption(
+      new Option('--timeout <seconds>', 'give up after this many seconds (default 300; a device code: its lifetime)').argParser(
+        positiveSeconds,
+      ),
+    )
     .addOption(new Option('--store <backend>', 'where to keep credentials when creating the store').choices(STORE_CHOICES))
     .option('--json', 'print the result as JSON on stdout')
     .action(async (providerArg: string | undefined, secret: string | undefined, flags: LoginFlags) => {
@@ -48,9 +63,14 @@ export function registerLoginCommand(program: Command, io: Io, setJson: (json: b
       const signInMethod = requestedMethod(flags);
       const method = signInMethod === undefined ? await chooseMethod(io, provider, flags) : 'oauth';
       const result =
-        method === 'api_key' ? await loginWithKey(io, client, provider, flags) : await loginWithBrowser(io, client, provider, flags, signInMethod ?? 'auto');
+        method === 'api_key'
+          ? await loginWithKey(io, client, provider, flags)
+          : await loginWithBrowser(io, client, provider, flags, signInMethod ?? 'auto');
       if (result.shadowedBy) {
-        say(io, `warning: ${result.shadowedBy} is set in this environment and takes precedence over what was just stored; unset it, or use --source store.`);
+        say(
+          io,
+          `warning: ${result.shadowedBy} is set in this environment and takes precedence over what was just stored; unset it, or use --source store.`,
+        );
       }
       if (flags.json) printJson(io, result);
     });
@@ -69,7 +89,8 @@ async function pickProvider(io: Io, client: Loginkit): Promise<string> {
   const choice = await autocomplete({
     message: 'Sign in to which provider? (type to search)',
     options: providers.map((p) => ({ value: p.id, label: p.displayName, hint: p.methods.join(' or ').replace('api_key', 'API key') })),
-    input: io.stdin, output: io.stderr,
+    input: io.stdin,
+    output: io.stderr,
   });
   if (isCancel(choice)) throw new LoginkitError('interrupted', 'Cancelled; nothing was changed.');
   return String(choice);
@@ -95,7 +116,8 @@ async function chooseMethod(io: Io, provider: ProviderSummary, flags: LoginFlags
       value: method,
       label: method === 'oauth' ? (provider.id === 'openai' ? 'Sign in with ChatGPT' : 'Sign in through the browser') : 'Use an API key',
     })),
-    input: io.stdin, output: io.stderr,
+    input: io.stdin,
+    output: io.stderr,
   });
   if (isCancel(choice)) throw new LoginkitError('interrupted', 'Cancelled; nothing was changed.');
   return choice as 'oauth' | 'api_key';
@@ -112,7 +134,9 @@ async function loginWithKey(io: Io, client: Loginkit, provider: ProviderSummary,
     if (isCancel(answer)) throw new LoginkitError('interrupted', 'Cancelled; nothing was stored.');
     key = String(answer);
   } else {
-    throw new UsageError(`${provider.displayName} takes an API key on stdin: printf '%s' "$KEY" | loginkit login ${provider.id} --with-api-key`);
+    throw new UsageError(
+      `${provider.displayName} takes an API key on stdin: printf '%s' "$KEY" | loginkit login ${provider.id} --with-api-key`,
+    );
   }
   if (!key.trim()) throw new UsageError('No API key was given (stdin was empty); nothing was stored.');
   const result = await client.loginWithApiKey(provider.id, key, { profile: flags.profile, verify: flags.verify });

@@ -83,7 +83,8 @@ function buildProgram(io: Io, setJson: (json: boolean) => void): Command {
     .option('--json', 'print the result as JSON on stdout')
     .action(async (provider: string | undefined, options: { all?: boolean; json?: boolean; profile?: string }) => {
       setJson(options.json === true);
-      if ((provider === undefined) === (options.all !== true)) throw new UsageError('Name one provider, or use --all: loginkit logout <provider> | loginkit logout --all');
+      if ((provider === undefined) === (options.all !== true))
+        throw new UsageError('Name one provider, or use --all: loginkit logout <provider> | loginkit logout --all');
       const client = kit();
       const results = options.all ? await client.logoutAll() : [await client.logout(provider as string, { profile: options.profile })];
       for (const result of results) {
@@ -152,7 +153,6 @@ function buildProgram(io: Io, setJson: (json: boolean) => void): Command {
   return program;
 }
 
-
 function printStatus(io: Io, statuses: readonly ProviderStatus[]): void {
   if (statuses.length === 0) {
     say(io, 'Not signed in to anything yet. See the providers: loginkit providers; sign in: loginkit login <provider>');
@@ -168,7 +168,8 @@ function printStatus(io: Io, statuses: readonly ProviderStatus[]): void {
     } else {
       const state = s.loggedIn ? 'signed in' : `sign-in expired (run: loginkit login ${s.id})`;
       lines.push(`${s.id}${profile}: ${state}${s.account ? ` as ${s.account}` : ''}`);
-      if (s.plan || s.workspace) lines.push([s.plan ? `plan: ${s.plan}` : '', s.workspace ? `account: ${s.workspace}` : ''].filter(Boolean).join(', '));
+      if (s.plan || s.workspace)
+        lines.push([s.plan ? `plan: ${s.plan}` : '', s.workspace ? `account: ${s.workspace}` : ''].filter(Boolean).join(', '));
       lines.push(s.expiresAt ? `access token ${expiryText(s.expiresAt)}${s.refreshable ? ', renews automatically' : ''}` : 'no expiry');
       lines.push(`scopes: ${s.scopes.join(' ') || '(none)'}`);
     }
@@ -176,8 +177,13 @@ function printStatus(io: Io, statuses: readonly ProviderStatus[]): void {
     if (s.sources.length > 1 || s.sources.some((source) => source.kind === 'env')) {
       lines.push('sources:');
       for (const source of s.sources) {
-        const what = source.kind === 'env' ? `env ${source.name}` : `stored ${source.kind === 'oauth' ? 'sign-in' : 'API key'}, profile ${source.name}`;
-        lines.push(`  ${source.inEffect ? '*' : ' '} ${what}${source.detail ? ` (${source.detail})` : ''}${source.inEffect ? '  ← in effect' : ''}`);
+        const what =
+          source.kind === 'env'
+            ? `env ${source.name}`
+            : `stored ${source.kind === 'oauth' ? 'sign-in' : 'API key'}, profile ${source.name}`;
+        lines.push(
+          `  ${source.inEffect ? '*' : ' '} ${what}${source.detail ? ` (${source.detail})` : ''}${source.inEffect ? '  ← in effect' : ''}`,
+        );
       }
     }
     io.stdout.write(`${lines.join('\n  ')}\n`);

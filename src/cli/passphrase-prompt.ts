@@ -26,7 +26,12 @@ function isInteractive(io: Io): boolean {
 async function askPassphrase(io: Io, request: PassphraseRequest): Promise<string> {
   const { isCancel, password } = await import('@clack/prompts');
   const ask = async (message: string): Promise<string> => {
-    const answer = await password({ message, input: io.stdin, output: io.stderr, validate: (value) => (value ? undefined : 'The passphrase cannot be empty.') });
+    const answer = await password({
+      message,
+      input: io.stdin,
+      output: io.stderr,
+      validate: (value) => (value ? undefined : 'The passphrase cannot be empty.'),
+    });
     if (isCancel(answer)) throw new LoginkitError('interrupted', 'Cancelled; nothing was changed.');
     return answer;
   };

@@ -64,7 +64,8 @@ export function pasteRejectedLine(event: Event<'paste_rejected'>): string {
 /** A device-flow poll worth mentioning: the server asked for slower polling, or could not be reached. */
 export function devicePollLine(event: Event<'device_poll'>, now: number): string | undefined {
   const seconds = Math.max(1, Math.round((event.nextPollAt - now) / 1000));
-  if (event.outcome === 'slow_down') return `The server asked to be polled less often: every ${Math.round(event.intervalMs / 1000)} s from now on.`;
+  if (event.outcome === 'slow_down')
+    return `The server asked to be polled less often: every ${Math.round(event.intervalMs / 1000)} s from now on.`;
   if (event.outcome === 'unreachable') return `${event.message ?? 'The server could not be reached'}; trying again in ${seconds} s.`;
   return undefined;
 }

@@ -22,7 +22,9 @@ export function requestedMethod(flags: SignInFlags): LoginMethod | 'auto' | unde
   if (asked.size > 1) throw new UsageError(`Choose one way to sign in: ${[...asked].map((m) => `--method ${m}`).join(' or ')}.`);
   const [method] = asked;
   if (method !== undefined && flags.withApiKey) {
-    throw new UsageError('--with-api-key stores a key; --method, --device and --paste choose how to sign in through OAuth. Use one or the other.');
+    throw new UsageError(
+      '--with-api-key stores a key; --method, --device and --paste choose how to sign in through OAuth. Use one or the other.',
+    );
   }
   return method;
 }
@@ -31,7 +33,10 @@ export function requestedMethod(flags: SignInFlags): LoginMethod | 'auto' | unde
  * Where pasted callback URLs come from: stdin when it is a terminal (unless the sign-in is by device code), or
  * any stdin with `--paste`. Stdin is read only once the login asks for a paste, and released when it stops.
  */
-export function pasteInput(method: LoginMethod | 'auto', stdin: NodeJS.ReadableStream & { isTTY?: boolean }): AsyncIterable<string> | undefined {
+export function pasteInput(
+  method: LoginMethod | 'auto',
+  stdin: NodeJS.ReadableStream & { isTTY?: boolean },
+): AsyncIterable<string> | undefined {
   if (method === 'device' || (method !== 'paste' && stdin.isTTY !== true)) return undefined;
   return {
     [Symbol.asyncIterator]() {

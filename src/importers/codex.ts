@@ -37,8 +37,7 @@ export const codexSource: SourceSpec = {
     return join(env.CODEX_HOME || join(home, '.codex'), 'auth.json');
   },
   missingHint:
-    'Sign in with `codex login` first, or set CODEX_HOME. ' +
-    'Codex keeps no file when cli_auth_credentials_store is "keyring".',
+    'Sign in with `codex login` first, or set CODEX_HOME. ' + 'Codex keeps no file when cli_auth_credentials_store is "keyring".',
   plan: planCodex,
 };
 

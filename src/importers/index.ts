@@ -18,7 +18,6 @@ const SOURCES: Readonly<Record<ImportSource, SourceSpec>> = {
   llm: llmSource,
 };
 
-
 /**
  * Where `source` keeps its credentials, resolved the way that tool resolves it from `env`, the platform
  * and the home folder (default: `$HOME`, `%USERPROFILE%` on Windows, else the OS's idea of it).

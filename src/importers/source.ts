@@ -78,12 +78,7 @@ interface IssueLike {
 }
 
 /** A schema failure as "<file> is not <tool>'s <what>: field tokens.access_token must be a string." */
-export function formatError(
-  spec: SourceSpec,
-  file: string,
-  what: string,
-  issue: IssueLike | undefined,
-): StorageError {
+export function formatError(spec: SourceSpec, file: string, what: string, issue: IssueLike | undefined): StorageError {
   const field = issue?.path?.map(String).join('.');
   const where = field ? `field ${field}` : 'the top level';
   const problem = issue?.code === 'invalid_type' && issue.expected ? `must be ${article(issue.expected)}` : 'is invalid';

@@ -123,7 +123,9 @@ export function devicePrompt(authorization: client.DeviceAuthorizationResponse, 
   const verificationUri = new URL(authorization.verification_uri);
   const complete = authorization.verification_uri_complete;
   const completeUri =
-    typeof complete === 'string' && !endpointProblem(complete) && new URL(complete).origin === verificationUri.origin ? new URL(complete).href : undefined;
+    typeof complete === 'string' && !endpointProblem(complete) && new URL(complete).origin === verificationUri.origin
+      ? new URL(complete).href
+      : undefined;
   return {
     verificationUri: sanitizeServerText(verificationUri.href, 2_000),
     userCode,

@@ -95,8 +95,7 @@ async function proxiedFetch(env: Environment): Promise<FetchLike> {
     httpsProxy: proxySetting(env, 'HTTPS_PROXY') ?? '',
     noProxy: proxySetting(env, 'NO_PROXY') ?? '',
   });
-  return (input, init) =>
-    fetch(String(input), { ...(init as Parameters<typeof fetch>[1]), dispatcher }) as unknown as Promise<Response>;
+  return (input, init) => fetch(String(input), { ...(init as Parameters<typeof fetch>[1]), dispatcher }) as unknown as Promise<Response>;
 }
 
 /** Describes a failed request in one line that names the host and, for TLS problems, the settings that fix them. */
@@ -116,11 +115,16 @@ export function toNetworkError(url: URL, error: unknown, timedOut: boolean, time
       { cause: error, transient: false },
     );
   }
-  const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : code ?? 'request failed';
+  const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : (code ?? 'request failed');
   if (proxy) {
-    return new NetworkError('network', host, `Cannot reach ${host} through the proxy ${proxy} (${reason}). Check the proxy, or list the host in NO_PROXY.`, {
-      cause: error,
-    });
+    return new NetworkError(
+      'network',
+      host,
+      `Cannot reach ${host} through the proxy ${proxy} (${reason}). Check the proxy, or list the host in NO_PROXY.`,
+      {
+        cause: error,
+      },
+    );
   }
   return new NetworkError('network', host, `Cannot reach ${host} (${reason}). Check your connection or proxy settings (HTTPS_PROXY).`, {
     cause: error,

@@ -176,9 +176,13 @@ function bindError(registered: URL, port: number, error: unknown): LoginkitError
       { cause: error },
     );
   }
-  return new LoginkitError('configuration', `Cannot listen on ${registered.hostname}:${port} for the sign-in callback (${code ?? String(error)}).`, {
-    cause: error,
-  });
+  return new LoginkitError(
+    'configuration',
+    `Cannot listen on ${registered.hostname}:${port} for the sign-in callback (${code ?? String(error)}).`,
+    {
+      cause: error,
+    },
+  );
 }
 
 const DONE_TEXT = 'Signed in. You can close this tab and return to your terminal.';

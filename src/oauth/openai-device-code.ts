@@ -91,7 +91,8 @@ export async function runOpenAIDeviceCodeFlow(options: OpenAIDeviceCodeOptions):
     }
     if (!response.ok) throw await httpFailure(response, host, 'Device sign-in');
     const code = IssuedCode.safeParse(await readJson(response));
-    if (!code.success) throw new ProviderError(`${host} sent a malformed answer to device sign-in.`, { error: 'invalid_response', status: response.status });
+    if (!code.success)
+      throw new ProviderError(`${host} sent a malformed answer to device sign-in.`, { error: 'invalid_response', status: response.status });
     return { kind: 'done', value: code.data };
   };
 
@@ -151,14 +152,22 @@ async function readJson(response: Response): Promise<unknown> {
 async function httpFailure(response: Response, host: string, what: string): Promise<ProviderError> {
   const body = await readJson(response);
   const error = (body as { error?: unknown } | undefined)?.error;
-  const code = typeof error === 'string' ? error : typeof (error as { code?: unknown })?.code === 'string' ? String((error as { code: string }).code) : undefined;
+  const code =
+    typeof error === 'string'
+      ? error
+      : typeof (error as { code?: unknown })?.code === 'string'
+        ? String((error as { code: string }).code)
+        : undefined;
   const description =
     typeof (body as { error_description?: unknown })?.error_description === 'string'
       ? String((body as { error_description: string }).error_description)
       : typeof (error as { message?: unknown })?.message === 'string'
         ? String((error as { message: string }).message)
         : undefined;
-  const detail = [code, description].filter(Boolean).map((text) => sanitizeServerText(String(text), 200)).join(': ');
+  const detail = [code, description]
+    .filter(Boolean)
+    .map((text) => sanitizeServerText(String(text), 200))
+    .join(': ');
   return new ProviderError(`${what} failed: ${host} answered HTTP ${response.status}${detail ? ` (${detail})` : ''}.`, {
     error: code ? sanitizeServerText(code, 80) : response.status >= 500 ? 'server_error' : 'invalid_response',
     errorDescription: description ? sanitizeServerText(description) : undefined,

@@ -100,7 +100,9 @@ export async function pollUntilDone<T>(options: PollOptions<T>): Promise<T> {
 /** Failures worth waiting out: the server could not be reached, timed out, was overloaded or failed. */
 export function isTransient(error: unknown): boolean {
   if (error instanceof ProviderError) {
-    return (error.status ?? 0) >= 500 || error.status === 429 || error.error === 'temporarily_unavailable' || error.error === 'server_error';
+    return (
+      (error.status ?? 0) >= 500 || error.status === 429 || error.error === 'temporarily_unavailable' || error.error === 'server_error'
+    );
   }
   return error instanceof LoginkitError && (error.code === 'network' || error.code === 'timeout');
 }

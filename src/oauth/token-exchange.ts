@@ -18,6 +18,9 @@ export async function exchangeIdTokenForApiKey(connection: ServerConnection, idT
     });
     return response.access_token;
   } catch (error) {
-    throw translateOAuthError(error, { host: new URL(connection.metadata.token_endpoint ?? connection.metadata.issuer).host, what: 'Obtaining an API key' });
+    throw translateOAuthError(error, {
+      host: new URL(connection.metadata.token_endpoint ?? connection.metadata.issuer).host,
+      what: 'Obtaining an API key',
+    });
   }
 }

@@ -69,7 +69,8 @@ export function accountFromClaims(claims: Readonly<Record<string, unknown>>, pat
   const first = (candidates: readonly (readonly string[])[] | undefined): string | undefined => {
     for (const path of candidates ?? []) {
       let value: unknown = claims;
-      for (const segment of path) value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[segment] : undefined;
+      for (const segment of path)
+        value = typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[segment] : undefined;
       if (text(value)) return text(value);
     }
     return undefined;

@@ -148,8 +148,7 @@ export const BUILTIN_PROVIDERS: readonly ProviderSpec[] = [
     // A ChatGPT access token is not an API key: putting it in OPENAI_API_KEY would only fail later.
     accessTokenEnvVar: 'OPENAI_ACCESS_TOKEN',
     docsUrl: 'https://platform.openai.com/docs/api-reference/models/list',
-    policyNote:
-      "Sign in with ChatGPT uses the public client of OpenAI's open-source Codex CLI and is subject to OpenAI's terms.",
+    policyNote: "Sign in with ChatGPT uses the public client of OpenAI's open-source Codex CLI and is subject to OpenAI's terms.",
   },
   // https://platform.claude.com/docs/en/api/models-list
   {

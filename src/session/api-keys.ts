@@ -55,9 +55,14 @@ export async function verifyApiKey(provider: Provider, key: string, http: FetchL
     response = await http(url, { method: settings.validation.method, headers: apiKeyHeaders(settings, key) });
   } catch (error) {
     if (error instanceof NetworkError) {
-      throw new NetworkError(error.code as 'network' | 'timeout', error.host, `${error.message.split('\n')[0]} The key was not checked or stored; to store it without checking: --no-verify`, {
-        cause: error,
-      });
+      throw new NetworkError(
+        error.code as 'network' | 'timeout',
+        error.host,
+        `${error.message.split('\n')[0]} The key was not checked or stored; to store it without checking: --no-verify`,
+        {
+          cause: error,
+        },
+      );
     }
     throw error;
   }

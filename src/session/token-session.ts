@@ -128,7 +128,13 @@ export class TokenSession {
 
   /** The connection to the server a credential came from. */
   connectionFor(credential: OAuthCredential, timeoutMs = this.#deps.timeoutMs): ServerConnection {
-    return { metadata: credential.server, clientId: credential.clientId, http: this.#deps.http, timeoutMs, jsonBodies: credential.jsonBodies };
+    return {
+      metadata: credential.server,
+      clientId: credential.clientId,
+      http: this.#deps.http,
+      timeoutMs,
+      jsonBodies: credential.jsonBodies,
+    };
   }
 
   async #refreshUnderLock(seen: OAuthCredential, force: boolean): Promise<Credential> {

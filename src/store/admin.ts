@@ -113,7 +113,11 @@ export async function inspectStore(options: CredentialStoreOptions): Promise<Sto
  * that back and compares, renames it over the store, and only then removes the old keychain key. A kill at
  * any moment leaves either the old file with its key or the new one with its key.
  */
-export async function migrateStore(options: CredentialStoreOptions, to: StoreBackend, migrate: MigrateOptions = {}): Promise<MigrationResult> {
+export async function migrateStore(
+  options: CredentialStoreOptions,
+  to: StoreBackend,
+  migrate: MigrateOptions = {},
+): Promise<MigrationResult> {
   const { path } = options;
   const result = await withFileLock(join(dirname(path), 'locks'), WRITE_LOCK, async (): Promise<MigrationResult> => {
     await removeStaleTemporaries(path);
@@ -136,7 +140,9 @@ export async function migrateStore(options: CredentialStoreOptions, to: StoreBac
       try {
         readBack = await target.decode(await fs.readFile(temporary), path);
       } catch (error) {
-        throw new StorageError(path, `The migrated store did not read back (${firstLine(error)}); the store was left as it was.`, { cause: error });
+        throw new StorageError(path, `The migrated store did not read back (${firstLine(error)}); the store was left as it was.`, {
+          cause: error,
+        });
       }
       if (!isDeepStrictEqual(readBack, entries)) {
         throw new StorageError(path, 'The migrated store did not read back the same entries; the store was left as it was.');

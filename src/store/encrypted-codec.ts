@@ -17,7 +17,6 @@ import {
 } from './envelope.js';
 import { corruptStore } from './plaintext-codec.js';
 
-
 const KEY_BYTES = 32;
 
 /** A fresh data key for a new store file, with what its header must say. */
@@ -140,4 +139,3 @@ function additionalData(header: EnvelopeHeader): Buffer {
   const kdf = header.kdf ? [header.kdf.name, header.kdf.N, header.kdf.r, header.kdf.p, header.kdf.salt] : null;
   return Buffer.from(JSON.stringify([header.format, header.version, header.protection, header.cipher, header.keyId, kdf]), 'utf8');
 }
-

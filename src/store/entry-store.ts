@@ -2,12 +2,7 @@
  * How a store protects what it holds, as shown by `loginkit status`. `not created yet`: no store file
  * exists and `auto` has not yet chosen a backend (it does when the first credential is saved).
  */
-export type Protection =
-  | 'plaintext file'
-  | 'encrypted (keychain)'
-  | 'encrypted (passphrase)'
-  | 'memory only'
-  | 'not created yet';
+export type Protection = 'plaintext file' | 'encrypted (keychain)' | 'encrypted (passphrase)' | 'memory only' | 'not created yet';
 
 /** Where and how a store keeps its entries. */
 export interface StoreInfo {

@@ -128,9 +128,6 @@ function identityOf(stats: BigIntStats): string {
 function assertPrivate(path: string, stats: BigIntStats): void {
   if (process.platform === 'win32') return;
   if ((Number(stats.mode) & 0o077) !== 0) {
-    throw new StorageError(
-      path,
-      `${path} can be read by other users, so loginkit will not use it.\nFix: chmod 600 '${path}'`,
-    );
+    throw new StorageError(path, `${path} can be read by other users, so loginkit will not use it.\nFix: chmod 600 '${path}'`);
   }
 }

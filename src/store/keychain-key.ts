@@ -9,10 +9,12 @@ import { type KeySource, keyFingerprint, randomDataKey } from './encrypted-codec
 import { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS } from './limits.js';
 import { markDamaged } from './plaintext-codec.js';
 
-
 /** The OS keychain cannot be used right now; `reason` says why in words for a person ("no D-Bus session …"). */
 export class KeychainUnavailableError extends Error {
-  constructor(readonly reason: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly reason: string,
+    options?: { cause?: unknown },
+  ) {
     super(`The OS keychain cannot be used: ${reason}`, options);
     this.name = 'KeychainUnavailableError';
   }
@@ -66,7 +68,12 @@ export function createKeychainKeySource(storePath: string): KeySource {
         await writeKeychainSecret(keychainAccount(storePath, keyId), key);
       } catch (error) {
         key.fill(0);
-        throw unavailable(path, 'save a new key for', error, 'Fix that and try again, or choose another backend: LOGINKIT_STORE=passphrase (or file)');
+        throw unavailable(
+          path,
+          'save a new key for',
+          error,
+          'Fix that and try again, or choose another backend: LOGINKIT_STORE=passphrase (or file)',
+        );
       }
       return { key, keyId };
     },
@@ -118,9 +125,13 @@ async function writeKeychainSecret(account: string, key: Buffer): Promise<void> 
 }
 
 function unavailable(path: string, action: string, error: unknown, fix: string): StorageError {
-  return new StorageError(path, `Cannot ${action} the credential store ${path} in the OS keychain: ${reasonOf(error)}; nothing was changed.\n${fix}`, {
-    cause: error,
-  });
+  return new StorageError(
+    path,
+    `Cannot ${action} the credential store ${path} in the OS keychain: ${reasonOf(error)}; nothing was changed.\n${fix}`,
+    {
+      cause: error,
+    },
+  );
 }
 
 function reasonOf(error: unknown): string {
@@ -159,7 +170,11 @@ async function keychainCall<T>(account: string, operation: (entry: AsyncEntry, s
     timer = setTimeout(
       () => {
         abort.abort();
-        reject(new KeychainUnavailableError(`it did not answer within ${KEYCHAIN_TIMEOUT_MS / 1000} s (is it locked, or waiting for an unlock prompt?)`));
+        reject(
+          new KeychainUnavailableError(
+            `it did not answer within ${KEYCHAIN_TIMEOUT_MS / 1000} s (is it locked, or waiting for an unlock prompt?)`,
+          ),
+        );
       },
       Math.max(1, KEYCHAIN_TIMEOUT_MS - (Date.now() - started)),
     );
@@ -221,7 +236,9 @@ function usesDBus(): boolean {
 function checkSessionBus(env: NodeJS.ProcessEnv): Promise<void> {
   const socketPath = sessionBusSocket(env);
   if (socketPath === null) {
-    return Promise.reject(new KeychainUnavailableError('there is no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set), so no Secret Service'));
+    return Promise.reject(
+      new KeychainUnavailableError('there is no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set), so no Secret Service'),
+    );
   }
   // Another transport (tcp, launchd…): leave it to the native module.
   if (socketPath === undefined) return Promise.resolve();
@@ -250,7 +267,10 @@ function sessionBusSocket(env: NodeJS.ProcessEnv): string | undefined | null {
         .split(',')
         .map((pair) => {
           const equals = pair.indexOf('=');
-          return [pair.slice(0, equals), pair.slice(equals + 1).replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16)))];
+          return [
+            pair.slice(0, equals),
+            pair.slice(equals + 1).replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => String.fromCharCode(parseInt(hex, 16))),
+          ];
         }),
     );
     const path = params.get('path');
@@ -306,12 +326,14 @@ function greetBus(socketPath: string): Promise<void> {
 function describeKeyringError(error: unknown): string {
   if (error instanceof KeychainUnavailableError) return error.reason;
   const message = error instanceof Error ? error.message : String(error);
-  if (/DBUS_SESSION_BUS_ADDRESS|autolaunch/i.test(message)) return 'there is no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set), so no Secret Service';
+  if (/DBUS_SESSION_BUS_ADDRESS|autolaunch/i.test(message))
+    return 'there is no D-Bus session (DBUS_SESSION_BUS_ADDRESS is not set), so no Secret Service';
   if (/ServiceUnknown|not provided by any \.service|org\.freedesktop\.secrets/i.test(message)) {
     return 'no Secret Service is running on the D-Bus session (install and start gnome-keyring or KeePassXC)';
   }
   if (/prompt was dismissed|locked/i.test(message)) return 'it is locked (unlock it, e.g. by logging in to the desktop, then try again)';
-  if (/no result found/i.test(message)) return 'the Secret Service has no default keyring to keep it in (create one, e.g. by logging in to the desktop once)';
+  if (/no result found/i.test(message))
+    return 'the Secret Service has no default keyring to keep it in (create one, e.g. by logging in to the desktop once)';
   if (/AccessDenied|access denied|not permitted/i.test(message)) return 'access to it was denied';
   if (/Did not receive a reply|timed? ?out/i.test(message)) return 'it did not answer in time';
   return message.split('\n')[0] ?? 'unknown error';

@@ -15,7 +15,10 @@ export function createMemoryStore(): EntryStore {
     withLock: async (name, task) => {
       const previous = locks.get(name) ?? Promise.resolve();
       const run = previous.then(task, task);
-      locks.set(name, run.catch(() => undefined));
+      locks.set(
+        name,
+        run.catch(() => undefined),
+      );
       return run;
     },
   };

@@ -14,8 +14,7 @@ const PlaintextFile = z.object({
 export const plaintextCodec: Codec = {
   backend: 'file',
   protection: 'plaintext file',
-  encode: async (entries) =>
-    new TextEncoder().encode(`${JSON.stringify({ version: STORE_FORMAT_VERSION, entries }, null, 2)}\n`),
+  encode: async (entries) => new TextEncoder().encode(`${JSON.stringify({ version: STORE_FORMAT_VERSION, entries }, null, 2)}\n`),
   decode: async (bytes, path) => {
     let json: unknown;
     try {

@@ -162,7 +162,9 @@ describe('browser sign-in against a real authorization server', () => {
     assert.equal(after.code, 3, 'status <id> exits 3 when not signed in');
     assert.equal((await runCli(['token', PROVIDER], { home })).code, 3);
 
-    const everything = [login, token, status, statusOne, logout, after].map((r) => r.stderr + r.stdout.replace(stored.accessToken, '')).join('\n');
+    const everything = [login, token, status, statusOne, logout, after]
+      .map((r) => r.stderr + r.stdout.replace(stored.accessToken, ''))
+      .join('\n');
     assertNoSecrets(everything.replace(token.stdout, ''), [stored.refreshToken, stored.idToken]);
     assertNoSecrets(login.stdout + login.stderr + status.stdout + logout.stderr, [stored.accessToken, stored.refreshToken, stored.idToken]);
   });

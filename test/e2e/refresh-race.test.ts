@@ -30,7 +30,10 @@ describe('refresh shared by many processes and callers', () => {
     assert.equal(tokens.size, 1, 'every process printed the same token');
     assert.equal(server.stats.refreshGrants - refreshesBefore, 1, 'the server saw exactly one refresh');
     assert.equal(server.stats.grantsRevoked, revokedBefore, 'no refresh token reuse, so the grant was not revoked');
-    assert.deepEqual(server.grantErrorCodes.filter((code) => code === 'invalid_grant'), []);
+    assert.deepEqual(
+      server.grantErrorCodes.filter((code) => code === 'invalid_grant'),
+      [],
+    );
 
     const [token] = tokens;
     assert.equal(await userinfoStatus(server, String(token).trim()), 200);

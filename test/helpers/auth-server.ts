@@ -171,9 +171,12 @@ async function importOidcProvider(): Promise<OidcProviderModule> {
 function isOidcProviderModule(mod: unknown): mod is OidcProviderModule {
   if (typeof mod !== 'object' || mod === null) return false;
   const policy: unknown = Reflect.get(mod, 'interactionPolicy');
-  return typeof Reflect.get(mod, 'default') === 'function'
-    && typeof policy === 'object' && policy !== null
-    && typeof Reflect.get(policy, 'base') === 'function';
+  return (
+    typeof Reflect.get(mod, 'default') === 'function' &&
+    typeof policy === 'object' &&
+    policy !== null &&
+    typeof Reflect.get(policy, 'base') === 'function'
+  );
 }
 
 const OIDC_PROVIDER_NOTICE = /oidc-provider (NOTICE|WARNING):/;
@@ -205,14 +208,21 @@ function buildConfiguration(
   // Native clients are otherwise sent to the consent page on every authorization.
   policy.get('consent')?.checks.remove('native_client_prompt');
   return {
-    clients: [{
-      client_id: clientId,
-      application_type: 'native',
-      token_endpoint_auth_method: 'none',
-      redirect_uris: opts.redirectUris ?? DEFAULT_REDIRECT_URIS,
-      grant_types: ['authorization_code', 'refresh_token', DEVICE_CODE_GRANT, ...(opts.tokenExchangeApiKey !== undefined ? [TOKEN_EXCHANGE_GRANT] : [])],
-      response_types: ['code'],
-    }],
+    clients: [
+      {
+        client_id: clientId,
+        application_type: 'native',
+        token_endpoint_auth_method: 'none',
+        redirect_uris: opts.redirectUris ?? DEFAULT_REDIRECT_URIS,
+        grant_types: [
+          'authorization_code',
+          'refresh_token',
+          DEVICE_CODE_GRANT,
+          ...(opts.tokenExchangeApiKey !== undefined ? [TOKEN_EXCHANGE_GRANT] : []),
+        ],
+        response_types: ['code'],
+      },
+    ],
     jwks: { keys: [processSigningKey()] },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     responseTypes: ['code'],
@@ -331,13 +341,20 @@ async function formEncoded(req: IncomingMessage): Promise<IncomingMessage> {
   for await (const chunk of req) chunks.push(chunk as Buffer);
   const parsed: unknown = JSON.parse(Buffer.concat(chunks).toString('utf8') || '{}');
   const form = new URLSearchParams(
-    Object.entries(typeof parsed === 'object' && parsed !== null ? parsed : {}).map(([key, value]): [string, string] => [key, String(value)]),
+    Object.entries(typeof parsed === 'object' && parsed !== null ? parsed : {}).map(([key, value]): [string, string] => [
+      key,
+      String(value),
+    ]),
   ).toString();
   const converted = new IncomingMessage(req.socket);
   converted.method = req.method;
   converted.url = req.url;
   converted.httpVersion = req.httpVersion;
-  converted.headers = { ...req.headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': String(Buffer.byteLength(form)) };
+  converted.headers = {
+    ...req.headers,
+    'content-type': 'application/x-www-form-urlencoded',
+    'content-length': String(Buffer.byteLength(form)),
+  };
   // Marked complete, or IncomingMessage would destroy the shared socket once the body has been read.
   converted.complete = true;
   converted.push(form);

@@ -56,8 +56,12 @@ export async function readBrowserResult(resultFile: string): Promise<SignInResul
   const status: unknown = Reflect.get(parsed, 'status');
   const headers: unknown = Reflect.get(parsed, 'headers');
   const text: unknown = Reflect.get(parsed, 'text');
-  if (typeof finalUrl !== 'string' || typeof text !== 'string' || !(typeof status === 'number' || status === null)
-    || !isStringRecord(headers)) {
+  if (
+    typeof finalUrl !== 'string' ||
+    typeof text !== 'string' ||
+    !(typeof status === 'number' || status === null) ||
+    !isStringRecord(headers)
+  ) {
     throw new Error(`${resultFile} does not hold a SignInResult`);
   }
   return { finalUrl, status, headers, text };

@@ -62,9 +62,7 @@ export async function signInWithBrowser(url: string, opts: SignInOptions = {}): 
   const login = opts.login ?? DEFAULT_LOGIN;
   const issuerOrigin = new URL(url).origin;
   return withFreshPage(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, async (page) => {
-    const intercepted = opts.stopAtCallbackPrefix === undefined
-      ? undefined
-      : await interceptNavigationsTo(page, opts.stopAtCallbackPrefix);
+    const intercepted = opts.stopAtCallbackPrefix === undefined ? undefined : await interceptNavigationsTo(page, opts.stopAtCallbackPrefix);
     const documents = trackDocumentResponses(page);
     await page.goto(url, { waitUntil: 'domcontentloaded' });
     for (let step = 0; step < MAX_STEPS; step += 1) {
@@ -78,11 +76,7 @@ export async function signInWithBrowser(url: string, opts: SignInOptions = {}): 
 }
 
 /** Completes a device authorization as the person on another device; resolves with the success page's text. */
-export async function completeDeviceSignIn(
-  verificationUri: string,
-  userCode: string,
-  opts: DeviceSignInOptions = {},
-): Promise<string> {
+export async function completeDeviceSignIn(verificationUri: string, userCode: string, opts: DeviceSignInOptions = {}): Promise<string> {
   const login = opts.login ?? DEFAULT_LOGIN;
   return withFreshPage(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, async (page) => {
     await page.goto(verificationUri, { waitUntil: 'domcontentloaded' });
@@ -157,12 +151,14 @@ async function interceptNavigationsTo(page: Page, prefix: string): Promise<{ url
       return;
     }
     interceptedUrl ??= request.url;
-    void session.send('Fetch.fulfillRequest', {
-      requestId,
-      responseCode: 200,
-      responseHeaders: [{ name: 'content-type', value: 'text/plain' }],
-      body: Buffer.from('callback intercepted by the test browser').toString('base64'),
-    }).catch(() => undefined);
+    void session
+      .send('Fetch.fulfillRequest', {
+        requestId,
+        responseCode: 200,
+        responseHeaders: [{ name: 'content-type', value: 'text/plain' }],
+        body: Buffer.from('callback intercepted by the test browser').toString('base64'),
+      })
+      .catch(() => undefined);
   });
   await session.send('Fetch.enable', { patterns: [{ urlPattern: `${escapeUrlPattern(prefix)}*` }] });
   return { url: () => interceptedUrl };
@@ -242,5 +238,8 @@ async function hasElement(page: Page, selector: string): Promise<boolean> {
 }
 
 async function visibleText(page: Page): Promise<string> {
-  return page.locator('body').innerText({ timeout: 2_000 }).catch(() => '');
+  return page
+    .locator('body')
+    .innerText({ timeout: 2_000 })
+    .catch(() => '');
 }

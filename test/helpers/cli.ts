@@ -101,7 +101,8 @@ export function startCli(args: readonly string[], opts: CliOptions): CliRun {
   let deadline: NodeJS.Timeout | undefined;
   const overdue = new Promise<never>((_resolve, reject) => {
     deadline = setTimeout(
-      () => reject(new Error(`CLI \`loginkit ${args.join(' ')}\` still running in process after ${timeoutMs} ms\n${describeOutput(output)}`)),
+      () =>
+        reject(new Error(`CLI \`loginkit ${args.join(' ')}\` still running in process after ${timeoutMs} ms\n${describeOutput(output)}`)),
       timeoutMs,
     );
   });
@@ -251,7 +252,9 @@ function waitForOutput(wait: OutputWait): Promise<RegExpMatchArray> {
       }
     };
     const timer = setTimeout(() => {
-      finish(() => reject(new Error(`${wait.stream} did not match ${wait.pattern} within ${wait.timeoutMs} ms\n${describeOutput(wait.output)}`)));
+      finish(() =>
+        reject(new Error(`${wait.stream} did not match ${wait.pattern} within ${wait.timeoutMs} ms\n${describeOutput(wait.output)}`)),
+      );
     }, wait.timeoutMs);
     wait.listeners.add(check);
     check();

@@ -4,6 +4,8 @@ const { writeFileSync } = require('node:fs');
 
 const atStart = new Set(process.moduleLoadList);
 process.on('exit', () => {
-  const builtins = process.moduleLoadList.filter((name) => !atStart.has(name) && name.startsWith('NativeModule ')).map((name) => name.slice('NativeModule '.length));
+  const builtins = process.moduleLoadList
+    .filter((name) => !atStart.has(name) && name.startsWith('NativeModule '))
+    .map((name) => name.slice('NativeModule '.length));
   writeFileSync(process.env.LOGINKIT_TEST_MODULES, JSON.stringify({ files: Object.keys(require.cache), builtins }));
 });

@@ -125,7 +125,10 @@ const BEHAVIOURS: Readonly<Record<string, ServiceBehaviour>> = {
     // xAI documents 400 for an incorrect API key.
     invalid: {
       status: 400,
-      body: { code: 'Client specified an invalid argument', error: 'Incorrect API key provided. You can obtain an API key from https://console.x.ai.' },
+      body: {
+        code: 'Client specified an invalid argument',
+        error: 'Incorrect API key provided. You can obtain an API key from https://console.x.ai.',
+      },
     },
   },
   deepseek: openAiLike(() => `sk-${chars(HEX, 32)}`, openAiModelList('deepseek', ['deepseek-chat'])),
@@ -138,10 +141,7 @@ const BEHAVIOURS: Readonly<Record<string, ServiceBehaviour>> = {
   },
   // Together lists models as a bare array.
   together: openAiLike(() => chars(HEX, 64), [{ id: 'meta-llama/Llama-3.3-70B-Instruct-Turbo', object: 'model', type: 'chat' }]),
-  fireworks: openAiLike(
-    () => `fw_${chars(ALNUM, 24)}`,
-    openAiModelList('fireworks', ['accounts/fireworks/models/llama-v3p1-8b-instruct']),
-  ),
+  fireworks: openAiLike(() => `fw_${chars(ALNUM, 24)}`, openAiModelList('fireworks', ['accounts/fireworks/models/llama-v3p1-8b-instruct'])),
   cohere: {
     sampleKey: () => chars(ALNUM, 40),
     okBody: { models: [{ name: 'command-a-03-2025', endpoints: ['chat'] }] },
@@ -160,7 +160,9 @@ const BEHAVIOURS: Readonly<Record<string, ServiceBehaviour>> = {
   'azure-openai': {
     sampleKey: () => chars(HEX, 32),
     okBody: { object: 'list', data: [{ id: 'gpt-4o', object: 'model', status: 'succeeded', lifecycle_status: 'generally-available' }] },
-    missing: azureError('Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.'),
+    missing: azureError(
+      'Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.',
+    ),
     malformed: azureError(
       'Unauthorized. Access token is missing, invalid, audience is incorrect (https://cognitiveservices.azure.com), or have expired.',
     ),

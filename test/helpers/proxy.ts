@@ -78,13 +78,7 @@ function endToEndHeaders(message: IncomingMessage): Record<string, string | stri
   return headers;
 }
 
-function tunnel(
-  req: IncomingMessage,
-  clientSocket: Duplex,
-  head: Buffer,
-  seen: string[],
-  tunnels: Set<Socket | Duplex>,
-): void {
+function tunnel(req: IncomingMessage, clientSocket: Duplex, head: Buffer, seen: string[], tunnels: Set<Socket | Duplex>): void {
   const authority = req.url ?? '';
   seen.push(`CONNECT ${authority}`);
   const { hostname, port } = splitAuthority(authority);

@@ -49,7 +49,9 @@ export function browserHandoff(opts: HandoffOptions = {}): BrowserHandoff {
   const signIns: Array<Promise<SignInResult>> = [];
   const waiters: Array<() => void> = [];
   const pickUp = (): void => {
-    for (const name of readdirSync(dir).filter((entry) => URL_FILE.test(entry)).sort()) {
+    for (const name of readdirSync(dir)
+      .filter((entry) => URL_FILE.test(entry))
+      .sort()) {
       const path = join(dir, name);
       const url = readFileSync(path, 'utf8');
       rmSync(path);

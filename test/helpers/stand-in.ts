@@ -9,9 +9,7 @@ export interface HttpServerHandle {
 }
 
 /** Starts a real HTTP server on 127.0.0.1 (port 0) that answers every request with `handler`. */
-export async function startHttpServer(
-  handler: (req: IncomingMessage, res: ServerResponse) => void,
-): Promise<HttpServerHandle> {
+export async function startHttpServer(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<HttpServerHandle> {
   const server = createServer(handler);
   const port = await listenOnLoopback(server);
   return { url: `http://127.0.0.1:${port}`, port, close: () => closeServer(server) };

@@ -25,7 +25,14 @@ export async function inTerminal(
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString().replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\r\n]/g, '')));
+  child.stdout.on(
+    'data',
+    (chunk: Buffer) =>
+      (output += chunk
+        .toString()
+        .replace(/\u001b\[[0-9;?]*[A-Za-z]/g, '')
+        .replace(/[\r\n]/g, '')),
+  );
   const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
   for (const [prompt, answer] of dialogue) {
     const started = Date.now();

@@ -97,11 +97,7 @@ async function freshHome(): Promise<{ home: string; env: Record<string, string |
 }
 
 /** Writes a tool's file where that tool keeps it, 0600 like the tools do, with an old mtime. */
-async function writeSource(
-  source: ImportSource,
-  env: Record<string, string | undefined>,
-  contents: string,
-): Promise<string> {
+async function writeSource(source: ImportSource, env: Record<string, string | undefined>, contents: string): Promise<string> {
   const file = findSourceFile(source, env, 'linux');
   await mkdir(dirname(file), { recursive: true });
   await writeFile(file, contents, { mode: 0o600 });
@@ -144,10 +140,7 @@ describe('where each tool keeps its credentials', () => {
     assert.equal(findSourceFile('codex', { HOME: '/home/bo' }, 'darwin'), '/home/bo/.codex/auth.json');
     assert.equal(findSourceFile('codex', { CODEX_HOME: '/srv/codex' }, 'linux', '/home/ada'), '/srv/codex/auth.json');
     assert.equal(findSourceFile('codex', { CODEX_HOME: '' }, 'linux', '/home/ada'), '/home/ada/.codex/auth.json');
-    assert.equal(
-      findSourceFile('codex', { USERPROFILE: 'C:\\Users\\Ada' }, 'win32'),
-      'C:\\Users\\Ada\\.codex\\auth.json',
-    );
+    assert.equal(findSourceFile('codex', { USERPROFILE: 'C:\\Users\\Ada' }, 'win32'), 'C:\\Users\\Ada\\.codex\\auth.json');
   });
 
   test('opencode: $XDG_DATA_HOME/opencode/auth.json, else ~/.local/share on every platform', () => {
@@ -243,7 +236,14 @@ describe('Codex auth.json', () => {
     );
     const plan = await planLeavingFileUntouched('codex', env);
     assert.deepEqual(plan.candidates, [
-      { kind: 'oauth', provider: 'openai', accessToken: 'opaque-access', idToken: 'opaque', expiresAt: null, origin: 'codex auth.json tokens' },
+      {
+        kind: 'oauth',
+        provider: 'openai',
+        accessToken: 'opaque-access',
+        idToken: 'opaque',
+        expiresAt: null,
+        origin: 'codex auth.json tokens',
+      },
     ]);
 
     const { env: apiKeyOnly } = await freshHome();
@@ -253,9 +253,7 @@ describe('Codex auth.json', () => {
       second.candidates.map((c) => c.kind),
       ['api_key'],
     );
-    assert.deepEqual(second.skipped, [
-      { what: 'codex tokens (ChatGPT sign-in)', reason: 'not signed in with ChatGPT (no tokens)' },
-    ]);
+    assert.deepEqual(second.skipped, [{ what: 'codex tokens (ChatGPT sign-in)', reason: 'not signed in with ChatGPT (no tokens)' }]);
   });
 
   test('a file of the wrong shape fails naming the file and the field, quoting nothing', async () => {
@@ -265,7 +263,11 @@ describe('Codex auth.json', () => {
       env,
       JSON.stringify({ OPENAI_API_KEY: OPENAI_KEY, tokens: { access_token: 42, refresh_token: CHATGPT_REFRESH } }),
     );
-    await expectStorageError(readImportPlan('codex', env, 'linux'), file, /not Codex's auth\.json: field tokens\.access_token must be a string/);
+    await expectStorageError(
+      readImportPlan('codex', env, 'linux'),
+      file,
+      /not Codex's auth\.json: field tokens\.access_token must be a string/,
+    );
   });
 });
 
@@ -393,7 +395,12 @@ describe('llm keys.json', () => {
     await writeSource(
       'llm',
       env,
-      JSON.stringify({ claude: CLAUDE_OAUTH_ACCESS, anthropic: ANTHROPIC_KEY, hf: 'hf_Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1', huggingface: '' }),
+      JSON.stringify({
+        claude: CLAUDE_OAUTH_ACCESS,
+        anthropic: ANTHROPIC_KEY,
+        hf: 'hf_Ab1Cd2Ef3Gh4Ij5Kl6Mn7Op8Qr9St0Uv1',
+        huggingface: '',
+      }),
     );
     const plan = await planLeavingFileUntouched('llm', env);
     assert.deepEqual(plan.candidates, [

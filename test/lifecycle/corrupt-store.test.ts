@@ -16,7 +16,13 @@ describe('a store loginkit cannot read is never replaced', () => {
   const fixture = useSignInServer();
 
   const valid = storeBytes({
-    [`${PROVIDER}/default`]: credentialEntry({ provider: PROVIDER, tokenEndpoint: 'http://127.0.0.1:9/token', accessToken: 'secret-at', refreshToken: 'secret-rt', expiresInMs: 3_600_000 }),
+    [`${PROVIDER}/default`]: credentialEntry({
+      provider: PROVIDER,
+      tokenEndpoint: 'http://127.0.0.1:9/token',
+      accessToken: 'secret-at',
+      refreshToken: 'secret-rt',
+      expiresInMs: 3_600_000,
+    }),
   });
   const cases: Array<[string, Buffer, RegExp]> = [
     ['garbage bytes', randomBytes(4096), /not valid JSON|truncated/],

@@ -80,7 +80,9 @@ describe('concurrent writers', () => {
   test('8 processes each store a different provider at the same moment: all 8 are there', async () => {
     const home = await makeHome();
     const path = join(home, STORE);
-    await seedStore(home, [{ provider: 'existing', tokenEndpoint: 'http://127.0.0.1:9/token', accessToken: 'keep-me', expiresInMs: 3_600_000 }]);
+    await seedStore(home, [
+      { provider: 'existing', tokenEndpoint: 'http://127.0.0.1:9/token', accessToken: 'keep-me', expiresInMs: 3_600_000 },
+    ]);
     const go = join(home, 'go');
     const writers = Array.from({ length: 8 }, (_, i) => startWriter(['once', path, `p${i}`, go]));
     await Promise.all(writers.map((w) => w.waitFor(/^ready$/m)));
@@ -110,10 +112,18 @@ describe('concurrent writers', () => {
     try {
       await seedStore(
         home,
-        providers.map((p) => ({ provider: p, tokenEndpoint: `${server.url}/token`, accessToken: `old-at-${p}`, refreshToken: `old-rt-${p}`, expiresInMs: -60_000 })),
+        providers.map((p) => ({
+          provider: p,
+          tokenEndpoint: `${server.url}/token`,
+          accessToken: `old-at-${p}`,
+          refreshToken: `old-rt-${p}`,
+          expiresInMs: -60_000,
+        })),
       );
       // Processes: what is tested is separate processes writing one store at the same moment.
-      const runs = await Promise.all(providers.map((p) => runCliProcess(['token', p], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 30_000 })));
+      const runs = await Promise.all(
+        providers.map((p) => runCliProcess(['token', p], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 30_000 })),
+      );
       runs.forEach((run, i) => {
         assert.equal(run.code, 0, run.stderr);
         assert.equal(run.stdout, `new-at-p${i}\n`);

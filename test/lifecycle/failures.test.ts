@@ -104,7 +104,10 @@ describe('refresh failures, in process', () => {
     const before = await readFile(join(home, STORE));
     const { client } = kit(home);
 
-    const { attempts, outcome: { error } } = await countingRefusedConnections(port, () => timed(() => client.getToken(PROVIDER)));
+    const {
+      attempts,
+      outcome: { error },
+    } = await countingRefusedConnections(port, () => timed(() => client.getToken(PROVIDER)));
     assert.ok(error instanceof NetworkError, `a NetworkError, got ${String(error)}`);
     assert.equal(error.code, 'network');
     assert.equal(error.host, `127.0.0.1:${port}`);
@@ -116,9 +119,21 @@ describe('refresh failures, in process', () => {
 
   // The bound given as an option, or through the environment: each attempt is cut there, and there are at most 4.
   for (const { name, options, env, boundMs, shown } of [
-    { name: 'a server that never answers: a timeout error within the configured bound', options: { timeoutMs: 500 }, env: {}, boundMs: 500, shown: '1 s' },
+    {
+      name: 'a server that never answers: a timeout error within the configured bound',
+      options: { timeoutMs: 500 },
+      env: {},
+      boundMs: 500,
+      shown: '1 s',
+    },
     // Rounded to whole seconds in the message: 0.4 s, not the 30 s default.
-    { name: 'LOGINKIT_HTTP_TIMEOUT bounds the wait when no option is given', options: {}, env: { LOGINKIT_HTTP_TIMEOUT: '0.4' }, boundMs: 400, shown: '0 s' },
+    {
+      name: 'LOGINKIT_HTTP_TIMEOUT bounds the wait when no option is given',
+      options: {},
+      env: { LOGINKIT_HTTP_TIMEOUT: '0.4' },
+      boundMs: 400,
+      shown: '0 s',
+    },
   ]) {
     test(name, async () => {
       const server = await tokenEndpoint(() => undefined);
@@ -233,7 +248,13 @@ describe('refresh failures, in process', () => {
     let home = '';
     const server = await tokenEndpoint(async (_n, _req, res) => {
       // Meanwhile, another process signed in again (a login takes only the store's write lock).
-      const fresh = credentialEntry({ provider: PROVIDER, tokenEndpoint: 'http://127.0.0.1:1/token', accessToken: 'other-at', refreshToken: 'other-rt', expiresInMs: 60 * MINUTE });
+      const fresh = credentialEntry({
+        provider: PROVIDER,
+        tokenEndpoint: 'http://127.0.0.1:1/token',
+        accessToken: 'other-at',
+        refreshToken: 'other-rt',
+        expiresInMs: 60 * MINUTE,
+      });
       const temporary = join(home, '.other-process.tmp');
       await writeFile(temporary, storeBytes({ [`${PROVIDER}/default`]: fresh }), { mode: 0o600 });
       await rename(temporary, join(home, STORE));
@@ -254,7 +275,10 @@ describe('refresh failures, in process', () => {
     const before = await readFile(join(home, STORE));
     const { client, warnings } = kit(home);
 
-    const { attempts, outcome: { result, error } } = await countingRefusedConnections(port, () => timed(() => client.getToken(PROVIDER)));
+    const {
+      attempts,
+      outcome: { result, error },
+    } = await countingRefusedConnections(port, () => timed(() => client.getToken(PROVIDER)));
     assert.equal(error, undefined);
     assert.equal(result, 'old-at');
     assert.equal(warnings.length, 1, `one warning: ${JSON.stringify(warnings)}`);
@@ -278,7 +302,9 @@ describe('refresh failures, through the CLI', () => {
   test('token with the server down and an expired token: exit 1, a short message naming the host', async () => {
     const port = await refusedPort();
     const home = await homeWith(`http://127.0.0.1:${port}/token`);
-    const { attempts, outcome: run } = await countingRefusedConnections(port, () => runCli(['token', PROVIDER], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 20_000 }));
+    const { attempts, outcome: run } = await countingRefusedConnections(port, () =>
+      runCli(['token', PROVIDER], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 20_000 }),
+    );
     assert.equal(run.code, 1, run.stderr);
     assert.equal(run.stdout, '', 'nothing on stdout');
     const errorLines = lines(run.stderr);

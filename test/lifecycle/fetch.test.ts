@@ -91,7 +91,13 @@ describe('createFetch with a resource server that rejects tokens', () => {
     assert.deepEqual(await response.json(), { echo: body }, 'the retried request carried the body');
     assert.equal(server.stats.refreshGrants, refreshes + 1, 'exactly one refresh');
     assert.equal(seen.length, 2, 'exactly one retry');
-    assert.deepEqual(seen.map((r) => [r.method, r.body]), [['POST', body], ['POST', body]]);
+    assert.deepEqual(
+      seen.map((r) => [r.method, r.body]),
+      [
+        ['POST', body],
+        ['POST', body],
+      ],
+    );
     assert.equal(seen[0]?.token, oldToken);
     assert.notEqual(seen[1]?.token, oldToken, 'the retry used a new token');
     assert.equal(seen[1]?.token, await storedAccessToken(), 'the new token was stored');
@@ -117,12 +123,16 @@ describe('createFetch with a resource server that rejects tokens', () => {
 
   test('concurrent requests that all get 401 share one refresh', async () => {
     const oldToken = await storedAccessToken();
-    behaviour = async (_n, token) => (token === oldToken ? { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } } : 'check');
+    behaviour = async (_n, token) =>
+      token === oldToken ? { status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token"' } } : 'check';
     const refreshes = server.stats.refreshGrants;
     const authenticated = kit.createFetch(PROVIDER);
 
     const responses = await Promise.all(Array.from({ length: 6 }, (_, i) => authenticated(`${resource.url}/item/${i}`)));
-    assert.deepEqual(responses.map((r) => r.status), Array(6).fill(200));
+    assert.deepEqual(
+      responses.map((r) => r.status),
+      Array(6).fill(200),
+    );
     assert.equal(server.stats.refreshGrants, refreshes + 1, 'one refresh for all six');
     assert.equal(seen.length, 12, 'each request retried exactly once');
     assert.equal(server.stats.grantsRevoked, 0, 'no refresh token was reused');
@@ -153,7 +163,10 @@ describe('createFetch with a resource server that rejects tokens', () => {
   });
 
   test('401 twice: one refresh, one retry, then an invalid_token error', async () => {
-    behaviour = async () => ({ status: 401, headers: { 'www-authenticate': 'Bearer error="invalid_token", error_description="audience mismatch"' } });
+    behaviour = async () => ({
+      status: 401,
+      headers: { 'www-authenticate': 'Bearer error="invalid_token", error_description="audience mismatch"' },
+    });
     const refreshes = server.stats.refreshGrants;
     await assert.rejects(kit.createFetch(PROVIDER)(`${resource.url}/api`, { method: 'POST', body: 'x' }), (error: unknown) => {
       assert.ok(error instanceof AccessDeniedError, String(error));

@@ -62,7 +62,11 @@ describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
     );
     assert.ok(seen.includes(`POST ${authority()}/token`), `the code exchange went through the proxy: ${JSON.stringify(seen)}`);
     const direct = server.requests.filter((r) => r.path === '/token' || r.path.startsWith('/.well-known/')).length;
-    assert.equal(direct, seen.filter((line) => / \S+\/(token|\.well-known\/)/.test(line)).length, 'every discovery and token request went through the proxy');
+    assert.equal(
+      direct,
+      seen.filter((line) => / \S+\/(token|\.well-known\/)/.test(line)).length,
+      'every discovery and token request went through the proxy',
+    );
     assert.equal(server.stats.authorizationCodeGrants, 1);
   });
 
@@ -140,7 +144,9 @@ describe('HTTP_PROXY, HTTPS_PROXY and NO_PROXY', () => {
   test('in process: https:// goes through HTTP_PROXY when HTTPS_PROXY is unset, and a failure names that proxy', async () => {
     const home = await makeHome();
     const unreachable = `https://127.0.0.1:${await refusedPort()}/token`;
-    await seedStore(home, [{ provider: PROVIDER, tokenEndpoint: unreachable, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 }]);
+    await seedStore(home, [
+      { provider: PROVIDER, tokenEndpoint: unreachable, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 },
+    ]);
     const deadProxy = `127.0.0.1:${await refusedPort()}`;
     const client = createLoginkit({ home, env: { LOGINKIT_STORE: 'file', HTTP_PROXY: `http://${deadProxy}` } });
     await assert.rejects(client.getToken(PROVIDER), (error: unknown) => {

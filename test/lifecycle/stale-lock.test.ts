@@ -64,7 +64,10 @@ test('a writer killed while holding the lock: reads go on at once, the next writ
   await writeFile(go, '');
   await next.waitFor(/^done$/m);
   // proper-lockfile calls a lock stale 10 s after its holder last touched it (loginkit's setting).
-  assert.ok(Date.now() >= staleAt, `the lock was not simply ignored: the write waited until it was stale (${staleAt - Date.now()} ms early)`);
+  assert.ok(
+    Date.now() >= staleAt,
+    `the lock was not simply ignored: the write waited until it was stale (${staleAt - Date.now()} ms early)`,
+  );
   const entries = await createFileStore(path, plaintextCodec).read();
   assert.ok(entries['late/default'], 'the new entry is there');
   assert.ok(entries['p0/default'], 'the old entry is kept');

@@ -25,13 +25,30 @@ describe('TLS to a server with a certificate Node does not trust', () => {
     dir = await mkdtemp(join(tmpdir(), 'loginkit-tls-'));
     certFile = join(dir, 'cert.pem');
     const keyFile = join(dir, 'key.pem');
-    execFileSync('openssl', [
-      'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-sha256', '-days', '2',
-      '-keyout', keyFile, '-out', certFile,
-      '-subj', '/CN=loginkit test CA',
-      '-addext', 'subjectAltName=IP:127.0.0.1',
-      '-addext', 'basicConstraints=critical,CA:TRUE',
-    ], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-sha256',
+        '-days',
+        '2',
+        '-keyout',
+        keyFile,
+        '-out',
+        certFile,
+        '-subj',
+        '/CN=loginkit test CA',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-addext',
+        'basicConstraints=critical,CA:TRUE',
+      ],
+      { stdio: 'ignore' },
+    );
     server = createServer({ key: await readFile(keyFile), cert: await readFile(certFile) }, (req, res) => {
       void readBody(req).then(() => {
         refreshes += 1;
@@ -52,7 +69,9 @@ describe('TLS to a server with a certificate Node does not trust', () => {
 
   const expiredHome = async (): Promise<string> => {
     const home = await makeHome();
-    await seedStore(home, [{ provider: PROVIDER, tokenEndpoint: endpoint, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 }]);
+    await seedStore(home, [
+      { provider: PROVIDER, tokenEndpoint: endpoint, accessToken: 'old-at', refreshToken: 'old-rt', expiresInMs: -60_000 },
+    ]);
     return home;
   };
 

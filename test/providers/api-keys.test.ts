@@ -71,7 +71,9 @@ describe('API keys: entered once, checked, stored, shown masked', () => {
   test('an unreachable provider suggests --no-verify, which stores offline', async () => {
     const home = await makeHome();
     const port = await refusedPort();
-    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { groq: { baseUrl: `http://127.0.0.1:${port}/openai/v1` } } }), { mode: 0o600 });
+    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { groq: { baseUrl: `http://127.0.0.1:${port}/openai/v1` } } }), {
+      mode: 0o600,
+    });
     const key = standIns.goodKeyFor('groq');
     const offline = await login(home, 'groq', key);
     assert.equal(offline.code, 1);
@@ -134,7 +136,15 @@ describe('precedence you can see, profiles, exec', () => {
     assert.equal((await runCli(['token', 'openai', '--source', 'env'], { home, env: ENV })).code, 3);
 
     const status = await runCli(['status', 'openai', '--json'], { home, env: { ...ENV, ...env } });
-    const [entry] = (JSON.parse(status.stdout) as { providers: Array<{ source: string; key: string; sources: Array<{ kind: string; name: string; detail: string; inEffect: boolean }> }> }).providers;
+    const [entry] = (
+      JSON.parse(status.stdout) as {
+        providers: Array<{
+          source: string;
+          key: string;
+          sources: Array<{ kind: string; name: string; detail: string; inEffect: boolean }>;
+        }>;
+      }
+    ).providers;
     assert.ok(entry);
     assert.equal(entry.source, 'env');
     assert.deepEqual(
@@ -158,13 +168,19 @@ describe('precedence you can see, profiles, exec', () => {
     assert.equal((await runCli(['token', 'mistral', '--profile', 'work'], { home, env: ENV })).stdout, `${personal}\n`);
     assert.equal((await runCli(['switch', 'mistral', 'nowhere'], { home, env: ENV })).code, 3);
     assert.equal((await runCli(['switch', 'mistral', 'work'], { home, env: ENV })).code, 0);
-    const status = JSON.parse((await runCli(['status', 'mistral', '--json'], { home, env: ENV })).stdout) as { providers: Array<{ profile: string; sources: unknown[] }> };
+    const status = JSON.parse((await runCli(['status', 'mistral', '--json'], { home, env: ENV })).stdout) as {
+      providers: Array<{ profile: string; sources: unknown[] }>;
+    };
     assert.equal(status.providers[0]?.profile, 'work');
     assert.equal(status.providers[0]?.sources.length, 2);
     const logout = await runCli(['logout', 'mistral'], { home, env: ENV });
     assert.equal(logout.code, 0);
     assert.match(logout.stderr, /profile "work"/);
-    assert.equal((await runCli(['token', 'mistral', '--profile', 'default'], { home, env: ENV })).stdout, `${personal}\n`, 'the other profile is untouched');
+    assert.equal(
+      (await runCli(['token', 'mistral', '--profile', 'default'], { home, env: ENV })).stdout,
+      `${personal}\n`,
+      'the other profile is untouched',
+    );
     assert.equal((await runCli(['token', 'mistral', '--profile', 'work'], { home, env: ENV })).code, 3);
     assert.equal((await runCli(['token', 'mistral'], { home, env: { ...ENV, LOGINKIT_PROFILE: 'default' } })).code, 0);
   });
@@ -175,7 +191,8 @@ describe('precedence you can see, profiles, exec', () => {
     const gemini = standIns.goodKeyFor('gemini');
     assert.equal((await login(home, 'openai', openai)).code, 0);
     assert.equal((await login(home, 'gemini', gemini)).code, 0);
-    const script = "process.stdout.write(JSON.stringify({o:process.env.OPENAI_API_KEY,g:process.env.GEMINI_API_KEY,gg:process.env.GOOGLE_API_KEY,p:process.env.LOGINKIT_PASSPHRASE})); process.exit(7)";
+    const script =
+      'process.stdout.write(JSON.stringify({o:process.env.OPENAI_API_KEY,g:process.env.GEMINI_API_KEY,gg:process.env.GOOGLE_API_KEY,p:process.env.LOGINKIT_PASSPHRASE})); process.exit(7)';
     // `exec` runs as a process: its child inherits the real stdout and exit status.
     const result = await runCliProcess(['exec', 'openai,gemini', '--', process.execPath, '-e', script], { home, env: ENV });
     assert.equal(result.code, 7, result.stderr);
@@ -195,7 +212,8 @@ describe('precedence you can see, profiles, exec', () => {
   test('exec passes signals through to the child', async () => {
     const home = await homeAgainst(standIns);
     assert.equal((await login(home, 'xai', standIns.goodKeyFor('xai'))).code, 0);
-    const script = "process.on('SIGTERM',()=>{process.stdout.write('got SIGTERM');process.exit(42)}); process.stdout.write('ready'); setInterval(()=>{},1000)";
+    const script =
+      "process.on('SIGTERM',()=>{process.stdout.write('got SIGTERM');process.exit(42)}); process.stdout.write('ready'); setInterval(()=>{},1000)";
     const cli = spawnCli(['exec', 'xai', '--', process.execPath, '-e', script], { home, env: ENV });
     await cli.waitFor(/ready/);
     cli.child.kill('SIGTERM');
@@ -209,7 +227,11 @@ describe('providers adjusted or declared in config.json', () => {
   test('a custom API-key provider: its header, validation request, env var and extra headers are used', async () => {
     const seen: Array<{ path: string; header: string | undefined; extra: string | undefined }> = [];
     const gateway = await startHttpServer((req, res) => {
-      seen.push({ path: req.url ?? '', header: req.headers['x-gateway-key'] as string | undefined, extra: req.headers['x-team'] as string | undefined });
+      seen.push({
+        path: req.url ?? '',
+        header: req.headers['x-gateway-key'] as string | undefined,
+        extra: req.headers['x-team'] as string | undefined,
+      });
       res.writeHead(req.headers['x-gateway-key'] === 'gw-good-key-123456' ? 200 : 403).end('{}');
     });
     try {
@@ -218,7 +240,15 @@ describe('providers adjusted or declared in config.json', () => {
         join(home, 'config.json'),
         JSON.stringify({
           providers: {
-            gateway: { type: 'api_key', displayName: 'Team gateway', baseUrl: `${gateway.url}/v1`, header: { name: 'x-gateway-key' }, headers: { 'x-team': 'ml' }, validationPath: '/whoami', envVar: 'GATEWAY_KEY' },
+            gateway: {
+              type: 'api_key',
+              displayName: 'Team gateway',
+              baseUrl: `${gateway.url}/v1`,
+              header: { name: 'x-gateway-key' },
+              headers: { 'x-team': 'ml' },
+              validationPath: '/whoami',
+              envVar: 'GATEWAY_KEY',
+            },
           },
         }),
         { mode: 0o600 },
@@ -232,8 +262,13 @@ describe('providers adjusted or declared in config.json', () => {
       const probe = 'process.stdout.write(process.env.GATEWAY_KEY ?? "")';
       const exec = await runCliProcess(['exec', 'gateway', '--', process.execPath, '-e', probe], { home, env: ENV });
       assert.equal(exec.stdout, 'gw-good-key-123456');
-      const providers = JSON.parse((await runCli(['providers', '--json'], { home, env: ENV })).stdout) as { providers: Array<{ id: string; builtin: boolean; envVars: string[] }> };
-      assert.deepEqual(providers.providers.find((p) => p.id === 'gateway'), { ...providers.providers.find((p) => p.id === 'gateway'), builtin: false, envVars: ['GATEWAY_KEY'] });
+      const providers = JSON.parse((await runCli(['providers', '--json'], { home, env: ENV })).stdout) as {
+        providers: Array<{ id: string; builtin: boolean; envVars: string[] }>;
+      };
+      assert.deepEqual(
+        providers.providers.find((p) => p.id === 'gateway'),
+        { ...providers.providers.find((p) => p.id === 'gateway'), builtin: false, envVars: ['GATEWAY_KEY'] },
+      );
     } finally {
       await gateway.close();
     }

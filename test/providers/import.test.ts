@@ -25,7 +25,11 @@ test('import codex: API key and ChatGPT tokens, dry run first, source untouched,
   const file = join(codexHome, 'auth.json');
   await writeFile(
     file,
-    JSON.stringify({ OPENAI_API_KEY: apiKey, tokens: { id_token: idToken, access_token: accessToken, refresh_token: 'rt-secret-value', account_id: 'acct-123' }, last_refresh: new Date().toISOString() }),
+    JSON.stringify({
+      OPENAI_API_KEY: apiKey,
+      tokens: { id_token: idToken, access_token: accessToken, refresh_token: 'rt-secret-value', account_id: 'acct-123' },
+      last_refresh: new Date().toISOString(),
+    }),
     { mode: 0o600 },
   );
   const before = { bytes: await readFile(file), mtime: (await stat(file)).mtimeMs };
@@ -84,11 +88,17 @@ test('import opencode and llm: keys mapped to loginkit providers, policy and unk
   const llmDir = join(home, 'llm');
   await mkdir(llmDir);
   const claudeKey = `sk-ant-api03-${'b'.repeat(40)}`;
-  await writeFile(join(llmDir, 'keys.json'), JSON.stringify({ '// Note': 'This file stores secret API credential keys', claude: claudeKey, mystery: 'x' }));
+  await writeFile(
+    join(llmDir, 'keys.json'),
+    JSON.stringify({ '// Note': 'This file stores secret API credential keys', claude: claudeKey, mystery: 'x' }),
+  );
   const llm = await runCli(['import', 'llm', '--json'], { home, env: { ...ENV, LLM_USER_PATH: llmDir } });
   assert.equal(llm.code, 0, llm.stderr);
   const report = JSON.parse(llm.stdout) as { imported: Array<{ provider: string }>; skipped: Array<{ what: string }> };
-  assert.deepEqual(report.imported.map((i) => i.provider), ['anthropic']);
+  assert.deepEqual(
+    report.imported.map((i) => i.provider),
+    ['anthropic'],
+  );
   assert.ok(report.skipped.some((s) => s.what.includes('mystery')));
   assert.ok(!llm.stdout.includes(claudeKey) && !llm.stderr.includes(claudeKey));
   assert.equal((await runCli(['token', 'anthropic'], { home, env: ENV })).stdout, `${claudeKey}\n`);

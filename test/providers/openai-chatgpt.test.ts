@@ -92,7 +92,9 @@ describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local se
     assert.equal(token.code, 0, token.stderr);
     assert.equal(server.stats.refreshGrants, 1);
     assert.equal(server.stats.jsonBodies, jsonBefore + 1, 'the refresh went as JSON');
-    const afterRefresh = JSON.parse((await runCli(['status', 'openai', '--json'], { home, env: ENV })).stdout) as { providers: Array<Record<string, unknown>> };
+    const afterRefresh = JSON.parse((await runCli(['status', 'openai', '--json'], { home, env: ENV })).stdout) as {
+      providers: Array<Record<string, unknown>>;
+    };
     assert.equal(afterRefresh.providers[0]?.plan, 'pro', 'plan kept after refresh');
 
     const logout = await runCli(['logout', 'openai'], { home, env: ENV });

@@ -11,7 +11,6 @@ import { type DeviceStandIn, type DeviceStandInOptions, startDeviceStandIn } fro
 const PROVIDER = 'demo';
 const ENV = { LOGINKIT_STORE: 'file' };
 
-
 /** The verification address and user code, as the CLI printed them. */
 async function shownCode(cli: CliOutput): Promise<{ uri: string; code: string }> {
   const [, uri = ''] = await cli.waitFor(/open this address \(on [^)]+\):\n\s+(\S+)\n/, 'stderr');
@@ -52,9 +51,15 @@ describe('device sign-in through the CLI against oidc-provider', () => {
 
   test('over SSH, plain `login` picks the device code because the server offers one', async () => {
     const home = await fixture.home();
-    const cli = startCli(['login', PROVIDER], { home, env: { ...ENV, SSH_CONNECTION: '203.0.113.9 50000 198.51.100.7 22', SSH_TTY: '/dev/pts/3' } });
+    const cli = startCli(['login', PROVIDER], {
+      home,
+      env: { ...ENV, SSH_CONNECTION: '203.0.113.9 50000 198.51.100.7 22', SSH_TTY: '/dev/pts/3' },
+    });
     const { uri, code } = await shownCode(cli);
-    assert.match(cli.stderr(), /^Signing in to demo with a one-time code .*\(this is an SSH session, so a browser opened here would not reach you\)/);
+    assert.match(
+      cli.stderr(),
+      /^Signing in to demo with a one-time code .*\(this is an SSH session, so a browser opened here would not reach you\)/,
+    );
     await completeDeviceSignIn(uri, code);
     const result = await cli.exited;
     assert.equal(result.code, 0, result.stderr);
@@ -117,16 +122,16 @@ describe('device sign-in through the CLI: endings', () => {
 
   test('--device for a provider whose server offers no device endpoint is a usage error naming --paste', async () => {
     const home = await makeHome();
-    const added = await runCli(
-      ['providers', 'add', PROVIDER, '--issuer', 'http://127.0.0.1:9', '--client-id', 'x'],
-      { home, env: ENV },
-    );
+    const added = await runCli(['providers', 'add', PROVIDER, '--issuer', 'http://127.0.0.1:9', '--client-id', 'x'], { home, env: ENV });
     assert.equal(added.code, 0, added.stderr);
     const { writeFile, readFile } = await import('node:fs/promises');
     const { join } = await import('node:path');
     const configPath = join(home, 'config.json');
     const config = JSON.parse(await readFile(configPath, 'utf8')) as { providers: Record<string, Record<string, unknown>> };
-    Object.assign(config.providers[PROVIDER] ?? {}, { authorizationEndpoint: 'http://127.0.0.1:9/authorize', tokenEndpoint: 'http://127.0.0.1:9/token' });
+    Object.assign(config.providers[PROVIDER] ?? {}, {
+      authorizationEndpoint: 'http://127.0.0.1:9/authorize',
+      tokenEndpoint: 'http://127.0.0.1:9/token',
+    });
     await writeFile(configPath, JSON.stringify(config), { mode: 0o600 });
     const result = await runCli(['login', PROVIDER, '--device'], { home, env: ENV });
     assert.equal(result.code, 2, result.stderr);

@@ -45,7 +45,10 @@ async function runOnFakeClock(
 ): Promise<{ pollsAt: number[]; events: LoginEvent[]; sleeps: number[]; result: Promise<unknown> }> {
   const clock = fakeClock();
   const metadata = await metadataOf(server);
-  const { connection, requests } = recordingConnection(metadata, server.clientId, clock.now, { failFirst: options.failFirst ?? 0, failPath: '/token' });
+  const { connection, requests } = recordingConnection(metadata, server.clientId, clock.now, {
+    failFirst: options.failFirst ?? 0,
+    failPath: '/token',
+  });
   const events: LoginEvent[] = [];
   const result = runDeviceAuthorizationFlow({
     connection,
@@ -64,14 +67,19 @@ async function runOnFakeClock(
 
 describe('device authorization polling (RFC 8628 §3.4–3.5) on an injected clock', () => {
   test('no interval given: 5 s; pending keeps the interval, slow_down adds 5 s for good', async () => {
-    const server = await standIn({ answers: ['pending', 'pending', { slowDown: undefined }, 'pending', { slowDown: undefined }, 'pending', 'tokens'] });
+    const server = await standIn({
+      answers: ['pending', 'pending', { slowDown: undefined }, 'pending', { slowDown: undefined }, 'pending', 'tokens'],
+    });
     const { pollsAt, events, result } = await runOnFakeClock(server);
     const tokens = (await result) as { accessToken: string };
     assert.equal(tokens.accessToken, server.accessToken);
     // First poll one interval after the start; 5, 5, then 10 after the first slow_down, 15 after the second.
     assert.deepEqual(pollsAt, [5_000, 10_000, 15_000, 25_000, 35_000, 50_000, 65_000]);
     const slowDowns = events.filter((e) => e.type === 'device_poll' && e.outcome === 'slow_down');
-    assert.deepEqual(slowDowns.map((e) => (e.type === 'device_poll' ? e.intervalMs : 0)), [10_000, 15_000]);
+    assert.deepEqual(
+      slowDowns.map((e) => (e.type === 'device_poll' ? e.intervalMs : 0)),
+      [10_000, 15_000],
+    );
     const request = server.deviceRequests[0];
     assert.equal(request?.get('client_id'), server.clientId);
     assert.equal(request?.get('scope'), 'openid offline_access');
@@ -114,7 +122,10 @@ describe('device authorization polling (RFC 8628 §3.4–3.5) on an injected clo
   test('--timeout shorter than the code ends polling with a timeout', async () => {
     const server = await standIn({ interval: 5, expiresIn: 600, answers: ['pending'] });
     const { pollsAt, result } = await runOnFakeClock(server, { timeoutMs: 17_000 });
-    await assert.rejects(result, (error: unknown) => error instanceof LoginkitError && error.code === 'timeout' && /within 17 s/.test(error.message));
+    await assert.rejects(
+      result,
+      (error: unknown) => error instanceof LoginkitError && error.code === 'timeout' && /within 17 s/.test(error.message),
+    );
     assert.deepEqual(pollsAt, [5_000, 10_000, 15_000]);
   });
 
@@ -156,7 +167,11 @@ describe('device authorization polling (RFC 8628 §3.4–3.5) on an injected clo
 
 describe('what the device code prompt shows', () => {
   test('server text is stripped of control characters; a complete URI on another origin is dropped', async () => {
-    const server = await standIn({ userCode: 'ABCD\u001b[2J-\u0007EFGH\u202e', verificationUriComplete: 'https://evil.example/device?user_code=ABCD', answers: ['tokens'] });
+    const server = await standIn({
+      userCode: 'ABCD\u001b[2J-\u0007EFGH\u202e',
+      verificationUriComplete: 'https://evil.example/device?user_code=ABCD',
+      answers: ['tokens'],
+    });
     const { events } = await runOnFakeClock(server);
     const shown = events.find((e) => e.type === 'device_code');
     assert.ok(shown?.type === 'device_code');

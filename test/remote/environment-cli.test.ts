@@ -63,7 +63,10 @@ describe('choosing how to sign in from where the CLI runs', () => {
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     await cli.waitFor(new RegExp(`^  ssh -L ${port}:127\\.0\\.0\\.1:${port} -p 2222 alice@198\\.51\\.100\\.7$`, 'm'), 'stderr');
     const lines = cli.stderr().split('\n');
-    assert.match(lines[0] ?? '', /^Signing in to demo through a browser on any device \(this is an SSH session, so a browser opened here would not reach you\): open the URL below there and sign in\.$/);
+    assert.match(
+      lines[0] ?? '',
+      /^Signing in to demo through a browser on any device \(this is an SSH session, so a browser opened here would not reach you\): open the URL below there and sign in\.$/,
+    );
     assert.match(cli.stderr(), new RegExp(`forwards port ${port}`));
     // The person's browser comes through the tunnel: the callback reaches the listener on the fixed port.
     const page = await signInWithBrowser(urlLine);
@@ -85,7 +88,10 @@ describe('choosing how to sign in from where the CLI runs', () => {
 
   test('a missing xdg-open never crashes anything: the failure is reported and the sign-in still completes', async () => {
     const home = await homeWith();
-    const cli = spawnCli(['login', PROVIDER, '--method', 'browser', '--timeout', '60'], { home, env: { ...ENV, ...NO_TOOLS, DISPLAY: ':99' } });
+    const cli = spawnCli(['login', PROVIDER, '--method', 'browser', '--timeout', '60'], {
+      home,
+      env: { ...ENV, ...NO_TOOLS, DISPLAY: ':99' },
+    });
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     await cli.waitFor(/Could not open a browser/, 'stderr');
     assert.equal(cli.child.exitCode, null, 'still running');

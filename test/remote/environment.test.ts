@@ -19,7 +19,16 @@ function probe(env: Record<string, string>, platform: NodeJS.Platform = 'linux',
   return { env, platform, readTextFile: (path) => files[path], hostname: () => 'devbox' };
 }
 
-function choose(environment: LoginEnvironment, extra: { device?: boolean; apiKey?: boolean; requested?: 'auto' | 'browser' | 'device' | 'paste'; noBrowser?: boolean; injected?: boolean } = {}) {
+function choose(
+  environment: LoginEnvironment,
+  extra: {
+    device?: boolean;
+    apiKey?: boolean;
+    requested?: 'auto' | 'browser' | 'device' | 'paste';
+    noBrowser?: boolean;
+    injected?: boolean;
+  } = {},
+) {
   return chooseLoginMethod({
     requested: extra.requested ?? 'auto',
     environment,
@@ -127,7 +136,11 @@ describe('detecting where we run', () => {
 
   test('explicit choices: --no-browser shows the URL and reads pastes; --device needs a provider that offers it', () => {
     const desktop = detectEnvironment(probe({ DISPLAY: ':0' }));
-    assert.deepEqual(choose(desktop, { noBrowser: true }), { method: 'browser', reason: 'no browser is opened: open the URL yourself', pasteFromStart: true });
+    assert.deepEqual(choose(desktop, { noBrowser: true }), {
+      method: 'browser',
+      reason: 'no browser is opened: open the URL yourself',
+      pasteFromStart: true,
+    });
     assert.equal(choose(desktop, { requested: 'paste' }).method, 'paste');
     assert.equal(choose(desktop, { requested: 'device' }).method, 'device');
     assert.throws(() => choose(desktop, { requested: 'device', device: false }), /does not offer sign-in with a device code[\s\S]*--paste/);

@@ -13,7 +13,7 @@ async function openAiHome(issuer: string, clientId: string): Promise<string> {
   return home;
 }
 
-test('loginkit login openai --device speaks OpenAI\'s own device-code protocol and ends signed in', async () => {
+test("loginkit login openai --device speaks OpenAI's own device-code protocol and ends signed in", async () => {
   const server = await startOpenAIStandIn({ interval: '1', pendingPolls: 1 });
   try {
     const home = await openAiHome(server.issuer, server.clientId);

@@ -44,7 +44,10 @@ async function run(server: OpenAIStandIn, options: { timeoutMs?: number } = {}) 
   const result = runOpenAIDeviceCodeFlow({
     connection: { ...connection, jsonBodies: true },
     scopes: ['openid', 'profile', 'email', 'offline_access'],
-    accountClaims: { plan: [['https://api.openai.com/auth', 'chatgpt_plan_type']], workspace: [['https://api.openai.com/auth', 'chatgpt_account_id']] },
+    accountClaims: {
+      plan: [['https://api.openai.com/auth', 'chatgpt_plan_type']],
+      workspace: [['https://api.openai.com/auth', 'chatgpt_account_id']],
+    },
     onEvent: (event) => events.push(event),
     now: clock.now,
     sleep: clock.sleep,
@@ -105,7 +108,10 @@ describe("OpenAI's device-code sign-in", () => {
   test('the code expires after 15 minutes of waiting', async () => {
     const server = await standIn({ interval: '60', pendingPolls: 1_000 });
     const { result, requests } = await run(server);
-    await assert.rejects(result, (error: unknown) => error instanceof ProviderError && error.error === 'expired_token' && /15 minutes/.test(error.message));
+    await assert.rejects(
+      result,
+      (error: unknown) => error instanceof ProviderError && error.error === 'expired_token' && /15 minutes/.test(error.message),
+    );
     assert.equal(requests.filter((r) => r.path.endsWith('/deviceauth/token')).length, 14);
   });
 

@@ -16,7 +16,6 @@ import { type DeviceStandIn, spawnCliInPty, startDeviceStandIn, stripAnsi } from
 const PROVIDER = 'demo';
 const ENV = { LOGINKIT_STORE: 'file' };
 
-
 function withState(url: string, state: string): string {
   const copy = new URL(url);
   copy.searchParams.set('state', state);
@@ -74,7 +73,11 @@ describe('paste the redirect, racing the callback', () => {
       assert.equal(server.stats.authorizationCodeGrants, grantsBefore + 1);
       assert.equal(await isPortClosed(port), true, 'the listener is closed: the callback lost the race cleanly');
       const output = stripAnsi(cli.output());
-      assert.match(output.split('\n').find((line) => line.trim() !== '') ?? '', /^Signing in to demo through a browser/, 'the first line says what happens');
+      assert.match(
+        output.split('\n').find((line) => line.trim() !== '') ?? '',
+        /^Signing in to demo through a browser/,
+        'the first line says what happens',
+      );
       assert.match(output, /Could not open a browser/);
       await workingToken(server, home);
     } finally {
@@ -88,7 +91,10 @@ describe('paste the redirect, racing the callback', () => {
     const cli = startCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     await cli.waitFor(/paste that full address here and press Enter:/, 'stderr');
-    assert.match(cli.stderr(), /^Signing in to demo through a browser on any device \(as requested\): open the URL below there and sign in\.\n/);
+    assert.match(
+      cli.stderr(),
+      /^Signing in to demo through a browser on any device \(as requested\): open the URL below there and sign in\.\n/,
+    );
     // No paste at all: the browser reaches the listener, which wins the race; stdin is left alone.
     const page = await signInWithBrowser(urlLine);
     assert.equal(new URL(page.finalUrl).pathname, '/loginkit/done');
@@ -123,7 +129,11 @@ describe('paste the redirect, racing the callback', () => {
       const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
       const authorization = new URL(urlLine);
       const callback = new URL(authorization.searchParams.get('redirect_uri') ?? '');
-      callback.search = new URLSearchParams({ iss: server.issuer, ...params, state: authorization.searchParams.get('state') ?? '' }).toString();
+      callback.search = new URLSearchParams({
+        iss: server.issuer,
+        ...params,
+        state: authorization.searchParams.get('state') ?? '',
+      }).toString();
       const tokenRequests = server.stats.tokenRequests;
       cli.stdin.write(`${callback.href}\n`);
       const result = await cli.exited;

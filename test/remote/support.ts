@@ -11,13 +11,7 @@ import { CLI_ENTRY, cliEnvironment } from '../helpers/cli.js';
 import { type HttpServerHandle, startHttpServer } from '../helpers/stand-in.js';
 
 /** One scripted answer of the stand-in's token endpoint to a device-code poll. */
-export type DeviceAnswer =
-  | 'pending'
-  | { slowDown: number | undefined }
-  | 'denied'
-  | 'expired'
-  | 'server_error'
-  | 'tokens';
+export type DeviceAnswer = 'pending' | { slowDown: number | undefined } | 'denied' | 'expired' | 'server_error' | 'tokens';
 
 /** Options of {@link startDeviceStandIn}. */
 export interface DeviceStandInOptions {
@@ -74,7 +68,10 @@ export async function startDeviceStandIn(options: DeviceStandInOptions): Promise
           verification_uri: verificationUri,
           ...(options.verificationUriComplete === null
             ? {}
-            : { verification_uri_complete: options.verificationUriComplete ?? `${verificationUri}?user_code=${encodeURIComponent(userCode)}` }),
+            : {
+                verification_uri_complete:
+                  options.verificationUriComplete ?? `${verificationUri}?user_code=${encodeURIComponent(userCode)}`,
+              }),
           expires_in: options.expiresIn ?? 600,
           ...(options.interval === undefined ? {} : { interval: options.interval }),
         });
@@ -89,9 +86,15 @@ export async function startDeviceStandIn(options: DeviceStandInOptions): Promise
         if (answer === 'expired') return json(res, 400, { error: 'expired_token' });
         if (answer === 'server_error') return json(res, 503, { error: 'temporarily_unavailable' });
         if (answer === 'tokens') {
-          return json(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: 3600, refresh_token: randomBytes(24).toString('base64url') });
+          return json(res, 200, {
+            access_token: accessToken,
+            token_type: 'Bearer',
+            expires_in: 3600,
+            refresh_token: randomBytes(24).toString('base64url'),
+          });
         }
-        if (answer !== undefined) return json(res, 400, { error: 'slow_down', ...(answer.slowDown === undefined ? {} : { interval: answer.slowDown }) });
+        if (answer !== undefined)
+          return json(res, 400, { error: 'slow_down', ...(answer.slowDown === undefined ? {} : { interval: answer.slowDown }) });
       }
       return json(res, 404, { error: 'not_found' });
     });
@@ -164,7 +167,8 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
       if (req.method === 'POST' && path === '/api/accounts/deviceauth/token') {
         if (body.device_auth_id !== deviceAuthId || body.user_code !== userCode) return json(res, 400, { error: { message: 'bad poll' } });
         polls += 1;
-        if (polls <= (options.pendingPolls ?? 2)) return json(res, 403, { error: { message: 'Device authorization is pending', code: 'deviceauth_authorization_pending' } });
+        if (polls <= (options.pendingPolls ?? 2))
+          return json(res, 403, { error: { message: 'Device authorization is pending', code: 'deviceauth_authorization_pending' } });
         return json(res, 200, {
           authorization_code: authorizationCode,
           code_challenge: challenge,
@@ -191,7 +195,13 @@ export async function startOpenAIStandIn(options: OpenAIStandInOptions = {}): Pr
           .setIssuedAt(now)
           .setExpirationTime(now + 3600)
           .sign(privateKey);
-        return json(res, 200, { access_token: accessToken, token_type: 'Bearer', expires_in: 3600, refresh_token: randomBytes(24).toString('base64url'), id_token: idToken });
+        return json(res, 200, {
+          access_token: accessToken,
+          token_type: 'Bearer',
+          expires_in: 3600,
+          refresh_token: randomBytes(24).toString('base64url'),
+          id_token: idToken,
+        });
       }
       return json(res, 404, { error: { message: 'Not found' } });
     });

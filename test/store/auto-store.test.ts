@@ -48,13 +48,20 @@ describe('auto without a keychain', () => {
     const dir = await home();
     const path = join(dir, 'credentials.json');
     const warnings: Array<{ message: string; fileExisted: boolean }> = [];
-    const store = createCredentialStore({ path, env: {}, onWarning: (message) => warnings.push({ message, fileExisted: existsSync(path) }) });
+    const store = createCredentialStore({
+      path,
+      env: {},
+      onWarning: (message) => warnings.push({ message, fileExisted: existsSync(path) }),
+    });
     await store.update(() => credentialEntry('acme', 'auto-token'));
     assert.equal(warnings.length, 1);
     assert.equal(warnings[0]?.fileExisted, false, 'warned before anything was written');
     // The reason is the missing session, found at once, not the probe's time limit running out.
     assert.doesNotMatch(warnings[0]?.message ?? '', /did not answer within/);
-    assert.match(warnings[0]?.message ?? '', /^The OS keychain cannot be used \(there is no D-Bus session \(DBUS_SESSION_BUS_ADDRESS is not set\), so no Secret Service\), so credentials will be kept in a plaintext file readable only by you: .*credentials\.json\n/);
+    assert.match(
+      warnings[0]?.message ?? '',
+      /^The OS keychain cannot be used \(there is no D-Bus session \(DBUS_SESSION_BUS_ADDRESS is not set\), so no Secret Service\), so credentials will be kept in a plaintext file readable only by you: .*credentials\.json\n/,
+    );
     assert.match(warnings[0]?.message ?? '', /LOGINKIT_STORE=passphrase/);
     assert.equal(store.info.protection, 'plaintext file');
     assert.ok((await readFile(path, 'utf8')).includes('auto-token'));
@@ -81,11 +88,20 @@ describe('auto without a keychain', () => {
 
   test('explicit keychain on a bus that never answers fails closed within the bound: exit 1, nothing written', async () => {
     const dir = await home();
-    const result = await runCliProcess(['store', 'migrate', '--to', 'keychain'], { home: dir, env: { DBUS_SESSION_BUS_ADDRESS: `unix:path=${silentPath}` } });
+    const result = await runCliProcess(['store', 'migrate', '--to', 'keychain'], {
+      home: dir,
+      env: { DBUS_SESSION_BUS_ADDRESS: `unix:path=${silentPath}` },
+    });
     assert.equal(result.code, 1);
     // Ended by the keychain's own time limit, which the message names.
-    assert.match(result.stderr, /^error: Cannot save a new key for the credential store .* in the OS keychain: the D-Bus session bus at .* did not answer within 2 s; nothing was changed\.\nFix that and try again/);
-    assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('credentials')), []);
+    assert.match(
+      result.stderr,
+      /^error: Cannot save a new key for the credential store .* in the OS keychain: the D-Bus session bus at .* did not answer within 2 s; nothing was changed\.\nFix that and try again/,
+    );
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.startsWith('credentials')),
+      [],
+    );
   });
 
   test('explicit keychain without D-Bus fails closed: exit 1, nothing written, never a plaintext fallback', async () => {
@@ -93,7 +109,10 @@ describe('auto without a keychain', () => {
     const result = await runCliProcess(['store', 'migrate', '--to', 'keychain'], { home: dir, env: NO_DBUS });
     assert.equal(result.code, 1);
     assert.match(result.stderr, /in the OS keychain: there is no D-Bus session/);
-    assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('credentials')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.startsWith('credentials')),
+      [],
+    );
   });
 
   test('LOGINKIT_STORE with a value that is not a backend is a configuration error', async () => {

@@ -5,12 +5,7 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { StorageError } from '../../src/errors.js';
 import { ENVELOPE_FORMAT, type EnvelopeHeader, type KeySourceKind, parseEnvelope } from '../../src/store/envelope.js';
-import {
-  type KeySource,
-  createEncryptedCodec,
-  keyFingerprint,
-  randomDataKey,
-} from '../../src/store/encrypted-codec.js';
+import { type KeySource, createEncryptedCodec, keyFingerprint, randomDataKey } from '../../src/store/encrypted-codec.js';
 import { createFileStore } from '../../src/store/file-store.js';
 import { plaintextCodec } from '../../src/store/plaintext-codec.js';
 import { detectBackend } from '../../src/store/select-store.js';
@@ -23,7 +18,8 @@ const ENTRIES = { ...credentialEntry('acme', 'secret-access-token-acme'), ...cre
 function memoryKeySource(kind: KeySourceKind): KeySource & { handedOut: Buffer[]; created: number } {
   const key = randomDataKey();
   const keyId = keyFingerprint(key);
-  const kdf = kind === 'passphrase' ? { name: 'scrypt' as const, N: 2 ** 15, r: 8, p: 1, salt: Buffer.alloc(16, 7).toString('base64') } : undefined;
+  const kdf =
+    kind === 'passphrase' ? { name: 'scrypt' as const, N: 2 ** 15, r: 8, p: 1, salt: Buffer.alloc(16, 7).toString('base64') } : undefined;
   const source = {
     kind,
     handedOut: [] as Buffer[],
@@ -59,7 +55,10 @@ describe('encrypted codec', () => {
       assert.ok(!text.includes('secret-access-token'), 'no token in the file');
       assert.ok(!text.includes('acme'), 'not even the provider names');
       const json = JSON.parse(text) as Record<string, unknown>;
-      assert.deepEqual(Object.keys(json).sort(), ['cipher', 'ciphertext', 'format', 'iv', 'keyId', 'protection', 'tag', 'version', ...(kind === 'passphrase' ? ['kdf'] : [])].sort());
+      assert.deepEqual(
+        Object.keys(json).sort(),
+        ['cipher', 'ciphertext', 'format', 'iv', 'keyId', 'protection', 'tag', 'version', ...(kind === 'passphrase' ? ['kdf'] : [])].sort(),
+      );
       assert.equal(json.format, ENVELOPE_FORMAT);
       assert.equal(json.protection, kind);
       assert.equal(json.cipher, 'aes-256-gcm');
@@ -67,7 +66,11 @@ describe('encrypted codec', () => {
       assert.equal(detectBackend(bytes, PATH), kind);
       assert.deepEqual(await codec.decode(bytes, PATH), ENTRIES);
       assert.ok(source.handedOut.length >= 2);
-      for (const key of source.handedOut) assert.ok(key.every((byte) => byte === 0), 'every key handed out was zeroed after use');
+      for (const key of source.handedOut)
+        assert.ok(
+          key.every((byte) => byte === 0),
+          'every key handed out was zeroed after use',
+        );
     });
   }
 
@@ -113,12 +116,21 @@ describe('encrypted codec', () => {
 
   test('a newer envelope version is refused as such; an unknown older one as damaged', async () => {
     const codec = createEncryptedCodec(memoryKeySource('keychain'));
-    const json = JSON.parse(new TextDecoder().decode(await codec.encode(ENTRIES, { path: PATH, current: undefined }))) as Record<string, unknown>;
+    const json = JSON.parse(new TextDecoder().decode(await codec.encode(ENTRIES, { path: PATH, current: undefined }))) as Record<
+      string,
+      unknown
+    >;
     const future = new TextEncoder().encode(JSON.stringify({ ...json, version: 2 }));
-    await assert.rejects(codec.decode(future, PATH), /format version 2, newer than this loginkit understands; it was left untouched\.\nUpgrade loginkit/);
+    await assert.rejects(
+      codec.decode(future, PATH),
+      /format version 2, newer than this loginkit understands; it was left untouched\.\nUpgrade loginkit/,
+    );
     assert.throws(() => detectBackend(future, PATH), /newer than this loginkit understands/);
     const older = new TextEncoder().encode(JSON.stringify({ ...json, version: 0 }));
-    await assert.rejects(codec.decode(older, PATH), /is not a valid encrypted loginkit store; it was left untouched\.\nRestore it from a backup, or move it aside and sign in again: loginkit store reset/);
+    await assert.rejects(
+      codec.decode(older, PATH),
+      /is not a valid encrypted loginkit store; it was left untouched\.\nRestore it from a backup, or move it aside and sign in again: loginkit store reset/,
+    );
   });
 
   test('a tampered store file on disk: read fails with the fix, and the file is left byte for byte as it was', async () => {
@@ -142,7 +154,10 @@ describe('encrypted codec', () => {
       assert.match(error.message, /loginkit store reset/);
       return true;
     });
-    await assert.rejects(store.update((entries) => ({ ...entries, extra: 1 })), StorageError);
+    await assert.rejects(
+      store.update((entries) => ({ ...entries, extra: 1 })),
+      StorageError,
+    );
     assert.equal(await readFile(path, 'utf8'), tampered, 'nothing was rewritten');
   });
 
@@ -150,6 +165,9 @@ describe('encrypted codec', () => {
     const bytes = await plaintextCodec.encode(ENTRIES, { path: PATH, current: undefined });
     assert.equal(detectBackend(bytes, PATH), 'file');
     assert.throws(() => detectBackend(new TextEncoder().encode('{"hello": 1}'), PATH), /does not have the shape of a loginkit store/);
-    assert.throws(() => detectBackend(new TextEncoder().encode('{"format": "loginkit-encrypted-store"'), PATH), /is truncated or not valid JSON/);
+    assert.throws(
+      () => detectBackend(new TextEncoder().encode('{"format": "loginkit-encrypted-store"'), PATH),
+      /is truncated or not valid JSON/,
+    );
   });
 });

@@ -31,7 +31,10 @@ describe('a locked keychain', () => {
     const before = await storeText(existing);
     const token = await runCli(['token', 'acme'], { home: existing, env: service.env });
     assert.equal(token.code, 1);
-    assert.match(token.stderr, /^error: Cannot read the key of the credential store .* in the OS keychain: it is locked \(unlock it, e\.g\. by logging in to the desktop, then try again\); nothing was changed\.\nFix that and try again/);
+    assert.match(
+      token.stderr,
+      /^error: Cannot read the key of the credential store .* in the OS keychain: it is locked \(unlock it, e\.g\. by logging in to the desktop, then try again\); nothing was changed\.\nFix that and try again/,
+    );
     // Quickly: the keychain said it is locked; its time limit (which the message would name) did not run out.
     assert.doesNotMatch(token.stderr, /did not answer within/);
     const reset = await runCli(['store', 'reset'], { home: existing, env: service.env });
@@ -45,6 +48,9 @@ describe('a locked keychain', () => {
     assert.equal(result.code, 1, result.stderr);
     assert.match(result.stderr, /Cannot save a new key for the credential store .* in the OS keychain: it is locked/);
     assert.doesNotMatch(result.stderr, /did not answer within/, 'quickly: told it is locked, not timed out');
-    assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('credentials')), []);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.startsWith('credentials')),
+      [],
+    );
   });
 });

@@ -60,7 +60,13 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
     const status = await runCli(['status', '--json'], { home: dir, env: service.env });
     assert.equal(status.code, 0, status.stderr);
     const providers = (JSON.parse(status.stdout) as { providers: Array<{ id: string; protection: string; store: string }> }).providers;
-    assert.deepEqual(providers.map((p) => [p.id, p.protection]), [['acme', 'encrypted (keychain)'], ['zeta', 'encrypted (keychain)']]);
+    assert.deepEqual(
+      providers.map((p) => [p.id, p.protection]),
+      [
+        ['acme', 'encrypted (keychain)'],
+        ['zeta', 'encrypted (keychain)'],
+      ],
+    );
     assert.equal(providers[0]?.store, `${join(dir, 'credentials.json')} (encrypted (keychain))`);
 
     const text2 = await runCli(['status'], { home: dir, env: service.env });
@@ -96,10 +102,16 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
   test('a keychain store is read with the keychain even when LOGINKIT_STORE is unset and auto would now pick file', async () => {
     const dir = await home();
     await seedStore(dir, 'keychain', credentialEntry('acme', TOKEN_ACME));
-    const token = await runCliProcess(['token', 'acme'], { home: dir, env: { ...service.env, DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: undefined } });
+    const token = await runCliProcess(['token', 'acme'], {
+      home: dir,
+      env: { ...service.env, DBUS_SESSION_BUS_ADDRESS: undefined, XDG_RUNTIME_DIR: undefined },
+    });
     assert.equal(token.code, 1, 'no keychain now, and no silent second store');
     assert.match(token.stderr, /Cannot read the key of the credential store .* in the OS keychain: there is no D-Bus session/);
-    assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('credentials')), ['credentials.json']);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.startsWith('credentials')),
+      ['credentials.json'],
+    );
   });
 
   test('the key missing from the keychain: a clear error and the file untouched; store reset moves it aside, never deletes', async () => {
@@ -111,7 +123,10 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
 
     const token = await runCli(['token', 'acme'], { home: dir, env: service.env });
     assert.equal(token.code, 1);
-    assert.match(token.stderr, /The key of the credential store .*credentials\.json is not in the OS keychain \(service "loginkit", account ".*#[0-9a-f]{16}"\); the file was left untouched\./);
+    assert.match(
+      token.stderr,
+      /The key of the credential store .*credentials\.json is not in the OS keychain \(service "loginkit", account ".*#[0-9a-f]{16}"\); the file was left untouched\./,
+    );
     assert.match(token.stderr, /Restore that keychain entry, or move the store aside and sign in again: loginkit store reset/);
     assert.equal(await storeText(dir), before);
 
@@ -133,7 +148,10 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
     await seedStore(dir, 'keychain', credentialEntry('acme', TOKEN_ACME));
     const reset = await runCli(['store', 'reset'], { home: dir, env: service.env });
     assert.equal(reset.code, 1);
-    assert.match(reset.stderr, /opens fine \(1 entry\); nothing was changed\.\nTo sign out everywhere: loginkit logout --all; to move it aside anyway: loginkit store reset --force/);
+    assert.match(
+      reset.stderr,
+      /opens fine \(1 entry\); nothing was changed\.\nTo sign out everywhere: loginkit logout --all; to move it aside anyway: loginkit store reset --force/,
+    );
     assert.equal((await readdir(dir)).filter((name) => name.includes('corrupt')).length, 0);
   });
 
@@ -142,6 +160,9 @@ describe('keychain backend (gnome-keyring on a private D-Bus session)', () => {
     await seedStore(dir, 'keychain', credentialEntry('acme', TOKEN_ACME));
     const token = await runCli(['token', 'acme'], { home: dir, env: { ...service.env, LOGINKIT_STORE: 'file' } });
     assert.equal(token.code, 1);
-    assert.match(token.stderr, /is a keychain-encrypted store, but LOGINKIT_STORE asks for file; nothing was changed\.\nMove every credential: loginkit store migrate --to file/);
+    assert.match(
+      token.stderr,
+      /is a keychain-encrypted store, but LOGINKIT_STORE asks for file; nothing was changed\.\nMove every credential: loginkit store migrate --to file/,
+    );
   });
 });

@@ -23,8 +23,17 @@ const CREDENTIALS = { acme: 'migrate-token-acme-111111', zeta: 'migrate-token-ze
 const FIXTURE = fileURLToPath(new URL('./fixtures/migrate-until.ts', import.meta.url));
 
 /** Starts a migration of `home` to `to` in another process, resolves once it is frozen at `step`, then kills it with SIGKILL. */
-async function killMigrationAt(fixture: Bundle, home: string, env: Record<string, string>, to: StoreBackend, step: MigrationStep): Promise<void> {
-  const child = spawn(process.execPath, [fixture.file, to, step], { env: cliEnvironment(home, { ...env, ...fixture.env }), stdio: ['ignore', 'pipe', 'pipe'] });
+async function killMigrationAt(
+  fixture: Bundle,
+  home: string,
+  env: Record<string, string>,
+  to: StoreBackend,
+  step: MigrationStep,
+): Promise<void> {
+  const child = spawn(process.execPath, [fixture.file, to, step], {
+    env: cliEnvironment(home, { ...env, ...fixture.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
   await new Promise<void>((resolve, reject) => {
@@ -82,7 +91,10 @@ describe('store migrate', { timeout: 240_000 }, () => {
     assert.equal(result.code, 0, `${why}: ${result.stderr}`);
     const providers = (JSON.parse(result.stdout) as { providers: Array<{ id: string; loggedIn: boolean }> }).providers;
     assert.deepEqual(
-      providers.filter((p) => p.loggedIn).map((p) => p.id).sort(),
+      providers
+        .filter((p) => p.loggedIn)
+        .map((p) => p.id)
+        .sort(),
       Object.keys(CREDENTIALS).sort(),
       why,
     );
@@ -108,7 +120,13 @@ describe('store migrate', { timeout: 240_000 }, () => {
         const result = await runCli(['store', 'migrate', '--to', to, '--json'], { home: dir, env });
         assert.equal(result.code, 0, result.stderr);
         assert.match(result.stderr, new RegExp(`^Moved 3 credentials from ${from} to ${to} in .*credentials\\.json\\.\\n$`));
-        const summary = JSON.parse(result.stdout) as { from: string; to: string; entries: number; changed: boolean; leftover: string | null };
+        const summary = JSON.parse(result.stdout) as {
+          from: string;
+          to: string;
+          entries: number;
+          changed: boolean;
+          leftover: string | null;
+        };
         assert.deepEqual([summary.from, summary.to, summary.entries, summary.changed, summary.leftover], [from, to, 3, true, null]);
 
         const after = await storeText(dir);
@@ -116,7 +134,11 @@ describe('store migrate', { timeout: 240_000 }, () => {
         for (const token of Object.values(CREDENTIALS)) assert.equal(after.includes(token), to === 'file');
         if (from === 'keychain') assert.equal(keychainKey(dir, before), null, 'the old key was removed from the keychain');
         if (to === 'keychain') assert.equal(keychainKey(dir, after)?.length, 32, 'the new key is in the keychain');
-        assert.deepEqual((await readdir(dir)).filter((name) => name.includes('credentials')), ['credentials.json'], 'no temporary file left');
+        assert.deepEqual(
+          (await readdir(dir)).filter((name) => name.includes('credentials')),
+          ['credentials.json'],
+          'no temporary file left',
+        );
         await assertAllReadable(dir, `${from} → ${to}`);
 
         const status = await runCli(['status', '--json'], { home: dir, env });
@@ -184,7 +206,11 @@ describe('store migrate', { timeout: 240_000 }, () => {
   test('after a killed migration, the next one cleans up and completes', async () => {
     const dir = await seeded('keychain');
     await killMigrationAt(fixture, dir, env, 'file', 'switch');
-    assert.equal((await readdir(dir)).filter((name) => name.includes('.migrating-')).length, 1, 'the killed migration left its temporary file');
+    assert.equal(
+      (await readdir(dir)).filter((name) => name.includes('.migrating-')).length,
+      1,
+      'the killed migration left its temporary file',
+    );
 
     // The dead process's lock goes stale 10 s after its last heartbeat, and the next migration then takes it
     // over. Backdate the heartbeat rather than wait for it (stale-lock.test.ts covers the waiting).
@@ -193,7 +219,10 @@ describe('store migrate', { timeout: 240_000 }, () => {
     await utimes(lock, longAgo, longAgo);
     const again = await runCli(['store', 'migrate', '--to', 'file'], { home: dir, env, timeoutMs: 40_000 });
     assert.equal(again.code, 0, again.stderr);
-    assert.deepEqual((await readdir(dir)).filter((name) => name.includes('credentials')), ['credentials.json']);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.includes('credentials')),
+      ['credentials.json'],
+    );
     assert.equal(backendOf(await storeText(dir)), 'file');
     await assertAllReadable(dir, 'after the second migration');
   });

@@ -51,12 +51,18 @@ describe('passphrase backend', () => {
     const token = await runCli(['token', 'acme'], { home: dir, env: { LOGINKIT_PASSPHRASE: 'wrong horse' } });
     assert.equal(token.code, 1);
     assert.equal(token.stdout, '');
-    assert.match(token.stderr, /^error: Wrong passphrase for the credential store .*credentials\.json; nothing was changed\.\nTry again with the passphrase the store was created with/);
+    assert.match(
+      token.stderr,
+      /^error: Wrong passphrase for the credential store .*credentials\.json; nothing was changed\.\nTry again with the passphrase the store was created with/,
+    );
     const reset = await runCli(['store', 'reset'], { home: dir, env: { LOGINKIT_PASSPHRASE: 'wrong horse' } });
     assert.equal(reset.code, 1, 'a mistyped passphrase is no reason to move the store aside');
     assert.match(reset.stderr, /does not look damaged: Wrong passphrase/);
     assert.equal(await storeText(dir), before);
-    assert.deepEqual((await readdir(dir)).filter((name) => name.startsWith('credentials')), ['credentials.json']);
+    assert.deepEqual(
+      (await readdir(dir)).filter((name) => name.startsWith('credentials')),
+      ['credentials.json'],
+    );
   });
 
   test('missing passphrase, non-interactive: exit 1 and how to give one', async () => {
@@ -76,7 +82,10 @@ describe('passphrase backend', () => {
       const result = await runCli(['store', 'migrate', '--to', 'passphrase'], { home: empty });
       assert.equal(result.code, 1);
       assert.match(result.stderr, /A passphrase is needed to encrypt the credential store .*\nSet LOGINKIT_PASSPHRASE/);
-      assert.deepEqual((await readdir(empty)).filter((name) => name.startsWith('credentials')), []);
+      assert.deepEqual(
+        (await readdir(empty)).filter((name) => name.startsWith('credentials')),
+        [],
+      );
     } finally {
       await rm(empty, { recursive: true, force: true });
     }
@@ -87,10 +96,14 @@ describe('passphrase backend', () => {
     try {
       await seedStore(tty, 'file', credentialEntry('acme', TOKEN));
       const secret = 'typed-at-the-prompt-7781';
-      const migrate = await inTerminal(tty, ['store', 'migrate', '--to', 'passphrase'], [
-        [/New passphrase to encrypt .*credentials\.json/, `${secret}\r`],
-        [/The same passphrase again/, `${secret}\r`],
-      ]);
+      const migrate = await inTerminal(
+        tty,
+        ['store', 'migrate', '--to', 'passphrase'],
+        [
+          [/New passphrase to encrypt .*credentials\.json/, `${secret}\r`],
+          [/The same passphrase again/, `${secret}\r`],
+        ],
+      );
       assert.equal(migrate.code, 0, migrate.output);
       assert.ok(!migrate.output.includes(secret), 'not echoed');
       assert.match(migrate.output, /Moved 1 credential from file to passphrase/);
@@ -151,7 +164,10 @@ describe('login into a passphrase store (real sign-in)', () => {
     writeFileSync(spy, `#!/bin/sh\nenv > '${envFile}'\nexec '${browser}' "$@"\n`);
     chmodSync(spy, 0o755);
 
-    const login = await runCli(['login', 'demo', '--store', 'passphrase'], { home: dir, env: { BROWSER: spy, LOGINKIT_PASSPHRASE: PASSPHRASE } });
+    const login = await runCli(['login', 'demo', '--store', 'passphrase'], {
+      home: dir,
+      env: { BROWSER: spy, LOGINKIT_PASSPHRASE: PASSPHRASE },
+    });
     assert.equal(login.code, 0, login.stderr);
     assert.match(login.stderr, /Stored in .*credentials\.json \(encrypted \(passphrase\)\)\./);
     assert.doesNotMatch(login.stderr, /warning:/);

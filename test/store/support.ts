@@ -102,7 +102,14 @@ async function waitForName(address: string, name: string, present: boolean): Pro
     const owned = await new Promise<boolean>((resolve) => {
       execFile(
         'dbus-send',
-        ['--session', '--print-reply', '--dest=org.freedesktop.DBus', '/org/freedesktop/DBus', 'org.freedesktop.DBus.NameHasOwner', `string:${name}`],
+        [
+          '--session',
+          '--print-reply',
+          '--dest=org.freedesktop.DBus',
+          '/org/freedesktop/DBus',
+          'org.freedesktop.DBus.NameHasOwner',
+          `string:${name}`,
+        ],
         { env: { ...process.env, DBUS_SESSION_BUS_ADDRESS: address } },
         (error, stdout) => resolve(!error && /boolean true/.test(stdout)),
       );
@@ -117,7 +124,12 @@ async function waitForName(address: string, name: string, present: boolean): Pro
 export function credentialEntry(provider: string, accessToken: string): Entries {
   const now = Date.now();
   const credential = toCredential(
-    { provider, profile: 'default', clientId: 'store-test', server: { issuer: 'https://auth.example.test', token_endpoint: 'https://auth.example.test/token' } },
+    {
+      provider,
+      profile: 'default',
+      clientId: 'store-test',
+      server: { issuer: 'https://auth.example.test', token_endpoint: 'https://auth.example.test/token' },
+    },
     {
       accessToken,
       refreshToken: `refresh-${accessToken}`,

@@ -14,7 +14,13 @@ interface Reply {
 function send(port: number, path: string, options: { method?: string; host?: string; address?: string } = {}): Promise<Reply> {
   return new Promise((resolve, reject) => {
     const req = request(
-      { host: options.address ?? '127.0.0.1', port, path, method: options.method ?? 'GET', headers: { host: options.host ?? `127.0.0.1:${port}` } },
+      {
+        host: options.address ?? '127.0.0.1',
+        port,
+        path,
+        method: options.method ?? 'GET',
+        headers: { host: options.host ?? `127.0.0.1:${port}` },
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');
