@@ -1,15 +1,20 @@
-// `npm test`: checks formatting and types, installs the Debian packages the real-parts tests need when
-// missing (chromium, gnome-keyring, dbus), builds, then runs every test/**/*.test.ts with node:test on this Node.js.
-import { spawnSync } from 'node:child_process';
+// `npm test`: checks formatting and types, installs the Debian packages the real-parts tests need when missing (chromium, gnome-keyring,
+// dbus), builds, then runs every test/**/*.test.ts with node:test on this Node.js. One headless Chromium
+// serves the whole run (test/helpers/browser-server.ts): test processes connect to it instead of each
+// launching its own. Files run the slowest first (as the last run measured them, scripts/test-times.mjs),
+// so that the run does not end waiting on one long file started last.
+import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { readTestTimes } from './test-times.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 /** What `npm run format` rewrites and `npm test` checks. */
 const FORMATTED = ['src', 'test', 'scripts', 'bench', 'bin'];
+const SHARED_BROWSER_VARIABLE = 'TEST_CHROMIUM_WS_ENDPOINT';
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { stdio: 'inherit', cwd: root, ...options });
@@ -25,6 +30,43 @@ function testFiles(dir) {
   });
 }
 
+/** Starts the shared Chromium; resolves with its endpoint and a way to stop it, or undefined when it cannot start. */
+function startSharedBrowser() {
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, 'test/helpers/browser-server.ts')], {
+    cwd: root,
+    stdio: ['pipe', 'pipe', 'inherit'],
+  });
+  const stop = () =>
+    new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) return resolve();
+      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+      child.once('exit', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.stdin.end();
+    });
+  return new Promise((resolve) => {
+    let output = '';
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk) => {
+      output += chunk;
+      const endpoint = /^(ws:\/\/\S+)$/m.exec(output)?.[1];
+      if (endpoint) resolve({ endpoint, stop });
+    });
+    child.once('error', () => resolve(undefined));
+    child.once('exit', () => resolve(undefined));
+  });
+}
+
+function runTests(args, env) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, args, { stdio: 'inherit', cwd: root, env });
+    child.once('error', reject);
+    child.once('exit', (code, signal) => resolve(code ?? (signal ? 1 : 0)));
+  });
+}
+
 const bin = (name, file) => join(dirname(require.resolve(`${name}/package.json`)), file);
 // The house style and the types, everywhere (src, test, scripts, bench): a failure names the files.
 if (run(process.execPath, [bin('prettier', 'bin/prettier.cjs'), '--check', '--log-level', 'warn', ...FORMATTED]) !== 0) {
@@ -33,10 +75,35 @@ if (run(process.execPath, [bin('prettier', 'bin/prettier.cjs'), '--check', '--lo
 }
 if (run(process.execPath, [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.json', '--noEmit']) !== 0) process.exit(1);
 if (run('bash', [join(root, 'scripts/ensure-system-deps.sh')]) !== 0) process.exit(1);
-if (run(process.execPath, [join(root, 'scripts/build.mjs')]) !== 0) process.exit(1);
+// Chromium starts while the build runs.
+const browser = startSharedBrowser();
+if (run(process.execPath, [join(root, 'scripts/build.mjs')]) !== 0) {
+  await (await browser)?.stop();
+  process.exit(1);
+}
 
 const only = process.argv.slice(2);
-const files = only.length > 0 ? only : testFiles(join(root, 'test')).sort();
+const times = readTestTimes();
+// Unknown files (new ones) first: they may be slow.
+const slowestFirst = (a, b) => (times[b] ?? Infinity) - (times[a] ?? Infinity) || a.localeCompare(b);
+const files = only.length > 0 ? only : testFiles(join(root, 'test')).sort(slowestFirst);
 const concurrency = process.env.LOGINKIT_TEST_CONCURRENCY ?? '2';
+const shared = await browser;
+if (!shared) console.log('warning: the shared Chromium did not start; each test process launches its own');
 console.log(`Running ${files.length} test files on Node.js ${process.version}`);
-process.exit(run(process.execPath, ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, '--test-reporter=spec', ...files]));
+const code = await runTests(
+  [
+    '--import',
+    'tsx',
+    '--test',
+    `--test-concurrency=${concurrency}`,
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    `--test-reporter=${join(root, 'scripts/test-times.mjs')}`,
+    '--test-reporter-destination=stdout',
+    ...files,
+  ],
+  shared ? { ...process.env, [SHARED_BROWSER_VARIABLE]: shared.endpoint } : process.env,
+);
+await shared?.stop();
+process.exit(code);

@@ -1,4 +1,4 @@
-import { chromium, type Browser, type Page, type Response } from 'playwright-core';
+import { chromium, type Browser, type BrowserServer, type Page, type Response } from 'playwright-core';
 
 /** Where a browser sign-in ended. */
 export interface SignInResult {
@@ -48,6 +48,13 @@ const DEFAULT_LOGIN = 'alice';
 // Login, an optional consent page, and slack: more steps than that means the flow is looping.
 const MAX_STEPS = 6;
 
+/**
+ * When set (scripts/test.mjs does, for a whole run), the websocket endpoint of one Chromium that every test
+ * process connects to instead of launching its own. Not a LOGINKIT_ variable: a CLI process passes it on to its
+ * `$BROWSER`.
+ */
+export const SHARED_BROWSER_VARIABLE = 'TEST_CHROMIUM_WS_ENDPOINT';
+
 let launchedBrowser: Promise<Browser> | undefined;
 
 /** Signs in through the authorization server's dev login form at `url`, as a person would. */
@@ -91,7 +98,12 @@ export async function completeDeviceSignIn(verificationUri: string, userCode: st
   });
 }
 
-/** Closes the browser shared by this process, if one was launched. */
+/** Launches the Chromium that a whole test run shares (see {@link SHARED_BROWSER_VARIABLE}). */
+export async function launchBrowserServer(): Promise<BrowserServer> {
+  return chromium.launchServer({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+}
+
+/** Closes (or disconnects from) the browser shared by this process, if there is one. */
 export async function closeBrowser(): Promise<void> {
   const browser = launchedBrowser;
   launchedBrowser = undefined;
@@ -101,7 +113,11 @@ export async function closeBrowser(): Promise<void> {
 async function sharedBrowser(): Promise<Browser> {
   const current = launchedBrowser === undefined ? undefined : await launchedBrowser;
   if (current?.isConnected()) return current;
-  launchedBrowser = chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  const endpoint = process.env[SHARED_BROWSER_VARIABLE];
+  // Each sign-in gets a fresh context of its own, so sharing one browser shares no cookies.
+  launchedBrowser = endpoint
+    ? chromium.connect(endpoint)
+    : chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
   launchedBrowser.catch(() => {
     launchedBrowser = undefined;
   });

@@ -29,6 +29,14 @@ export async function listenOnLoopback(server: Server): Promise<number> {
   return address.port;
 }
 
+/** A loopback port nothing listens on: bound (port 0), then closed, so connecting is refused. */
+export async function refusedPort(): Promise<number> {
+  const server = createServer();
+  const port = await listenOnLoopback(server);
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  return port;
+}
+
 /** Stops `server` and drops its open connections, so the test process can exit. */
 export async function closeServer(server: Server): Promise<void> {
   if (!server.listening) return;

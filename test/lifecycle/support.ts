@@ -1,5 +1,5 @@
 // Shared by the lifecycle tests: stored credentials written the way loginkit writes them, and small stand-ins.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { chmod, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -62,15 +62,7 @@ export async function readStoredEntries(home: string): Promise<Record<string, Re
   return file.entries;
 }
 
-/** A loopback port nothing listens on: bound, then closed (so connecting is refused). */
-export async function refusedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  if (address === null || typeof address === 'string') throw new Error('no TCP port');
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return address.port;
-}
+export { refusedPort } from '../helpers/stand-in.js';
 
 /** Reads a request's whole body as text. */
 export function readBody(req: IncomingMessage): Promise<string> {

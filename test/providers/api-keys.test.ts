@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { BUILTIN_PROVIDERS } from '../../src/providers/catalog.js';
 import { makeHome, runCli, runCliProcess, spawnCli } from '../helpers/cli.js';
-import { startHttpServer } from '../helpers/stand-in.js';
+import { refusedPort, startHttpServer } from '../helpers/stand-in.js';
 import { type ProviderStandIns, startProviderStandIns } from '../helpers/provider-stand-ins.js';
 
 const ENV = { LOGINKIT_STORE: 'file' };
@@ -71,13 +71,14 @@ describe('API keys: entered once, checked, stored, shown masked', () => {
 
   test('an unreachable provider suggests --no-verify, which stores offline', async () => {
     const home = await makeHome();
-    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { groq: { baseUrl: 'http://127.0.0.1:9/openai/v1' } } }), {
+    const port = await refusedPort();
+    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { groq: { baseUrl: `http://127.0.0.1:${port}/openai/v1` } } }), {
       mode: 0o600,
     });
     const key = standIns.goodKeyFor('groq');
     const offline = await login(home, 'groq', key);
     assert.equal(offline.code, 1);
-    assert.match(offline.stderr, /127\.0\.0\.1:9/);
+    assert.match(offline.stderr, new RegExp(`127\\.0\\.0\\.1:${port}`));
     assert.match(offline.stderr, /--no-verify/);
     const stored = await login(home, 'groq', key, ['--no-verify']);
     assert.equal(stored.code, 0, stored.stderr);

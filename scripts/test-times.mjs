@@ -1,0 +1,31 @@
+// node:test reporter used by scripts/test.mjs: records how long each test file took (the sum of its top-level
+// tests), so that the next run starts the slowest files first and the run does not end waiting on one of them.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+export const TIMES_FILE = join(root, 'node_modules/.cache/loginkit/test-times.json');
+
+/** The recorded durations in ms by file (relative to the repository), {} when there are none. */
+export function readTestTimes() {
+  try {
+    const parsed = JSON.parse(readFileSync(TIMES_FILE, 'utf8'));
+    return typeof parsed === 'object' && parsed !== null ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+export default async function* testTimes(source) {
+  const times = {};
+  for await (const event of source) {
+    const { type, data } = event;
+    if ((type === 'test:pass' || type === 'test:fail') && data.nesting === 0 && data.file && data.details?.duration_ms !== undefined) {
+      const file = relative(root, data.file);
+      times[file] = (times[file] ?? 0) + data.details.duration_ms;
+    }
+  }
+  mkdirSync(dirname(TIMES_FILE), { recursive: true });
+  writeFileSync(TIMES_FILE, `${JSON.stringify({ ...readTestTimes(), ...times }, null, 1)}\n`);
+}
