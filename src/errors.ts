@@ -134,17 +134,6 @@ export class StorageError extends LoginkitError {
   }
 }
 
-/** A resource server rejected the access token (`invalid_token`) or wants more scope (`insufficient_scope`). */
-export class AccessDeniedError extends LoginkitError {
-  /** HTTP status of the resource server's answer. */
-  readonly status: number;
-
-  constructor(code: 'invalid_token' | 'insufficient_scope', status: number, message: string) {
-    super(code, message);
-    this.status = status;
-  }
-}
-
 /**
  * `error` and its causes, outermost first, at most `depth` of them: each `cause`, or the first of an
  * AggregateError's `errors` (how Node reports a connection that failed on every address).

@@ -20,7 +20,6 @@ export type { McpCheckOptions, McpCheckResult, McpClient, McpLoginOptions, McpLo
 export type { ProviderSummary } from './features/providers.js';
 export type { CredentialSource, ProviderStatus } from './features/status.js';
 export {
-  AccessDeniedError,
   ConfigError,
   LoginkitError,
   LoginRequiredError,
