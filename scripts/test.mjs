@@ -97,6 +97,7 @@ const code = await runTests(
     'tsx',
     '--test',
     `--test-concurrency=${concurrency}`,
+    '--test-force-exit',
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
     `--test-reporter=${join(root, 'scripts/test-times.mjs')}`,

@@ -169,13 +169,12 @@ function unknownProvider(id: string, known: readonly string[]): UnknownProviderE
   return new UnknownProviderError(shown, known, closestId(id.toLowerCase(), known));
 }
 
-/** The known id within a typo's distance of `id` (at most 2 edits, fewer for short ids), or one it is a prefix of. */
+/** The known id within a typo's distance of `id` (one edit, two for ids of 8 or more letters), or one it is a prefix of. */
 function closestId(id: string, known: readonly string[]): string | undefined {
   let best: { id: string; distance: number } | undefined;
   for (const candidate of known) {
     const distance = editDistance(id, candidate);
-    if (distance <= Math.min(2, Math.floor(candidate.length / 3)) && (!best || distance < best.distance))
-      best = { id: candidate, distance };
+    if (distance <= (candidate.length >= 8 ? 2 : 1) && (!best || distance < best.distance)) best = { id: candidate, distance };
   }
   return best?.id ?? (id.length >= 3 ? known.find((candidate) => candidate.startsWith(id)) : undefined);
 }
