@@ -94,6 +94,11 @@ export interface Loginkit {
   mcp(url: string | URL, options?: McpLoginOptions): McpClient;
   /** Every MCP server with a stored sign-in. */
   mcpStatus(): Promise<McpStatus[]>;
+  /**
+   * Releases what the client holds open: a shared store's database connections (a local store holds
+   * none). Call it when a long-running process is done with the client; the client must not be used afterwards.
+   */
+  close(): Promise<void>;
 }
 
 /**
@@ -139,6 +144,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     aiSdkOptions: async (id, choice) => (await sdk()).aiSdkOptions(ctx, id, choice),
     mcp: (url, mcpOptions) => lazyMcpClient(ctx, url, mcpOptions),
     mcpStatus: async () => (await import('./features/mcp/index.js')).mcpStatusAll(ctx),
+    close: async () => ctx.store.close?.(),
   };
 }
 

@@ -34,6 +34,7 @@ export {
 } from './errors.js';
 export { resolveHome, type EnvVars } from './shared/home.js';
 export { maskSecret } from './shared/mask.js';
+export { childEnvironment } from './shared/child-env.js';
 export { STDIN_SECRET_MAX_BYTES, readBoundedText } from './shared/bounded-read.js';
 export { IMPORT_SOURCES, type ImportSource } from './importers/types.js';
 export type { LoginEvent } from './sign-in/events.js';

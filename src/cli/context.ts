@@ -11,6 +11,8 @@ export interface CliContext {
   exit(code: number): never;
   /** Records whether the command prints JSON, so that an error is also reported as JSON. */
   json(enabled: boolean | undefined): void;
+  /** Closes every client the run made (a shared store's connections); called once the command is done. */
+  close(): Promise<void>;
 }
 
 /** Ends a run with an exit code; thrown by {@link CliContext.exit} and caught by `runCli`. */
@@ -23,12 +25,20 @@ export class ExitWith extends Error {
 /** A context for one run of the CLI; `onJson` is told the output mode the command chose. */
 export function createCliContext(io: Io, onJson: (enabled: boolean) => void): CliContext {
   let client: Loginkit | undefined;
+  const made: Loginkit[] = [];
+  const remember = (kit: Loginkit): Loginkit => {
+    made.push(kit);
+    return kit;
+  };
   return {
     io,
     kit: (options) => {
-      if (options?.store !== undefined) return clientFor(io, options);
-      client ??= clientFor(io);
+      if (options?.store !== undefined) return remember(clientFor(io, options));
+      client ??= remember(clientFor(io));
       return client;
+    },
+    close: async () => {
+      await Promise.all(made.map((kit) => kit.close().catch(() => undefined)));
     },
     exit: (code) => {
       throw new ExitWith(code);

@@ -43,6 +43,8 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     if (error instanceof ExitWith) return error.exitCode;
     reportError(io, error, json);
     return exitCodeFor(error);
+  } finally {
+    await ctx.close();
   }
 }
 

@@ -5,13 +5,16 @@ import { EXIT, type Io, exitCodeFor, reportError, writeData } from './output.js'
 
 /** `loginkit token <provider>`: a valid access token on stdout and nothing else; errors on stderr. */
 export async function printToken(provider: string, io: Io, choice: { profile?: string; source?: 'env' | 'store' } = {}): Promise<number> {
+  const kit = clientFor(io);
   try {
-    const token = await clientFor(io).getToken(provider, choice);
+    const token = await kit.getToken(provider, choice);
     writeData(io, `${token}\n`);
     return EXIT.ok;
   } catch (error) {
     reportError(io, error, false);
     return exitCodeFor(error);
+  } finally {
+    await kit.close().catch(() => undefined);
   }
 }
 

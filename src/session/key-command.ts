@@ -6,6 +6,7 @@ import { spawn } from 'node:child_process';
 import { ConfigError } from '../errors.js';
 import type { KeyCommandSetting } from '../providers/registry.js';
 import type { EnvVars } from '../shared/home.js';
+import { childEnvironment } from '../shared/child-env.js';
 
 /** More output than this is no key: the command is ended. */
 const MAX_OUTPUT_BYTES = 64 * 1024;
@@ -78,11 +79,4 @@ function run(argv: readonly string[], env: NodeJS.ProcessEnv, timeoutMs: number)
       resolve({ kind: 'ok', stdout: Buffer.concat(chunks).toString('utf8') });
     });
   });
-}
-
-/** The helper's environment: loginkit's, without the store passphrase (no program loginkit runs gets it). */
-function childEnvironment(env: EnvVars): NodeJS.ProcessEnv {
-  const child: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(env)) if (value !== undefined && name !== 'LOGINKIT_PASSPHRASE') child[name] = value;
-  return child;
 }

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import type { EnvVars } from '../shared/home.js';
 import { errorCode } from '../shared/errno.js';
+import { childEnvironment } from '../shared/child-env.js';
 
 /** How long a browser command may take to fail before we take it as launched. */
 const LAUNCH_WATCH_MS = 1_500;
@@ -24,7 +25,7 @@ export async function openSystemBrowser(url: string, env: EnvVars): Promise<void
 }
 
 function launch(command: string, args: string[], env: EnvVars): Promise<void> {
-  const child = spawn(command, args, { detached: true, stdio: 'ignore', env: withoutSecrets(env) });
+  const child = spawn(command, args, { detached: true, stdio: 'ignore', env: childEnvironment(env) });
   return watchLaunch(child);
 }
 
@@ -49,14 +50,4 @@ function watchLaunch(child: import('node:child_process').ChildProcess): Promise<
     });
     child.unref();
   });
-}
-
-/** Variables that hold secrets and must never reach a child process that did not ask for them. */
-const SECRET_VARIABLES = new Set(['LOGINKIT_PASSPHRASE', 'LOGINKIT_DATA_KEY', 'LOGINKIT_DATA_KEY_COMMAND', 'LOGINKIT_STORE']);
-
-/** A copy of `env` without loginkit's secret-bearing variables, for child processes. */
-function withoutSecrets(env: EnvVars): NodeJS.ProcessEnv {
-  const copy: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(env)) if (!SECRET_VARIABLES.has(name)) copy[name] = value;
-  return copy;
 }

@@ -39,6 +39,11 @@ export interface EntryStore {
    * with its result instead of taking the lock when it is not undefined: the work was done meanwhile.
    */
   withLock<T>(name: string, task: () => Promise<T>, options?: LockOptions<T>): Promise<T>;
+  /**
+   * Releases what the store holds open (a shared store's database connections). Optional: a store that
+   * holds nothing open between calls need not have it. The store must not be used afterwards.
+   */
+  close?(): Promise<void>;
 }
 
 /** Options of {@link EntryStore.withLock}. */

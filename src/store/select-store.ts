@@ -167,6 +167,8 @@ function openSharedStoreLazily(url: string, source: StoreSelection['source'], op
     read: async (readOptions) => (resolved ??= await open()).read(readOptions),
     update: async (change) => (resolved ??= await open()).update(change),
     withLock: async (name, task, lockOptions) => (resolved ??= await open()).withLock(name, task, lockOptions),
+    // Nothing to close when the store was never opened; one being opened is closed once it is.
+    close: async () => (opened ? (await opened.catch(() => undefined))?.close?.() : undefined),
   };
 }
 
@@ -195,6 +197,7 @@ function createSettingFollowingStore(file: EntryStore, options: CredentialStoreO
     read: async (readOptions) => (await target()).read(readOptions),
     update: async (change) => (await target()).update(change),
     withLock: async (name, task, lockOptions) => (await target()).withLock(name, task, lockOptions),
+    close: async () => (chosen ? (await chosen.catch(() => undefined))?.close?.() : undefined),
   };
 }
 

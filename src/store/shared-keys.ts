@@ -7,6 +7,7 @@ import { type KdfParams, canonicalBase64 } from './envelope.js';
 import { SCRYPT_COST } from './limits.js';
 import { type PassphraseProvider, deriveKey } from './passphrase-key.js';
 import type { SharedMeta } from './shared-store.js';
+import { childEnvironment } from '../shared/child-env.js';
 
 // The data key of a shared store. Every machine of a fleet must hold the same key, so it is given rather
 // than created per machine: LOGINKIT_DATA_KEY (base64 of 32 bytes), LOGINKIT_DATA_KEY_COMMAND (a command
@@ -130,19 +131,15 @@ async function passphraseOf(options: SharedKeyOptions, purpose: 'unlock' | 'crea
 }
 
 /**
- * Runs the key command through the shell with loginkit's own variables (the store URL, keys, passphrase)
- * removed from its environment, bounded in time and output.
+ * Runs the key command through the shell without the variables that unlock stores (see childEnvironment),
+ * bounded in time and output.
  */
 function runKeyCommand(command: string, env: EnvVars): Promise<string> {
-  const childEnv: NodeJS.ProcessEnv = {};
-  for (const [name, value] of Object.entries(env)) {
-    if (!name.startsWith('LOGINKIT_') && name !== 'PGPASSWORD' && name !== 'REDISCLI_AUTH') childEnv[name] = value;
-  }
   return new Promise((resolve, reject) => {
     execFile(
       '/bin/sh',
       ['-c', command],
-      { env: childEnv, timeout: KEY_COMMAND_TIMEOUT_MS, maxBuffer: KEY_COMMAND_MAX_OUTPUT, windowsHide: true },
+      { env: childEnvironment(env), timeout: KEY_COMMAND_TIMEOUT_MS, maxBuffer: KEY_COMMAND_MAX_OUTPUT, windowsHide: true },
       (error, stdout) => {
         if (error) {
           const why = error.killed ? `did not finish within ${KEY_COMMAND_TIMEOUT_MS / 1000} s` : `failed (exit ${String(error.code)})`;

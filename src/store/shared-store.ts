@@ -216,6 +216,8 @@ export function createSharedStore(driver: SharedDriver, options: SharedStoreOpti
     },
 
     withLock: (name, task, lockOptions) => driver.withLock(name, task, lockOptions),
+
+    close: () => driver.close(),
   };
 }
 

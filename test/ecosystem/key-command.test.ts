@@ -77,6 +77,33 @@ describe('key commands', () => {
     assert.ok(Date.parse(parsed.expiresAt) > Date.now());
   });
 
+  test('the command does not get what unlocks the store: passphrase, data key, its command, a password in the store URL', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loginkit-keycmd-env-'));
+    const script = await writeScript(
+      'print-env-key.mjs',
+      `import { writeFileSync } from 'node:fs';
+writeFileSync(${JSON.stringify(join(dir, 'env.json'))}, JSON.stringify(process.env));
+process.stdout.write(${JSON.stringify(key())});`,
+      dir,
+    );
+    const home = await homeWith({ keyCommand: [process.execPath, script] });
+    const secrets = {
+      LOGINKIT_PASSPHRASE: 'passphrase-for-the-store',
+      LOGINKIT_DATA_KEY: Buffer.alloc(32, 9).toString('base64'),
+      LOGINKIT_DATA_KEY_COMMAND: 'cat /run/secrets/data-key',
+    };
+    const kit = createLoginkit({
+      home,
+      env: { ...secrets, LOGINKIT_STORE: 'redis://:db-password@127.0.0.1:1/0', KEEP_ME: 'yes' },
+      store: 'memory',
+    });
+    await kit.getToken('openai');
+    const childEnv = JSON.parse(await readFile(join(dir, 'env.json'), 'utf8')) as Record<string, string>;
+    assert.equal(childEnv.KEEP_ME, 'yes', 'the rest of the environment is inherited');
+    for (const name of [...Object.keys(secrets), 'LOGINKIT_STORE'])
+      assert.equal(childEnv[name], undefined, `${name} reached the key command`);
+  });
+
   test('keyCommandTtl 0 runs the command every time; "store" caching is shared by every client of the home', async () => {
     const good = key();
     const uncached = await rotatingCommand([good]);

@@ -1,9 +1,12 @@
 // The shared store on real PostgreSQL and Redis servers: init, status with the password masked, many
 // machines (own homes, config.json only) reading one store, concurrent writers, and bad input.
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { createLoginkit } from '../../src/index.js';
 import { type PostgresServer, type RedisServer, databasesMissing, startPostgres, startRedis } from '../helpers/databases.js';
 import { makeHome, runCli } from '../helpers/cli.js';
 import { fleetEnv, initWithNewKey, machineHome, seedSharedToken, sharedStore } from './support.js';
@@ -51,6 +54,43 @@ function backend(name: 'postgres' | 'redis'): Backend {
   };
 }
 backends.push(backend('postgres'), backend('redis'));
+
+/** A database of the server that only the close() test uses, so that other tests' clients are not counted. */
+function ownDatabaseUrl(db: Backend): string {
+  if (db.name === 'redis') return db.url().replace(/\/0$/, `/${CLOSE_CHECK_REDIS_DB}`);
+  if (postgres?.sql(`SELECT count(*) FROM pg_database WHERE datname = '${CLOSE_CHECK_DATABASE}'`) === '0') {
+    postgres.sql(`CREATE DATABASE ${CLOSE_CHECK_DATABASE} OWNER loginkit`);
+  }
+  return postgres?.url('127.0.0.1', CLOSE_CHECK_DATABASE) ?? '';
+}
+const CLOSE_CHECK_DATABASE = 'closecheck';
+const CLOSE_CHECK_REDIS_DB = 7;
+
+/** How many connections are open to the close() test's own database. */
+async function loginkitConnections(db: Backend): Promise<number> {
+  if (db.name === 'postgres') {
+    return Number(postgres?.sql(`SELECT count(*) FROM pg_stat_activity WHERE datname = '${CLOSE_CHECK_DATABASE}'`));
+  }
+  const admin = new Redis(db.url());
+  try {
+    const clients = String(await admin.client('LIST'))
+      .trim()
+      .split('\n');
+    return clients.filter((line) => line.includes(` db=${CLOSE_CHECK_REDIS_DB} `)).length;
+  } finally {
+    admin.disconnect();
+  }
+}
+
+/** The number of connections once it reaches `expected`, or after 2 s: a server drops a session a moment after its client leaves. */
+async function connectionsSettleAt(db: Backend, expected: number): Promise<number> {
+  let count = await loginkitConnections(db);
+  for (let attempt = 0; attempt < 100 && count !== expected; attempt++) {
+    await setTimeout(20);
+    count = await loginkitConnections(db);
+  }
+  return count;
+}
 
 function assertNoSecret(text: string, ...secrets: string[]): void {
   for (const secret of secrets) assert.ok(!text.includes(secret), `a secret was printed:\n${text}`);
@@ -111,6 +151,46 @@ for (const db of backends) {
       );
       const entries = await sharedStore(env).read({ fresh: true });
       for (let i = 0; i < 24; i++) assert.equal(entries[`race:${i}`], i, `entry ${i} survived`);
+    });
+
+    test('exec: the program gets the credential, and none of the store password, data key, key command or passphrase', async () => {
+      const home = await machineHome(db.url(), { id: 'demo', issuer: 'https://auth.example.com', clientId: 'loginkit-test' });
+      const seen = join(home, 'child-env.json');
+      const result = await runCli(
+        [
+          'exec',
+          'demo',
+          '--',
+          process.execPath,
+          '-e',
+          `require('node:fs').writeFileSync(${JSON.stringify(seen)}, JSON.stringify(process.env))`,
+        ],
+        {
+          home,
+          env: { ...fleetEnv(db.url(), key), LOGINKIT_DATA_KEY_COMMAND: `echo ${key}`, LOGINKIT_PASSPHRASE: 'never-for-children' },
+        },
+      );
+      assert.equal(result.code, 0, result.stderr);
+      const childEnv = JSON.parse(await readFile(seen, 'utf8')) as Record<string, string>;
+      assert.ok(Object.values(childEnv).includes(`shared-${db.name}-token`), 'the credential is in the child environment');
+      for (const name of ['LOGINKIT_STORE', 'LOGINKIT_DATA_KEY', 'LOGINKIT_DATA_KEY_COMMAND', 'LOGINKIT_PASSPHRASE']) {
+        assert.equal(childEnv[name], undefined, `${name} reached the child`);
+      }
+      assertNoSecret(JSON.stringify(childEnv), db.password, key, 'never-for-children');
+    });
+
+    test('close() releases the connections an embedding process opened; a CLI run leaves none open', async () => {
+      const url = ownDatabaseUrl(db);
+      const ownKey = await initWithNewKey(url);
+      const seeder = sharedStore(fleetEnv(url, ownKey));
+      await seedSharedToken(seeder, 'demo', 'close-check-token');
+      await seeder.close?.();
+      assert.equal(await connectionsSettleAt(db, 0), 0, 'store init (a CLI run) and the closed store left no connection open');
+      const kit = createLoginkit({ home: await machineHome(url), env: { LOGINKIT_DATA_KEY: ownKey }, onWarning: () => undefined });
+      assert.equal(await kit.getToken('demo'), 'close-check-token');
+      assert.ok((await loginkitConnections(db)) > 0, 'the client holds a connection before close()');
+      await kit.close();
+      assert.equal(await connectionsSettleAt(db, 0), 0, 'no connection is left after close()');
     });
 
     test('bad input: each a clear error naming the fix, no secret printed, nothing overwritten', async () => {

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import { type Command, Option } from 'commander';
+import { childEnvironment } from '../../index.js';
 import type { CliContext } from '../context.js';
 import { type Io, UsageError } from '../output.js';
 
@@ -24,7 +25,7 @@ export function register(program: Command, ctx: CliContext): void {
       if (ids.length === 0 || command.length === 0)
         throw new UsageError('Usage: loginkit exec <provider>[,<provider>…] -- <command> [args…]');
       const { variables } = await ctx.kit().execEnvironment(ids, { profile: options.profile, source: options.source });
-      ctx.exit(await runChild(ctx.io, command, { ...ctx.io.env, ...variables }));
+      ctx.exit(await runChild(ctx.io, command, { ...childEnvironment(ctx.io.env), ...variables }));
     });
 }
 
@@ -33,11 +34,6 @@ const FORWARDED_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const;
 /** Runs `command` with `env` (no shell), forwarding signals; resolves with its exit status, 128+n for a signal. */
 function runChild(io: Io, command: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const [file, ...args] = command;
-  delete env.LOGINKIT_PASSPHRASE;
-  // A shared store's data key, and its URL when that carries a password, are not the child's business.
-  delete env.LOGINKIT_DATA_KEY;
-  delete env.LOGINKIT_DATA_KEY_COMMAND;
-  if (/^[a-z]+:\/\/[^/@]*:[^/@]*@/i.test(env.LOGINKIT_STORE ?? '')) delete env.LOGINKIT_STORE;
   return new Promise((resolve, reject) => {
     const child = spawn(file as string, args, { stdio: 'inherit', env });
     const forward = (signal: NodeJS.Signals): void => {
