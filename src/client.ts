@@ -30,7 +30,8 @@ export interface Loginkit {
   migrateStore(to: StoreBackend, options?: Pick<MigrateOptions, 'onStep'>): Promise<MigrationResult>;
   /**
    * Creates what the shared store (a postgres:// or redis:// URL in LOGINKIT_STORE or config.json) needs:
-   * idempotent. `generateKey` gives a new store a new random data key, returned once as `dataKey`.
+   * idempotent. `generateKey` gives a new store a new random data key, returned once as `dataKey`;
+   * `keychain` saves the store's data key in this machine's OS keychain.
    */
   initStore(options?: StoreInitOptions): Promise<StoreInitResult>;
   /** Moves a store file that cannot be read aside as `credentials.json.corrupt-<time>` (never deletes); `force` for one that can. */

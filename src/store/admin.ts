@@ -11,6 +11,7 @@ import { WRITE_LOCK } from './file-store.js';
 import { deleteKeychainKey, keychainAccount } from './keychain-key.js';
 import { KEYCHAIN_SERVICE } from './limits.js';
 import { withFileLock } from './locks.js';
+import type { DataKeyOrigin } from './shared-keys.js';
 import { isDamagedStore } from './plaintext-codec.js';
 import { describeFsError, errorCode } from '../shared/errno.js';
 import {
@@ -37,12 +38,23 @@ export interface StoreReport {
   protection: Protection;
   /** The backend asked for (by option, LOGINKIT_STORE, config.json, or the default `auto`). */
   selection: StoreSelection | { choice: SharedBackend; source: StoreSelection['source'] };
-  /** Where the data key lives, for an encrypted store; a shared store's given data key is named by its fingerprint. */
-  key: { keychainService: string; keychainAccount: string } | { kdf: string } | { dataKeyId: string } | null;
+  /** Where the data key lives, for an encrypted store; a shared store's data key is named by its fingerprint. */
+  key: { keychainService: string; keychainAccount: string } | { kdf: string } | SharedKeyReport | null;
   /** How many entries the store holds, when it could be opened. */
   entries: number | null;
   /** Why the store could not be opened, when it could not. */
   problem: string | null;
+}
+
+/** Where this machine finds a shared store's data key (never the key itself). */
+export interface SharedKeyReport {
+  /** Fingerprint of the store's data key (not secret). */
+  dataKeyId: string;
+  /** Where this machine found it, first to last: LOGINKIT_DATA_KEY, its command, the OS keychain; null when nowhere. */
+  foundIn: DataKeyOrigin | null;
+  /** With `foundIn: 'keychain'`: the keychain entry. */
+  keychainService?: string;
+  keychainAccount?: string;
 }
 
 /** The steps of a migration, in order, for progress display (and for tests that interrupt one). */
