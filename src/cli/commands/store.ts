@@ -1,5 +1,5 @@
 import { type Command, Option } from 'commander';
-import { STORE_CHOICES, type SharedKeyReport, type StoreBackend, type StoreReport } from '../../index.js';
+import { type MigrationResult, STORE_CHOICES, type SharedKeyReport, type StoreBackend, type StoreReport } from '../../index.js';
 import type { CliContext } from '../context.js';
 import { EXIT, type Io, printJson, say, writeData } from '../output.js';
 
@@ -63,16 +63,32 @@ export function register(program: Command, ctx: CliContext): void {
 
   store
     .command('migrate')
-    .description('move every credential to another backend (safe to interrupt)')
-    .addOption(new Option('--to <backend>', 'keychain, passphrase or file').choices(BACKENDS).makeOptionMandatory())
+    .description(
+      "move every credential to another backend, or between this machine's local store and the shared store " +
+        '(safe to interrupt: run it again to complete the move)',
+    )
+    .addOption(
+      new Option(
+        '--to <backend>',
+        'keychain, passphrase or file; or shared: into the shared store that LOGINKIT_STORE or config.json names ' +
+          "(while the store is the shared one, a local backend moves its credentials out of it, into this machine's local store)",
+      )
+        .choices([...BACKENDS, 'shared'])
+        .makeOptionMandatory(),
+    )
+    .option('--replace', 'where the destination holds a credential with another value, replace it with the one moved (default: refuse)')
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (options: { to: StoreBackend; json?: boolean }) => {
+    .action(async (options: { to: StoreBackend | 'shared'; replace?: boolean; json?: boolean }) => {
       ctx.json(options.json);
-      const result = await ctx.kit().migrateStore(options.to);
-      const count = `${result.entries} ${result.entries === 1 ? 'credential' : 'credentials'}`;
-      if (!result.changed) say(io, `The credential store ${result.path} already uses ${options.to}; nothing to do.`);
-      else if (result.from === null) say(io, `Created an empty ${options.to} credential store at ${result.path}.`);
-      else say(io, `Moved ${count} from ${result.from} to ${result.to} in ${result.path}.`);
+      const result = await ctx.kit().migrateStore(options.to, { replace: options.replace === true });
+      if (result.shared !== null) describeSharedMove(io, result);
+      else {
+        const count = `${result.entries} ${result.entries === 1 ? 'credential' : 'credentials'}`;
+        if (!result.changed) say(io, `The credential store ${result.path} already uses ${options.to}; nothing to do.`);
+        else if (result.from === null) say(io, `Created an empty ${options.to} credential store at ${result.path}.`);
+        else say(io, `Moved ${count} from ${result.from} to ${result.to} in ${result.path}.`);
+      }
+      if (result.fleet) say(io, result.fleet);
       if (result.note) say(io, result.note);
       if (result.leftover) say(io, `warning: ${result.leftover}`);
       if (options.json) printJson(io, result);
@@ -90,6 +106,19 @@ export function register(program: Command, ctx: CliContext): void {
       else say(io, `Moved the credential store aside to ${result.movedTo}. Sign in again: loginkit login <provider>`);
       if (options.json) printJson(io, result);
     });
+}
+
+function describeSharedMove(io: Io, result: MigrationResult): void {
+  const count = `${result.entries} ${result.entries === 1 ? 'credential' : 'credentials'}`;
+  const already = result.alreadyThere > 0 ? ` (${result.alreadyThere} of them already there)` : '';
+  const intoShared = result.to === 'postgres' || result.to === 'redis';
+  if (intoShared && result.entries === 0) {
+    say(io, `The local credential store ${result.path} holds nothing to move; the shared store ${result.shared} was left as it was.`);
+  } else if (intoShared) {
+    say(io, `Moved ${count} from the local ${result.from} store ${result.path} into the shared store ${result.shared}${already}.`);
+  } else {
+    say(io, `Moved ${count} from the shared store ${result.shared} into the local ${result.to} store ${result.path}${already}.`);
+  }
 }
 
 function printReport(io: Io, report: StoreReport): void {
