@@ -25,12 +25,15 @@ export interface Loginkit {
   storeStatus(): Promise<StoreReport>;
   /**
    * Moves every credential to another backend without losing any: writes the new store beside the old,
-   * reads it back, switches atomically, then removes the old keychain key. Safe to interrupt.
+   * reads it back, switches atomically, then removes the old keychain key. `shared` moves them into the
+   * shared store (LOGINKIT_STORE or config.json's URL); a local backend while the store is the shared one
+   * moves them out of it into the local file. Safe to interrupt: running it again completes the move.
    */
-  migrateStore(to: StoreBackend, options?: Pick<MigrateOptions, 'onStep'>): Promise<MigrationResult>;
+  migrateStore(to: StoreBackend | 'shared', options?: Pick<MigrateOptions, 'onStep' | 'replace'>): Promise<MigrationResult>;
   /**
    * Creates what the shared store (a postgres:// or redis:// URL in LOGINKIT_STORE or config.json) needs:
-   * idempotent. `generateKey` gives a new store a new random data key, returned once as `dataKey`.
+   * idempotent. `generateKey` gives a new store a new random data key, returned once as `dataKey`;
+   * `keychain` saves the store's data key in this machine's OS keychain.
    */
   initStore(options?: StoreInitOptions): Promise<StoreInitResult>;
   /** Moves a store file that cannot be read aside as `credentials.json.corrupt-<time>` (never deletes); `force` for one that can. */

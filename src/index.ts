@@ -55,8 +55,17 @@ export type { RejectionReason } from './sign-in/loopback.js';
 export type { AccountInfo } from './oauth/tokens.js';
 export type { OAuthProviderEntry } from './providers/config-file.js';
 export type { Entries, EntryStore, Protection, StoreInfo } from './store/entry-store.js';
-export type { MigrateOptions, MigrationResult, MigrationStep, ResetResult, SharedBackend, StoreReport } from './store/admin.js';
-export type { StoreInitOptions, StoreInitResult } from './store/shared-admin.js';
+export type {
+  MigrateOptions,
+  MigrationResult,
+  MigrationStep,
+  ResetResult,
+  SharedBackend,
+  SharedKeyReport,
+  StoreReport,
+} from './store/admin.js';
+export type { DataKeyOrigin } from './store/shared-keys.js';
+export type { KeychainEntry, StoreInitOptions, StoreInitResult } from './store/shared-admin.js';
 export { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS, SCRYPT_COST } from './store/limits.js';
 export type { PassphraseProvider, PassphraseRequest } from './store/passphrase-key.js';
 export { STORE_CHOICES, parseStoreChoice, type StoreBackend, type StoreChoice, type StoreSelection } from './store/select-store.js';

@@ -5,6 +5,9 @@ import type { MigrateOptions, MigrationResult, ResetResult, StoreReport } from '
 import { type CredentialStoreOptions, type StoreBackend, resolveSharedStoreUrl } from '../store/select-store.js';
 import type { StoreInitOptions, StoreInitResult } from '../store/shared-admin.js';
 import { maskUrlCredentials } from '../shared/mask.js';
+import { holdsRefreshToken } from '../session/credential.js';
+import { namespacedLockName } from '../session/namespaced-store.js';
+import { refreshLockName } from '../session/token-session.js';
 
 /** The store file (or shared store): where, how it is protected, which backend is asked for, and whether it opens. */
 export async function storeStatus(ctx: LoginkitContext): Promise<StoreReport> {
@@ -29,15 +32,45 @@ export async function initStore(ctx: LoginkitContext, options: StoreInitOptions 
   return (await import('../store/shared-admin.js')).initSharedStore(shared.url, shared.source, file, options);
 }
 
-/** Moves every credential to another backend without losing any, and records the choice in config.json. */
+/**
+ * Moves every credential to another backend without losing any, and records the choice in config.json.
+ * `shared` moves this home's local store into the shared store (LOGINKIT_STORE or config.json's URL); a
+ * local backend while the store is the shared one moves the shared store's entries into the local file.
+ */
 export async function migrateStore(
   ctx: LoginkitContext,
-  to: StoreBackend,
-  options: Pick<MigrateOptions, 'onStep'> = {},
+  to: StoreBackend | 'shared',
+  options: Pick<MigrateOptions, 'onStep' | 'replace'> = {},
 ): Promise<MigrationResult> {
+  const file = storeFileOf(ctx);
+  const shared = await resolveSharedStoreUrl(file);
+  const writeSetting = (choice: string): Promise<void> => writeStoreSetting(ctx.home, choice);
+  if (to === 'shared' || shared) {
+    if (!shared) {
+      throw new ConfigError(
+        'store migrate --to shared moves the local store into the shared store that LOGINKIT_STORE (or "store" in config.json) names, and neither names one.\nSet LOGINKIT_STORE to its postgres:// or redis:// URL (in the environment: the URL holds a password), then run it again.',
+      );
+    }
+    const { MCP_STORE_NAMESPACE } = await import('./mcp/store.js');
+    const locksFor = (key: string, value: unknown): string[] => refreshLocksOf(key, value, MCP_STORE_NAMESPACE);
+    const { migrateFromShared, migrateToShared } = await import('../store/shared-migrate.js');
+    if (to === 'shared') return migrateToShared(file, shared, { ...options, locksFor });
+    return migrateFromShared(file, shared, to, { ...options, locksFor, writeSetting });
+  }
   const { migrateStore: migrate } = await import('../store/admin.js');
-  await refuseSharedStore(ctx, 'store migrate');
-  return migrate(storeFileOf(ctx), to, { ...options, writeSetting: (choice) => writeStoreSetting(ctx.home, choice) });
+  return migrate(file, to, { onStep: options.onStep, writeSetting });
+}
+
+/**
+ * The refresh locks of the credentials in one store entry (a credential, or the MCP namespace's entry
+ * with its own): held while the entry moves, so that no refresh rewrites it meanwhile.
+ */
+function refreshLocksOf(key: string, value: unknown, mcpNamespace: string): string[] {
+  if (key !== mcpNamespace) return holdsRefreshToken(value) ? [refreshLockName(key)] : [];
+  if (typeof value !== 'object' || value === null) return [];
+  return Object.entries(value)
+    .filter(([, inner]) => holdsRefreshToken(inner))
+    .map(([inner]) => namespacedLockName(mcpNamespace, refreshLockName(inner)));
 }
 
 /** Moves a store file aside as `credentials.json.corrupt-<time>` (never deletes). */
@@ -46,7 +79,7 @@ export async function resetStore(ctx: LoginkitContext, options: { force?: boolea
   return (await import('../store/admin.js')).resetStore(storeFileOf(ctx), options);
 }
 
-/** Migration and reset move a local file; a shared store is managed in its database. */
+/** Reset moves a local file aside; a shared store is managed in its database. */
 async function refuseSharedStore(ctx: LoginkitContext, command: string): Promise<void> {
   const shared = await resolveSharedStoreUrl(storeFileOf(ctx));
   if (!shared) return;

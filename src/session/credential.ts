@@ -94,6 +94,12 @@ export function profileProblem(name: string): string | undefined {
   return PROFILE_NAME.test(name) ? undefined : `profile "${name}" must be 1–64 of A-Z a-z 0-9 . _ - and start with a letter or digit`;
 }
 
+/** Whether a stored entry is an OAuth credential with a refresh token: one that a refresh may be rewriting. */
+export function holdsRefreshToken(value: unknown): boolean {
+  const entry = value as { kind?: unknown; refreshToken?: unknown } | null;
+  return typeof entry === 'object' && entry !== null && entry.kind === 'oauth' && typeof entry.refreshToken === 'string';
+}
+
 /** The store key that remembers a provider's active profile (not a credential). */
 export function activeProfileKey(provider: string): string {
   return `active:${provider}`;

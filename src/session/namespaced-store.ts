@@ -21,6 +21,11 @@ export function namespacedStore(store: EntryStore, namespace: string): EntryStor
       });
       return inner(entries);
     },
-    withLock: (name, task) => store.withLock(`${namespace}-${name}`, task),
+    withLock: (name, task) => store.withLock(namespacedLockName(namespace, name), task),
   };
+}
+
+/** The name in the whole store of the lock `name` of a namespace's view. */
+export function namespacedLockName(namespace: string, name: string): string {
+  return `${namespace}-${name}`;
 }

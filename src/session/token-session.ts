@@ -29,6 +29,14 @@ function credentialKeys(entries: Readonly<Record<string, unknown>>): string[] {
 const REVOCATION_TIMEOUT_MS = 10_000;
 
 /**
+ * The store lock a refresh of the credential under `key` holds: whoever holds it knows that no refresh of
+ * that credential is under way (a store migration holds it while the credential moves).
+ */
+export function refreshLockName(key: string): string {
+  return `refresh-${key}`;
+}
+
+/**
  * What ending a credential did. `revocation`: `revoked` (the server confirmed), `unsupported` (it has no
  * revocation endpoint), `failed` (unreachable or refused; `revocationError` says why), `local_only` (an API key).
  */
@@ -265,7 +273,7 @@ export class TokenSession {
       return sameTokens(latest, seen) || needsRefresh(latest, this.#deps.now()) ? undefined : latest;
     };
     return this.#deps.store.withLock(
-      `refresh-${key}`,
+      refreshLockName(key),
       async () => {
         // Another process may have refreshed (or signed in again) while we waited for the lock.
         const current = await this.credential(seen.provider, seen.profile, true);

@@ -11,6 +11,7 @@ import { WRITE_LOCK } from './file-store.js';
 import { deleteKeychainKey, keychainAccount } from './keychain-key.js';
 import { KEYCHAIN_SERVICE } from './limits.js';
 import { withFileLock } from './locks.js';
+import type { DataKeyOrigin } from './shared-keys.js';
 import { isDamagedStore } from './plaintext-codec.js';
 import { describeFsError, errorCode } from '../shared/errno.js';
 import {
@@ -37,12 +38,23 @@ export interface StoreReport {
   protection: Protection;
   /** The backend asked for (by option, LOGINKIT_STORE, config.json, or the default `auto`). */
   selection: StoreSelection | { choice: SharedBackend; source: StoreSelection['source'] };
-  /** Where the data key lives, for an encrypted store; a shared store's given data key is named by its fingerprint. */
-  key: { keychainService: string; keychainAccount: string } | { kdf: string } | { dataKeyId: string } | null;
+  /** Where the data key lives, for an encrypted store; a shared store's data key is named by its fingerprint. */
+  key: { keychainService: string; keychainAccount: string } | { kdf: string } | SharedKeyReport | null;
   /** How many entries the store holds, when it could be opened. */
   entries: number | null;
   /** Why the store could not be opened, when it could not. */
   problem: string | null;
+}
+
+/** Where this machine finds a shared store's data key (never the key itself). */
+export interface SharedKeyReport {
+  /** Fingerprint of the store's data key (not secret). */
+  dataKeyId: string;
+  /** Where this machine found it, first to last: LOGINKIT_DATA_KEY, its command, the OS keychain; null when nowhere. */
+  foundIn: DataKeyOrigin | null;
+  /** With `foundIn: 'keychain'`: the keychain entry. */
+  keychainService?: string;
+  keychainAccount?: string;
 }
 
 /** The steps of a migration, in order, for progress display (and for tests that interrupt one). */
@@ -50,18 +62,29 @@ export type MigrationStep = 'read' | 'write' | 'verify' | 'switch' | 'cleanup';
 
 /** What `migrateStore` did. */
 export interface MigrationResult {
+  /** The local store file. */
   path: string;
-  /** The backend before; null when there was no store file. */
-  from: StoreBackend | null;
-  to: StoreBackend;
+  /** The backend before (a shared store's: `postgres`, `redis`); null when there was no store file. */
+  from: StoreBackend | SharedBackend | null;
+  /** The backend after (`postgres` or `redis` for a move into the shared store). */
+  to: StoreBackend | SharedBackend;
   /** How many entries were moved. */
   entries: number;
-  /** False when the store already used `to`. */
+  /** False when there was nothing to do (the store already used `to`, or held nothing to move). */
   changed: boolean;
   /** Something left behind that the person may want to remove (the old keychain key), or null. */
   leftover: string | null;
   /** What happened to the person's own choice of backend (config.json updated, or LOGINKIT_STORE to change), or null. */
   note: string | null;
+  /** For a move between the local store and a shared one: the shared store's URL (password masked); else null. */
+  shared: string | null;
+  /**
+   * Of `entries`, how many the destination held already: identical copies, or, for an entry a killed
+   * move had left in both places, the shared store's copy (kept, as other machines may have refreshed it).
+   */
+  alreadyThere: number;
+  /** After a move out of a shared store: that the fleet's other machines no longer have these entries; else null. */
+  fleet: string | null;
 }
 
 /** What `resetStore` did. */
@@ -73,10 +96,22 @@ export interface ResetResult {
 
 /** Options of {@link migrateStore}. */
 export interface MigrateOptions {
-  /** Called as each step starts. */
+  /** Called as each step starts (for a move to or from a shared store: write, verify and cleanup once per entry). */
   onStep?: (step: MigrationStep) => void;
   /** Records the new choice where the person had made one (config.json), so that it does not contradict the store. */
   writeSetting?: (choice: StoreChoice) => Promise<void>;
+  /**
+   * Between the local store and a shared one: entries that the destination holds with other values are
+   * replaced by the ones moved (their copies there are lost). Without it the move is refused before
+   * anything is written.
+   */
+  replace?: boolean;
+  /**
+   * Between the local store and a shared one: the names of the source store's locks to hold while one
+   * entry moves out of it (the caller passes the refresh locks of the credentials in it, so that no
+   * refresh of a moved credential is under way while it moves).
+   */
+  locksFor?: (key: string, value: unknown) => readonly string[];
 }
 
 /** Describes the store file without changing anything; opens it (asking for a passphrase if needed) to check it. */
@@ -133,7 +168,7 @@ export async function migrateStore(
     const from = bytes ? detectBackend(bytes, path) : null;
     const entries: Entries = bytes && from ? await (await codecFor(from, options)).decode(bytes, path) : {};
     const count = Object.keys(entries).length;
-    if (from === to) return { path, from, to, entries: count, changed: false, leftover: null, note: null };
+    if (from === to) return { ...localResult(path, from, to, count), changed: false };
 
     migrate.onStep?.('write');
     const target = await codecFor(to, options);
@@ -180,7 +215,7 @@ export async function migrateStore(
         leftover = `The old key is still in the OS keychain (service "${KEYCHAIN_SERVICE}", account "${account}"): ${firstLine(error)}. Nothing needs it any more; remove it when the keychain is available.`;
       }
     }
-    return { path, from, to, entries: count, changed: true, leftover, note: null };
+    return { ...localResult(path, from, to, count), leftover };
   });
   // An explicit choice of another backend would now refuse the store: update it, or say what to change.
   const selection = await resolveStoreSelection(options);
@@ -235,8 +270,12 @@ export async function resetStore(options: CredentialStoreOptions, reset: { force
   });
 }
 
+function localResult(path: string, from: StoreBackend | null, to: StoreBackend, entries: number): MigrationResult {
+  return { path, from, to, entries, changed: true, leftover: null, note: null, shared: null, alreadyThere: 0, fleet: null };
+}
+
 /** The store file's bytes, or undefined when there is none; held to the same checks as every read. */
-async function readIfExists(path: string): Promise<Buffer | undefined> {
+export async function readIfExists(path: string): Promise<Buffer | undefined> {
   try {
     const stats = await fs.stat(path);
     assertSafeToRead(path, stats);

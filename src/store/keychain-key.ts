@@ -82,7 +82,7 @@ export function createKeychainKeySource(storePath: string): KeySource {
 
 /** Removes a data key from the keychain; true when there was one. */
 export async function deleteKeychainKey(storePath: string, keyId: string): Promise<boolean> {
-  return keychainCall(keychainAccount(storePath, keyId), (entry, signal) => entry.deleteCredential(signal));
+  return deleteKeychainSecret(keychainAccount(storePath, keyId));
 }
 
 /** The outcome of {@link probeKeychain}. */
@@ -103,11 +103,15 @@ export async function probeKeychain(storePath: string): Promise<KeychainProbe> {
     });
     return same ? { available: true } : { available: false, reason: 'it did not return what was written to it' };
   } catch (error) {
-    return { available: false, reason: reasonOf(error) };
+    return { available: false, reason: keychainFailureReason(error) };
   }
 }
 
-async function readKeychainSecret(account: string): Promise<Buffer | undefined> {
+/**
+ * The secret of `account` (service {@link KEYCHAIN_SERVICE}), or undefined when there is none; bounded by
+ * {@link KEYCHAIN_TIMEOUT_MS}. A KeychainUnavailableError says why the keychain cannot be used.
+ */
+export async function readKeychainSecret(account: string): Promise<Buffer | undefined> {
   const secret = await keychainCall(account, (entry, signal) => entry.getSecret(signal));
   if (secret === null) return undefined;
   const key = Buffer.from(secret);
@@ -115,7 +119,8 @@ async function readKeychainSecret(account: string): Promise<Buffer | undefined> 
   return key;
 }
 
-async function writeKeychainSecret(account: string, key: Buffer): Promise<void> {
+/** Saves `key` as the secret of `account`, replacing any; bounded like {@link readKeychainSecret}. */
+export async function writeKeychainSecret(account: string, key: Buffer): Promise<void> {
   const copy = new Uint8Array(key);
   try {
     await keychainCall(account, (entry, signal) => entry.setSecret(copy, signal));
@@ -124,17 +129,23 @@ async function writeKeychainSecret(account: string, key: Buffer): Promise<void> 
   }
 }
 
+/** Removes the secret of `account`; true when there was one. Bounded like {@link readKeychainSecret}. */
+export async function deleteKeychainSecret(account: string): Promise<boolean> {
+  return keychainCall(account, (entry, signal) => entry.deleteCredential(signal));
+}
+
 function unavailable(path: string, action: string, error: unknown, fix: string): StorageError {
   return new StorageError(
     path,
-    `Cannot ${action} the credential store ${path} in the OS keychain: ${reasonOf(error)}; nothing was changed.\n${fix}`,
+    `Cannot ${action} the credential store ${path} in the OS keychain: ${keychainFailureReason(error)}; nothing was changed.\n${fix}`,
     {
       cause: error,
     },
   );
 }
 
-function reasonOf(error: unknown): string {
+/** Why a keychain call failed, in words for a person ("there is no D-Bus session …", "it is locked …"). */
+export function keychainFailureReason(error: unknown): string {
   return error instanceof KeychainUnavailableError ? error.reason : describeKeyringError(error);
 }
 

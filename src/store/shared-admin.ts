@@ -1,9 +1,19 @@
 import { ConfigError } from '../errors.js';
-import type { StoreReport } from './admin.js';
+import type { SharedKeyReport, StoreReport } from './admin.js';
 import type { Protection } from './entry-store.js';
 import { PROTECTION_OF } from './envelope.js';
 import type { CredentialStoreOptions, StoreSelection } from './select-store.js';
-import { hasGivenDataKey, keyForNewStore, sharedKeySource } from './shared-keys.js';
+import { KEYCHAIN_SERVICE } from './limits.js';
+import {
+  type FoundKey,
+  findSharedKey,
+  forgetKeyInKeychain,
+  hasGivenDataKey,
+  keyForNewStore,
+  saveKeyInKeychain,
+  sharedKeySource,
+  sharedKeychainAccount,
+} from './shared-keys.js';
 import { openSharedDriver, parseSharedStoreUrl } from './shared-open.js';
 import { META_KEY, type SharedDriver, type SharedMeta, createSharedStore, parseMeta } from './shared-store.js';
 
@@ -19,18 +29,35 @@ export interface StoreInitResult {
   keyId: string;
   /** The new data key, base64, when one was generated: give it to every machine as LOGINKIT_DATA_KEY. Shown once. */
   dataKey: string | null;
+  /** With `keychain`: the OS keychain entry that now holds the data key on this machine; null otherwise. */
+  keychain: KeychainEntry | null;
+}
+
+/** An entry of this machine's OS keychain that holds a shared store's data key. */
+export interface KeychainEntry {
+  service: string;
+  account: string;
+  /** True when the entry already held the key (nothing was written to the keychain). */
+  alreadyThere: boolean;
 }
 
 /** Options of {@link initSharedStore}. */
 export interface StoreInitOptions {
   /** Make a new random data key for a new store (and return it once). */
   generateKey?: boolean;
+  /**
+   * Save the store's data key in this machine's OS keychain (the new one with `generateKey`, else the one
+   * given by LOGINKIT_DATA_KEY or its command, checked against the store first), so that this machine
+   * needs neither; idempotent.
+   */
+  keychain?: boolean;
 }
 
 /**
  * Creates what a shared store needs (table, meta record with the schema version and the data key's
  * fingerprint); idempotent: an initialised store is left as it is, and the key this machine was given
- * is checked against it.
+ * is checked against it. With `keychain`, the data key is saved in this machine's OS keychain too; for a
+ * new store that happens first, so a keychain that cannot be used leaves no store behind.
  */
 export async function initSharedStore(
   url: string,
@@ -50,25 +77,56 @@ export async function initSharedStore(
           `The shared store ${parsed.location} is already initialised with data key ${existing.keyId}; nothing was changed.\nA new key would leave its records unreadable: give machines the existing key instead.`,
         );
       }
+      if (init.keychain) {
+        refusePassphraseForKeychain(existing, parsed.location);
+        const found = await findSharedKey(existing, keyOptions);
+        try {
+          return resultFor(parsed, existing, false, null, await keychainEntryFor(found, existing.keyId, parsed.location));
+        } finally {
+          found.key.fill(0);
+        }
+      }
       // A key given to this machine is checked now, rather than at its first sign-in.
       if (hasGivenDataKey(options.env) || options.env.LOGINKIT_PASSPHRASE) await sharedKeySource(existing, keyOptions);
-      return resultFor(parsed, existing, false, null);
+      return resultFor(parsed, existing, false, null, null);
+    }
+    if (init.keychain && !init.generateKey && !hasGivenDataKey(options.env)) {
+      throw new ConfigError(
+        `store init --keychain saves the data key of the shared store ${parsed.location}, and there is none yet; nothing was changed.\nMake one with: loginkit store init --generate-key --keychain (or give it as LOGINKIT_DATA_KEY or LOGINKIT_DATA_KEY_COMMAND)`,
+      );
     }
     const chosen = await keyForNewStore(keyOptions, init.generateKey === true);
     try {
+      const keychain = init.keychain ? await keychainEntryFor({ key: chosen.key, origin: null }, chosen.meta.keyId, parsed.location) : null;
       const written = await driver.commit([{ key: META_KEY, expected: 0, data: JSON.stringify(chosen.meta) }]);
       if (!written) {
+        // The key saved for this store will never be used: the other machine's store has its own.
+        if (keychain && !keychain.alreadyThere) await forgetKeyInKeychain(chosen.meta.keyId).catch(() => undefined);
         throw new ConfigError(
           `Another machine initialised the shared store ${parsed.location} at the same time; nothing was changed.\nRun again.`,
         );
       }
-      return resultFor(parsed, chosen.meta, true, init.generateKey ? chosen.key.toString('base64') : null);
+      return resultFor(parsed, chosen.meta, true, init.generateKey ? chosen.key.toString('base64') : null, keychain);
     } finally {
       chosen.key.fill(0);
     }
   } finally {
     await driver.close().catch(() => undefined);
   }
+}
+
+/** The keychain entry of a store's key, saved unless the key was found there in the first place. */
+async function keychainEntryFor(found: FoundKey, keyId: string, location: string): Promise<KeychainEntry> {
+  const alreadyThere = found.origin === 'keychain' || !(await saveKeyInKeychain(found.key, keyId, location));
+  return { service: KEYCHAIN_SERVICE, account: sharedKeychainAccount(keyId), alreadyThere };
+}
+
+/** A passphrase-protected store has no data key to keep in the keychain. */
+function refusePassphraseForKeychain(meta: SharedMeta, location: string): void {
+  if (meta.protection !== 'passphrase') return;
+  throw new ConfigError(
+    `The shared store ${location} is protected by a passphrase, not a data key: there is no key to save in the keychain; nothing was changed.\nGive this machine the passphrase (LOGINKIT_PASSPHRASE) instead.`,
+  );
 }
 
 /** `loginkit store status` for a shared store: where, how protected, whether it opens with this machine's key. */
@@ -94,10 +152,22 @@ export async function inspectSharedStore(
     if (!meta) throw new ConfigError(`The shared store ${parsed.location} is not initialised.\nCreate it: loginkit store init`);
     report.exists = true;
     report.protection = PROTECTION_OF[meta.protection];
-    report.key = meta.kdf ? { kdf: `${meta.kdf.name} N=${meta.kdf.N} r=${meta.kdf.r} p=${meta.kdf.p}` } : { dataKeyId: meta.keyId };
+    const dataKey: SharedKeyReport = { dataKeyId: meta.keyId, foundIn: null };
+    report.key = meta.kdf ? { kdf: `${meta.kdf.name} N=${meta.kdf.N} r=${meta.kdf.r} p=${meta.kdf.p}` } : dataKey;
     const store = createSharedStore(driver, {
-      keySource: (described) =>
-        sharedKeySource(described, { env: options.env, askPassphrase: options.askPassphrase, location: parsed.location }),
+      keySource: async (described) => {
+        const source = await sharedKeySource(described, {
+          env: options.env,
+          askPassphrase: options.askPassphrase,
+          location: parsed.location,
+        });
+        dataKey.foundIn = source.origin;
+        if (source.origin === 'keychain') {
+          dataKey.keychainService = KEYCHAIN_SERVICE;
+          dataKey.keychainAccount = sharedKeychainAccount(described.keyId);
+        }
+        return source;
+      },
     });
     report.entries = Object.keys(await store.read({ fresh: true })).length;
   } catch (error) {
@@ -119,6 +189,7 @@ function resultFor(
   meta: SharedMeta,
   created: boolean,
   dataKey: string | null,
+  keychain: KeychainEntry | null,
 ): StoreInitResult {
   return {
     location: parsed.location,
@@ -127,6 +198,7 @@ function resultFor(
     protection: PROTECTION_OF[meta.protection],
     keyId: meta.keyId,
     dataKey,
+    keychain,
   };
 }
 

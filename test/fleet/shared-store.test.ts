@@ -200,7 +200,11 @@ for (const db of backends) {
         { env: fleetEnv(db.wrongPasswordUrl(), key), pattern: /refused the user name or password; nothing was changed/ },
         { env: fleetEnv(db.url(), Buffer.alloc(32, 7).toString('base64')), pattern: /is not the key for the shared store/ },
         { env: fleetEnv(db.url(), 'short'), pattern: /LOGINKIT_DATA_KEY is not the base64 of 32 bytes/ },
-        { env: { LOGINKIT_STORE: db.url() }, pattern: /encrypted with a data key, and none was given/ },
+        {
+          env: { LOGINKIT_STORE: db.url() },
+          pattern:
+            /encrypted with a data key, and none was given[^\n]*\.\nSet LOGINKIT_DATA_KEY .*, or save the key in this machine's keychain: loginkit store init --keychain/,
+        },
         { env: fleetEnv(db.url().replace(/:\d+\//, ':1/'), key), pattern: /cannot be reached/ },
       ];
       for (const { env, pattern, args } of cases) {

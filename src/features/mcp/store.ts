@@ -9,8 +9,8 @@ import { TokenSession } from '../../session/token-session.js';
 import type { EntryStore } from '../../store/entry-store.js';
 import { guardedFetchFor } from './guarded-http.js';
 
-/** The part of the credential store that holds MCP credentials, registrations and configured clients. */
-const STORE_NAMESPACE = 'mcp';
+/** The part of the credential store (one entry) that holds MCP credentials, registrations and configured clients. */
+export const MCP_STORE_NAMESPACE = 'mcp';
 
 /** A dynamic client registration, kept per authorization server (keyed by its issuer). */
 export const RegistrationSchema = z.object({
@@ -33,7 +33,7 @@ export type ConfiguredClient = z.infer<typeof ConfiguredClientSchema>;
 
 /** The MCP part of a context's credential store (same file, encryption and locks as the rest). */
 export function mcpStore(ctx: LoginkitContext): EntryStore {
-  return namespacedStore(ctx.store, STORE_NAMESPACE);
+  return namespacedStore(ctx.store, MCP_STORE_NAMESPACE);
 }
 
 /** The MCP credentials of a context: their own part of the credential store, with the full token lifecycle. */
