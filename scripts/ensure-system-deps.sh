@@ -1,7 +1,8 @@
 #!/bin/sh
 # Makes sure the Debian packages the tests drive are installed: chromium (browser sign-in),
-# gnome-keyring + dbus + dbus-x11 (a real keychain), postgresql + redis-server (the shared store of
-# fleets) and iproute2 (network namespaces as machines). Quiet and apt-free when all are present.
+# gnome-keyring + dbus + dbus-x11 (a real keychain), and with --system (the system tier of the tests)
+# postgresql + redis-server (the shared store of fleets) and iproute2 (network namespaces as machines).
+# Quiet and apt-free when all are present.
 set -eu
 
 missing=''
@@ -23,11 +24,13 @@ need chromium /usr/bin/chromium
 need gnome-keyring gnome-keyring-daemon
 need dbus dbus-daemon dbus-run-session
 need dbus-x11 dbus-launch
-# initdb and pg_ctl live under a versioned folder, outside PATH.
-initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -n 1)
-need postgresql "${initdb:-/usr/lib/postgresql/missing/bin/initdb}"
-need redis-server redis-server
-need iproute2 ip
+if [ "${1:-}" = --system ]; then
+  # initdb and pg_ctl live under a versioned folder, outside PATH.
+  initdb=$(ls /usr/lib/postgresql/*/bin/initdb 2>/dev/null | head -n 1)
+  need postgresql "${initdb:-/usr/lib/postgresql/missing/bin/initdb}"
+  need redis-server redis-server
+  need iproute2 ip
+fi
 
 [ -z "$missing" ] && exit 0
 

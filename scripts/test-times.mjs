@@ -19,13 +19,16 @@ export function readTestTimes() {
 
 export default async function* testTimes(source) {
   const times = {};
+  const recorded = readTestTimes();
   for await (const event of source) {
     const { type, data } = event;
     if ((type === 'test:pass' || type === 'test:fail') && data.nesting === 0 && data.file && data.details?.duration_ms !== undefined) {
       const file = relative(root, data.file);
       times[file] = (times[file] ?? 0) + data.details.duration_ms;
+      // Written as each file's tests end, not once at the end: --test-force-exit ends the run before the
+      // reporter's last step would run.
+      mkdirSync(dirname(TIMES_FILE), { recursive: true });
+      writeFileSync(TIMES_FILE, `${JSON.stringify({ ...recorded, ...times }, null, 1)}\n`);
     }
   }
-  mkdirSync(dirname(TIMES_FILE), { recursive: true });
-  writeFileSync(TIMES_FILE, `${JSON.stringify({ ...readTestTimes(), ...times }, null, 1)}\n`);
 }

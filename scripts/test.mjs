@@ -1,12 +1,14 @@
 // `npm test`: checks formatting and types, installs the Debian packages the real-parts tests need when missing (chromium, gnome-keyring,
-// dbus), builds, then runs every test/**/*.test.ts with node:test on this Node.js. One headless Chromium
+// dbus), builds, then runs test/**/*.test.ts with node:test on this Node.js. The system tier (SYSTEM_TIER:
+// database servers, network namespaces, the MCP conformance suite on Node.js 24) runs with `--all`
+// (`npm run test:all`, and .ci/run); a file named on the command line runs whatever its tier. One headless Chromium
 // serves the whole run (test/helpers/browser-server.ts): test processes connect to it instead of each
 // launching its own. Files run the slowest first (as the last run measured them, scripts/test-times.mjs),
 // so that the run does not end waiting on one long file started last.
 import { spawn, spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve as resolvePath } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { readTestTimes } from './test-times.mjs';
 
@@ -15,6 +17,12 @@ const require = createRequire(import.meta.url);
 /** What `npm run format` rewrites and `npm test` checks. */
 const FORMATTED = ['src', 'test', 'scripts', 'bench', 'bin'];
 const SHARED_BROWSER_VARIABLE = 'TEST_CHROMIUM_WS_ENDPOINT';
+/**
+ * Files that need more than Node.js, a browser and a keychain: PostgreSQL and Redis servers and network
+ * namespaces as machines (fleets), and the MCP conformance suite (fetched Node.js 24). Together they take as
+ * long as the rest of the suite, so they run with `--all`.
+ */
+const SYSTEM_TIER = ['test/fleet/', 'test/mcp/conformance.test.ts'];
 
 function run(command, args, options = {}) {
   const result = spawnSync(command, args, { stdio: 'inherit', cwd: root, ...options });
@@ -74,7 +82,10 @@ if (run(process.execPath, [bin('prettier', 'bin/prettier.cjs'), '--check', '--lo
   process.exit(1);
 }
 if (run(process.execPath, [bin('typescript', 'bin/tsc'), '-p', 'tsconfig.json', '--noEmit']) !== 0) process.exit(1);
-if (run('bash', [join(root, 'scripts/ensure-system-deps.sh')]) !== 0) process.exit(1);
+const args = process.argv.slice(2);
+const all = args.includes('--all');
+const only = args.filter((arg) => arg !== '--all');
+if (run('bash', [join(root, 'scripts/ensure-system-deps.sh'), ...(all || only.length > 0 ? ['--system'] : [])]) !== 0) process.exit(1);
 // Chromium starts while the build runs.
 const browser = startSharedBrowser();
 if (run(process.execPath, [join(root, 'scripts/build.mjs')]) !== 0) {
@@ -82,15 +93,19 @@ if (run(process.execPath, [join(root, 'scripts/build.mjs')]) !== 0) {
   process.exit(1);
 }
 
-const only = process.argv.slice(2);
 const times = readTestTimes();
 // Unknown files (new ones) first: they may be slow.
 const slowestFirst = (a, b) => (times[b] ?? Infinity) - (times[a] ?? Infinity) || a.localeCompare(b);
-const files = only.length > 0 ? only : testFiles(join(root, 'test')).sort(slowestFirst);
+const inTier = (file) => all || !SYSTEM_TIER.some((prefix) => file.startsWith(prefix));
+const files = (
+  only.length > 0 ? only.map((file) => relative(root, resolvePath(root, file))) : testFiles(join(root, 'test')).filter(inTier)
+).sort(slowestFirst);
 const concurrency = process.env.LOGINKIT_TEST_CONCURRENCY ?? '2';
 const shared = await browser;
 if (!shared) console.log('warning: the shared Chromium did not start; each test process launches its own');
-console.log(`Running ${files.length} test files on Node.js ${process.version}`);
+console.log(
+  `Running ${files.length} test files${all || only.length > 0 ? '' : ' (npm run test:all adds the system tier)'} on Node.js ${process.version}`,
+);
 const code = await runTests(
   [
     '--import',

@@ -64,7 +64,7 @@ async function projectRule(ctx: LoginkitContext, provider: string): Promise<Plac
     if (covers(directory, cwd) && appliesTo(rule, provider))
       candidates.push({ profile: rule.profile, directory, file: config.path, fromConfig: true });
   }
-  for (const found of projectFiles(cwd)) {
+  for (const found of cachedProjectFiles(ctx, cwd)) {
     if (appliesTo(found.rule, provider))
       candidates.push({ profile: found.rule.profile, directory: found.directory, file: found.file, fromConfig: false });
   }
@@ -86,6 +86,24 @@ function expandHome(directory: string, home: string | undefined): string {
   if (!directory.startsWith('~/')) return resolve(directory);
   if (!home) throw new ConfigError(`profileRules: "${directory}" starts with ~ but HOME is not set; write the directory in full.`);
   return resolve(join(home, directory.slice(2)));
+}
+
+/**
+ * How long the `.loginkit.json` files found for a client are used before the folders are searched again:
+ * `getToken()` in a loop must not read a file per directory level per call. Real time, not the client's
+ * clock: it bounds file reads, not credential lifetimes.
+ */
+const PROJECT_FILES_REVALIDATE_MS = 1_000;
+const projectFilesSeen = new WeakMap<LoginkitContext, { cwd: string; at: number; found: ReturnType<typeof projectFiles> }>();
+
+/** {@link projectFiles}, searched again at most every {@link PROJECT_FILES_REVALIDATE_MS} per client. */
+function cachedProjectFiles(ctx: LoginkitContext, cwd: string): ReturnType<typeof projectFiles> {
+  const seen = projectFilesSeen.get(ctx);
+  const now = performance.now();
+  if (seen && seen.cwd === cwd && now - seen.at < PROJECT_FILES_REVALIDATE_MS) return seen.found;
+  const found = projectFiles(cwd);
+  projectFilesSeen.set(ctx, { cwd, at: now, found });
+  return found;
 }
 
 /** Every `.loginkit.json` from `cwd` up to the root, nearest first, validated. */
