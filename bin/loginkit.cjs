@@ -1,4 +1,11 @@
 #!/usr/bin/env node
-// With LOGINKIT_DEBUG=1, stack traces point into src/ (the bundle's source map is read only then).
-if (process.env.LOGINKIT_DEBUG === '1') process.setSourceMapsEnabled(true);
-require('../dist/cli/loginkit.cjs');
+const { join } = require('node:path');
+
+const bundle = join(__dirname, '../dist/cli/loginkit.cjs');
+if (process.env.LOGINKIT_DEBUG === '1') {
+  // Stack traces point into src/ (the bundle's source map is read only then).
+  process.setSourceMapsEnabled(true);
+  require(bundle);
+} else {
+  require('./bundle-loader.cjs').load(bundle);
+}

@@ -3,7 +3,8 @@
 // `loginkit token` runs in scripts' loops: Node loads one CommonJS file with far less work than a graph of
 // ES modules (measured in `npm run bench`).
 import { execFileSync } from 'node:child_process';
-import { readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -111,6 +112,27 @@ await Promise.all([
     }),
   ),
 ]);
+
+// The CLI's V8 code cache, made from the bundle just built by a run of `loginkit status` in an empty home
+// (see bin/bundle-loader.cjs).
+const trainingHome = mkdtempSync(join(tmpdir(), 'loginkit-build-'));
+try {
+  // Without a cache the CLI only starts slower (test/cli/start-up.test.ts checks that there is one).
+  execFileSync(
+    process.execPath,
+    [
+      '-e',
+      `require(${JSON.stringify(join(root, 'bin/bundle-loader.cjs'))}).runAndWriteCache(process.argv[1], process.argv[2], ['status'])`,
+      join(fresh, 'cli/loginkit.cjs'),
+      join(root, 'dist/cli/loginkit.cjs'),
+    ],
+    { env: { PATH: process.env.PATH, HOME: trainingHome, LOGINKIT_HOME: trainingHome, LOGINKIT_STORE: 'file' }, stdio: 'ignore' },
+  );
+} catch (error) {
+  console.warn(`warning: no code cache for the CLI (${error.message.split('\n')[0]}); it starts slower`);
+} finally {
+  rmSync(trainingHome, { recursive: true, force: true });
+}
 
 const old = join(root, `.dist-old-${process.pid}`);
 try {
