@@ -2,12 +2,13 @@
 // bundle is about a third of `loginkit token`'s start-up, and the cache skips it. The cache is a build
 // product next to the code it belongs to, never written at run time. V8 keeps the file name the cache was
 // made with (stack traces, and where import() resolves from), so a cache is used only by the bundle at the
-// path it was made for, on the V8 it was made by; otherwise the bundle is compiled as usual.
+// path it was made for, on the V8 it was made by; otherwise the bundle is compiled as usual. Code compiled
+// here cannot run import(): the build routes the bundle's through cli/esm-import.cjs.
 'use strict';
 const { readFileSync, writeFileSync } = require('node:fs');
 const Module = require('node:module');
 const { dirname } = require('node:path');
-const { Script, constants } = require('node:vm');
+const { Script } = require('node:vm');
 
 /** The bundle's source as CommonJS wraps it. */
 function wrap(source) {
@@ -36,8 +37,6 @@ function compile(file, cachedData = cacheFor(file)) {
   return new Script(wrap(readFileSync(file, 'utf8')), {
     filename: file,
     cachedData,
-    // import() of the ES-module-only dependencies, as from a module Node loaded itself.
-    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
 }
 

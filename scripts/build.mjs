@@ -3,7 +3,7 @@
 // `loginkit token` runs in scripts' loops: Node loads one CommonJS file with far less work than a graph of
 // ES modules (measured in `npm run bench`).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
@@ -97,7 +97,9 @@ await Promise.all([
     outExtension: { '.js': '.cjs' },
     // The keychain module finds its native package with createRequire(import.meta.url).
     define: { LOGINKIT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__loginkitModuleUrl' },
-    banner: { js: 'const __loginkitModuleUrl = require("node:url").pathToFileURL(__filename).href;' },
+    banner: {
+      js: 'const __loginkitModuleUrl = require("node:url").pathToFileURL(__filename).href; const __esmI = (s) => require("./esm-import.cjs")(s);',
+    },
     plugins: [dependencies],
     // Read only with LOGINKIT_DEBUG=1 (bin/loginkit.cjs): readable stack traces, nothing at normal start-up.
     sourcemap: 'linked',
@@ -112,6 +114,15 @@ await Promise.all([
     }),
   ),
 ]);
+
+// Code compiled by node:vm (bin/bundle-loader.cjs, for the code cache) cannot run import() without an
+// experimental flag: the bundle's import() of ES-module-only packages goes through cli/esm-import.cjs, which
+// Node loads itself. Same length as \`import\`, so that the source map's columns still hold.
+const cliBundle = join(fresh, 'cli/loginkit.cjs');
+const bundled = readFileSync(cliBundle, 'utf8').replace(/\bimport\(("[^"]+")\)/g, '__esmI($1)');
+if (/\bimport\(/.test(bundled)) throw new Error('The CLI bundle has an import() with a computed specifier: import a string literal');
+writeFileSync(cliBundle, bundled);
+writeFileSync(join(fresh, 'cli/esm-import.cjs'), '"use strict";\nmodule.exports = (specifier) => import(specifier);\n');
 
 // The CLI's V8 code cache, made from the bundle just built by a run of `loginkit status` in an empty home
 // (see bin/bundle-loader.cjs).
