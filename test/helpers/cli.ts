@@ -25,6 +25,8 @@ export interface CliOptions {
   input?: string;
   /** Fail the run after this long (a process is killed; an in-process run is abandoned). Default 60 s. */
   timeoutMs?: number;
+  /** The working directory project rules are matched against (in process; a process inherits the test's). */
+  cwd?: string;
 }
 
 /** Options for the CLI as a separate process. */
@@ -94,7 +96,13 @@ export function startCli(args: readonly string[], opts: CliOptions): CliRun {
   const stdin = new PassThrough();
   if (opts.input !== undefined) stdin.end(opts.input);
   // A fresh environment per run: the CLI takes LOGINKIT_PASSPHRASE out of it.
-  const io: Io = { stdin, stdout: collect('stdout'), stderr: collect('stderr'), env: cliEnvironment(opts.home, opts.env ?? {}) };
+  const io: Io = {
+    stdin,
+    stdout: collect('stdout'),
+    stderr: collect('stderr'),
+    env: cliEnvironment(opts.home, opts.env ?? {}),
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+  };
 
   let running = true;
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
