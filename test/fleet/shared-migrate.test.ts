@@ -4,7 +4,6 @@
 // middle and a rerun completing the move, and the password, the data key and the tokens never printed.
 // This process talks to the same bus (the keychain reads process.env), so the CLI runs in process.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,9 +12,9 @@ import type { MigrationStep } from '../../src/store/admin.js';
 import type { Entries } from '../../src/store/entry-store.js';
 import { type StoreBackend, createCredentialStore } from '../../src/store/select-store.js';
 import { type Bundle, bundleProgram } from '../helpers/bundle.js';
-import { cliEnvironment, makeHome, runCli, startCli } from '../helpers/cli.js';
+import { makeHome, runCli, startCli } from '../helpers/cli.js';
 import { type PostgresServer, type RedisServer, databasesMissing, startPostgres, startRedis } from '../helpers/databases.js';
-import { type SecretService, credentialEntry, seedStore, startSecretService, storeText } from '../store/support.js';
+import { type SecretService, credentialEntry, killMigrationAt, seedStore, startSecretService, storeText } from '../store/support.js';
 import { fleetEnv, initWithNewKey, machineHome, sharedStore } from './support.js';
 
 const missing = databasesMissing();
@@ -81,27 +80,6 @@ describe('store migrate between the local store and a shared one', { skip: missi
   const sharedTokens = async (url: string, key: string): Promise<Record<string, string>> =>
     accessTokens(await sharedStore(fleetEnv(url, key)).read({ fresh: true }));
 
-  /** Starts a migration in another process, waits until it is frozen at the first `step`, and kills it with SIGKILL. */
-  const killMigrationAt = async (home: string, env: Record<string, string>, to: string, step: MigrationStep): Promise<void> => {
-    const child = spawn(process.execPath, [fixture.file, to, step], {
-      env: cliEnvironment(home, { ...env, ...fixture.env }),
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-    await new Promise<void>((resolve, reject) => {
-      for (const stream of [child.stdout, child.stderr]) {
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk: string) => {
-          output += chunk;
-          if (output.includes(`stopped at ${step}`)) resolve();
-        });
-      }
-      child.once('exit', () => reject(new Error(`the migration ended before "${step}":\n${output}`)));
-    });
-    child.kill('SIGKILL');
-    assert.equal(await exited, 'SIGKILL');
-  };
   /** A killed process's file locks go stale 10 s after its last heartbeat: backdate them rather than wait. */
   const releaseDeadLocks = async (home: string): Promise<void> => {
     const dir = join(home, 'locks');
@@ -326,7 +304,7 @@ describe('store migrate between the local store and a shared one', { skip: missi
       const key = await initWithNewKey(url);
       const home = await machineHome(url);
       await seedStore(home, 'file', credentials());
-      await killMigrationAt(home, { LOGINKIT_DATA_KEY: key }, 'shared', step);
+      await killMigrationAt(fixture, home, { LOGINKIT_DATA_KEY: key }, 'shared', step);
 
       // Every credential is in one store or the other (or, for the one being moved, both).
       const local = accessTokens(await localEntries(home, 'file'));
@@ -361,7 +339,7 @@ describe('store migrate between the local store and a shared one', { skip: missi
     const key = await initWithNewKey(url);
     const home = await machineHome(url);
     await seedStore(home, 'file', credentials());
-    await killMigrationAt(home, { LOGINKIT_DATA_KEY: key }, 'shared', 'cleanup');
+    await killMigrationAt(fixture, home, { LOGINKIT_DATA_KEY: key }, 'shared', 'cleanup');
     assert.match(await readFile(join(home, 'credentials.json.moving'), 'utf8'), /"acme\/default"/);
     await sharedStore(fleetEnv(url, key)).update((entries) => ({ ...entries, ...credentialEntry('acme', 'refreshed-by-the-fleet-1') }));
     await releaseDeadLocks(home);
@@ -376,7 +354,7 @@ describe('store migrate between the local store and a shared one', { skip: missi
     assert.deepEqual(await localEntries(home, 'file'), {});
 
     // Out of the shared store: the local copy is replaced by the shared one, refreshed since.
-    await killMigrationAt(home, { LOGINKIT_DATA_KEY: key }, 'file', 'cleanup');
+    await killMigrationAt(fixture, home, { LOGINKIT_DATA_KEY: key }, 'file', 'cleanup');
     assert.deepEqual(Object.keys(await localEntries(home, 'file')), ['acme/default']);
     await sharedStore(fleetEnv(url, key)).update((entries) => ({ ...entries, ...credentialEntry('acme', 'refreshed-by-the-fleet-2') }));
     await releaseDeadLocks(home);
@@ -399,7 +377,7 @@ describe('store migrate between the local store and a shared one', { skip: missi
     const key = await initWithNewKey(url);
     const home = await machineHome(url);
     await seedStore(home, 'file', credentials());
-    await killMigrationAt(home, { LOGINKIT_DATA_KEY: key }, 'shared', 'cleanup');
+    await killMigrationAt(fixture, home, { LOGINKIT_DATA_KEY: key }, 'shared', 'cleanup');
     await writeFile(join(home, 'credentials.json.moving'), '{"moving":{}}\n', { mode: 0o600 });
     await sharedStore(fleetEnv(url, key)).update((entries) => ({ ...entries, ...credentialEntry('acme', 'changed-elsewhere-0000') }));
     await releaseDeadLocks(home);

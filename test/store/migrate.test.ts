@@ -2,7 +2,6 @@
 // Service, and kill -9 in the middle of a migration leaving every credential readable. This process talks to
 // the same bus (the keychain reads process.env), so the CLI runs in process except where it is killed.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFile, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -11,8 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import type { MigrationStep } from '../../src/store/admin.js';
 import type { StoreBackend } from '../../src/store/select-store.js';
 import { type Bundle, bundleProgram } from '../helpers/bundle.js';
-import { cliEnvironment, makeHome, runCli, spawnCli } from '../helpers/cli.js';
-import { type SecretService, credentialEntry, seedStore, startSecretService, storeText } from './support.js';
+import { makeHome, runCli, spawnCli } from '../helpers/cli.js';
+import { type SecretService, credentialEntry, killMigrationAt, seedStore, startSecretService, storeText } from './support.js';
 
 type Keyring = typeof import('@napi-rs/keyring');
 const { Entry } = createRequire(import.meta.url)('@napi-rs/keyring') as Keyring;
@@ -21,34 +20,6 @@ const BACKENDS: StoreBackend[] = ['file', 'keychain', 'passphrase'];
 const PASSPHRASE = 'migration passphrase';
 const CREDENTIALS = { acme: 'migrate-token-acme-111111', zeta: 'migrate-token-zeta-222222', beta: 'migrate-token-beta-333333' };
 const FIXTURE = fileURLToPath(new URL('./fixtures/migrate-until.ts', import.meta.url));
-
-/** Starts a migration of `home` to `to` in another process, resolves once it is frozen at `step`, then kills it with SIGKILL. */
-async function killMigrationAt(
-  fixture: Bundle,
-  home: string,
-  env: Record<string, string>,
-  to: StoreBackend,
-  step: MigrationStep,
-): Promise<void> {
-  const child = spawn(process.execPath, [fixture.file, to, step], {
-    env: cliEnvironment(home, { ...env, ...fixture.env }),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
-  await new Promise<void>((resolve, reject) => {
-    for (const stream of [child.stdout, child.stderr]) {
-      stream.setEncoding('utf8');
-      stream.on('data', (chunk: string) => {
-        output += chunk;
-        if (output.includes(`stopped at ${step}`)) resolve();
-      });
-    }
-    child.once('exit', () => reject(new Error(`the migration ended before "${step}":\n${output}`)));
-  });
-  child.kill('SIGKILL');
-  assert.equal(await exited, 'SIGKILL');
-}
 
 function backendOf(text: string): StoreBackend {
   const json = JSON.parse(text) as { protection?: StoreBackend };

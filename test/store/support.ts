@@ -1,11 +1,15 @@
 // Real parts for the store tests: a private D-Bus session with gnome-keyring's Secret Service, and credentials
 // written through the library's own store, without a sign-in.
+import assert from 'node:assert/strict';
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentialKey, serializeCredential, toCredential } from '../../src/session/credential.js';
+import type { MigrationStep } from '../../src/store/admin.js';
 import type { Entries } from '../../src/store/entry-store.js';
+import type { Bundle } from '../helpers/bundle.js';
+import { cliEnvironment } from '../helpers/cli.js';
 import { type StoreBackend, createCredentialStore } from '../../src/store/select-store.js';
 
 /** A running session bus with an unlocked (or deliberately locked) gnome-keyring on it. */
@@ -156,4 +160,32 @@ export async function seedStore(home: string, backend: StoreBackend, entries: En
 /** The store file's text. */
 export async function storeText(home: string): Promise<string> {
   return readFile(join(home, 'credentials.json'), 'utf8');
+}
+
+/** Starts a migration of `home` to `to` in another process, resolves once it is frozen at `step`, then kills it with SIGKILL. */
+export async function killMigrationAt(
+  fixture: Bundle,
+  home: string,
+  env: Record<string, string>,
+  to: StoreBackend | 'shared',
+  step: MigrationStep,
+): Promise<void> {
+  const child = spawn(process.execPath, [fixture.file, to, step], {
+    env: cliEnvironment(home, { ...env, ...fixture.env }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  const exited = new Promise<NodeJS.Signals | null>((resolve) => child.once('exit', (_code, signal) => resolve(signal)));
+  await new Promise<void>((resolve, reject) => {
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.setEncoding('utf8');
+      stream.on('data', (chunk: string) => {
+        output += chunk;
+        if (output.includes(`stopped at ${step}`)) resolve();
+      });
+    }
+    child.once('exit', () => reject(new Error(`the migration ended before "${step}":\n${output}`)));
+  });
+  child.kill('SIGKILL');
+  assert.equal(await exited, 'SIGKILL');
 }
