@@ -11,6 +11,7 @@ import type { LoginMethod } from '../sign-in/login-environment.js';
 import type { DeviceFlowRunner } from '../sign-in/sign-in.js';
 import type { StoreInfo } from '../store/entry-store.js';
 import { profileFor } from './profile.js';
+import { personSide } from './person-side.js';
 
 /** Options of one sign-in. */
 export interface LoginOptions {
@@ -89,19 +90,7 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     accountClaims: oauth.accountClaims,
     apiKeySupported: provider.apiKey !== undefined,
     deviceFlow,
-    method: options.method ?? 'auto',
-    environment,
-    openBrowser: ctx.openBrowser ?? (async (url: string) => (await import('../sign-in/browser.js')).openSystemBrowser(url, ctx.env)),
-    browserInjected: ctx.openBrowser !== undefined,
-    noBrowser: options.noBrowser === true,
-    pasted: options.pasted,
-    onEvent: (event) => {
-      ctx.emit(event);
-      options.onEvent?.(event);
-    },
-    signal: options.signal,
-    timeoutMs: options.timeoutMs,
-    now: ctx.now,
+    ...personSide(ctx, options, environment),
   });
   const exchange = oauth.apiKeyExchange;
   const apiKey =

@@ -71,7 +71,7 @@ async function normalize(input: string | URL | Request, init: RequestInit | unde
 }
 
 /** Bodies that can be sent twice: none, strings, form data and bytes; not streams. */
-function isReplayable(body: RequestInit['body']): boolean {
+export function isReplayable(body: RequestInit['body']): boolean {
   return (
     body === undefined ||
     body === null ||

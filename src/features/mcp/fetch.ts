@@ -7,6 +7,7 @@ import { mcpLoginRequired } from './server-url.js';
 import { signInToServer } from './sign-in.js';
 import { type McpTarget, freshCredential, resourceHttp } from './target.js';
 import { usesMachineGrant } from './types.js';
+import { isReplayable } from '../../session/authenticated-fetch.js';
 
 const MAX_AUTHORIZATIONS_PER_REQUEST = 3;
 
@@ -121,16 +122,4 @@ async function withToken(
     headers.set('authorization', `Bearer ${credential.accessToken}`);
   }
   return { ...init, headers };
-}
-
-/** Whether a request body can be sent a second time (a stream cannot). */
-function isReplayable(body: RequestInit['body']): boolean {
-  return (
-    body === undefined ||
-    body === null ||
-    typeof body === 'string' ||
-    body instanceof URLSearchParams ||
-    body instanceof ArrayBuffer ||
-    ArrayBuffer.isView(body)
-  );
 }

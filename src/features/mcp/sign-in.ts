@@ -10,6 +10,7 @@ import { chooseScopes, unionScopes } from './scopes.js';
 import { credentialId, mcpStore, storeKey } from './store.js';
 import { type McpTarget, storedCredential } from './target.js';
 import { usesMachineGrant } from './types.js';
+import { personSide } from '../person-side.js';
 
 /**
  * Signs in to the server: discovers, picks or registers the client, runs the sign-in the options ask for
@@ -93,18 +94,6 @@ async function interactiveTokens(
     redirectUri: LOOPBACK_REDIRECT,
     authorizeParams: binding.resource ? { resource: binding.resource } : {},
     apiKeySupported: false,
-    method: options.method ?? 'auto',
-    environment,
-    openBrowser: ctx.openBrowser ?? (async (url: string) => (await import('../../sign-in/browser.js')).openSystemBrowser(url, ctx.env)),
-    browserInjected: ctx.openBrowser !== undefined,
-    noBrowser: options.noBrowser === true,
-    pasted: options.pasted,
-    onEvent: (event) => {
-      ctx.emit(event);
-      options.onEvent?.(event);
-    },
-    signal: options.signal,
-    timeoutMs: options.timeoutMs,
-    now: ctx.now,
+    ...personSide(ctx, options, environment),
   });
 }
