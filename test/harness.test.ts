@@ -13,6 +13,7 @@ import { ProxyAgent, fetch as undiciFetch } from 'undici';
 import { startAuthServer, type AuthServer, type AuthServerOptions } from './helpers/auth-server.js';
 import { makeBrowserCommand, readBrowserResult } from './helpers/browser-command.js';
 import { closeBrowser, completeDeviceSignIn, signInWithBrowser } from './helpers/browser.js';
+import { completeDeviceSignInOverHttp, signInOverHttp } from './helpers/person.js';
 import { cliEnvironment, makeHome, runCli, runCliProcess, spawnCli, startCli } from './helpers/cli.js';
 import { startProxy } from './helpers/proxy.js';
 import { browserHandoff } from './helpers/sign-in.js';
@@ -141,63 +142,97 @@ test('code flow with PKCE in chromium, then userinfo, refresh, revocation; every
   assert.ok(server.requests.every((r) => !r.path.includes('?')));
 });
 
-test('device flow: the person enters the code in chromium while the client polls', async () => {
-  const server = await authServer({ deviceInterval: 1 });
-  const config = await discover(server);
-  const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid email' });
-  assert.equal(device.interval, 1);
+const PERSONS = [
+  { person: 'chromium', signIn: signInWithBrowser, completeDevice: completeDeviceSignIn },
+  { person: 'the HTTP person', signIn: signInOverHttp, completeDevice: completeDeviceSignInOverHttp },
+] as const;
 
-  const [tokens, successText] = await Promise.all([
-    oidc.pollDeviceAuthorizationGrant(config, device),
-    completeDeviceSignIn(device.verification_uri, device.user_code, { login: 'bob' }),
-  ]);
-  assert.match(successText, /Sign-in Success/);
-  assert.equal(claim(tokens.claims(), 'email'), 'bob@example.test');
-  assert.equal(server.stats.deviceCodeGrants, 1);
-  assert.equal(server.stats.grantErrors, 0, 'authorization_pending is not counted');
-  assert.ok(tokens.refresh_token);
-
-  // Reusing a consumed refresh token revokes the whole grant: the race a cross-process lock must prevent.
-  const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token);
-  await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), { error: 'invalid_grant' });
-  assert.equal(server.stats.grantsRevoked, 1);
-  assert.ok(rotated.refresh_token);
-  await assert.rejects(oidc.refreshTokenGrant(config, rotated.refresh_token), { error: 'invalid_grant' });
-  assert.equal(server.stats.grantErrors, 2);
-});
-
-test('stopAtCallbackPrefix hands back the callback URL without it reaching the listener', async () => {
-  const server = await authServer({ accessTokenTtl: 5, rotateRefreshTokens: false });
+test('the HTTP person ends where Chromium does: same page, status, headers and text, and the same tokens', async () => {
+  const server = await authServer();
   const app = await appCallback();
   const config = await discover(server);
-  // The default registration also has http://localhost/callback; its port is free for a native client.
-  const redirectUri = `http://localhost:${app.port}/callback`;
-  const request = await authorizationRequest(config, redirectUri);
+  const ends = [];
+  for (const { signIn } of PERSONS) {
+    const request = await authorizationRequest(config, app.redirectUri);
+    const page = await signIn(request.url.href, { login: 'frank' });
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(app.received.at(-1) ?? ''), {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+    });
+    ends.push({
+      finalUrl: page.finalUrl,
+      status: page.status,
+      headers: [page.headers['cache-control'], page.headers['content-security-policy'], page.headers['referrer-policy']],
+      text: page.text,
+      sub: tokens.claims()?.sub,
+    });
+  }
+  assert.equal(app.received.length, 2);
+  assert.deepEqual(ends[1], ends[0]);
+  assert.deepEqual(ends[0]?.text, 'Signed in. You can close this window.');
+});
 
-  const page = await signInWithBrowser(request.url.href, { stopAtCallbackPrefix: redirectUri, login: 'carol' });
-  assert.ok(page.finalUrl.startsWith(`${redirectUri}?`), page.finalUrl);
-  assert.equal(page.status, null);
-  assert.deepEqual(app.received, []);
+for (const { person, completeDevice } of PERSONS) {
+  test(`device flow: ${person} enters the code while the client polls`, async () => {
+    const server = await authServer({ deviceInterval: 1 });
+    const config = await discover(server);
+    const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid email' });
+    assert.equal(device.interval, 1);
 
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.finalUrl), {
-    pkceCodeVerifier: request.verifier,
-    expectedState: request.state,
+    const [tokens, successText] = await Promise.all([
+      oidc.pollDeviceAuthorizationGrant(config, device),
+      completeDevice(device.verification_uri, device.user_code, { login: 'bob' }),
+    ]);
+    assert.match(successText, /Sign-in Success/);
+    assert.equal(claim(tokens.claims(), 'email'), 'bob@example.test');
+    assert.equal(server.stats.deviceCodeGrants, 1);
+    assert.equal(server.stats.grantErrors, 0, 'authorization_pending is not counted');
+    assert.ok(tokens.refresh_token);
+
+    // Reusing a consumed refresh token revokes the whole grant: the race a cross-process lock must prevent.
+    const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+    await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), { error: 'invalid_grant' });
+    assert.equal(server.stats.grantsRevoked, 1);
+    assert.ok(rotated.refresh_token);
+    await assert.rejects(oidc.refreshTokenGrant(config, rotated.refresh_token), { error: 'invalid_grant' });
+    assert.equal(server.stats.grantErrors, 2);
   });
-  assert.equal(tokens.expires_in, 5);
-  assert.ok(tokens.refresh_token);
-  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
-  assert.equal(refreshed.expires_in, 5, 'the TTL applies to refreshed access tokens too');
-  assert.equal(refreshed.refresh_token ?? tokens.refresh_token, tokens.refresh_token, 'no rotation when turned off');
-  await oidc.refreshTokenGrant(config, tokens.refresh_token);
-  assert.equal(server.stats.grantsRevoked, 0);
-});
+}
 
-test('an error page at the authorization server fails the sign-in at once', async () => {
-  const server = await authServer();
-  const config = await discover(server);
-  const request = await authorizationRequest(config, 'http://127.0.0.1/not-registered');
-  await assert.rejects(signInWithBrowser(request.url.href), /unexpected page .*redirect_uri/s);
-});
+for (const { person, signIn } of PERSONS) {
+  test(`stopAtCallbackPrefix hands back the callback URL without it reaching the listener (${person})`, async () => {
+    const server = await authServer({ accessTokenTtl: 5, rotateRefreshTokens: false });
+    const app = await appCallback();
+    const config = await discover(server);
+    // The default registration also has http://localhost/callback; its port is free for a native client.
+    const redirectUri = `http://localhost:${app.port}/callback`;
+    const request = await authorizationRequest(config, redirectUri);
+
+    const page = await signIn(request.url.href, { stopAtCallbackPrefix: redirectUri, login: 'carol' });
+    assert.ok(page.finalUrl.startsWith(`${redirectUri}?`), page.finalUrl);
+    assert.equal(page.status, null);
+    assert.deepEqual(app.received, []);
+
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(page.finalUrl), {
+      pkceCodeVerifier: request.verifier,
+      expectedState: request.state,
+    });
+    assert.equal(tokens.expires_in, 5);
+    assert.ok(tokens.refresh_token);
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+    assert.equal(refreshed.expires_in, 5, 'the TTL applies to refreshed access tokens too');
+    assert.equal(refreshed.refresh_token ?? tokens.refresh_token, tokens.refresh_token, 'no rotation when turned off');
+    await oidc.refreshTokenGrant(config, tokens.refresh_token);
+    assert.equal(server.stats.grantsRevoked, 0);
+  });
+
+  test(`an error page at the authorization server fails the sign-in at once (${person})`, async () => {
+    const server = await authServer();
+    const config = await discover(server);
+    const request = await authorizationRequest(config, 'http://127.0.0.1/not-registered');
+    await assert.rejects(signIn(request.url.href), /unexpected page .*redirect_uri/s);
+  });
+}
 
 test('an issuer with a path works for discovery and sign-in', async () => {
   const server = await authServer({ issuerPath: '/oidc' });
@@ -206,7 +241,7 @@ test('an issuer with a path works for discovery and sign-in', async () => {
   const config = await discover(server);
   assert.equal(config.serverMetadata().token_endpoint, `${server.issuer}/token`);
   const request = await authorizationRequest(config, app.redirectUri);
-  const page = await signInWithBrowser(request.url.href);
+  const page = await signInOverHttp(request.url.href);
   assert.equal(page.finalUrl, `${app.url}/done`);
   const tokens = await oidc.authorizationCodeGrant(config, new URL(app.received[0] ?? ''), {
     pkceCodeVerifier: request.verifier,
@@ -255,7 +290,7 @@ async function getThroughProxy(proxyUrl: string, targetUrl: string): Promise<{ s
   });
 }
 
-test('a $BROWSER command signs in as a separate process, and the failing one exits 1', async () => {
+test('a $BROWSER command signs in as a separate process (chromium, or over HTTP), and the failing one exits 1', async () => {
   const server = await authServer();
   const app = await appCallback();
   const config = await discover(server);
@@ -263,7 +298,7 @@ test('a $BROWSER command signs in as a separate process, and the failing one exi
   cleanups.push(() => rm(dir, { recursive: true, force: true }));
   const resultFile = join(dir, 'result.json');
 
-  const command = makeBrowserCommand({ dir, login: 'dave', resultFile });
+  const command = makeBrowserCommand({ dir, login: 'dave', resultFile, person: 'chromium' });
   const request = await authorizationRequest(config, app.redirectUri);
   await runProgram(command, [request.url.href], '/');
   const result = await readBrowserResult(resultFile);
@@ -403,7 +438,7 @@ test('the in-process CLI runner: the cleaned environment and not process.env, st
   // The abandoned run ends by itself a moment later (its own --timeout).
 });
 
-test('a browser handoff: $BROWSER passes the URL to this process, whose Chromium signs in', async () => {
+test('a browser handoff: $BROWSER passes the URL to this process, where the person signs in', async () => {
   const server = await authServer();
   const app = await appCallback();
   const config = await discover(server);

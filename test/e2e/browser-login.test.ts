@@ -34,7 +34,7 @@ async function addProvider(home: string, server: AuthServer, extra: string[] = [
 /** `loginkit login` as a process, with `$BROWSER` a separate process driving Chromium: the whole real thing. */
 async function loginWithBrowserProcess(home: string): Promise<{ result: CliResult; browserResult: string }> {
   const resultFile = join(home, 'browser-result.json');
-  const browser = makeBrowserCommand({ dir: home, resultFile });
+  const browser = makeBrowserCommand({ dir: home, resultFile, person: 'chromium' });
   const result = await runCliProcess(['login', PROVIDER], { home, env: { BROWSER: browser } });
   assert.equal(result.code, 0, `login failed:\n${result.stderr}`);
   return { result, browserResult: resultFile };
@@ -89,7 +89,7 @@ function assertNoSecrets(output: string, secrets: Array<string | undefined>): vo
 describe('browser sign-in against a real authorization server', () => {
   const fixture = useSignInServer();
 
-  /** `loginkit login` in this process, signing in through a `$BROWSER` handed to this process's Chromium. */
+  /** `loginkit login` in this process, signing in through a `$BROWSER` handed to this process. */
   async function loginWithBrowser(home: string): Promise<CliResult> {
     const result = await runCli(['login', PROVIDER], { home, env: { BROWSER: fixture.browser().command } });
     assert.equal(result.code, 0, `login failed:\n${result.stderr}`);

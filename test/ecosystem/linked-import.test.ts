@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLoginkit, type Loginkit } from '../../src/index.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
+import { signInOverHttp } from '../helpers/person.js';
 import { makeHome } from '../helpers/cli.js';
 import { readStoredEntries } from '../lifecycle/support.js';
 
@@ -24,7 +24,7 @@ interface TokenSet {
 /** Signs in to `server` once with a fresh loginkit home and returns the tokens (what the other tool got at its login). */
 async function signInOnce(server: AuthServer): Promise<TokenSet> {
   const home = await makeHome();
-  const seed = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, openBrowser: async (url) => void (await signInWithBrowser(url)) });
+  const seed = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, openBrowser: async (url) => void (await signInOverHttp(url)) });
   await seed.addProvider('seed', { type: 'oauth', issuer: server.issuer, clientId: server.clientId });
   await seed.login('seed');
   const entry = (await readStoredEntries(home))['seed/default'] as Record<string, string>;
@@ -106,7 +106,6 @@ describe('imported ChatGPT sign-ins are linked to the other tool’s file', () =
   });
   after(async () => {
     await server.close();
-    await closeBrowser();
   });
 
   /** A loginkit home whose `openai` provider is the local server (issuer overridden in config.json), and a clock. */

@@ -12,7 +12,7 @@ import { ApiError } from '@google/genai';
 import OpenAI from 'openai';
 import { createLoginkit, isLoginRequired, type Loginkit } from '../../src/index.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
+import { signInOverHttp } from '../helpers/person.js';
 import { makeHome } from '../helpers/cli.js';
 import { credentialEntry, storeBytes } from '../lifecycle/support.js';
 import { type SdkStandIns, startSdkStandIns } from '../helpers/sdk-stand-ins.js';
@@ -146,7 +146,7 @@ describe('an OAuth sign-in through the OpenAI SDK', () => {
       env: {},
       store: 'memory',
       openBrowser: async (url) => {
-        await signInWithBrowser(url);
+        await signInOverHttp(url);
       },
     });
     await kit.addProvider('acme', { type: 'oauth', issuer: server.issuer, clientId: server.clientId });
@@ -155,7 +155,6 @@ describe('an OAuth sign-in through the OpenAI SDK', () => {
   after(async () => {
     await stand.close();
     await server.close();
-    await closeBrowser();
   });
 
   test('an access token the API revoked is refreshed once and the call succeeds', async () => {

@@ -7,7 +7,7 @@ import type { ChildProcess } from 'node:child_process';
 import { after, before, describe, test } from 'node:test';
 import { createLoginkit } from '../../src/index.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
+import { signInOverHttp } from '../helpers/person.js';
 import { CLI_ENTRY, cliEnvironment } from '../helpers/cli.js';
 import { type PostgresServer, type RedisServer, databasesMissing, startPostgres, startRedis } from '../helpers/databases.js';
 import { type Machine, type Machines, createMachines, namespacesMissing, spawnIn } from '../helpers/netns.js';
@@ -54,7 +54,6 @@ describe('one refresh across machines sharing nothing but the database', { skip 
     redis = await startRedis({ extraAddresses: hostAddresses, password: 'fleet-redis-pass' });
   });
   after(async () => {
-    await closeBrowser();
     await server?.close();
     postgres?.close();
     await redis?.close();
@@ -76,10 +75,9 @@ describe('one refresh across machines sharing nothing but the database', { skip 
       const kit = createLoginkit({
         home,
         env: { LOGINKIT_DATA_KEY: key },
-        openBrowser: async (page) => void (await signInWithBrowser(page)),
+        openBrowser: async (page) => void (await signInOverHttp(page)),
       });
       await kit.login(PROVIDER);
-      await closeBrowser();
     }
     signedIn = { url, key };
     return key;

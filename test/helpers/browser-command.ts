@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { SignInResult } from './browser.js';
+import type { Person } from './person.js';
 
 /** Options for {@link makeBrowserCommand}. */
 export interface BrowserCommandOptions {
@@ -18,6 +19,8 @@ export interface BrowserCommandOptions {
   mode?: 'sign-in' | 'fail';
   /** Stop at the authorization URL's own redirect_uri, so the callback never reaches the listener. */
   stopAtCallback?: boolean;
+  /** Who signs in. Default 'http'; 'chromium' where the browser is what the test is about. */
+  person?: Person;
 }
 
 const BROWSER_OPEN_SCRIPT = fileURLToPath(new URL('./browser-open.ts', import.meta.url));
@@ -35,7 +38,7 @@ export function makeBrowserCommand(opts: BrowserCommandOptions): string {
 }
 
 function browserOpenCommand(opts: BrowserCommandOptions): string[] {
-  const command = [process.execPath, '--import', TSX_LOADER, BROWSER_OPEN_SCRIPT];
+  const command = [process.execPath, '--import', TSX_LOADER, BROWSER_OPEN_SCRIPT, '--person', opts.person ?? 'http'];
   if (opts.login !== undefined) command.push('--login', opts.login);
   if (opts.resultFile !== undefined) command.push('--result-file', opts.resultFile);
   if (opts.stopAtCallback === true) command.push('--stop-at-callback');

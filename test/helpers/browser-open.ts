@@ -1,8 +1,10 @@
-// The program behind `$BROWSER` in CLI tests (see browser-command.ts): signs in at the URL it is given.
+// The program behind `$BROWSER` in CLI tests (see browser-command.ts): signs in at the URL it is given, over
+// HTTP or (with --person chromium) in headless Chromium.
 import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
-import { closeBrowser, signInWithBrowser, type SignInOptions } from './browser.js';
+import { closeBrowser, type SignInOptions } from './browser.js';
+import { type Person, signInAs } from './person.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -10,15 +12,19 @@ const { values, positionals } = parseArgs({
     login: { type: 'string' },
     'result-file': { type: 'string' },
     'stop-at-callback': { type: 'boolean', default: false },
+    person: { type: 'string', default: 'http' },
   },
 });
 
 const url = positionals.at(-1);
 const resultFile = values['result-file'];
+const person: Person = values.person === 'chromium' ? 'chromium' : 'http';
 
 try {
-  if (url === undefined) throw new Error('usage: browser-open.ts [--login NAME] [--result-file FILE] [--stop-at-callback] -- URL');
-  const result = await signInWithBrowser(url, signInOptions(url));
+  if (url === undefined) {
+    throw new Error('usage: browser-open.ts [--person http|chromium] [--login NAME] [--result-file FILE] [--stop-at-callback] -- URL');
+  }
+  const result = await signInAs(person, url, signInOptions(url));
   if (resultFile !== undefined) await writeResult(resultFile, result);
   await closeBrowser();
   process.exit(0);

@@ -1,4 +1,5 @@
-import { chromium, type Browser, type BrowserServer, type Page, type Response } from 'playwright-core';
+// playwright-core is loaded when a browser is first needed: importing this file for its types or closeBrowser costs nothing.
+import type { Browser, BrowserContext, BrowserServer, Page, Response } from 'playwright-core';
 
 /** Where a browser sign-in ended. */
 export interface SignInResult {
@@ -56,6 +57,16 @@ const MAX_STEPS = 6;
 export const SHARED_BROWSER_VARIABLE = 'TEST_CHROMIUM_WS_ENDPOINT';
 
 let launchedBrowser: Promise<Browser> | undefined;
+/**
+ * Pages of this process's connection that finished a sign-in, cookies cleared, ready for the next one. A new page
+ * costs Chromium a renderer process (about 0.75 s of CPU); a sign-in on a reused page costs a third of that.
+ */
+let idlePages: OpenPage[] = [];
+
+interface OpenPage {
+  context: BrowserContext;
+  page: Page;
+}
 
 /** Signs in through the authorization server's dev login form at `url`, as a person would. */
 export async function signInWithBrowser(url: string, opts: SignInOptions = {}): Promise<SignInResult> {
@@ -64,14 +75,19 @@ export async function signInWithBrowser(url: string, opts: SignInOptions = {}): 
   return withFreshPage(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, async (page) => {
     const intercepted = opts.stopAtCallbackPrefix === undefined ? undefined : await interceptNavigationsTo(page, opts.stopAtCallbackPrefix);
     const documents = trackDocumentResponses(page);
-    await page.goto(url, { waitUntil: 'domcontentloaded' });
-    for (let step = 0; step < MAX_STEPS; step += 1) {
-      const interceptedUrl = intercepted?.url();
-      if (interceptedUrl !== undefined) return { finalUrl: interceptedUrl, status: null, headers: {}, text: '' };
-      if (pageOrigin(page) !== issuerOrigin) return describeSettledPage(page, documents);
-      await actOnSignInPage(page, login);
+    try {
+      await page.goto(url, { waitUntil: 'domcontentloaded' });
+      for (let step = 0; step < MAX_STEPS; step += 1) {
+        const interceptedUrl = intercepted?.url();
+        if (interceptedUrl !== undefined) return { finalUrl: interceptedUrl, status: null, headers: {}, text: '' };
+        if (pageOrigin(page) !== issuerOrigin) return await describeSettledPage(page, documents);
+        await actOnSignInPage(page, login);
+      }
+      throw new Error(`sign-in did not leave the authorization server after ${MAX_STEPS} pages; at ${page.url()}`);
+    } finally {
+      documents.stop();
+      await intercepted?.stop();
     }
-    throw new Error(`sign-in did not leave the authorization server after ${MAX_STEPS} pages; at ${page.url()}`);
   });
 }
 
@@ -100,6 +116,7 @@ export async function completeDeviceSignIn(verificationUri: string, userCode: st
 
 /** Launches the Chromium that a whole test run shares (see {@link SHARED_BROWSER_VARIABLE}). */
 export async function launchBrowserServer(): Promise<BrowserServer> {
+  const { chromium } = await import('playwright-core');
   return chromium.launchServer({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
 }
 
@@ -107,6 +124,7 @@ export async function launchBrowserServer(): Promise<BrowserServer> {
 export async function closeBrowser(): Promise<void> {
   const browser = launchedBrowser;
   launchedBrowser = undefined;
+  idlePages = [];
   await (await browser?.catch(() => undefined))?.close();
 }
 
@@ -114,34 +132,57 @@ async function sharedBrowser(): Promise<Browser> {
   const current = launchedBrowser === undefined ? undefined : await launchedBrowser;
   if (current?.isConnected()) return current;
   const endpoint = process.env[SHARED_BROWSER_VARIABLE];
-  // Each sign-in gets a fresh context of its own, so sharing one browser shares no cookies.
-  launchedBrowser = endpoint
-    ? chromium.connect(endpoint)
-    : chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+  idlePages = [];
+  launchedBrowser = import('playwright-core').then(({ chromium }) =>
+    endpoint ? chromium.connect(endpoint) : chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true }),
+  );
   launchedBrowser.catch(() => {
     launchedBrowser = undefined;
   });
   return launchedBrowser;
 }
 
+// Each sign-in starts on a page without cookies, its own or one a finished sign-in left: sharing one browser
+// shares no session. A page whose sign-in failed is closed, not reused.
 async function withFreshPage<T>(timeoutMs: number, drive: (page: Page) => Promise<T>): Promise<T> {
-  const context = await (await sharedBrowser()).newContext();
+  const browser = await sharedBrowser();
+  const open = idlePages.pop() ?? (await openPage(browser));
+  const { page } = open;
   let timer: NodeJS.Timeout | undefined;
+  let reusable = false;
   try {
-    const page = await context.newPage();
     page.setDefaultTimeout(timeoutMs);
     const timedOut = new Promise<never>((_resolve, reject) => {
       timer = setTimeout(() => reject(new Error(`browser sign-in timed out after ${timeoutMs} ms at ${page.url()}`)), timeoutMs);
     });
-    return await Promise.race([drive(page), timedOut]);
+    const result = await Promise.race([drive(page), timedOut]);
+    reusable = true;
+    return result;
   } finally {
     clearTimeout(timer);
-    await context.close();
+    if (reusable && (await clearPage(open)) && launchedBrowser !== undefined && (await launchedBrowser) === browser) idlePages.push(open);
+    else await open.context.close().catch(() => undefined);
+  }
+}
+
+async function openPage(browser: Browser): Promise<OpenPage> {
+  const context = await browser.newContext();
+  return { context, page: await context.newPage() };
+}
+
+/** Leaves the page blank and without cookies; false when that failed and the page must not be reused. */
+async function clearPage({ context, page }: OpenPage): Promise<boolean> {
+  try {
+    await page.goto('about:blank');
+    await context.clearCookies();
+    return true;
+  } catch {
+    return false;
   }
 }
 
 // page.route does not see redirects, and the callback is always reached by one: use CDP Fetch instead.
-async function interceptNavigationsTo(page: Page, prefix: string): Promise<{ url(): string | undefined }> {
+async function interceptNavigationsTo(page: Page, prefix: string): Promise<{ url(): string | undefined; stop(): Promise<void> }> {
   let interceptedUrl: string | undefined;
   const session = await page.context().newCDPSession(page);
   session.on('Fetch.requestPaused', (event) => {
@@ -161,19 +202,20 @@ async function interceptNavigationsTo(page: Page, prefix: string): Promise<{ url
       .catch(() => undefined);
   });
   await session.send('Fetch.enable', { patterns: [{ urlPattern: `${escapeUrlPattern(prefix)}*` }] });
-  return { url: () => interceptedUrl };
+  return { url: () => interceptedUrl, stop: () => session.detach().catch(() => undefined) };
 }
 
 function escapeUrlPattern(text: string): string {
   return text.replace(/[\\*?]/g, (char) => `\\${char}`);
 }
 
-function trackDocumentResponses(page: Page): { last(): Response | undefined } {
+function trackDocumentResponses(page: Page): { last(): Response | undefined; stop(): void } {
   let last: Response | undefined;
-  page.on('response', (response) => {
+  const track = (response: Response): void => {
     if (response.request().isNavigationRequest() && response.request().frame() === page.mainFrame()) last = response;
-  });
-  return { last: () => last };
+  };
+  page.on('response', track);
+  return { last: () => last, stop: () => page.off('response', track) };
 }
 
 async function actOnSignInPage(page: Page, login: string): Promise<void> {

@@ -1,6 +1,6 @@
 // The set-up most sign-in tests share: a real oidc-provider for the lifetime of a describe (or file), fresh
-// homes that know it as a provider, and a `$BROWSER` that hands the URL to this process, where the shared
-// headless Chromium signs in (no Node.js and no Chromium started per sign-in).
+// homes that know it as a provider, and a `$BROWSER` that hands the URL to this process, where the person signs
+// in over HTTP (person.ts; no Node.js and no Chromium page per sign-in).
 import { randomBytes } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, watch, writeFileSync, type FSWatcher } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -9,8 +9,9 @@ import { after, before } from 'node:test';
 
 import { createLoginkit } from '../../src/index.js';
 import { type AuthServer, type AuthServerOptions, startAuthServer } from './auth-server.js';
-import { type SignInResult, closeBrowser, signInWithBrowser } from './browser.js';
+import { type SignInResult, closeBrowser } from './browser.js';
 import { homeWithProvider, makeHome } from './cli.js';
+import { signInOverHttp } from './person.js';
 
 /** Options for {@link browserHandoff}. */
 export interface HandoffOptions {
@@ -35,8 +36,8 @@ const URL_FILE = /^url-\d+$/;
 
 /**
  * Writes a `$BROWSER` script that only passes the URL (its last argument) to this process through a file; each
- * URL is then signed in at with the shared headless Chromium of this process, as `browser-open.ts` would do it
- * in a process of its own. The CLI opens it exactly as it opens a person's browser.
+ * URL is then signed in at in this process, as `browser-open.ts` would do it in a process of its own. The CLI
+ * opens it exactly as it opens a person's browser.
  */
 export function browserHandoff(opts: HandoffOptions = {}): BrowserHandoff {
   const dir = mkdtempSync(join(tmpdir(), 'loginkit-browser-'));
@@ -56,7 +57,7 @@ export function browserHandoff(opts: HandoffOptions = {}): BrowserHandoff {
       const url = readFileSync(path, 'utf8');
       rmSync(path);
       urls.push(url);
-      const signIn = signInWithBrowser(url, signInOptions(url, opts));
+      const signIn = signInOverHttp(url, signInOptions(url, opts));
       signIn.catch(() => undefined);
       signIns.push(signIn);
       for (const wake of waiters.splice(0)) wake();
@@ -99,8 +100,8 @@ export interface SignInFixture {
 }
 
 /**
- * Starts oidc-provider before the tests of the enclosing describe (or file) and stops it, with the shared
- * Chromium and every browser handoff, after them.
+ * Starts oidc-provider before the tests of the enclosing describe (or file) and stops it, with every browser
+ * handoff and this process's Chromium (if a sign-in used it), after them.
  */
 export function useSignInServer(options: AuthServerOptions = {}): SignInFixture {
   let running: AuthServer | undefined;
@@ -111,6 +112,7 @@ export function useSignInServer(options: AuthServerOptions = {}): SignInFixture 
   after(async () => {
     for (const handoff of handoffs.splice(0)) handoff.close();
     await running?.close();
+    // A test of the browser itself may have signed in with Chromium directly.
     await closeBrowser();
   });
   const server = (): AuthServer => {
@@ -138,7 +140,7 @@ export async function signedInHome(server: AuthServer, id = 'demo'): Promise<str
     home,
     env: { LOGINKIT_STORE: 'file' },
     openBrowser: async (url) => {
-      await signInWithBrowser(url);
+      await signInOverHttp(url);
     },
   });
   await kit.addProvider(id, { type: 'oauth', issuer: server.issuer, clientId: server.clientId });

@@ -6,7 +6,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createLoginkit, StorageError } from '../../src/index.js';
-import { signInWithBrowser } from '../helpers/browser.js';
+import { signInOverHttp } from '../helpers/person.js';
 import { makeHome, runCli } from '../helpers/cli.js';
 import { useSignInServer } from '../helpers/sign-in.js';
 import { STORE, credentialEntry, lines, storeBytes } from './support.js';
@@ -61,7 +61,7 @@ describe('a store loginkit cannot read is never replaced', () => {
     const home = await makeHome();
     const path = join(home, STORE);
     const bytes = Buffer.from(valid.replace('"version": 1', '"version": 2'));
-    const kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, openBrowser: async (url) => void (await signInWithBrowser(url)) });
+    const kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' }, openBrowser: async (url) => void (await signInOverHttp(url)) });
     await kit.addProvider(PROVIDER, { type: 'oauth', issuer: server.issuer, clientId: server.clientId });
     await writeFile(path, bytes, { mode: 0o600 });
 

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 
-import { completeDeviceSignIn } from '../helpers/browser.js';
+import { completeDeviceSignInOverHttp } from '../helpers/person.js';
 import { type CliOutput, homeWithProvider, makeHome, runCli, spawnCli, startCli } from '../helpers/cli.js';
 import { useSignInServer } from '../helpers/sign-in.js';
 import { type DeviceStandIn, type DeviceStandInOptions, startDeviceStandIn } from './support.js';
@@ -34,7 +34,7 @@ describe('device sign-in through the CLI against oidc-provider', () => {
     assert.match(stderrSoFar, /Or open this link, which carries the code:\n\s+\S+user_code=/);
     assert.equal(new URL(uri).origin, server.issuer);
 
-    const page = await completeDeviceSignIn(uri, code);
+    const page = await completeDeviceSignInOverHttp(uri, code);
     assert.match(page, /success/i);
     const result = await cli.exited;
     assert.equal(result.code, 0, result.stderr);
@@ -60,7 +60,7 @@ describe('device sign-in through the CLI against oidc-provider', () => {
       cli.stderr(),
       /^Signing in to demo with a one-time code .*\(this is an SSH session, so a browser opened here would not reach you\)/,
     );
-    await completeDeviceSignIn(uri, code);
+    await completeDeviceSignInOverHttp(uri, code);
     const result = await cli.exited;
     assert.equal(result.code, 0, result.stderr);
   });
