@@ -81,7 +81,9 @@ function runTests(args, env) {
 
 const bin = (name, file) => join(dirname(require.resolve(`${name}/package.json`)), file);
 // The house style and the types, everywhere (src, test, scripts, bench): a failure names the files.
-if (run(process.execPath, [bin('prettier', 'bin/prettier.cjs'), '--check', '--log-level', 'warn', ...FORMATTED]) !== 0) {
+// --cache skips the files whose contents have not changed since they last passed (~6 s of CPU otherwise); the
+// cache is Prettier's default, node_modules/.cache/prettier/, which `npm run format` keeps too.
+if (run(process.execPath, [bin('prettier', 'bin/prettier.cjs'), '--check', '--cache', '--log-level', 'warn', ...FORMATTED]) !== 0) {
   console.error('Formatting differs from the house style: npm run format');
   process.exit(1);
 }
