@@ -1,8 +1,10 @@
 // node:test reporter used by scripts/test.mjs: records how long each test file took (the sum of its top-level
 // tests), so that the next run starts the slowest files first and the run does not end waiting on one of them.
+// Files are recorded by their .ts path relative to the repository, whether they ran compiled or under tsx.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { sourceFile } from './compile-tests.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const TIMES_FILE = join(root, 'node_modules/.cache/loginkit/test-times.json');
@@ -23,7 +25,7 @@ export default async function* testTimes(source) {
   for await (const event of source) {
     const { type, data } = event;
     if ((type === 'test:pass' || type === 'test:fail') && data.nesting === 0 && data.file && data.details?.duration_ms !== undefined) {
-      const file = relative(root, data.file);
+      const file = sourceFile(data.file);
       times[file] = (times[file] ?? 0) + data.details.duration_ms;
       // Written as each file's tests end, not once at the end: --test-force-exit ends the run before the
       // reporter's last step would run.

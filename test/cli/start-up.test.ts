@@ -2,6 +2,7 @@
 // stay one file and a few built-ins (the bench measures the time; this pins down the cause).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -12,7 +13,8 @@ import { promisify } from 'node:util';
 import { CLI_ENTRY, cliEnvironment, makeHome } from '../helpers/cli.js';
 import { seedValidToken } from '../helpers/store-fixtures.js';
 
-const RECORDER = fileURLToPath(new URL('../helpers/module-recorder.cjs', import.meta.url));
+// Real paths, as Node.js loads and records files (npm test runs this file from a mirror of symlinks).
+const RECORDER = realpathSync(fileURLToPath(new URL('../helpers/module-recorder.cjs', import.meta.url)));
 const ROOT = join(dirname(CLI_ENTRY), '..');
 
 test('`loginkit token` on a valid token loads the CLI bundle alone: no dependency, no crypto, network or stream modules', async () => {

@@ -11,6 +11,7 @@ import { signInOverHttp } from '../helpers/person.js';
 import { CLI_ENTRY, cliEnvironment } from '../helpers/cli.js';
 import { type PostgresServer, type RedisServer, databasesMissing, startPostgres, startRedis } from '../helpers/databases.js';
 import { type Machine, type Machines, createMachines, namespacesMissing, spawnIn } from '../helpers/netns.js';
+import { nodeProgram } from '../helpers/node-program.js';
 import { expireSharedToken, fleetEnv, initWithNewKey, machineHome, moveCredential, sharedStore, storedAccessToken } from './support.js';
 
 const skip = databasesMissing() ?? namespacesMissing();
@@ -145,7 +146,7 @@ describe('one refresh across machines sharing nothing but the database', { skip 
       const holder = spawnIn(
         victim,
         process.execPath,
-        ['--import', 'tsx', new URL('./lock-holder.ts', import.meta.url).pathname, `refresh-${PROVIDER}/default`],
+        [...nodeProgram(new URL('./lock-holder.ts', import.meta.url)), `refresh-${PROVIDER}/default`],
         { ...process.env, LOGINKIT_STORE: urlFor(victim), LOGINKIT_DATA_KEY: key },
       );
       const held = collect(holder);

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import type { SignInResult } from './browser.js';
+import { nodeProgram } from './node-program.js';
 import type { Person } from './person.js';
 
 /** Options for {@link makeBrowserCommand}. */
@@ -23,9 +23,7 @@ export interface BrowserCommandOptions {
   person?: Person;
 }
 
-const BROWSER_OPEN_SCRIPT = fileURLToPath(new URL('./browser-open.ts', import.meta.url));
-// Resolved here, so the script works whatever the CLI's working directory is.
-const TSX_LOADER = import.meta.resolve('tsx');
+const BROWSER_OPEN_PROGRAM = new URL('./browser-open.ts', import.meta.url);
 
 /** Writes an executable script for `$BROWSER` that signs in at the URL it is given; returns its path. */
 export function makeBrowserCommand(opts: BrowserCommandOptions): string {
@@ -38,7 +36,7 @@ export function makeBrowserCommand(opts: BrowserCommandOptions): string {
 }
 
 function browserOpenCommand(opts: BrowserCommandOptions): string[] {
-  const command = [process.execPath, '--import', TSX_LOADER, BROWSER_OPEN_SCRIPT, '--person', opts.person ?? 'http'];
+  const command = [process.execPath, ...nodeProgram(BROWSER_OPEN_PROGRAM), '--person', opts.person ?? 'http'];
   if (opts.login !== undefined) command.push('--login', opts.login);
   if (opts.resultFile !== undefined) command.push('--result-file', opts.resultFile);
   if (opts.stopAtCallback === true) command.push('--stop-at-callback');

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -60,8 +61,11 @@ export interface CliProcess extends CliOutput {
   child: ChildProcessWithoutNullStreams;
 }
 
-/** Absolute path of the CLI entry point, `bin/loginkit.cjs` at the repository root. */
-export const CLI_ENTRY = fileURLToPath(new URL('../../bin/loginkit.cjs', import.meta.url));
+/**
+ * Absolute path of the CLI entry point, `bin/loginkit.cjs` at the repository root: its real path, the one
+ * Node.js loads it under, also when the tests run from `npm test`'s compiled mirror, where bin/ is a symlink.
+ */
+export const CLI_ENTRY = realpathSync(fileURLToPath(new URL('../../bin/loginkit.cjs', import.meta.url)));
 
 const DEFAULT_TIMEOUT_MS = 60_000;
 const DEFAULT_WAIT_FOR_MS = 30_000;

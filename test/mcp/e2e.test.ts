@@ -10,18 +10,17 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 
 import { runCli } from '../../src/cli/main.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
 import { type McpResourceServer, startMcpResourceServer } from '../helpers/mcp-resource-server.js';
+import { nodeProgram } from '../helpers/node-program.js';
 
 const READ = 'notes:read';
 const WRITE = 'notes:write';
 const INTROSPECTOR = { clientId: 'mcp-b-introspector', clientSecret: 'introspector-secret-for-tests' };
-const BROWSER_PROGRAM = fileURLToPath(new URL('./e2e-browser.ts', import.meta.url));
-const TSX_LOADER = import.meta.resolve('tsx');
+const BROWSER_PROGRAM = new URL('./e2e-browser.ts', import.meta.url);
 // A variable specifier keeps TypeScript from demanding declarations oidc-provider does not ship.
 const OIDC_PROVIDER_SPECIFIER = 'oidc-provider';
 
@@ -108,7 +107,7 @@ async function grantRequestedResourceScopes(ctx: GrantLoadingContext): Promise<G
 /** A `$BROWSER` command running e2e-browser.ts (with --forge-first when asked). */
 function browserCommand(dir: string, resultFile: string, forgeFirst: boolean): string {
   const path = join(dir, forgeFirst ? 'browser-forging.sh' : 'browser.sh');
-  const words = [process.execPath, '--import', TSX_LOADER, BROWSER_PROGRAM, '--result-file', resultFile];
+  const words = [process.execPath, ...nodeProgram(BROWSER_PROGRAM), '--result-file', resultFile];
   if (forgeFirst) words.push('--forge-first');
   writeFileSync(path, `#!/bin/sh\nexec ${words.map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ')} -- "$@"\n`);
   chmodSync(path, 0o755);
