@@ -12,7 +12,7 @@ import { ProxyAgent, fetch as undiciFetch } from 'undici';
 
 import { startAuthServer, type AuthServer, type AuthServerOptions } from './helpers/auth-server.js';
 import { makeBrowserCommand, readBrowserResult } from './helpers/browser-command.js';
-import { closeBrowser, completeDeviceSignIn, signInWithBrowser } from './helpers/browser.js';
+import { closeBrowser, signInWithBrowser } from './helpers/browser.js';
 import { completeDeviceSignInOverHttp, signInOverHttp } from './helpers/person.js';
 import { cliEnvironment, makeHome, runCli, runCliProcess, spawnCli, startCli } from './helpers/cli.js';
 import { startProxy } from './helpers/proxy.js';
@@ -143,8 +143,8 @@ test('code flow with PKCE in chromium, then userinfo, refresh, revocation; every
 });
 
 const PERSONS = [
-  { person: 'chromium', signIn: signInWithBrowser, completeDevice: completeDeviceSignIn },
-  { person: 'the HTTP person', signIn: signInOverHttp, completeDevice: completeDeviceSignInOverHttp },
+  { person: 'chromium', signIn: signInWithBrowser },
+  { person: 'the HTTP person', signIn: signInOverHttp },
 ] as const;
 
 test('the HTTP person ends where Chromium does: same page, status, headers and text, and the same tokens', async () => {
@@ -172,60 +172,58 @@ test('the HTTP person ends where Chromium does: same page, status, headers and t
   assert.deepEqual(ends[0]?.text, 'Signed in. You can close this window.');
 });
 
-for (const { person, completeDevice } of PERSONS) {
-  test(`device flow: ${person} enters the code while the client polls`, async () => {
-    const server = await authServer({ deviceInterval: 1 });
-    const config = await discover(server);
-    const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid email' });
-    assert.equal(device.interval, 1);
+test('device flow: the HTTP person enters the code while the client polls', async () => {
+  const server = await authServer({ deviceInterval: 1 });
+  const config = await discover(server);
+  const device = await oidc.initiateDeviceAuthorization(config, { scope: 'openid email' });
+  assert.equal(device.interval, 1);
 
-    const [tokens, successText] = await Promise.all([
-      oidc.pollDeviceAuthorizationGrant(config, device),
-      completeDevice(device.verification_uri, device.user_code, { login: 'bob' }),
-    ]);
-    assert.match(successText, /Sign-in Success/);
-    assert.equal(claim(tokens.claims(), 'email'), 'bob@example.test');
-    assert.equal(server.stats.deviceCodeGrants, 1);
-    assert.equal(server.stats.grantErrors, 0, 'authorization_pending is not counted');
-    assert.ok(tokens.refresh_token);
+  const [tokens, successText] = await Promise.all([
+    oidc.pollDeviceAuthorizationGrant(config, device),
+    completeDeviceSignInOverHttp(device.verification_uri, device.user_code, { login: 'bob' }),
+  ]);
+  assert.match(successText, /Sign-in Success/);
+  assert.equal(claim(tokens.claims(), 'email'), 'bob@example.test');
+  assert.equal(server.stats.deviceCodeGrants, 1);
+  assert.equal(server.stats.grantErrors, 0, 'authorization_pending is not counted');
+  assert.ok(tokens.refresh_token);
 
-    // Reusing a consumed refresh token revokes the whole grant: the race a cross-process lock must prevent.
-    const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token);
-    await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), { error: 'invalid_grant' });
-    assert.equal(server.stats.grantsRevoked, 1);
-    assert.ok(rotated.refresh_token);
-    await assert.rejects(oidc.refreshTokenGrant(config, rotated.refresh_token), { error: 'invalid_grant' });
-    assert.equal(server.stats.grantErrors, 2);
+  // Reusing a consumed refresh token revokes the whole grant: the race a cross-process lock must prevent.
+  const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+  await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token), { error: 'invalid_grant' });
+  assert.equal(server.stats.grantsRevoked, 1);
+  assert.ok(rotated.refresh_token);
+  await assert.rejects(oidc.refreshTokenGrant(config, rotated.refresh_token), { error: 'invalid_grant' });
+  assert.equal(server.stats.grantErrors, 2);
+});
+
+test('stopAtCallbackPrefix hands back the callback URL without it reaching the listener', async () => {
+  const server = await authServer({ accessTokenTtl: 5, rotateRefreshTokens: false });
+  const app = await appCallback();
+  const config = await discover(server);
+  // The default registration also has http://localhost/callback; its port is free for a native client.
+  const redirectUri = `http://localhost:${app.port}/callback`;
+  const request = await authorizationRequest(config, redirectUri);
+
+  const page = await signInOverHttp(request.url.href, { stopAtCallbackPrefix: redirectUri, login: 'carol' });
+  assert.ok(page.finalUrl.startsWith(`${redirectUri}?`), page.finalUrl);
+  assert.equal(page.status, null);
+  assert.deepEqual(app.received, []);
+
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.finalUrl), {
+    pkceCodeVerifier: request.verifier,
+    expectedState: request.state,
   });
-}
+  assert.equal(tokens.expires_in, 5);
+  assert.ok(tokens.refresh_token);
+  const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(refreshed.expires_in, 5, 'the TTL applies to refreshed access tokens too');
+  assert.equal(refreshed.refresh_token ?? tokens.refresh_token, tokens.refresh_token, 'no rotation when turned off');
+  await oidc.refreshTokenGrant(config, tokens.refresh_token);
+  assert.equal(server.stats.grantsRevoked, 0);
+});
 
 for (const { person, signIn } of PERSONS) {
-  test(`stopAtCallbackPrefix hands back the callback URL without it reaching the listener (${person})`, async () => {
-    const server = await authServer({ accessTokenTtl: 5, rotateRefreshTokens: false });
-    const app = await appCallback();
-    const config = await discover(server);
-    // The default registration also has http://localhost/callback; its port is free for a native client.
-    const redirectUri = `http://localhost:${app.port}/callback`;
-    const request = await authorizationRequest(config, redirectUri);
-
-    const page = await signIn(request.url.href, { stopAtCallbackPrefix: redirectUri, login: 'carol' });
-    assert.ok(page.finalUrl.startsWith(`${redirectUri}?`), page.finalUrl);
-    assert.equal(page.status, null);
-    assert.deepEqual(app.received, []);
-
-    const tokens = await oidc.authorizationCodeGrant(config, new URL(page.finalUrl), {
-      pkceCodeVerifier: request.verifier,
-      expectedState: request.state,
-    });
-    assert.equal(tokens.expires_in, 5);
-    assert.ok(tokens.refresh_token);
-    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token);
-    assert.equal(refreshed.expires_in, 5, 'the TTL applies to refreshed access tokens too');
-    assert.equal(refreshed.refresh_token ?? tokens.refresh_token, tokens.refresh_token, 'no rotation when turned off');
-    await oidc.refreshTokenGrant(config, tokens.refresh_token);
-    assert.equal(server.stats.grantsRevoked, 0);
-  });
-
   test(`an error page at the authorization server fails the sign-in at once (${person})`, async () => {
     const server = await authServer();
     const config = await discover(server);

@@ -3,8 +3,8 @@
 import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
-import { closeBrowser, type SignInOptions } from './browser.js';
-import { type Person, signInAs } from './person.js';
+import { closeBrowser } from './browser.js';
+import { type HttpSignInOptions, type Person, signInAs } from './person.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -36,8 +36,8 @@ try {
   process.exit(1);
 }
 
-function signInOptions(authorizationUrl: string): SignInOptions {
-  const options: SignInOptions = {};
+function signInOptions(authorizationUrl: string): HttpSignInOptions {
+  const options: HttpSignInOptions = {};
   if (values.login !== undefined) options.login = values.login;
   const redirectUri = new URL(authorizationUrl).searchParams.get('redirect_uri');
   if (values['stop-at-callback'] && redirectUri !== null) options.stopAtCallbackPrefix = redirectUri;

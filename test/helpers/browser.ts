@@ -3,9 +3,9 @@ import type { Browser, BrowserContext, BrowserServer, Page, Response } from 'pla
 
 /** Where a browser sign-in ended. */
 export interface SignInResult {
-  /** URL of the page the browser settled on, or of the intercepted callback navigation. */
+  /** URL of the page the browser settled on, or of the callback it stopped at (the HTTP person's `stopAtCallbackPrefix`). */
   finalUrl: string;
-  /** Status of the final document response; null when the callback was intercepted. */
+  /** Status of the final document response; null when the person stopped at the callback. */
   status: number | null;
   /** Headers of the final document response, names in lower case. */
   headers: Record<string, string>;
@@ -16,16 +16,6 @@ export interface SignInResult {
 /** Options for {@link signInWithBrowser}. */
 export interface SignInOptions {
   /** Name typed into the dev login form; it becomes the account's `sub`. Default 'alice'. */
-  login?: string;
-  /** Stop the navigation to any URL starting with this, before it reaches the listener. */
-  stopAtCallbackPrefix?: string;
-  /** Limit for the whole sign-in. Default 30 s. */
-  timeoutMs?: number;
-}
-
-/** Options for {@link completeDeviceSignIn}. */
-export interface DeviceSignInOptions {
-  /** Name typed into the dev login form. Default 'alice'. */
   login?: string;
   /** Limit for the whole sign-in. Default 30 s. */
   timeoutMs?: number;
@@ -73,44 +63,17 @@ export async function signInWithBrowser(url: string, opts: SignInOptions = {}): 
   const login = opts.login ?? DEFAULT_LOGIN;
   const issuerOrigin = new URL(url).origin;
   return withFreshPage(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, async (page) => {
-    const intercepted = opts.stopAtCallbackPrefix === undefined ? undefined : await interceptNavigationsTo(page, opts.stopAtCallbackPrefix);
     const documents = trackDocumentResponses(page);
     try {
       await page.goto(url, { waitUntil: 'domcontentloaded' });
       for (let step = 0; step < MAX_STEPS; step += 1) {
-        const interceptedUrl = intercepted?.url();
-        if (interceptedUrl !== undefined) return { finalUrl: interceptedUrl, status: null, headers: {}, text: '' };
         if (pageOrigin(page) !== issuerOrigin) return await describeSettledPage(page, documents);
         await actOnSignInPage(page, login);
       }
       throw new Error(`sign-in did not leave the authorization server after ${MAX_STEPS} pages; at ${page.url()}`);
     } finally {
       documents.stop();
-      await intercepted?.stop();
     }
-  });
-}
-
-/** Completes a device authorization as the person on another device; resolves with the success page's text. */
-export async function completeDeviceSignIn(verificationUri: string, userCode: string, opts: DeviceSignInOptions = {}): Promise<string> {
-  const login = opts.login ?? DEFAULT_LOGIN;
-  return withFreshPage(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, async (page) => {
-    await page.goto(verificationUri, { waitUntil: 'domcontentloaded' });
-    let codeEntered = false;
-    for (let step = 0; step < MAX_STEPS; step += 1) {
-      if (await isDeviceSuccessPage(page)) return visibleText(page);
-      if (await hasElement(page, 'form[id="op.deviceConfirmForm"]')) {
-        await submitAndWaitForNavigation(page, () => page.click('button[form="op.deviceConfirmForm"]:not([name="abort"])'));
-      } else if (await hasElement(page, 'form[id="op.deviceInputForm"]')) {
-        if (codeEntered) throw new Error(`the user code was not accepted: ${await visibleText(page)}`);
-        await page.fill('form[id="op.deviceInputForm"] input[name="user_code"]', userCode);
-        await submitAndWaitForNavigation(page, () => page.click('button[form="op.deviceInputForm"]'));
-        codeEntered = true;
-      } else {
-        await actOnSignInPage(page, login);
-      }
-    }
-    throw new Error(`device sign-in did not reach the success page after ${MAX_STEPS} pages; at ${page.url()}`);
   });
 }
 
@@ -181,34 +144,6 @@ async function clearPage({ context, page }: OpenPage): Promise<boolean> {
   }
 }
 
-// page.route does not see redirects, and the callback is always reached by one: use CDP Fetch instead.
-async function interceptNavigationsTo(page: Page, prefix: string): Promise<{ url(): string | undefined; stop(): Promise<void> }> {
-  let interceptedUrl: string | undefined;
-  const session = await page.context().newCDPSession(page);
-  session.on('Fetch.requestPaused', (event) => {
-    const { requestId, request } = event;
-    if (!request.url.startsWith(prefix)) {
-      void session.send('Fetch.continueRequest', { requestId }).catch(() => undefined);
-      return;
-    }
-    interceptedUrl ??= request.url;
-    void session
-      .send('Fetch.fulfillRequest', {
-        requestId,
-        responseCode: 200,
-        responseHeaders: [{ name: 'content-type', value: 'text/plain' }],
-        body: Buffer.from('callback intercepted by the test browser').toString('base64'),
-      })
-      .catch(() => undefined);
-  });
-  await session.send('Fetch.enable', { patterns: [{ urlPattern: `${escapeUrlPattern(prefix)}*` }] });
-  return { url: () => interceptedUrl, stop: () => session.detach().catch(() => undefined) };
-}
-
-function escapeUrlPattern(text: string): string {
-  return text.replace(/[\\*?]/g, (char) => `\\${char}`);
-}
-
 function trackDocumentResponses(page: Page): { last(): Response | undefined; stop(): void } {
   let last: Response | undefined;
   const track = (response: Response): void => {
@@ -269,10 +204,6 @@ function withoutFragment(url: string): string {
 
 function pageOrigin(page: Page): string {
   return new URL(page.url()).origin;
-}
-
-async function isDeviceSuccessPage(page: Page): Promise<boolean> {
-  return (await page.title()) === 'Sign-in Success';
 }
 
 async function hasElement(page: Page, selector: string): Promise<boolean> {

@@ -3,14 +3,23 @@
 // login, consent and device forms) and ends where the browser would, on the first page off the authorization
 // server, usually loginkit's own listener. A sign-in costs Chromium over a second of CPU and this a few
 // milliseconds; tests of the browser itself (test/e2e, the MCP end to end, the harness) keep Chromium.
-import { type DeviceSignInOptions, type SignInOptions, type SignInResult, signInWithBrowser } from './browser.js';
+import { type SignInOptions, type SignInResult, signInWithBrowser } from './browser.js';
 
 /** Who completes a sign-in: this HTTP client, or headless Chromium (browser.ts) when the browser is under test. */
 export type Person = 'http' | 'chromium';
 
-/** Signs in at `url` as `person`. */
-export async function signInAs(person: Person, url: string, opts: SignInOptions = {}): Promise<SignInResult> {
-  return person === 'http' ? signInOverHttp(url, opts) : signInWithBrowser(url, opts);
+/** Options for {@link signInOverHttp}. */
+export interface HttpSignInOptions extends SignInOptions {
+  /** Stop before requesting any URL starting with this (the callback), so it never reaches the listener. */
+  stopAtCallbackPrefix?: string;
+}
+
+/** Signs in at `url` as `person`; only the HTTP person stops at the callback. */
+export async function signInAs(person: Person, url: string, opts: HttpSignInOptions = {}): Promise<SignInResult> {
+  if (person === 'http') return signInOverHttp(url, opts);
+  const { stopAtCallbackPrefix, ...browserOptions } = opts;
+  if (stopAtCallbackPrefix !== undefined) throw new Error('only the HTTP person stops at the callback');
+  return signInWithBrowser(url, browserOptions);
 }
 
 const DEFAULT_TIMEOUT_MS = 30_000;
@@ -32,7 +41,7 @@ interface Page {
 }
 
 /** Signs in at `url` through the authorization server's dev login form, as {@link signInWithBrowser} does in Chromium. */
-export async function signInOverHttp(url: string, opts: SignInOptions = {}): Promise<SignInResult> {
+export async function signInOverHttp(url: string, opts: HttpSignInOptions = {}): Promise<SignInResult> {
   const login = opts.login ?? DEFAULT_LOGIN;
   const issuerOrigin = new URL(url).origin;
   const browser = new HttpBrowser(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS, opts.stopAtCallbackPrefix);
@@ -47,12 +56,8 @@ export async function signInOverHttp(url: string, opts: SignInOptions = {}): Pro
   }
 }
 
-/** Completes a device authorization as the person on another device; resolves with the success page's text. */
-export async function completeDeviceSignInOverHttp(
-  verificationUri: string,
-  userCode: string,
-  opts: DeviceSignInOptions = {},
-): Promise<string> {
+/** Completes a device authorization as the person on another device would; resolves with the success page's text. */
+export async function completeDeviceSignInOverHttp(verificationUri: string, userCode: string, opts: SignInOptions = {}): Promise<string> {
   const login = opts.login ?? DEFAULT_LOGIN;
   const browser = new HttpBrowser(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
   let request: Request = { url: verificationUri };

@@ -6,7 +6,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 
-import { signInWithBrowser } from '../helpers/browser.js';
+import { signInOverHttp } from '../helpers/person.js';
 import { makeHome, runCli, spawnCli, startCli } from '../helpers/cli.js';
 import { useSignInServer } from '../helpers/sign-in.js';
 
@@ -69,7 +69,7 @@ describe('choosing how to sign in from where the CLI runs', () => {
     );
     assert.match(cli.stderr(), new RegExp(`forwards port ${port}`));
     // The person's browser comes through the tunnel: the callback reaches the listener on the fixed port.
-    const page = await signInWithBrowser(urlLine);
+    const page = await signInOverHttp(urlLine);
     assert.equal(new URL(page.finalUrl).port, String(port));
     const result = await cli.exited;
     assert.equal(result.code, 0, result.stderr);
@@ -81,7 +81,7 @@ describe('choosing how to sign in from where the CLI runs', () => {
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     assert.match(cli.stderr().split('\n')[0] ?? '', /^Signing in to demo through a browser \(WSL: in the Windows browser\)\.$/);
     await cli.waitFor(/Could not open a browser \(.+\)\. Open the URL above yourself\./, 'stderr');
-    await signInWithBrowser(urlLine);
+    await signInOverHttp(urlLine);
     const result = await cli.exited;
     assert.equal(result.code, 0, result.stderr);
   });
@@ -95,7 +95,7 @@ describe('choosing how to sign in from where the CLI runs', () => {
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     await cli.waitFor(/Could not open a browser/, 'stderr');
     assert.equal(cli.child.exitCode, null, 'still running');
-    await signInWithBrowser(urlLine);
+    await signInOverHttp(urlLine);
     const result = await cli.exited;
     assert.equal(result.code, 0, result.stderr);
     assert.match(result.stderr, /Signed in to demo/);

@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 
 import type { AuthServer } from '../helpers/auth-server.js';
-import { signInWithBrowser } from '../helpers/browser.js';
+import { signInOverHttp } from '../helpers/person.js';
 import { makeBrowserCommand } from '../helpers/browser-command.js';
 import { homeWithProvider, runCli, startCli } from '../helpers/cli.js';
 import { useSignInServer } from '../helpers/sign-in.js';
@@ -56,7 +56,7 @@ describe('paste the redirect, racing the callback', () => {
       const port = Number(new URL(redirectUri).port);
       const grantsBefore = server.stats.authorizationCodeGrants;
 
-      const page = await signInWithBrowser(authorizationUrl, { stopAtCallbackPrefix: redirectUri });
+      const page = await signInOverHttp(authorizationUrl, { stopAtCallbackPrefix: redirectUri });
       assert.equal(page.status, null, 'the callback was stopped in the browser');
       assert.ok(page.finalUrl.startsWith(`${redirectUri}?`), page.finalUrl);
 
@@ -96,7 +96,7 @@ describe('paste the redirect, racing the callback', () => {
       /^Signing in to demo through a browser on any device \(as requested\): open the URL below there and sign in\.\n/,
     );
     // No paste at all: the browser reaches the listener, which wins the race; stdin is left alone.
-    const page = await signInWithBrowser(urlLine);
+    const page = await signInOverHttp(urlLine);
     assert.equal(new URL(page.finalUrl).pathname, '/loginkit/done');
     const result = await cli.exited;
     assert.equal(result.code, 0, result.stderr);
@@ -109,7 +109,7 @@ describe('paste the redirect, racing the callback', () => {
     const cli = startCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
     const [urlLine = ''] = await cli.waitFor(/^http\S+redirect_uri\S+$/m, 'stderr');
     const redirectUri = new URL(urlLine).searchParams.get('redirect_uri') ?? '';
-    const page = await signInWithBrowser(urlLine, { stopAtCallbackPrefix: redirectUri });
+    const page = await signInOverHttp(urlLine, { stopAtCallbackPrefix: redirectUri });
     cli.stdin.write(`  ${page.finalUrl}  \n`);
     const result = await cli.exited;
     assert.equal(result.code, 0, result.stderr);
