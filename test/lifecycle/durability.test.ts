@@ -104,7 +104,7 @@ describe('a write that fails or stops midway leaves the old store whole', () => 
 describe('SIGKILL in the middle of writing', () => {
   const KILLS = 30;
   const KEYS = 4;
-  const KIB = 256;
+  const KIB = 64;
 
   test(`${KILLS} writers killed at random moments: the store always reads, old state or new, never torn`, async (t) => {
     const home = await makeHome();
@@ -113,7 +113,7 @@ describe('SIGKILL in the middle of writing', () => {
     let killedMidWrite = 0;
     for (let kill = 1; kill <= KILLS; kill++) {
       const writer = startWriter(['loop', path, String(KEYS), String(KIB)]);
-      // Kill it while it is rewriting the ~1 MB file in a loop: every other time at a random moment, else as
+      // Kill it while it is rewriting the 256 KiB file in a loop: every other time at a random moment, else as
       // soon as its temporary file appears (inside the write, before the rename).
       await writer.waitFor(/^wrote \d+$/m);
       if (kill % 2 === 1) await sleep(Math.floor(Math.random() * 100));

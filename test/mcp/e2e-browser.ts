@@ -1,11 +1,13 @@
 // The program behind `$BROWSER` in the MCP end-to-end test: a forger first, then the person.
 // With --forge-first it sends loginkit's listener callbacks that must be refused (a wrong `state`, the wrong
-// path), records the answers, then signs in at the real authorization URL in headless chromium. Each run
+// path), records the answers, then signs in at the real authorization URL (in headless chromium with
+// --person chromium, else over HTTP). Each run
 // appends one JSON line to the result file: the authorization URL, the forged answers and where the browser ended.
 import { appendFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
-import { closeBrowser, signInWithBrowser } from '../helpers/browser.js';
+import { closeBrowser } from '../helpers/browser.js';
+import { signInAs } from '../helpers/person.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -13,6 +15,7 @@ const { values, positionals } = parseArgs({
     login: { type: 'string' },
     'result-file': { type: 'string' },
     'forge-first': { type: 'boolean', default: false },
+    person: { type: 'string', default: 'http' },
   },
 });
 
@@ -20,9 +23,11 @@ const url = positionals.at(-1);
 const resultFile = values['result-file'];
 
 try {
-  if (url === undefined || resultFile === undefined) throw new Error('usage: e2e-browser.ts --result-file FILE [--forge-first] -- URL');
+  if (url === undefined || resultFile === undefined)
+    throw new Error('usage: e2e-browser.ts --result-file FILE [--forge-first] [--person http|chromium] -- URL');
   const forged = values['forge-first'] ? await forgeCallbacks(new URL(url)) : [];
-  const signIn = await signInWithBrowser(url, values.login === undefined ? {} : { login: values.login });
+  const person = values.person === 'chromium' ? 'chromium' : 'http';
+  const signIn = await signInAs(person, url, values.login === undefined ? {} : { login: values.login });
   await appendFile(resultFile, `${JSON.stringify({ authorizationUrl: url, forged, finalUrl: signIn.finalUrl, text: signIn.text })}\n`);
   await closeBrowser();
   process.exit(0);

@@ -2,7 +2,8 @@
 // run in-process): oidc-provider with resource indicators, dynamic registration, refresh-token rotation (reuse
 // revokes the grant) and revocation, in front of two MCP servers built on the official SDK that accept only
 // tokens whose audience is themselves (one checks JWTs against the JWKS, the other introspects opaque tokens).
-// The person at the browser is headless chromium behind `$BROWSER`; the conformance suite covers none of
+// The person at the browser is headless chromium behind `$BROWSER` for the first sign-in (registration, forged
+// callbacks), and the HTTP person for the later ones (step-up, the second server, DPoP); the conformance suite covers none of
 // refresh, `state`, `redirect_uri` or two resources on one authorization server.
 import assert from 'node:assert/strict';
 import { chmodSync, writeFileSync } from 'node:fs';
@@ -104,10 +105,17 @@ async function grantRequestedResourceScopes(ctx: GrantLoadingContext): Promise<G
   return grant;
 }
 
-/** A `$BROWSER` command running e2e-browser.ts (with --forge-first when asked). */
+/** A `$BROWSER` command running e2e-browser.ts: the forger in Chromium, or the person over HTTP. */
 function browserCommand(dir: string, resultFile: string, forgeFirst: boolean): string {
   const path = join(dir, forgeFirst ? 'browser-forging.sh' : 'browser.sh');
-  const words = [process.execPath, ...nodeProgram(BROWSER_PROGRAM), '--result-file', resultFile];
+  const words = [
+    process.execPath,
+    ...nodeProgram(BROWSER_PROGRAM),
+    '--result-file',
+    resultFile,
+    '--person',
+    forgeFirst ? 'chromium' : 'http',
+  ];
   if (forgeFirst) words.push('--forge-first');
   writeFileSync(path, `#!/bin/sh\nexec ${words.map((word) => `'${word.replaceAll("'", `'\\''`)}'`).join(' ')} -- "$@"\n`);
   chmodSync(path, 0o755);
