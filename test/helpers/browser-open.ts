@@ -4,7 +4,7 @@ import { rename, writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 
 import { closeBrowser } from './browser.js';
-import { type HttpSignInOptions, type Person, signInAs } from './person.js';
+import { type Person, signInAs, signInOptionsFor } from './person.js';
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -24,7 +24,7 @@ try {
   if (url === undefined) {
     throw new Error('usage: browser-open.ts [--person http|chromium] [--login NAME] [--result-file FILE] [--stop-at-callback] -- URL');
   }
-  const result = await signInAs(person, url, signInOptions(url));
+  const result = await signInAs(person, url, signInOptionsFor(url, { login: values.login, stopAtCallback: values['stop-at-callback'] }));
   if (resultFile !== undefined) await writeResult(resultFile, result);
   await closeBrowser();
   process.exit(0);
@@ -34,14 +34,6 @@ try {
   if (resultFile !== undefined) await writeResult(resultFile, { error: message });
   await closeBrowser().catch(() => undefined);
   process.exit(1);
-}
-
-function signInOptions(authorizationUrl: string): HttpSignInOptions {
-  const options: HttpSignInOptions = {};
-  if (values.login !== undefined) options.login = values.login;
-  const redirectUri = new URL(authorizationUrl).searchParams.get('redirect_uri');
-  if (values['stop-at-callback'] && redirectUri !== null) options.stopAtCallbackPrefix = redirectUri;
-  return options;
 }
 
 // The test may poll for the file while the CLI has already exited: it must appear whole or not at all.

@@ -1,8 +1,9 @@
 // The person at the sign-in page when the browser is not what a test is about: an HTTP client that does what
-// Chromium does on oidc-provider's dev pages (follows redirects, keeps cookies per path, fills and submits the
-// login, consent and device forms) and ends where the browser would, on the first page off the authorization
-// server, usually loginkit's own listener. A sign-in costs Chromium over a second of CPU and this a few
-// milliseconds; tests of the browser itself (test/e2e, the MCP end to end, the harness) keep Chromium.
+// Chromium does on oidc-provider's dev pages (follows redirects, keeps cookies per host and path, fills and
+// submits the login, consent and device forms) and ends where the browser would, on the first page off the
+// authorization server, usually loginkit's own listener. A sign-in costs Chromium over a second of CPU and this
+// a few milliseconds; the tests of the browser sign-in itself (test/e2e/browser-login.test.ts, the first MCP
+// sign-in, the harness, which checks that both persons end on the same page) keep Chromium.
 import { type SignInOptions, type SignInResult, signInWithBrowser } from './browser.js';
 
 /** Who completes a sign-in: this HTTP client, or headless Chromium (browser.ts) when the browser is under test. */
@@ -12,6 +13,18 @@ export type Person = 'http' | 'chromium';
 export interface HttpSignInOptions extends SignInOptions {
   /** Stop before requesting any URL starting with this (the callback), so it never reaches the listener. */
   stopAtCallbackPrefix?: string;
+}
+
+/** The options for signing in at `authorizationUrl` as `login`, stopping at its own redirect_uri when `stopAtCallback`. */
+export function signInOptionsFor(
+  authorizationUrl: string,
+  opts: { login?: string | undefined; stopAtCallback?: boolean | undefined },
+): HttpSignInOptions {
+  const redirectUri = new URL(authorizationUrl).searchParams.get('redirect_uri');
+  return {
+    ...(opts.login === undefined ? {} : { login: opts.login }),
+    ...(opts.stopAtCallback === true && redirectUri !== null ? { stopAtCallbackPrefix: redirectUri } : {}),
+  };
 }
 
 /** Signs in at `url` as `person`; only the HTTP person stops at the callback. */

@@ -11,7 +11,7 @@ import { createLoginkit } from '../../src/index.js';
 import { type AuthServer, type AuthServerOptions, startAuthServer } from './auth-server.js';
 import { type SignInResult, closeBrowser } from './browser.js';
 import { homeWithProvider, makeHome } from './cli.js';
-import { signInOverHttp } from './person.js';
+import { signInOptionsFor, signInOverHttp } from './person.js';
 
 /** Options for {@link browserHandoff}. */
 export interface HandoffOptions {
@@ -57,7 +57,7 @@ export function browserHandoff(opts: HandoffOptions = {}): BrowserHandoff {
       const url = readFileSync(path, 'utf8');
       rmSync(path);
       urls.push(url);
-      const signIn = signInOverHttp(url, signInOptions(url, opts));
+      const signIn = signInOverHttp(url, signInOptionsFor(url, opts));
       signIn.catch(() => undefined);
       signIns.push(signIn);
       for (const wake of waiters.splice(0)) wake();
@@ -76,14 +76,6 @@ export function browserHandoff(opts: HandoffOptions = {}): BrowserHandoff {
       watcher.close();
       rmSync(dir, { recursive: true, force: true });
     },
-  };
-}
-
-function signInOptions(url: string, opts: HandoffOptions): { login?: string; stopAtCallbackPrefix?: string } {
-  const redirectUri = new URL(url).searchParams.get('redirect_uri');
-  return {
-    ...(opts.login === undefined ? {} : { login: opts.login }),
-    ...(opts.stopAtCallback === true && redirectUri !== null ? { stopAtCallbackPrefix: redirectUri } : {}),
   };
 }
 
