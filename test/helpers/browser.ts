@@ -49,7 +49,7 @@ export const SHARED_BROWSER_VARIABLE = 'TEST_CHROMIUM_WS_ENDPOINT';
 let launchedBrowser: Promise<Browser> | undefined;
 /**
  * Pages of this process's connection that finished a sign-in, cookies cleared, ready for the next one. A new page
- * costs Chromium a renderer process (about 0.75 s of CPU); a sign-in on a reused page costs a third of that.
+ * costs Chromium about 0.75 s of CPU (a renderer process): reusing pages halves what a sign-in costs.
  */
 let idlePages: OpenPage[] = [];
 
@@ -123,7 +123,8 @@ async function withFreshPage<T>(timeoutMs: number, drive: (page: Page) => Promis
     return result;
   } finally {
     clearTimeout(timer);
-    if (reusable && (await clearPage(open)) && launchedBrowser !== undefined && (await launchedBrowser) === browser) idlePages.push(open);
+    const stillConnected = (await launchedBrowser?.catch(() => undefined)) === browser;
+    if (reusable && stillConnected && (await clearPage(open))) idlePages.push(open);
     else await open.context.close().catch(() => undefined);
   }
 }
