@@ -15,6 +15,7 @@ export type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/cr
 export type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';
 export type { ImportReport } from './features/import.js';
 export type { LoginOptions, LoginResult } from './features/login.js';
+export type { PersonOptions } from './features/person-side.js';
 export type { LogoutResult } from './features/logout.js';
 export type { McpCheckOptions, McpCheckResult, McpClient, McpLoginOptions, McpLogoutResult, McpStatus } from './features/mcp/index.js';
 export type { ProviderSummary } from './features/providers.js';

@@ -6,29 +6,15 @@ import type { OAuthProvider, Provider } from '../providers/registry.js';
 import { apiKeyFromEnvironment, checkApiKeyFormat, verifyApiKey } from '../session/api-keys.js';
 import { toCredential } from '../session/credential.js';
 import { maskSecret } from '../shared/mask.js';
-import type { LoginEvent } from '../sign-in/events.js';
-import type { LoginMethod } from '../sign-in/login-environment.js';
 import type { DeviceFlowRunner } from '../sign-in/sign-in.js';
 import type { StoreInfo } from '../store/entry-store.js';
 import { profileFor } from './profile.js';
-import { personSide } from './person-side.js';
+import { type PersonOptions, personSide } from './person-side.js';
 
 /** Options of one sign-in. */
-export interface LoginOptions {
+export interface LoginOptions extends PersonOptions {
   /** Profile to store the credential under (default: the active one). */
   profile?: string;
-  /** How long to wait for the person, in ms. Default: 300 000; for a device code, the code's lifetime. */
-  timeoutMs?: number;
-  /** Only announce the URL (event `authorization_url`); do not open a browser. */
-  noBrowser?: boolean;
-  /** `browser`, `device` (a code entered on any device), `paste`, or `auto` (default: decided from the environment). */
-  method?: LoginMethod | 'auto';
-  /** What the person pastes (the URL their browser ended on), raced against the loopback callback; see `createPasteBox`. */
-  pasted?: AsyncIterable<string>;
-  /** Cancels the sign-in. */
-  signal?: AbortSignal;
-  /** Receives progress of this sign-in (in addition to the client's `onEvent`). */
-  onEvent?: (event: LoginEvent) => void;
 }
 
 /** What a successful sign-in produced (no secrets). */

@@ -5,11 +5,17 @@ import type { SignInRequest } from '../sign-in/sign-in.js';
 
 /** What the caller of a sign-in says about reaching the person; a provider's login and an MCP server's take the same. */
 export interface PersonOptions {
-  method?: LoginMethod | 'auto';
-  noBrowser?: boolean;
-  pasted?: AsyncIterable<string>;
-  signal?: AbortSignal;
+  /** How long to wait for the person, in ms. Default: 300 000; for a device code, the code's lifetime. */
   timeoutMs?: number;
+  /** Only announce the URL (event `authorization_url`); do not open a browser. */
+  noBrowser?: boolean;
+  /** `browser`, `device` (a code entered on any device), `paste`, or `auto` (default: decided from the environment). */
+  method?: LoginMethod | 'auto';
+  /** What the person pastes (the URL their browser ended on), raced against the loopback callback; see `createPasteBox`. */
+  pasted?: AsyncIterable<string>;
+  /** Cancels the sign-in. */
+  signal?: AbortSignal;
+  /** Receives progress of this sign-in (in addition to the client's `onEvent`). */
   onEvent?: (event: LoginEvent) => void;
 }
 

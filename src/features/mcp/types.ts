@@ -1,17 +1,10 @@
 import type { McpBinding } from '../../session/mcp-binding.js';
-import type { LoginEvent } from '../../sign-in/events.js';
-import type { LoginMethod } from '../../sign-in/login-environment.js';
+import type { PersonOptions } from '../person-side.js';
 
 /** Options of an MCP sign-in and of the fetch and provider that sign in on demand. */
-export interface McpLoginOptions {
+export interface McpLoginOptions extends PersonOptions {
   /** Scopes to ask for; default: the server's challenge, else its `scopes_supported`, else none. */
   scopes?: readonly string[];
-  method?: LoginMethod | 'auto';
-  noBrowser?: boolean;
-  pasted?: AsyncIterable<string>;
-  signal?: AbortSignal;
-  timeoutMs?: number;
-  onEvent?: (event: LoginEvent) => void;
   /** A pre-registered client for this server (its secret is kept in the credential store). */
   clientId?: string;
   clientSecret?: string;
