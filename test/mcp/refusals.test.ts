@@ -73,20 +73,25 @@ const goodAs = (base: string) => ({
   code_challenge_methods_supported: ['S256'],
 });
 
+// Every refusal here happens before the browser step; a regression that gets past it must fail in seconds,
+// not wait the default 300 s for a person who never comes (the openBrowser below only records the URL).
+const PERSON_WAIT_MS = 2_000;
+const HTTP_TIMEOUT_MS = 5_000;
+
+/** A client whose sign-ins give up on the person after {@link PERSON_WAIT_MS}; `opened` records what the browser was given. */
 function kit(extra: Partial<LoginkitOptions> = {}) {
   const opened: string[] = [];
-  return {
-    opened,
-    kit: createLoginkit({
-      store: 'memory',
-      home: '/nonexistent-loginkit-home',
-      env: {},
-      openBrowser: async (url) => {
-        opened.push(url);
-      },
-      ...extra,
-    }),
-  };
+  const client = createLoginkit({
+    store: 'memory',
+    home: '/nonexistent-loginkit-home',
+    env: {},
+    timeoutMs: HTTP_TIMEOUT_MS,
+    openBrowser: async (url) => {
+      opened.push(url);
+    },
+    ...extra,
+  });
+  return { opened, mcp: (url: string) => client.mcp(url, { timeoutMs: PERSON_WAIT_MS }) };
 }
 
 test('a protected resource that names another resource stops before any authorization request', async () => {
@@ -97,8 +102,8 @@ test('a protected resource that names another resource stops before any authoriz
     }),
   );
   try {
-    const { kit: client, opened } = kit();
-    await assert.rejects(client.mcp(`${server.base}/mcp`).login(), (error: Error) => {
+    const { mcp, opened } = kit();
+    await assert.rejects(mcp(`${server.base}/mcp`).login(), (error: Error) => {
       assert.match(error.message, /published metadata for another resource \(https:\/\/evil\.example\.com\/mcp\); refusing to authorize/);
       return true;
     });
@@ -117,9 +122,9 @@ test('authorization server metadata naming another issuer is refused; nothing is
     mcpHandler({ prm: goodPrm, as: (base) => ({ ...goodAs(base), issuer: 'https://attacker.example.com' }) }),
   );
   try {
-    const { kit: client, opened } = kit();
+    const { mcp, opened } = kit();
     await assert.rejects(
-      client.mcp(`${server.base}/mcp`).login(),
+      mcp(`${server.base}/mcp`).login(),
       /names issuer https:\/\/attacker\.example\.com, not http:\/\/127\.0\.0\.1:\d+; refusing it \(RFC 8414 §3\.3\)/,
     );
     assert.deepEqual(opened, []);
@@ -134,8 +139,8 @@ test('an authorization server that does not list S256 is refused before registra
     mcpHandler({ prm: goodPrm, as: (base) => ({ ...goodAs(base), code_challenge_methods_supported: ['plain'] }) }),
   );
   try {
-    const { kit: client, opened } = kit();
-    await assert.rejects(client.mcp(`${server.base}/mcp`).login(), /does not list PKCE with S256 .*refusing to sign in there/);
+    const { mcp, opened } = kit();
+    await assert.rejects(mcp(`${server.base}/mcp`).login(), /does not list PKCE with S256 .*refusing to sign in there/);
     assert.deepEqual(opened, []);
     assert.ok(!server.seen.some((line) => line.startsWith('POST /register')), server.seen.join('\n'));
   } finally {
@@ -151,13 +156,13 @@ for (const [kind, address] of [
     const server = await startServer(mcpHandler({ challenge: () => `Bearer resource_metadata="http://${address}/latest/meta-data/"` }));
     const requested: string[] = [];
     try {
-      const { kit: client } = kit({
+      const { mcp } = kit({
         fetch: async (input, init) => {
           requested.push(String(input));
           return fetch(input, init);
         },
       });
-      await assert.rejects(client.mcp(`${server.base}/mcp`).login(), (error: Error) => {
+      await assert.rejects(mcp(`${server.base}/mcp`).login(), (error: Error) => {
         assert.match(
           error.message,
           new RegExp(
@@ -218,9 +223,9 @@ test('a registration response for another issuer is refused and not stored; no a
     mcpHandler({ prm: goodPrm, as: goodAs, register: () => ({ client_id: 'c1', issuer: 'https://other-as.example.com' }) }),
   );
   try {
-    const { kit: client, opened } = kit();
+    const { mcp, opened } = kit();
     await assert.rejects(
-      client.mcp(`${server.base}/mcp`).login(),
+      mcp(`${server.base}/mcp`).login(),
       /The client registration answered for http:\/\/127\.0\.0\.1:\d+ names another issuer \(https:\/\/other-as\.example\.com\); refusing it/,
     );
     assert.deepEqual(opened, []);
@@ -289,6 +294,7 @@ test('refresh and revocation of an MCP credential are SSRF-guarded: endpoints on
     store,
     home: '/nonexistent-loginkit-home',
     env: {},
+    timeoutMs: HTTP_TIMEOUT_MS,
     fetch: async (input, init) => {
       requested.push(String(input));
       return fetch(input, init);
