@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { StorageError } from '../errors.js';
+import { errorCode } from '../shared/errno.js';
 
 /** How long to wait for the tool to finish writing its file (it holds the lock for a write, not a refresh). */
 const TOOL_LOCK_WAIT_MS = 10_000;
@@ -38,9 +39,11 @@ export async function withToolLock<T>(lockPath: string, task: () => Promise<T>, 
   if (process.platform === 'win32') return task();
   let handle: FileHandle;
   try {
-    // Created as the tool creates it, but private: it is empty, and only its lock matters.
-    handle = await open(lockPath, constants.O_RDWR | constants.O_CREAT, 0o600);
+    // Created as the tool creates it, but private: it is empty, and only its lock matters. Never through a link.
+    handle = await open(lockPath, constants.O_RDWR | constants.O_CREAT | constants.O_NOFOLLOW, 0o600);
   } catch (error) {
+    // The tool's folder is gone with it: there is no one to share the lock with.
+    if (errorCode(error) === 'ENOENT') return task();
     onWarning(`Could not open ${lockPath} (${(error as Error).message}); refreshing without the other tool's lock.`);
     return task();
   }
