@@ -48,7 +48,7 @@ export type LinkedRead =
   | { state: 'unsafe'; problem: string };
 
 /** Codex refreshes a token whose expiry it cannot read 8 days after `last_refresh` (TOKEN_REFRESH_INTERVAL in codex-rs/login). */
-export const CODEX_REFRESH_INTERVAL_MS = 8 * 24 * 60 * 60 * 1000;
+const CODEX_REFRESH_INTERVAL_MS = 8 * 24 * 60 * 60 * 1000;
 
 /** Credentials files are small; anything bigger is not the tool's. */
 const MAX_FILE_BYTES = 1024 * 1024;
