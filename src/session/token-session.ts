@@ -97,7 +97,8 @@ export class TokenSession {
     const linked = await import('./linked-file.js');
     const link = stored.link as LinkedFile;
     const read = await linked.readLinkedFile(link);
-    if (read.state === 'unsafe') this.#deps.onWarning(`${read.problem}\nUntil then loginkit uses its own copy of the sign-in.`);
+    if (read.state === 'unsafe')
+      this.#deps.onWarning(read.problem.replace('\n', ' Until then loginkit uses its own copy of the sign-in.\n'));
     if (read.state === 'unsafe' || read.state === 'unreadable') return stored;
     if (read.state === 'missing' || read.state === 'signed-out') {
       return link.detached === read.state

@@ -7,9 +7,7 @@ import { type Io, printJson, say } from '../output.js';
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('import')
-    .description(
-      "import API keys and ChatGPT sign-ins from another tool's credential file; a sign-in stays linked to the file, which loginkit updates when it refreshes",
-    )
+    .description("import another tool's API keys and ChatGPT sign-ins (a sign-in stays linked: refreshes are written back to its file)")
     .addArgument(new Argument('<tool>', 'where from').choices(IMPORT_SOURCES))
     .option('--dry-run', 'only show what would be imported')
     .option('--profile <name>', "store under this profile (default: each provider's active one; sign-ins: chatgpt)")
