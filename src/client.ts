@@ -64,8 +64,9 @@ export interface Loginkit {
   /** Makes `profile` the one used for `provider` when none is named. */
   switchProfile(provider: string, profile: string): Promise<void>;
   /**
-   * Reads another tool's credential file (read-only) and stores its API keys under `profile` and its
-   * OAuth sign-ins under profile `chatgpt`; never replaces a credential already there. `dryRun` only reports.
+   * Reads another tool's credential file and stores its API keys under the active profile and its OAuth
+   * sign-ins (linked to the file, written back on refresh) under profile `chatgpt`, both under `profile` when
+   * given; never replaces a credential already there. `dryRun` only reports.
    */
   importCredentials(source: ImportSource, options?: { dryRun?: boolean; profile?: string }): Promise<ImportReport>;
   /** The variables `exec` sets for these providers (API keys, fresh access tokens). */

@@ -16,12 +16,13 @@ export interface ImportReport {
   skipped: Skipped[];
 }
 
-/** The profile that imported OAuth sign-ins (Codex's and opencode's ChatGPT tokens) go to. */
+/** The profile that imported OAuth sign-ins (Codex's and opencode's ChatGPT tokens) go to unless one is named. */
 const IMPORTED_SIGN_IN_PROFILE = 'chatgpt';
 
 /**
- * Reads another tool's credential file (read-only) and stores its API keys under the active profile (or
- * `profile`) and its OAuth sign-ins under profile `chatgpt`; never replaces a credential already there.
+ * Reads another tool's credential file and stores its API keys under the active profile and its OAuth
+ * sign-ins under profile `chatgpt` (both under `profile` when given); never replaces a credential already
+ * there. Sign-ins are linked to the file, which loginkit then writes back to when it refreshes them.
  */
 export async function importCredentials(
   ctx: LoginkitContext,
@@ -31,11 +32,19 @@ export async function importCredentials(
   const { readImportPlan } = await import('../importers/index.js');
   const plan = await readImportPlan(source, ctx.env);
   const report: ImportReport = { source, file: plan.file, dryRun: options.dryRun === true, imported: [], skipped: [...plan.skipped] };
-  for (const candidate of plan.candidates) {
+  // With a profile named, a sign-in and an API key for the same provider meet there: the sign-in, which the
+  // person asked to place, goes first and the key is reported as skipped.
+  const candidates = options.profile
+    ? [...plan.candidates].sort((a, b) => Number(a.kind !== 'oauth') - Number(b.kind !== 'oauth'))
+    : plan.candidates;
+  for (const candidate of candidates) {
     const what = `${candidate.provider} ${candidate.kind === 'api_key' ? 'API key' : 'sign-in'} from ${candidate.origin}`;
     // A provider's API key and its sign-in from the same file would collide in one profile: the sign-in goes
     // to its own profile, named for what it is.
-    const profile = candidate.kind === 'oauth' ? IMPORTED_SIGN_IN_PROFILE : await profileFor(ctx, candidate.provider, options.profile);
+    const profile =
+      candidate.kind === 'oauth'
+        ? (options.profile ?? IMPORTED_SIGN_IN_PROFILE)
+        : await profileFor(ctx, candidate.provider, options.profile);
     if (await ctx.session.credential(candidate.provider, profile)) {
       report.skipped.push({
         what,
@@ -50,7 +59,21 @@ export async function importCredentials(
     } else {
       const oauth = (await ctx.providers.findKnown(candidate.provider))?.oauth;
       // Codex and opencode rotate refresh tokens: their sign-ins are linked, not forked (see session/linked-file.ts).
-      const link = { tool: source as 'codex' | 'opencode', file: plan.file, ...(candidate.entry ? { entry: candidate.entry } : {}) };
+      const linked = await import('../session/linked-file.js');
+      const problem = await linked.linkProblem(plan.file);
+      if (problem) {
+        report.skipped.push({
+          what,
+          reason: `loginkit links only files it would keep its own credentials in: ${problem.replace(/\n/g, ' ')}`,
+        });
+        continue;
+      }
+      const link = {
+        tool: source as 'codex' | 'opencode',
+        file: plan.file,
+        ...(candidate.entry ? { entry: candidate.entry } : {}),
+        seen: linked.tokenFingerprint(candidate.refreshToken),
+      };
       const server = oauth && !oauth.knownEndpoints ? await discoveredServer(ctx, oauth) : undefined;
       credential = oauth && credentialFromForeignTokens(oauth, { ...where, link }, candidate, ctx.now(), server);
       if (!credential) {

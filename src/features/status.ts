@@ -29,6 +29,12 @@ export interface ProviderStatus {
   source: 'env' | 'command' | 'store' | null;
   /** For a sign-in imported from Codex or opencode: the tool's file it stays linked to (read on use, written on refresh); else null. */
   linkedTo: string | null;
+  /**
+   * For a linked sign-in: `linked` (refreshes go both ways), `pending` (loginkit holds newer tokens and writes
+   * them back on its next use), `signed-out` (signed out in the tool: loginkit keeps its own copy and writes
+   * nothing back), `missing` (the file is gone: the same); else null.
+   */
+  linkState: 'linked' | 'pending' | 'signed-out' | 'missing' | null;
   /** The key command configured for the provider, as you would type it (its output is never shown); else null. */
   command: string | null;
   /** The profile looked at. */
@@ -91,6 +97,7 @@ function unreadable(id: string, error: unknown): ProviderStatus {
     profileRule: null,
     command: null,
     linkedTo: null,
+    linkState: null,
     loggedIn: false,
     account: null,
     scopes: [],
@@ -115,7 +122,9 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     ctx.session.credentialsOf(id),
   ]);
   const fromEnv = provider ? apiKeyFromEnvironment(provider, ctx.env) : undefined;
-  const current = stored.find((c) => c.profile === profile);
+  const found = stored.find((c) => c.profile === profile);
+  // A linked sign-in is looked at through its tool's file, which may have changed since loginkit last used it.
+  const current = found?.kind === 'oauth' && found.link ? await ctx.session.credential(id, profile) : found;
   const command = provider?.keyCommand ? describeCommand(provider.keyCommand.argv) : null;
   const sources = sourcesOf(fromEnv, command, stored, current);
   const base = {
@@ -125,6 +134,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     profileRule: rule ?? null,
     command,
     linkedTo: null,
+    linkState: null,
     store: null,
     protection: null,
     key: null,
@@ -158,6 +168,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     workspace: current.account?.workspace ?? null,
     key: current.apiKey ? maskSecret(current.apiKey) : null,
     linkedTo: current.link ? `${current.link.file} (${current.link.tool})` : null,
+    linkState: current.link ? (current.link.detached ?? (current.link.pending ? 'pending' : 'linked')) : null,
   };
 }
 

@@ -19,6 +19,7 @@ const TokensSchema = z.object({
 const AuthFileSchema = z.object({
   OPENAI_API_KEY: z.nullish(z.string()),
   tokens: z.nullish(TokensSchema),
+  last_refresh: z.nullish(z.string()),
   // Codex-only ways to sign in that loginkit cannot use; named so the report can say so.
   agent_identity: z.nullish(z.unknown()),
   personal_access_token: z.nullish(z.unknown()),
@@ -64,7 +65,7 @@ function planCodex(json: unknown, file: string): Finding[] {
         accessToken: access_token,
         ...(refresh_token ? { refreshToken: refresh_token } : {}),
         ...(id_token ? { idToken: id_token } : {}),
-        expiresAt: jwtExpiry(access_token),
+        expiresAt: jwtExpiry(access_token) ?? scheduledRefresh(auth.last_refresh),
         ...(accountId ? { accountId } : {}),
         origin: 'codex auth.json tokens',
       }),
@@ -81,6 +82,15 @@ function planCodex(json: unknown, file: string): Finding[] {
 function jwtExpiry(token: string): number | null {
   const exp = decodeClaims(token)?.exp;
   return typeof exp === 'number' && Number.isFinite(exp) ? exp * 1000 : null;
+}
+
+/** Codex refreshes a token whose expiry it cannot read 8 days after `last_refresh` (TOKEN_REFRESH_INTERVAL in codex-rs/login). */
+const CODEX_REFRESH_INTERVAL_MS = 8 * 24 * 60 * 60 * 1000;
+
+/** When Codex would refresh an access token that is no JWT, in ms; null without a `last_refresh`. */
+function scheduledRefresh(lastRefresh: string | null | undefined): number | null {
+  const at = lastRefresh ? Date.parse(lastRefresh) : Number.NaN;
+  return Number.isFinite(at) ? at + CODEX_REFRESH_INTERVAL_MS : null;
 }
 
 /** The ChatGPT account (workspace) id from the ID token, as Codex reads it. */

@@ -33,6 +33,12 @@ const LinkedFileSchema = z.object({
   file: z.string(),
   /** opencode: the provider key inside the file (e.g. `openai`). */
   entry: z.optional(z.string()),
+  /** A fingerprint of the refresh token last seen in (or written to) the file: the file has not changed while it is there. */
+  seen: z.optional(z.string()),
+  /** loginkit holds newer tokens than the file and could not write them back yet: it tries again on the next use. */
+  pending: z.optional(z.literal(true)),
+  /** The tool's file is gone, or the tool signed out there: loginkit keeps its own copy and writes nothing back. */
+  detached: z.optional(z.enum(['missing', 'signed-out'])),
 });
 
 /** Which tool's file a linked credential follows (see linked-file.ts). */

@@ -5,6 +5,7 @@ import type { EntryStore } from '../store/entry-store.js';
 import {
   type Credential,
   DEFAULT_PROFILE,
+  type LinkedFile,
   type OAuthCredential,
   activeProfileKey,
   credentialKey,
@@ -89,26 +90,49 @@ export class TokenSession {
   /**
    * A linked credential with the tokens its tool's file holds now. Tokens the tool refreshed are adopted
    * and saved, so that loginkit's copy is never a consumed refresh token (redeeming one would make a server
-   * with reuse detection revoke the grant of both tools). A missing file leaves loginkit's copy in use.
+   * with reuse detection revoke the grant of both tools); tokens older than loginkit's never are. A file
+   * that is gone, signed out, unreadable for the moment or unsafe leaves loginkit's copy in use.
    */
   async #followLink(stored: OAuthCredential, key: string): Promise<OAuthCredential> {
-    const { readLinkedTokens } = await import('./linked-file.js');
-    const linked = await readLinkedTokens(stored.link as NonNullable<OAuthCredential['link']>);
-    if (!linked || (linked.accessToken === stored.accessToken && linked.refreshToken === (stored.refreshToken ?? linked.refreshToken)))
-      return stored;
+    const linked = await import('./linked-file.js');
+    const link = stored.link as LinkedFile;
+    const read = await linked.readLinkedFile(link);
+    if (read.state === 'unsafe')
+      this.#deps.onWarning(read.problem.replace('\n', ' Until then loginkit uses its own copy of the sign-in.\n'));
+    if (read.state === 'unsafe' || read.state === 'unreadable') return stored;
+    if (read.state === 'missing' || read.state === 'signed-out') {
+      return link.detached === read.state
+        ? stored
+        : this.#saveFollowed(stored, key, relink(stored, { detached: read.state, pending: undefined }));
+    }
+    const found = read.tokens;
+    const seen = linked.tokenFingerprint(found.refreshToken);
+    if (found.accessToken === stored.accessToken && found.refreshToken === (stored.refreshToken ?? found.refreshToken)) {
+      // The file holds loginkit's tokens: nothing pending; an expiry only the file tells (Codex's schedule) is taken.
+      const expiresAt = stored.expiresAt ?? found.expiresAt;
+      if (link.seen === seen && !link.pending && !link.detached && expiresAt === stored.expiresAt) return stored;
+      return this.#saveFollowed(stored, key, { ...relink(stored, { seen, pending: undefined, detached: undefined }), expiresAt });
+    }
+    // A moment in which the file held older tokens (restored, or rewritten from a stale copy) must not fork them.
+    if (linked.isOlderThanHeld(found, stored, link.seen)) return stored;
     const adopted: OAuthCredential = {
-      ...stored,
-      accessToken: linked.accessToken,
-      refreshToken: linked.refreshToken ?? stored.refreshToken,
-      idToken: linked.idToken ?? stored.idToken,
-      expiresAt: linked.expiresAt,
+      ...relink(stored, { seen, pending: undefined, detached: undefined }),
+      accessToken: found.accessToken,
+      refreshToken: found.refreshToken ?? stored.refreshToken,
+      idToken: found.idToken ?? stored.idToken,
+      expiresAt: found.expiresAt,
       obtainedAt: this.#deps.now(),
     };
+    return this.#saveFollowed(stored, key, adopted);
+  }
+
+  /** Saves what following the link changed, unless the stored credential changed meanwhile. */
+  async #saveFollowed(stored: OAuthCredential, key: string, followed: OAuthCredential): Promise<OAuthCredential> {
     await this.#deps.store.update((entries) => {
       const latest = parseCredential(entries[key], key, this.#deps.store.info.location);
-      return sameTokens(latest, stored) ? { ...entries, [key]: serializeCredential(adopted) } : undefined;
+      return sameTokens(latest, stored) ? { ...entries, [key]: serializeCredential(followed) } : undefined;
     });
-    return adopted;
+    return followed;
   }
 
   #parse(entry: unknown, key: string): Credential | undefined {
@@ -148,7 +172,8 @@ export class TokenSession {
       const named = profile && profile !== DEFAULT_PROFILE ? ` (profile "${profile}")` : '';
       throw new LoginRequiredError(provider, `Not signed in to "${provider}"${named}.`, undefined, profile);
     }
-    if (current.kind !== 'oauth' || !needsRefresh(current, this.#deps.now())) return current;
+    // A linked sign-in whose refreshed tokens could not be written back yet is written back now.
+    if (current.kind !== 'oauth' || (!needsRefresh(current, this.#deps.now()) && !current.link?.pending)) return current;
     return this.refresh(current);
   }
 
@@ -234,23 +259,29 @@ export class TokenSession {
     };
   }
 
-  /** Writes refreshed tokens into a linked tool's file; a failure is a warning (loginkit's store still gets them). */
-  async #writeBack(refreshed: OAuthCredential): Promise<void> {
-    const link = refreshed.link as NonNullable<OAuthCredential['link']>;
-    const tokens = {
-      accessToken: refreshed.accessToken,
-      refreshToken: refreshed.refreshToken,
-      idToken: refreshed.idToken,
-      expiresAt: refreshed.expiresAt,
-    };
+  /**
+   * Writes tokens loginkit holds into a linked tool's file, and returns the credential with the link's new
+   * state: written, detached (the file is gone or signed out: nothing is written there), or pending (the
+   * file could not be read or written just now: said on stderr, and tried again on the next use).
+   */
+  async #writeBack(held: OAuthCredential): Promise<OAuthCredential> {
+    const link = held.link as LinkedFile;
+    if (link.detached) return held;
+    const tokens = { accessToken: held.accessToken, refreshToken: held.refreshToken, idToken: held.idToken, expiresAt: held.expiresAt };
+    const linked = await import('./linked-file.js');
+    let reason: string;
     try {
-      const { writeLinkedTokens } = await import('./linked-file.js');
-      await writeLinkedTokens(link, tokens, this.#deps.now());
+      const outcome = await linked.writeLinkedTokens(link, tokens, this.#deps.now());
+      if (outcome === 'written') return relink(held, { seen: linked.tokenFingerprint(held.refreshToken), pending: undefined });
+      if (outcome === 'missing' || outcome === 'signed-out') return relink(held, { detached: outcome, pending: undefined });
+      reason = outcome === 'unsafe' ? 'it fails the owner and mode checks' : `it was not ${link.tool}'s format at that moment`;
     } catch (error) {
-      this.#deps.onWarning(
-        `Could not write the refreshed sign-in back to ${link.file} (${(error as Error).message.split('\n')[0]}); ${link.tool} will need to sign in again.`,
-      );
+      reason = (error as Error).message.split('\n')[0] as string;
     }
+    this.#deps.onWarning(
+      `Could not write the refreshed sign-in back to ${link.file} (${reason}); loginkit will write it back on its next use.`,
+    );
+    return relink(held, { pending: true });
   }
 
   /**
@@ -272,68 +303,83 @@ export class TokenSession {
       if (latest?.kind !== 'oauth' || force) return undefined;
       return sameTokens(latest, seen) || needsRefresh(latest, this.#deps.now()) ? undefined : latest;
     };
+    const underToolLock = async <T>(task: () => Promise<T>): Promise<T> => {
+      if (!seen.link) return task();
+      // The tool's own lock too (Codex's auth.json.lock): its writes then never interleave with ours.
+      const { withLinkedFileLock } = await import('./linked-file.js');
+      return withLinkedFileLock(seen.link, task, this.#deps.onWarning);
+    };
     return this.#deps.store.withLock(
       refreshLockName(key),
-      async () => {
-        // Another process may have refreshed (or signed in again) while we waited for the lock.
-        const current = await this.credential(seen.provider, seen.profile, true);
-        if (!current) throw new LoginRequiredError(seen.provider, `Not signed in to "${seen.provider}".`);
-        if (current.kind !== 'oauth') return current;
-        const wanted = needsRefresh(current, this.#deps.now()) || (force && sameTokens(current, seen));
-        if (!wanted) return current;
-        if (!current.refreshToken) {
-          throw new LoginRequiredError(seen.provider, `The sign-in for "${seen.provider}" has expired and cannot be renewed.`);
-        }
-        const { refreshTokens } = await import('../oauth/grants.js');
-        let refreshed: OAuthCredential;
-        try {
-          const tokens = await withRetries(
-            () =>
-              refreshTokens(
-                this.connectionFor(current),
-                { ...current, refreshToken: current.refreshToken as string },
-                this.#deps.now,
-                `Token refresh for "${seen.provider}"`,
-              ),
-            this.#deps.retry,
-          );
-          refreshed = toCredential(current, tokens);
-          // The linked tool's file first: if loginkit stops before its own store is written, the next read adopts them.
-          if (current.link) await this.#writeBack(refreshed);
-        } catch (error) {
-          if (isTransient(error) && !force && isAccessTokenUsable(current, this.#deps.now())) {
-            const until = current.expiresAt === null ? 'no expiry' : `valid until ${new Date(current.expiresAt).toISOString()}`;
-            this.#deps.onWarning(`${(error as Error).message.split('\n')[0]} Using the current access token (${until}).`);
-            return current;
+      () =>
+        underToolLock(async () => {
+          // Another process may have refreshed (or signed in again) while we waited for the lock.
+          const found = await this.credential(seen.provider, seen.profile, true);
+          if (!found) throw new LoginRequiredError(seen.provider, `Not signed in to "${seen.provider}".`);
+          if (found.kind !== 'oauth') return found;
+          const current = found.link?.pending ? await this.#saveFollowed(found, key, await this.#writeBack(found)) : found;
+          const wanted = needsRefresh(current, this.#deps.now()) || (force && sameTokens(current, seen));
+          if (!wanted) return current;
+          if (!current.refreshToken) {
+            throw new LoginRequiredError(seen.provider, `The sign-in for "${seen.provider}" has expired and cannot be renewed.`);
           }
-          if (error instanceof ProviderError && error.error === 'invalid_grant') {
-            const latest = await this.credential(seen.provider, seen.profile, true);
-            if (latest && !sameTokens(latest, current) && (latest.kind !== 'oauth' || !needsRefresh(latest, this.#deps.now())))
-              return latest;
-            throw new LoginRequiredError(
-              seen.provider,
-              `The sign-in for "${seen.provider}" has expired or was revoked (the server rejected the refresh token).`,
-              { cause: error },
+          const { refreshTokens } = await import('../oauth/grants.js');
+          let refreshed: OAuthCredential;
+          try {
+            const tokens = await withRetries(
+              () =>
+                refreshTokens(
+                  this.connectionFor(current),
+                  { ...current, refreshToken: current.refreshToken as string },
+                  this.#deps.now,
+                  `Token refresh for "${seen.provider}"`,
+                ),
+              this.#deps.retry,
             );
+            refreshed = toCredential(current, tokens);
+            // The linked tool's file first: if loginkit stops before its own store is written, the next read adopts them.
+            if (current.link) refreshed = await this.#writeBack(refreshed);
+          } catch (error) {
+            if (isTransient(error) && !force && isAccessTokenUsable(current, this.#deps.now())) {
+              const until = current.expiresAt === null ? 'no expiry' : `valid until ${new Date(current.expiresAt).toISOString()}`;
+              this.#deps.onWarning(`${(error as Error).message.split('\n')[0]} Using the current access token (${until}).`);
+              return current;
+            }
+            if (error instanceof ProviderError && error.error === 'invalid_grant') {
+              const latest = await this.credential(seen.provider, seen.profile, true);
+              if (latest && !sameTokens(latest, current) && (latest.kind !== 'oauth' || !needsRefresh(latest, this.#deps.now())))
+                return latest;
+              throw new LoginRequiredError(
+                seen.provider,
+                `The sign-in for "${seen.provider}" has expired or was revoked (the server rejected the refresh token).`,
+                { cause: error },
+              );
+            }
+            throw error;
           }
-          throw error;
-        }
-        let kept: Credential | undefined;
-        await this.#deps.store.update((entries) => {
-          const latest = parseCredential(entries[key], key, this.#deps.store.info.location);
-          // A linked credential may already hold these tokens, adopted from the tool's file we just wrote.
-          if (!latest || !(sameTokens(latest, current) || sameTokens(latest, refreshed))) {
-            // Signed out, or signed in again, while we refreshed: that is newer than our refresh, so it stays.
-            kept = latest;
-            return undefined;
-          }
-          kept = refreshed;
-          return { ...entries, [key]: serializeCredential(refreshed) };
-        });
-        if (!kept) throw new LoginRequiredError(seen.provider, `Signed out of "${seen.provider}" while the token was being refreshed.`);
-        return kept;
-      },
+          let kept: Credential | undefined;
+          await this.#deps.store.update((entries) => {
+            const latest = parseCredential(entries[key], key, this.#deps.store.info.location);
+            // A linked credential may already hold these tokens, adopted from the tool's file we just wrote.
+            if (!latest || !(sameTokens(latest, current) || sameTokens(latest, refreshed))) {
+              // Signed out, or signed in again, while we refreshed: that is newer than our refresh, so it stays.
+              kept = latest;
+              return undefined;
+            }
+            kept = refreshed;
+            return { ...entries, [key]: serializeCredential(refreshed) };
+          });
+          if (!kept) throw new LoginRequiredError(seen.provider, `Signed out of "${seen.provider}" while the token was being refreshed.`);
+          return kept;
+        }),
       { whileWaiting },
     );
   }
+}
+
+/** `credential` with its link's state changed (an undefined field is removed). */
+function relink(credential: OAuthCredential, patch: Partial<Pick<LinkedFile, 'seen' | 'pending' | 'detached'>>): OAuthCredential {
+  const link: Record<string, unknown> = { ...credential.link, ...patch };
+  for (const name of Object.keys(link)) if (link[name] === undefined) delete link[name];
+  return { ...credential, link: link as LinkedFile };
 }

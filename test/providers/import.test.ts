@@ -41,15 +41,15 @@ test('import codex: API key and ChatGPT tokens, dry run first, source untouched,
   assert.match(dry.stderr, /openai API key sk-pro…abcd/);
   assert.equal((await runCli(['token', 'openai'], { home, env })).code, 3, 'a dry run stores nothing');
 
-  const real = await runCli(['import', 'codex', '--profile', 'work'], { home, env });
+  const real = await runCli(['import', 'codex'], { home, env });
   assert.equal(real.code, 0, real.stderr);
   for (const secret of [apiKey, accessToken, idToken, 'rt-secret-value']) assert.ok(!(real.stderr + real.stdout).includes(secret));
-  assert.match(real.stderr, /\+ openai API key sk-pro…abcd → profile "work"/);
+  assert.match(real.stderr, /\+ openai API key sk-pro…abcd → profile "default"/);
   assert.match(real.stderr, /\+ openai sign-in → profile "chatgpt"/);
   const after = { bytes: await readFile(file), mtime: (await stat(file)).mtimeMs };
   assert.deepEqual(after, before, 'the source file is not modified');
 
-  assert.equal((await runCli(['token', 'openai', '--profile', 'work'], { home, env })).stdout, `${apiKey}\n`);
+  assert.equal((await runCli(['token', 'openai'], { home, env })).stdout, `${apiKey}\n`);
   const oauth = JSON.parse((await runCli(['status', 'openai', '--profile', 'chatgpt', '--json'], { home, env })).stdout) as {
     providers: Array<{ method: string; account: string; plan: string; workspace: string; expiresAt: string }>;
   };
@@ -58,9 +58,16 @@ test('import codex: API key and ChatGPT tokens, dry run first, source untouched,
   assert.ok(entry?.expiresAt && Math.abs(Date.parse(entry.expiresAt) - (Date.now() + 3_600_000)) < 120_000, 'expiry from the access token');
   assert.equal((await runCli(['token', 'openai', '--profile', 'chatgpt'], { home, env })).stdout, `${accessToken}\n`);
 
-  const again = await runCli(['import', 'codex', '--profile', 'work'], { home, env });
+  // A named profile places the sign-in there too; the key from the same file then meets it and is skipped.
+  const work = await runCli(['import', 'codex', '--profile', 'work'], { home, env });
+  assert.equal(work.code, 0, work.stderr);
+  assert.match(work.stderr, /\+ openai sign-in → profile "work"/);
+  assert.match(work.stderr, /skipped openai API key .*already has a credential in profile "work"/);
+  assert.equal((await runCli(['token', 'openai', '--profile', 'work'], { home, env })).stdout, `${accessToken}\n`);
+
+  const again = await runCli(['import', 'codex'], { home, env });
   assert.equal(again.code, 0);
-  assert.match(again.stderr, /skipped .*already has a credential in profile "work"/);
+  assert.match(again.stderr, /skipped .*already has a credential in profile "default"/);
   assert.match(again.stderr, /skipped .*already has a credential in profile "chatgpt"/);
 });
 

@@ -3,14 +3,14 @@ import { IMPORT_SOURCES, type ImportReport, type ImportSource } from '../../inde
 import type { CliContext } from '../context.js';
 import { type Io, printJson, say } from '../output.js';
 
-/** `loginkit import <tool>`: API keys and sign-ins from another tool's credential file, read-only. */
+/** `loginkit import <tool>`: API keys and sign-ins from another tool's credential file (sign-ins stay linked to it). */
 export function register(program: Command, ctx: CliContext): void {
   program
     .command('import')
-    .description("import API keys (and Codex's ChatGPT sign-in) from another tool's credential file, read-only")
+    .description("import another tool's API keys and ChatGPT sign-ins (a sign-in stays linked: refreshes are written back to its file)")
     .addArgument(new Argument('<tool>', 'where from').choices(IMPORT_SOURCES))
     .option('--dry-run', 'only show what would be imported')
-    .option('--profile <name>', "store under this profile (default: each provider's active one)")
+    .option('--profile <name>', "store under this profile (default: each provider's active one; sign-ins: chatgpt)")
     .option('--json', 'print the report as JSON on stdout')
     .action(async (tool: ImportSource, options: { dryRun?: boolean; profile?: string; json?: boolean }) => {
       ctx.json(options.json);
@@ -21,7 +21,13 @@ export function register(program: Command, ctx: CliContext): void {
 }
 
 function printReport(io: Io, report: ImportReport): void {
-  say(io, `${report.dryRun ? 'Would import' : 'Imported'} from ${report.file} (the file is not changed):`);
+  const linked = report.imported.some((item) => item.kind === 'oauth');
+  const note = report.dryRun
+    ? 'nothing is changed'
+    : linked
+      ? 'sign-ins stay linked: loginkit writes its refreshes back there'
+      : 'the file is not changed';
+  say(io, `${report.dryRun ? 'Would import' : 'Imported'} from ${report.file} (${note}):`);
   for (const item of report.imported) {
     say(
       io,

@@ -51,7 +51,7 @@ function describe(s: ProviderStatus): string[] {
     lines.push(`scopes: ${s.scopes.join(' ') || '(none)'}`);
   }
   if (s.store) lines.push(`stored in ${s.store}`);
-  if (s.linkedTo) lines.push(`linked to ${s.linkedTo}: its refreshes are adopted, loginkit's are written back`);
+  if (s.linkedTo) lines.push(linkLine(s));
   if (s.profileRule) lines.push(`profile "${s.profile}" chosen by the rule in ${s.profileRule}`);
   if (s.sources.length > 1 || s.sources.some((source) => source.kind === 'env' || source.kind === 'command')) {
     lines.push('sources:');
@@ -74,4 +74,13 @@ function expiryText(iso: string): string {
   const minutes = Math.round((Date.parse(iso) - Date.now()) / 60_000);
   if (minutes < 0) return `expired ${-minutes} min ago`;
   return minutes < 120 ? `expires in ${minutes} min` : `expires ${iso}`;
+}
+
+/** What following the linked tool's file does now. */
+function linkLine(s: ProviderStatus): string {
+  const own = 'loginkit goes on with its own copy and writes nothing back there';
+  if (s.linkState === 'signed-out') return `linked to ${s.linkedTo}, but signed out there: ${own}`;
+  if (s.linkState === 'missing') return `linked to ${s.linkedTo}, which is gone: ${own}`;
+  if (s.linkState === 'pending') return `linked to ${s.linkedTo}: loginkit holds newer tokens and writes them back on its next use`;
+  return `linked to ${s.linkedTo}: its refreshes are adopted, loginkit's are written back`;
 }
