@@ -14,7 +14,10 @@ export interface ProfileChoice {
    * config.json's `profileRules`, or a `.loginkit.json`), `switch`, or `default`.
    */
   chosenBy: 'option' | 'env' | 'rule' | 'switch' | 'default';
-  /** For a rule: where it is and the directory it covers, e.g. `/home/me/.config/loginkit/config.json: directory /home/me/work`. */
+  /**
+   * For a rule: where it is and the directory it covers, e.g. `/home/me/.config/loginkit/config.json: directory
+   * /home/me/work`, with the paths stripped of control characters (a folder name is attacker input).
+   */
   rule?: string;
 }
 
