@@ -111,6 +111,11 @@ describe('project rules', () => {
     );
     const { here } = JSON.parse(switched.stdout) as { here: { profile: string; profileChosenBy: string } };
     assert.deepEqual([here.profile, here.profileChosenBy], ['repo-x', 'rule']);
+    const shell = await runLoginkit(['switch', 'openai', 'default'], { home, cwd: dir('elsewhere'), env: { LOGINKIT_PROFILE: 'mine' } });
+    assert.match(
+      shell.stderr,
+      /\nNot in this shell: LOGINKIT_PROFILE chooses profile "mine" and wins over switch; unset LOGINKIT_PROFILE to use it\.\n$/,
+    );
     const elsewhere = await runLoginkit(['switch', 'openai', 'default'], { home, cwd: dir('elsewhere') });
     assert.equal(elsewhere.stderr, 'openai now uses profile "default".\n');
   });
@@ -126,6 +131,11 @@ describe('project rules', () => {
       /^openai \[profile nobody\]: not signed in \(profile "[a-z-]+" has one, but the rule in .*unsigned\/\.loginkit\.json: directory .*unsigned chooses "nobody" here: use --profile [a-z-]+, or sign in to "nobody": loginkit login openai\)/,
     );
     assert.doesNotMatch(result.stdout, /loginkit switch/);
+    const shell = await runLoginkit(['status', 'openai'], { home, cwd: dir('elsewhere'), env: { LOGINKIT_PROFILE: 'nobody' } });
+    assert.match(
+      shell.stdout,
+      /not signed in \(profile "[a-z-]+" has one, but LOGINKIT_PROFILE chooses "nobody": use --profile [a-z-]+, or unset LOGINKIT_PROFILE\)/,
+    );
   });
 
   test('an explicit --profile shadowed by an environment variable gets one line on stderr', async () => {
