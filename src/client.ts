@@ -5,9 +5,11 @@ import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
 import type { McpClient, McpLoginOptions, McpStatus } from './features/mcp/index.js';
+import type { ProjectFile } from './features/project-files.js';
 import type { ProviderSummary } from './features/providers.js';
 import type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';
 import type { ProviderStatus } from './features/status.js';
+import type { SwitchResult } from './features/credentials.js';
 import type { ImportSource } from './importers/types.js';
 import type { FetchLike } from './net/http.js';
 import type { ProviderEntry } from './providers/config-file.js';
@@ -61,8 +63,23 @@ export interface Loginkit {
   logout(provider: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<LogoutResult>;
   /** Logs out of every stored credential. */
   logoutAll(): Promise<LogoutResult[]>;
-  /** Makes `profile` the one used for `provider` when none is named. */
-  switchProfile(provider: string, profile: string): Promise<void>;
+  /**
+   * Makes `profile` the one used for `provider` when none is named; `here` says which profile is in effect in
+   * the working directory, where a project rule or `LOGINKIT_PROFILE` wins over the switch.
+   */
+  switchProfile(provider: string, profile: string): Promise<SwitchResult>;
+  /**
+   * Every `.loginkit.json` from the working directory up (nearest first) and its state: only allowed ones
+   * choose a profile; one waiting to be allowed carries the command that allows it.
+   */
+  projectFiles(): Promise<ProjectFile[]>;
+  /**
+   * Allows a project's `.loginkit.json` as it is now (by path and content hash, as `direnv allow` does): `path`
+   * is the file or a folder (default: the working directory), whose nearest `.loginkit.json` at or above it is meant.
+   */
+  allowProjectFile(path?: string): Promise<ProjectFile>;
+  /** Takes a project's `.loginkit.json` off the allow list (`path` as in {@link Loginkit.allowProjectFile}). */
+  denyProjectFile(path?: string): Promise<{ file: string; removed: boolean }>;
   /**
    * Reads another tool's credential file and stores its API keys under the active profile and its OAuth
    * sign-ins (linked to the file, written back on refresh) under profile `chatgpt`, both under `profile` when
@@ -117,6 +134,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const login = lazy(() => import('./features/login.js'));
   const logout = lazy(() => import('./features/logout.js'));
   const sdk = lazy(() => import('./features/sdk.js'));
+  const projectFiles = lazy(() => import('./features/project-files.js'));
   return {
     home: ctx.home,
     get store() {
@@ -135,6 +153,9 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     logout: async (id, choice) => (await logout()).logout(ctx, id, choice),
     logoutAll: async () => (await logout()).logoutAll(ctx),
     switchProfile: async (id, profile) => (await credentials()).switchProfile(ctx, id, profile),
+    projectFiles: async () => (await projectFiles()).projectFiles(ctx).then((found) => found.map(publicProjectFile)),
+    allowProjectFile: async (path) => (await projectFiles()).allowProjectFile(ctx, path),
+    denyProjectFile: async (path) => (await projectFiles()).denyProjectFile(ctx, path),
     importCredentials: async (source, importOptions) =>
       (await import('./features/import.js')).importCredentials(ctx, source, importOptions),
     execEnvironment: async (ids, choice) => (await credentials()).execEnvironment(ctx, ids, choice),
@@ -150,6 +171,11 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     mcpStatus: async () => (await import('./features/mcp/index.js')).mcpStatusAll(ctx),
     close: async () => ctx.store.close?.(),
   };
+}
+
+/** A project file as the API shows it: without the parsed rule kept for profile choice. */
+function publicProjectFile({ file, directory, state, profile, providers, problem, allowCommand }: ProjectFile): ProjectFile {
+  return { file, directory, state, profile, providers, problem, allowCommand };
 }
 
 /** True when `error` means the person has to sign in again. */

@@ -11,13 +11,14 @@
  */
 export { createLoginkit, isLoginRequired, type Loginkit } from './client.js';
 export { STORE_FILE, type LoginkitOptions } from './context.js';
-export type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/credentials.js';
+export type { CredentialChoice, ExecEnvironment, SwitchResult, TokenInfo } from './features/credentials.js';
 export type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';
 export type { ImportReport } from './features/import.js';
 export type { LoginOptions, LoginResult } from './features/login.js';
 export type { PersonOptions } from './features/person-side.js';
 export type { LogoutResult } from './features/logout.js';
 export type { McpCheckOptions, McpCheckResult, McpClient, McpLoginOptions, McpLogoutResult, McpStatus } from './features/mcp/index.js';
+export type { ProjectFile } from './features/project-files.js';
 export type { ProviderSummary } from './features/providers.js';
 export type { CredentialSource, ProviderStatus } from './features/status.js';
 export {

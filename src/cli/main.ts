@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { type CliContext, ExitWith, createCliContext } from './context.js';
+import * as allow from './commands/allow.js';
 import * as exec from './commands/exec.js';
 import * as importCommand from './commands/import.js';
 import * as login from './commands/login.js';
@@ -21,6 +22,7 @@ const COMMANDS: ReadonlyArray<{ register(program: Command, ctx: CliContext): voi
   providers,
   store,
   switchCommand,
+  allow,
   importCommand,
   exec,
   mcp,

@@ -6,7 +6,7 @@ import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import { type CredentialHeaders, createAuthenticatedFetch } from '../session/authenticated-fetch.js';
 import { type Credential, type OAuthCredential, profileProblem, sameTokens } from '../session/credential.js';
 import { knownProvider } from './known-provider.js';
-import { profileFor } from './profile.js';
+import { type ProfileChoice, chooseProfile, profileFor } from './profile.js';
 
 /** Which credential to use: a profile (default: the active one) and, when both exist, env or store. */
 export interface CredentialChoice {
@@ -50,7 +50,10 @@ export async function secretFor(ctx: LoginkitContext, id: string, choice: Creden
   const provider = await knownProvider(ctx, id);
   if (choice.source !== 'store') {
     const fromEnv = provider ? apiKeyFromEnvironment(provider, ctx.env) : undefined;
-    if (fromEnv) return { source: 'env', ...fromEnv };
+    if (fromEnv) {
+      if (choice.profile && choice.source !== 'env') warnProfileShadowed(ctx, id, choice.profile, fromEnv.variable);
+      return { source: 'env', ...fromEnv };
+    }
     if (choice.source === 'env') {
       const names = provider?.apiKey?.envVars.join(' or ') || 'no environment variable';
       throw new LoginRequiredError(id, `--source env: ${names} is not set for "${id}".`);
@@ -62,6 +65,22 @@ export async function secretFor(ctx: LoginkitContext, id: string, choice: Creden
   }
   const profile = await profileFor(ctx, id, choice.profile);
   return { source: 'store', credential: await ctx.session.freshCredential(id, profile) };
+}
+
+const shadowWarned = new WeakMap<LoginkitContext, Set<string>>();
+
+/**
+ * Says, once per client and provider, that the profile asked for by name is not used: the provider's
+ * variable wins over stored credentials (as every SDK reads it), and naming a profile does not change that.
+ */
+function warnProfileShadowed(ctx: LoginkitContext, id: string, profile: string, variable: string): void {
+  let told = shadowWarned.get(ctx);
+  if (!told) shadowWarned.set(ctx, (told = new Set()));
+  if (told.has(id)) return;
+  told.add(id);
+  ctx.warn(
+    `${variable} is set and wins over stored credentials, so profile "${profile}" is not used for ${id}; to use it: --source store, or unset ${variable}`,
+  );
 }
 
 async function commandKey(ctx: LoginkitContext, provider: Provider, rejected?: string): Promise<{ value: string; expiresAt: number }> {
@@ -131,8 +150,20 @@ function refusedReason(secret: SecretInEffect, id: string): string {
   return `The credential for "${id}" was refused by the server and cannot be renewed without you.`;
 }
 
+/** What `switchProfile` did, and the profile in effect in the working directory. */
+export interface SwitchResult {
+  provider: string;
+  /** The profile now used where nothing else chooses one. */
+  profile: string;
+  /**
+   * The profile in effect in the working directory and what chose it: a project rule or `LOGINKIT_PROFILE`
+   * wins over the switch (`profileChosenBy` `rule` or `env`; `profileRule` says which rule).
+   */
+  here: { profile: string; profileChosenBy: ProfileChoice['chosenBy']; profileRule: string | null };
+}
+
 /** Makes `profile` the one used for `provider` when none is named; it must hold a credential. */
-export async function switchProfile(ctx: LoginkitContext, id: string, profile: string): Promise<void> {
+export async function switchProfile(ctx: LoginkitContext, id: string, profile: string): Promise<SwitchResult> {
   const problem = profileProblem(profile);
   if (problem) throw new ConfigError(problem);
   await knownProvider(ctx, id);
@@ -140,6 +171,8 @@ export async function switchProfile(ctx: LoginkitContext, id: string, profile: s
     throw new LoginRequiredError(id, `No credential for "${id}" in profile "${profile}".`, undefined, profile);
   }
   await ctx.session.setActiveProfile(id, profile);
+  const here = await chooseProfile(ctx, id, undefined);
+  return { provider: id, profile, here: { profile: here.profile, profileChosenBy: here.chosenBy, profileRule: here.rule ?? null } };
 }
 
 /** The variables `exec` sets for these providers (API keys, fresh access tokens). */

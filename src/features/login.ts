@@ -8,7 +8,7 @@ import { toCredential } from '../session/credential.js';
 import { maskSecret } from '../shared/mask.js';
 import type { DeviceFlowRunner } from '../sign-in/sign-in.js';
 import type { StoreInfo } from '../store/entry-store.js';
-import { profileFor } from './profile.js';
+import { type ProfileChoice, chooseProfile } from './profile.js';
 import { type PersonOptions, personSide } from './person-side.js';
 
 /** Options of one sign-in. */
@@ -21,6 +21,10 @@ export interface LoginOptions extends PersonOptions {
 export interface LoginResult {
   provider: string;
   profile: string;
+  /** What chose the profile, as in `status`: `option`, `env`, `rule`, `switch` or `default`. */
+  profileChosenBy: ProfileChoice['chosenBy'];
+  /** For a project rule: the file and the directory it covers; else null. */
+  profileRule: string | null;
   method: 'oauth' | 'api_key';
   /** The key, masked (API keys only). */
   key?: string;
@@ -43,7 +47,8 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     const note = provider.policyNote ? `${provider.policyNote}\n` : '';
     throw new ConfigError(`${note}${provider.displayName} signs in with an API key: loginkit login ${id} --with-api-key < key-file`);
   }
-  const profile = await profileFor(ctx, id, options.profile);
+  const choice = await chooseProfile(ctx, id, options.profile);
+  const { profile } = choice;
   const [{ resolveServerMetadata }, { signIn }, { detectEnvironment, refusalToWaitInCi }] = await Promise.all([
     import('../oauth/server.js'),
     import('../sign-in/sign-in.js'),
@@ -88,7 +93,7 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     ),
   );
   return {
-    ...signedIn(ctx, provider, profile, 'oauth'),
+    ...signedIn(ctx, provider, choice, 'oauth'),
     ...(apiKey ? { key: maskSecret(apiKey) } : {}),
     account: tokens.account,
     scopes: tokens.scopes,
@@ -104,7 +109,8 @@ export async function loginWithApiKey(
   options: { profile?: string; verify?: boolean } = {},
 ): Promise<LoginResult> {
   const provider = await ctx.providers.find(id);
-  const profile = await profileFor(ctx, id, options.profile);
+  const choice = await chooseProfile(ctx, id, options.profile);
+  const { profile } = choice;
   const trimmed = key.trim();
   const { warning } = checkApiKeyFormat(provider, trimmed, ctx.env);
   if (warning) ctx.warn(warning);
@@ -112,7 +118,7 @@ export async function loginWithApiKey(
   if (verify) await verifyApiKey(provider, trimmed, ctx.http, ctx.env);
   await ctx.session.save({ kind: 'api_key', provider: id, profile, key: trimmed, verified: verify, obtainedAt: ctx.now() });
   return {
-    ...signedIn(ctx, provider, profile, 'api_key'),
+    ...signedIn(ctx, provider, choice, 'api_key'),
     key: maskSecret(trimmed),
     verified: verify,
     account: undefined,
@@ -122,9 +128,17 @@ export async function loginWithApiKey(
 }
 
 /** The part of a LoginResult every method shares, with the variable that shadows what was stored. */
-function signedIn(ctx: LoginkitContext, provider: Provider, profile: string, method: LoginResult['method']) {
+function signedIn(ctx: LoginkitContext, provider: Provider, choice: ProfileChoice, method: LoginResult['method']) {
   const shadowedBy = apiKeyFromEnvironment(provider, ctx.env)?.variable;
-  return { provider: provider.id, profile, method, ...(shadowedBy ? { shadowedBy } : {}), store: ctx.store.info };
+  return {
+    provider: provider.id,
+    profile: choice.profile,
+    profileChosenBy: choice.chosenBy,
+    profileRule: choice.rule ?? null,
+    method,
+    ...(shadowedBy ? { shadowedBy } : {}),
+    store: ctx.store.info,
+  };
 }
 
 /** A provider's own device flow (OpenAI's), loaded only when a device sign-in runs. */

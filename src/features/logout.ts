@@ -3,12 +3,14 @@ import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import type { Credential } from '../session/credential.js';
 import type { Ending } from '../session/token-session.js';
 import { knownProvider } from './known-provider.js';
-import { profileFor } from './profile.js';
+import { chooseProfile } from './profile.js';
 
 /** What `logout` did. `not_signed_in`: there was nothing to end. */
 export interface LogoutResult {
   provider: string;
   profile: string;
+  /** For a profile chosen by a project rule: the file and the directory it covers; else null (also for `logoutAll`). */
+  profileRule: string | null;
   /** Whether a local credential was removed. */
   removed: boolean;
   /**
@@ -25,10 +27,10 @@ export interface LogoutResult {
 /** Revokes the provider's tokens at the server (best effort, bounded) and removes them locally. */
 export async function logout(ctx: LoginkitContext, id: string, choice: { profile?: string } = {}): Promise<LogoutResult> {
   const provider = await knownProvider(ctx, id);
-  const profile = await profileFor(ctx, id, choice.profile);
+  const { profile, rule } = await chooseProfile(ctx, id, choice.profile);
   const credential = await ctx.session.credential(id, profile);
   const variable = provider && apiKeyFromEnvironment(provider, ctx.env)?.variable;
-  const inEffect = variable ? { stillInEffect: variable } : {};
+  const inEffect = { profileRule: rule ?? null, ...(variable ? { stillInEffect: variable } : {}) };
   if (!credential) return { provider: id, profile, removed: false, revocation: 'not_signed_in', ...inEffect };
   return { ...(await end(ctx, credential)), ...inEffect };
 }
@@ -41,5 +43,5 @@ export async function logoutAll(ctx: LoginkitContext): Promise<LogoutResult[]> {
 }
 
 async function end(ctx: LoginkitContext, credential: Credential): Promise<LogoutResult> {
-  return { provider: credential.provider, profile: credential.profile, ...(await ctx.session.end(credential)) };
+  return { provider: credential.provider, profile: credential.profile, profileRule: null, ...(await ctx.session.end(credential)) };
 }

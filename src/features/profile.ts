@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, join, resolve, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import type { LoginkitContext } from '../context.js';
 import { ConfigError } from '../errors.js';
-import { type ProfileRule, ProfileRuleSchema } from '../providers/config-file.js';
+import type { ProfileRule } from '../providers/config-file.js';
 import { profileProblem } from '../session/credential.js';
+import { sanitizePath } from '../shared/printable.js';
+import { projectFiles } from './project-files.js';
 
 /** The profile in use for a provider and what chose it, as `status` explains it. */
 export interface ProfileChoice {
@@ -13,12 +14,12 @@ export interface ProfileChoice {
    * config.json's `profileRules`, or a `.loginkit.json`), `switch`, or `default`.
    */
   chosenBy: 'option' | 'env' | 'rule' | 'switch' | 'default';
-  /** For a rule: where it is and the directory it covers, e.g. `/home/me/.config/loginkit/config.json: directory /home/me/work`. */
+  /**
+   * For a rule: where it is and the directory it covers, e.g. `/home/me/.config/loginkit/config.json: directory
+   * /home/me/work`, with the paths stripped of control characters (a folder name is attacker input).
+   */
   rule?: string;
 }
-
-/** The file a project may hold to choose the profile for everything below it: `{"profile": "work"}`. */
-export const PROJECT_FILE = '.loginkit.json';
 
 /** The profile to use for `provider`: the one named, else `$LOGINKIT_PROFILE`, else a project rule, else the active one. */
 export async function profileFor(ctx: LoginkitContext, provider: string, explicit: string | undefined): Promise<string> {
@@ -37,7 +38,8 @@ async function choose(ctx: LoginkitContext, provider: string, explicit: string |
   if (explicit) return { profile: explicit, chosenBy: 'option' };
   if (ctx.env.LOGINKIT_PROFILE) return { profile: ctx.env.LOGINKIT_PROFILE, chosenBy: 'env' };
   const rule = await projectRule(ctx, provider);
-  if (rule) return { profile: rule.profile, chosenBy: 'rule', rule: `${rule.file}: directory ${rule.directory}` };
+  if (rule)
+    return { profile: rule.profile, chosenBy: 'rule', rule: `${sanitizePath(rule.file)}: directory ${sanitizePath(rule.directory)}` };
   const active = await ctx.session.activeProfile(provider);
   return { profile: active, chosenBy: active === 'default' ? 'default' : 'switch' };
 }
@@ -52,7 +54,7 @@ interface PlacedRule {
 
 /**
  * The most specific rule that covers the working directory: the one with the deepest directory, from
- * config.json's `profileRules` and every `.loginkit.json` from the working directory up to the root.
+ * config.json's `profileRules` and every allowed `.loginkit.json` from the working directory up (see project-files.ts).
  */
 async function projectRule(ctx: LoginkitContext, provider: string): Promise<PlacedRule | undefined> {
   const cwd = resolve(ctx.cwd);
@@ -64,8 +66,8 @@ async function projectRule(ctx: LoginkitContext, provider: string): Promise<Plac
     if (covers(directory, cwd) && appliesTo(rule, provider))
       candidates.push({ profile: rule.profile, directory, file: config.path, fromConfig: true });
   }
-  for (const found of cachedProjectFiles(ctx, cwd)) {
-    if (appliesTo(found.rule, provider))
+  for (const found of await projectFiles(ctx)) {
+    if (found.rule && appliesTo(found.rule, provider))
       candidates.push({ profile: found.rule.profile, directory: found.directory, file: found.file, fromConfig: false });
   }
   candidates.sort((a, b) => b.directory.length - a.directory.length || Number(b.fromConfig) - Number(a.fromConfig));
@@ -86,59 +88,4 @@ function expandHome(directory: string, home: string | undefined): string {
   if (!directory.startsWith('~/')) return resolve(directory);
   if (!home) throw new ConfigError(`profileRules: "${directory}" starts with ~ but HOME is not set; write the directory in full.`);
   return resolve(join(home, directory.slice(2)));
-}
-
-/**
- * How long the `.loginkit.json` files found for a client are used before the folders are searched again:
- * `getToken()` in a loop must not read a file per directory level per call. Real time, not the client's
- * clock: it bounds file reads, not credential lifetimes.
- */
-const PROJECT_FILES_REVALIDATE_MS = 1_000;
-const projectFilesSeen = new WeakMap<LoginkitContext, { cwd: string; at: number; found: ReturnType<typeof projectFiles> }>();
-
-/** {@link projectFiles}, searched again at most every {@link PROJECT_FILES_REVALIDATE_MS} per client. */
-function cachedProjectFiles(ctx: LoginkitContext, cwd: string): ReturnType<typeof projectFiles> {
-  const seen = projectFilesSeen.get(ctx);
-  const now = performance.now();
-  if (seen && seen.cwd === cwd && now - seen.at < PROJECT_FILES_REVALIDATE_MS) return seen.found;
-  const found = projectFiles(cwd);
-  projectFilesSeen.set(ctx, { cwd, at: now, found });
-  return found;
-}
-
-/** Every `.loginkit.json` from `cwd` up to the root, nearest first, validated. */
-function projectFiles(cwd: string): Array<{ rule: ProfileRule; directory: string; file: string }> {
-  const found: Array<{ rule: ProfileRule; directory: string; file: string }> = [];
-  for (let directory = cwd; ; directory = dirname(directory)) {
-    const file = join(directory, PROJECT_FILE);
-    const text = readIfPresent(file);
-    if (text !== undefined) found.push({ rule: parseProjectFile(file, text), directory, file });
-    if (dirname(directory) === directory || !isAbsolute(directory)) break;
-  }
-  return found;
-}
-
-function readIfPresent(file: string): string | undefined {
-  try {
-    // Synchronous on purpose: a few stat-sized reads on the `loginkit token` path, like config.json.
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
-
-function parseProjectFile(file: string, text: string): ProfileRule {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    throw new ConfigError(`${file}: not valid JSON; expected {"profile": "<name>"}.`);
-  }
-  const parsed = ProfileRuleSchema.safeParse(json);
-  if (!parsed.success || parsed.data.directory !== undefined) {
-    throw new ConfigError(
-      `${file}: expected {"profile": "<name>"} (optionally "providers": [ids]), and no "directory" (the file's folder is the directory).`,
-    );
-  }
-  return parsed.data;
 }

@@ -4,6 +4,7 @@ import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import { type Credential, isAccessTokenUsable } from '../session/credential.js';
 import { describeCommand } from '../session/key-command.js';
 import { maskSecret } from '../shared/mask.js';
+import { sanitizePath } from '../shared/printable.js';
 import type { Protection } from '../store/entry-store.js';
 import { knownProvider } from './known-provider.js';
 import { type ProfileChoice, chooseProfile } from './profile.js';
@@ -150,7 +151,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
   if (command) return { ...base, ...nothing, method: 'api_key', source: 'command', loggedIn: true };
   if (!current) return { ...base, ...nothing, method: null, source: null, loggedIn: false };
   const { info } = ctx.store;
-  const where = { source: 'store' as const, store: `${info.location} (${info.protection})`, protection: info.protection };
+  const where = { source: 'store' as const, store: `${sanitizePath(info.location)} (${info.protection})`, protection: info.protection };
   if (current.kind === 'api_key') {
     return { ...base, ...nothing, ...where, method: 'api_key', loggedIn: true, key: maskSecret(current.key), verified: current.verified };
   }
@@ -167,7 +168,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     plan: current.account?.plan ?? null,
     workspace: current.account?.workspace ?? null,
     key: current.apiKey ? maskSecret(current.apiKey) : null,
-    linkedTo: current.link ? `${current.link.file} (${current.link.tool})` : null,
+    linkedTo: current.link ? `${sanitizePath(current.link.file)} (${current.link.tool})` : null,
     linkState: current.link ? (current.link.detached ?? (current.link.pending ? 'pending' : 'linked')) : null,
   };
 }

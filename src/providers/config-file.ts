@@ -1,8 +1,8 @@
-import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import * as z from 'zod/mini';
 import { ConfigError, StorageError } from '../errors.js';
 import { writeFileAtomic } from '../shared/atomic-file.js';
+import { readRegularFileSync } from '../shared/bounded-read.js';
 import { describeFsError, errorCode } from '../shared/errno.js';
 import { assertSafeSettingsFile } from '../shared/file-safety.js';
 
@@ -81,6 +81,9 @@ export interface ConfigFile {
 /** What a provider id may be: 1–64 of a-z 0-9 . _ - starting with a letter or digit. */
 export const PROVIDER_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 
+/** Far beyond any config.json a person writes; a larger one (or a device, a FIFO) is not read. */
+const CONFIG_MAX_BYTES = 1024 * 1024;
+
 /** Where config.json lives under a home folder. */
 export function configPath(home: string): string {
   return join(home, 'config.json');
@@ -92,8 +95,9 @@ export async function readConfigFile(home: string): Promise<ConfigFile> {
   let text: string;
   try {
     // Synchronous on purpose: a small file, read on the `loginkit token` start-up path.
-    assertSafeSettingsFile(path, statSync(path));
-    text = readFileSync(path, 'utf8');
+    const read = readRegularFileSync(path, CONFIG_MAX_BYTES);
+    assertSafeSettingsFile(path, read.stats);
+    text = read.bytes.toString('utf8');
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return { path, providers: {}, store: undefined, raw: {} };
     if (error instanceof StorageError) throw error;

@@ -38,6 +38,7 @@ describe('project rules', () => {
     // A project file at the same depth as a config.json rule: the person's own config wins.
     await writeFile(dir('mine/.loginkit.json'), JSON.stringify({ profile: 'repo-x' }));
     const kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } });
+    for (const project of ['work/client-a/repo-x', 'mine']) await kit.allowProjectFile(dir(project));
     for (const profile of PROFILES) {
       for (const [id, key] of [
         ['openai', `sk-proj-${randomBytes(24).toString('hex')}`],
@@ -97,12 +98,59 @@ describe('project rules', () => {
     assert.equal((JSON.parse(flagged.stdout) as { providers: Array<{ profileChosenBy: string }> }).providers[0]?.profileChosenBy, 'option');
   });
 
-  test('a malformed project file is one clear error naming it', async () => {
-    const bad = await mkdtemp(join(tmpdir(), 'loginkit-badproject-'));
-    await writeFile(join(bad, '.loginkit.json'), JSON.stringify({ profile: '../../etc' }));
-    const result = await runLoginkit(['token', 'openai'], { home, cwd: bad });
-    assert.equal(result.code, 1);
-    assert.match(result.stderr, /\.loginkit\.json: expected \{"profile": "<name>"\}/);
+  test('switch says when a rule overrides it here', async () => {
+    const inside = dir('work/client-a/repo-x');
+    const switched = await runLoginkit(['switch', 'openai', 'mine', '--json'], { home, cwd: inside });
+    assert.equal(switched.code, 0, switched.stderr);
+    assert.match(switched.stderr, /^openai now uses profile "mine" where nothing else chooses one\.\n/);
+    assert.ok(
+      switched.stderr.includes(
+        `Not here: the rule in ${dir('work/client-a/repo-x/.loginkit.json')}: directory ${inside} chooses profile "repo-x", and a rule wins over switch; here use --profile mine, or change the rule.`,
+      ),
+      switched.stderr,
+    );
+    const { here } = JSON.parse(switched.stdout) as { here: { profile: string; profileChosenBy: string } };
+    assert.deepEqual([here.profile, here.profileChosenBy], ['repo-x', 'rule']);
+    const shell = await runLoginkit(['switch', 'openai', 'default'], { home, cwd: dir('elsewhere'), env: { LOGINKIT_PROFILE: 'mine' } });
+    assert.match(
+      shell.stderr,
+      /\nNot in this shell: LOGINKIT_PROFILE chooses profile "mine" and wins over switch; unset LOGINKIT_PROFILE to use it\.\n$/,
+    );
+    const elsewhere = await runLoginkit(['switch', 'openai', 'default'], { home, cwd: dir('elsewhere') });
+    assert.equal(elsewhere.stderr, 'openai now uses profile "default".\n');
+  });
+
+  test('status in a folder whose profile comes from a rule names what works there, not switch', async () => {
+    await mkdir(dir('unsigned'), { recursive: true });
+    await writeFile(dir('unsigned/.loginkit.json'), JSON.stringify({ profile: 'nobody', providers: ['openai'] }));
+    await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } }).allowProjectFile(dir('unsigned'));
+    const result = await runLoginkit(['status', 'openai'], { home, cwd: dir('unsigned') });
+    assert.equal(result.code, 3);
+    assert.match(
+      result.stdout,
+      /^openai \[profile nobody\]: not signed in \(profile "[a-z-]+" has one, but the rule in .*unsigned\/\.loginkit\.json: directory .*unsigned chooses "nobody" here: use --profile [a-z-]+, or sign in to "nobody": loginkit login openai\)/,
+    );
+    assert.doesNotMatch(result.stdout, /loginkit switch/);
+    const shell = await runLoginkit(['status', 'openai'], { home, cwd: dir('elsewhere'), env: { LOGINKIT_PROFILE: 'nobody' } });
+    assert.match(
+      shell.stdout,
+      /not signed in \(profile "[a-z-]+" has one, but LOGINKIT_PROFILE chooses "nobody": use --profile [a-z-]+, or unset LOGINKIT_PROFILE\)/,
+    );
+  });
+
+  test('an explicit --profile shadowed by an environment variable gets one line on stderr', async () => {
+    const envKey = `sk-proj-env-${randomBytes(16).toString('hex')}`;
+    const env = { OPENAI_API_KEY: envKey };
+    const named = await runLoginkit(['token', 'openai', '--profile', 'work'], { home, cwd: dir('elsewhere'), env });
+    assert.equal(named.stdout.trim(), envKey, 'the environment still wins, as documented');
+    assert.equal(
+      named.stderr,
+      'warning: OPENAI_API_KEY is set and wins over stored credentials, so profile "work" is not used for openai; to use it: --source store, or unset OPENAI_API_KEY\n',
+    );
+    const unnamed = await runLoginkit(['token', 'openai'], { home, cwd: dir('elsewhere'), env });
+    assert.equal(unnamed.stderr, '');
+    const store = await runLoginkit(['token', 'openai', '--profile', 'work', '--source', 'store'], { home, cwd: dir('elsewhere'), env });
+    assert.deepEqual([store.stdout.trim(), store.stderr], [keys.get('openai/work'), '']);
   });
 
   test("the README's examples: rules under ~ and a project's .loginkit.json", async () => {
@@ -111,7 +159,8 @@ describe('project rules', () => {
     await writeFile(join(readmeHome, 'config.json'), PROFILE_RULES_CONFIG);
     for (const path of ['work/client-a/app', 'work/tools', 'src/oss-project/lib']) await mkdir(join(fakeHome, path), { recursive: true });
     await writeFile(join(fakeHome, 'src/oss-project/.loginkit.json'), PROJECT_FILE_EXAMPLE);
-    const kit = createLoginkit({ home: readmeHome, env: { LOGINKIT_STORE: 'file' } });
+    const kit = createLoginkit({ home: readmeHome, env: { LOGINKIT_STORE: 'file', HOME: fakeHome } });
+    await kit.allowProjectFile(join(fakeHome, 'src/oss-project'));
     for (const profile of ['work', 'client-a', 'oss'])
       await kit.loginWithApiKey('openai', `sk-proj-${profile}-${randomBytes(16).toString('hex')}`, { profile, verify: false });
     const profileIn = async (path: string): Promise<string | undefined> =>

@@ -26,7 +26,7 @@ export interface CliOptions {
   input?: string;
   /** Fail the run after this long (a process is killed; an in-process run is abandoned). Default 60 s. */
   timeoutMs?: number;
-  /** The working directory project rules are matched against (in process; a process inherits the test's). */
+  /** The working directory project rules are matched against (in process; a process also starts in it). */
   cwd?: string;
 }
 
@@ -150,6 +150,7 @@ export function spawnCli(args: string[], opts: CliProcessOptions): CliProcess {
   const child = spawn(opts.nodePath ?? process.execPath, [...(opts.nodeArgs ?? []), CLI_ENTRY, ...args], {
     env: cliEnvironment(opts.home, opts.env ?? {}),
     stdio: ['pipe', 'pipe', 'pipe'],
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
   });
   const output = { stdout: '', stderr: '' };
   const listeners = new Set<() => void>();

@@ -3,8 +3,11 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { Readable } from 'node:stream';
 import { describe, test } from 'node:test';
-import { LoginkitError } from '../../src/errors.js';
-import { STDIN_SECRET_MAX_BYTES, readBoundedText } from '../../src/shared/bounded-read.js';
+import { mkdtemp, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { LoginkitError, StorageError } from '../../src/errors.js';
+import { STDIN_SECRET_MAX_BYTES, readBoundedText, readRegularFileSync } from '../../src/shared/bounded-read.js';
 
 const WHAT = 'The API key on stdin';
 
@@ -92,5 +95,39 @@ describe('readBoundedText', () => {
   test('a cap that is not a whole number of bytes is a programming error', async () => {
     await assert.rejects(readBoundedText(Readable.from([]), -1, WHAT), RangeError);
     await assert.rejects(readBoundedText(Readable.from([]), 1.5, WHAT), RangeError);
+  });
+});
+
+// Files loginkit reads from the working directory are attacker input: a link to a device must not be read at
+// all, and a file past the cap not whole. (A FIFO, which would block this test process, is tried in a CLI
+// process with a time limit: test/hostile/project-files.test.ts.)
+describe('readRegularFileSync', () => {
+  test('a regular file, also through a symlink, comes back whole with the stats of the file read', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loginkit-read-'));
+    await writeFile(join(dir, 'rule.json'), '{"profile": "oss"}');
+    await symlink(join(dir, 'rule.json'), join(dir, 'link.json'));
+    const { bytes, stats } = readRegularFileSync(join(dir, 'link.json'), 64);
+    assert.equal(bytes.toString('utf8'), '{"profile": "oss"}');
+    assert.ok(stats.isFile());
+    assert.throws(() => readRegularFileSync(join(dir, 'missing.json'), 64), { code: 'ENOENT' });
+  });
+
+  test('a link to /dev/zero is refused before a byte is read; a file past the cap is refused', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loginkit-read-'));
+    await symlink('/dev/zero', join(dir, 'zero.json'));
+    assert.throws(
+      () => readRegularFileSync(join(dir, 'zero.json'), 1024 * 1024 * 1024),
+      (error: unknown) => {
+        assert.ok(error instanceof StorageError);
+        assert.match(error.message, /zero\.json is a device, not a regular file, so loginkit will not read it\./);
+        return true;
+      },
+    );
+    await writeFile(join(dir, 'big.json'), Buffer.alloc(65));
+    assert.throws(
+      () => readRegularFileSync(join(dir, 'big.json'), 64),
+      /big\.json is larger than 64 bytes, so loginkit will not read it\./,
+    );
+    assert.equal(readRegularFileSync(join(dir, 'big.json'), 65).bytes.length, 65);
   });
 });

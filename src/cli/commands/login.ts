@@ -72,6 +72,8 @@ export function register(program: Command, ctx: CliContext): void {
         method === 'api_key'
           ? await loginWithKey(io, client, provider, flags)
           : await loginWithBrowser(io, client, provider, flags, signInMethod ?? 'auto');
+      if (result.profileRule)
+        say(io, `Profile "${result.profile}" was chosen by the rule in ${result.profileRule}; --profile names another.`);
       if (result.shadowedBy) {
         say(
           io,
@@ -194,6 +196,8 @@ function loginJson(result: LoginResult): Record<string, unknown> {
   return {
     id: result.provider,
     profile: result.profile,
+    profileChosenBy: result.profileChosenBy,
+    profileRule: result.profileRule,
     method: result.method,
     account: result.account?.email ?? (result.account?.subject || null),
     plan: result.account?.plan ?? null,

@@ -21,6 +21,8 @@ export function register(program: Command, ctx: CliContext): void {
       const results = provider === undefined ? await kit.logoutAll() : [await kit.logout(provider, { profile: options.profile })];
       for (const result of results) {
         say(ctx.io, describe(result));
+        if (result.profileRule)
+          say(ctx.io, `Profile "${result.profile}" was chosen by the rule in ${result.profileRule}; --profile names another.`);
         if (result.stillInEffect) {
           say(
             ctx.io,

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import type { ProviderStatus } from '../../index.js';
+import type { ProjectFile, ProviderStatus } from '../../index.js';
 import type { CliContext } from '../context.js';
 import { EXIT, type Io, printJson, say } from '../output.js';
 
@@ -13,19 +13,21 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print JSON on stdout')
     .action(async (provider: string | undefined, options: { json?: boolean; profile?: string }) => {
       ctx.json(options.json);
-      const statuses = await ctx.kit().status(provider, { profile: options.profile });
-      if (options.json) printJson(ctx.io, { providers: statuses });
-      else printStatus(ctx.io, statuses);
+      const kit = ctx.kit();
+      const statuses = await kit.status(provider, { profile: options.profile });
+      const projectFiles = await kit.projectFiles();
+      if (options.json) printJson(ctx.io, { providers: statuses, projectFiles });
+      else printStatus(ctx.io, statuses, projectFiles);
       if (provider !== undefined && !statuses[0]?.loggedIn) ctx.exit(EXIT.loginRequired);
     });
 }
 
-function printStatus(io: Io, statuses: readonly ProviderStatus[]): void {
-  if (statuses.length === 0) {
+function printStatus(io: Io, statuses: readonly ProviderStatus[], projectFiles: readonly ProjectFile[]): void {
+  if (statuses.length === 0)
     say(io, 'Not signed in to anything yet. See the providers: loginkit providers; sign in: loginkit login <provider>');
-    return;
-  }
   for (const s of statuses) io.stdout.write(`${describe(s).join('\n  ')}\n`);
+  // Files waiting to be allowed (with the command that allows them) and files ignored, each with its reason.
+  for (const file of projectFiles) if (file.problem) io.stdout.write(`project file: ${file.problem.split('\n').join('\n  ')}\n`);
 }
 
 function describe(s: ProviderStatus): string[] {
@@ -35,7 +37,7 @@ function describe(s: ProviderStatus): string[] {
     lines.push(`${s.id}: cannot be read: ${s.problem.split('\n').join(' ')}`);
   } else if (!s.method) {
     const other = s.sources.find((source) => source.kind !== 'env' && source.name !== s.profile);
-    const fix = other ? `profile "${other.name}" has one: loginkit switch ${s.id} ${other.name}` : `run: loginkit login ${s.id}`;
+    const fix = other ? otherProfileHint(s, other.name) : `run: loginkit login ${s.id}`;
     lines.push(`${s.id}${profile}: not signed in (${fix})`);
   } else if (s.source === 'command') {
     lines.push(`${s.id}${profile}: API key from the command \`${s.command ?? ''}\` (config.json keyCommand; run when needed)`);
@@ -68,6 +70,22 @@ function describe(s: ProviderStatus): string[] {
     }
   }
   return lines;
+}
+
+/** How to use `other`, a profile that holds a credential, given what chose the profile here. */
+function otherProfileHint(s: ProviderStatus, other: string): string {
+  const has = `profile "${other}" has one`;
+  switch (s.profileChosenBy) {
+    case 'rule':
+      // switch would change nothing here: the rule wins over it.
+      return `${has}, but the rule in ${s.profileRule ?? 'a project rule'} chooses "${s.profile}" here: use --profile ${other}, or sign in to "${s.profile}": loginkit login ${s.id}`;
+    case 'env':
+      return `${has}, but LOGINKIT_PROFILE chooses "${s.profile}": use --profile ${other}, or unset LOGINKIT_PROFILE`;
+    case 'option':
+      return `${has}: --profile ${other}`;
+    default:
+      return `${has}: loginkit switch ${s.id} ${other}`;
+  }
 }
 
 function expiryText(iso: string): string {

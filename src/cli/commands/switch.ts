@@ -12,8 +12,21 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--json', 'print the result as JSON on stdout')
     .action(async (provider: string, profile: string, options: { json?: boolean }) => {
       ctx.json(options.json);
-      await ctx.kit().switchProfile(provider, profile);
-      say(ctx.io, `${provider} now uses profile "${profile}".`);
-      if (options.json) printJson(ctx.io, { provider, profile });
+      const result = await ctx.kit().switchProfile(provider, profile);
+      const { here } = result;
+      const overridden = here.profileChosenBy === 'rule' || here.profileChosenBy === 'env';
+      say(ctx.io, `${provider} now uses profile "${profile}"${overridden ? ' where nothing else chooses one' : ''}.`);
+      if (here.profileChosenBy === 'rule') {
+        say(
+          ctx.io,
+          `Not here: the rule in ${here.profileRule ?? 'a project rule'} chooses profile "${here.profile}", and a rule wins over switch; here use --profile ${profile}, or change the rule.`,
+        );
+      } else if (here.profileChosenBy === 'env') {
+        say(
+          ctx.io,
+          `Not in this shell: LOGINKIT_PROFILE chooses profile "${here.profile}" and wins over switch; unset LOGINKIT_PROFILE to use it.`,
+        );
+      }
+      if (options.json) printJson(ctx.io, result);
     });
 }
