@@ -1,3 +1,5 @@
+import { ConfigError } from '../../errors.js';
+import type { ResourceMetadata } from '../../oauth/mcp-discovery.js';
 import type { ServerMetadata } from '../../oauth/server.js';
 import type { TokenResult } from '../../oauth/tokens.js';
 import type { BearerChallenge } from '../../oauth/www-authenticate.js';
@@ -12,6 +14,12 @@ import { type McpTarget, storedCredential } from './target.js';
 import { usesMachineGrant } from './types.js';
 import { personSide } from '../person-side.js';
 
+/** How a sign-in may hold its tokens. */
+export interface SignInManner {
+  /** The caller can send Bearer tokens only (the SDK's `authProvider` route): never bind them to a DPoP key. */
+  bearerOnly?: boolean;
+}
+
 /**
  * Signs in to the server: discovers, picks or registers the client, runs the sign-in the options ask for
  * (browser, paste, device code, client credentials, workload identity, cross-app access) and stores the tokens.
@@ -21,19 +29,20 @@ export async function signInToServer(
   target: McpTarget,
   challenge?: BearerChallenge,
   extraScopes: readonly string[] = [],
+  manner: SignInManner = {},
 ): Promise<OAuthCredential> {
   const found = challenge ?? (await probe(target));
   const { resource, metadata } = await discover(target, found);
   const held = (await storedCredential(target))?.scopes ?? [];
   const stepUp = extraScopes.length > 0 ? unionScopes(held, extraScopes) : undefined;
   const scopes = chooseScopes(target.options, found, resource, metadata, stepUp);
-  const dpop = await dpopKey(target, metadata);
-  const binding = (client: ClientChoice, grant: McpBinding['grant']): McpBinding => ({
+  const dpop = wantsDpop(target, found, resource, manner) ? await dpopKey(metadata, resource) : undefined;
+  const binding = (client: ClientChoice, grant: McpBinding['grant'], key = dpop): McpBinding => ({
     serverUrl: target.url.href,
     ...(resource ? { resource: resource.resource } : {}),
     grant,
     ...bindingAuth(client.auth),
-    ...(dpop ? { dpop } : {}),
+    ...(key ? { dpop: key } : {}),
   });
   let client: ClientChoice;
   let tokens: TokenResult;
@@ -49,8 +58,10 @@ export async function signInToServer(
   }
   const id = credentialId(metadata.issuer, client.clientId, resource?.resource ?? target.url.href);
   const { toCredential } = await import('../../session/credential.js');
+  // A server that ignored the proof issued a Bearer token: nothing to bind, refresh without proofs.
+  const bound = tokens.tokenType.toLowerCase() === 'dpop' ? dpop : undefined;
   const credential = toCredential(
-    { provider: id, profile: 'default', clientId: client.clientId, server: metadata, mcp: binding(client, grant) },
+    { provider: id, profile: 'default', clientId: client.clientId, server: metadata, mcp: binding(client, grant, bound) },
     tokens,
   );
   await target.session.save(credential);
@@ -58,11 +69,36 @@ export async function signInToServer(
   return credential;
 }
 
-/** A new DPoP key when the server offers DPoP (and it is wanted). */
-async function dpopKey(target: McpTarget, metadata: ServerMetadata): Promise<McpBinding['dpop'] | undefined> {
-  const algs = metadata.dpop_signing_alg_values_supported;
-  if (target.options.dpop === false || !Array.isArray(algs)) return undefined;
-  const alg = algs.includes('ES256') ? 'ES256' : algs.find((a) => a === 'RS256' || a === 'PS256' || a === 'EdDSA');
+/**
+ * Whether to bind the tokens to a DPoP key: when the person asked (`dpop: true`) or the MCP server signals DPoP
+ * (a DPoP challenge, or DPoP in its protected resource metadata); never for a Bearer-only caller. An
+ * authorization server that merely offers DPoP is not enough: most MCP servers take only Bearer tokens.
+ */
+function wantsDpop(
+  target: McpTarget,
+  challenge: BearerChallenge | undefined,
+  resource: ResourceMetadata | undefined,
+  manner: SignInManner,
+): boolean {
+  if (manner.bearerOnly) {
+    if (resource?.dpopBoundRequired && target.options.dpop !== false) {
+      throw new ConfigError(
+        `The MCP server ${target.url.href} takes only DPoP-bound tokens, which the SDK's authProvider cannot present.\nGive the transport loginkit's fetch instead: new StreamableHTTPClientTransport(url, { fetch: kit.mcp(url).createFetch() })`,
+      );
+    }
+    return false;
+  }
+  if (target.options.dpop !== undefined) return target.options.dpop;
+  return challenge?.dpop === true || resource?.dpopBoundRequired === true || (resource?.dpopSigningAlgs?.length ?? 0) > 0;
+}
+
+/** Algorithms loginkit signs DPoP proofs with, in order of preference. */
+const DPOP_ALGS = ['ES256', 'RS256', 'PS256', 'EdDSA'] as const;
+
+/** A new DPoP key, in an algorithm both servers take (ES256 when neither says); undefined when they share none. */
+async function dpopKey(metadata: ServerMetadata, resource: ResourceMetadata | undefined): Promise<McpBinding['dpop'] | undefined> {
+  const lists = [metadata.dpop_signing_alg_values_supported, resource?.dpopSigningAlgs].filter((list) => Array.isArray(list));
+  const alg = DPOP_ALGS.find((candidate) => lists.every((list) => list.includes(candidate)));
   if (!alg) return undefined;
   const { exportJWK, generateKeyPair } = await import('jose');
   const pair = await generateKeyPair(alg, { extractable: true });
