@@ -164,10 +164,18 @@ test('MCP token lifecycle: resource everywhere, refresh on 401, step-up union, o
     assert.equal(refresh?.get('resource'), `${stand.base}/a`);
     assert.equal(stand.seen.authorize.length, 1, 'a refresh, not a new sign-in');
 
-    // Step-up: 403 insufficient_scope → a sign-in for the union of held and challenged scopes.
+    // Step-up: 403 insufficient_scope → a sign-in for the union of held and challenged scopes; the refresh
+    // token it replaces is revoked.
+    // The stand numbers its tokens by token request: the held refresh token is the last one issued.
+    const replaced = `rt-${stand.seen.token.length}`;
     const call = await fetchA(`${stand.base}/a`, rpc('tools/call'));
     assert.equal(call.status, 200);
     assert.deepEqual(stand.seen.authorize[1]?.get('scope')?.split(' ').sort(), ['offline_access', 'read', 'write']);
+    assert.deepEqual(
+      stand.seen.revoke.map((p) => [p.get('token'), p.get('token_type_hint')]),
+      [[replaced, 'refresh_token']],
+    );
+    stand.seen.revoke.length = 0;
 
     // A second server on the same authorization server: same registration, its own resource and token.
     const b = kit.mcp(`${stand.base}/b`);

@@ -23,7 +23,8 @@ export interface SignInManner {
 /**
  * Signs in to the server: discovers, picks or registers the client, runs the sign-in the options ask for
  * (browser, paste, device code, client credentials, workload identity, cross-app access) and stores the tokens.
- * `extraScopes` (a step-up) are asked for together with the scopes already held.
+ * `extraScopes` (a step-up) are asked for together with the scopes already held. The refresh token of the
+ * sign-in this one replaces is revoked, so nothing the person can no longer see stays live at the server.
  */
 export async function signInToServer(
   target: McpTarget,
@@ -64,8 +65,10 @@ export async function signInToServer(
     { provider: id, profile: 'default', clientId: client.clientId, server: metadata, mcp: binding(client, grant, bound) },
     tokens,
   );
+  const replaced = await storedCredential(target);
   await target.session.save(credential);
   await mcpStore(target.ctx).update((entries) => ({ ...entries, [storeKey('server', target.url.href)]: id }));
+  if (replaced) await retire(target, replaced, credential);
   return credential;
 }
 
@@ -104,6 +107,24 @@ async function dpopKey(metadata: ServerMetadata, resource: ResourceMetadata | un
   const pair = await generateKeyPair(alg, { extractable: true });
   const [privateJwk, publicJwk] = await Promise.all([exportJWK(pair.privateKey), exportJWK(pair.publicKey)]);
   return { privateJwk: { ...privateJwk, kty: privateJwk.kty ?? '' }, publicJwk: { ...publicJwk, kty: publicJwk.kty ?? '' }, alg };
+}
+
+/**
+ * The sign-in a new one replaced: its refresh token revoked at its authorization server (RFC 7009), and its
+ * entry removed when the new one is stored under another id. A failed revocation is a warning: the new sign-in stands.
+ */
+async function retire(target: McpTarget, replaced: OAuthCredential, current: OAuthCredential): Promise<void> {
+  if (replaced.provider !== current.provider || replaced.profile !== current.profile) {
+    await target.session.remove(replaced.provider, replaced.profile);
+  }
+  if (!replaced.refreshToken || replaced.refreshToken === current.refreshToken) return;
+  const { revokeToken } = await import('../../oauth/grants.js');
+  const outcome = await revokeToken(target.session.connectionFor(replaced), replaced.refreshToken, 'refresh_token');
+  if (outcome.outcome === 'failed') {
+    target.ctx.warn(
+      `The refresh token of the sign-in to ${target.url.href} that was just replaced could not be revoked at ${replaced.server.issuer}${outcome.error ? ` (${outcome.error})` : ''}; it stays valid there until it expires.`,
+    );
+  }
 }
 
 /** A person signs in: browser with the loopback listener, paste or device code, with `resource` on every request. */
