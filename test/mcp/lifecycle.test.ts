@@ -25,6 +25,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
 async function startStand() {
   const seen: Seen = { authorize: [], token: [], revoke: [], registrations: 0 };
   const tokens = new Map<string, { resource: string; scopes: string[] }>();
+  // A refresh keeps the scopes of the grant, as real servers do.
+  const refreshScopes = new Map<string, string[]>();
   let counter = 0;
   let base = '';
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -84,9 +86,10 @@ async function startStand() {
       const scopes =
         params.get('grant_type') === 'authorization_code'
           ? ((params.get('code') ?? '').slice(5).split('|')[0]?.split(' ') ?? [])
-          : ['read', 'offline_access'];
+          : (refreshScopes.get(params.get('refresh_token') ?? '') ?? []);
       const access = `at-${++counter}`;
       tokens.set(access, { resource, scopes });
+      refreshScopes.set(`rt-${counter}`, scopes);
       return send(res, 200, {
         access_token: access,
         token_type: 'Bearer',

@@ -75,3 +75,78 @@ test('a sign-in over an existing one and a step-up revoke the refresh tokens the
   for (const token of [first, second, third]) assert.equal(await isActive(auth.issuer, token), false, 'nothing live after logout');
   assert.deepEqual(warnings, []);
 });
+
+interface ReusableGrant {
+  jti: string;
+  addOIDCScope(scope: string): void;
+  addResourceScope(resource: string, scope: string): void;
+  save(): Promise<string>;
+}
+
+interface GrantReuseContext {
+  oidc: {
+    client: { clientId: string };
+    account: { accountId: string };
+    resourceServers: Record<string, unknown>;
+    requestParamScopes: Set<string>;
+    provider: {
+      Grant: { new (init: { accountId: string; clientId: string }): ReusableGrant; find(id: string): Promise<ReusableGrant | undefined> };
+    };
+  };
+}
+
+/** oidc-provider's default with a browser that keeps its session: a new authorization joins the last grant while it lives. */
+function reuseLastGrant(configuration: Record<string, unknown>): void {
+  let last: string | undefined;
+  configuration['loadExistingGrant'] = async ({ oidc }: GrantReuseContext) => {
+    const existing = last === undefined ? undefined : await oidc.provider.Grant.find(last);
+    const grant = existing ?? new oidc.provider.Grant({ accountId: oidc.account.accountId, clientId: oidc.client.clientId });
+    const scopes = [...oidc.requestParamScopes];
+    grant.addOIDCScope(scopes.filter((scope) => scope === 'offline_access' || scope === 'openid').join(' '));
+    for (const resource of Object.keys(oidc.resourceServers)) grant.addResourceScope(resource, scopes.join(' '));
+    last = await grant.save();
+    return grant;
+  };
+}
+
+test('where revoking the replaced refresh token also ends the new sign-in (one grant for both), loginkit notices and signs in once more', async (t) => {
+  const formats: ResourceFormats = new Map();
+  const configure = await mcpAuthorizationConfig(formats);
+  const auth = await startAuthServer({
+    configure: (configuration) => {
+      configure(configuration);
+      reuseLastGrant(configuration);
+    },
+  });
+  const server = await startMcpResourceServer({
+    issuer: auth.issuer,
+    tokenCheck: { kind: 'jwt', issuer: auth.issuer, jwksUri: `${auth.issuer}/jwks` },
+    baseScope: READ,
+    writeScope: WRITE,
+  });
+  formats.set(server.url, 'jwt');
+  const home = await mkdtemp(join(tmpdir(), 'loginkit-mcp-one-grant-'));
+  t.after(async () => {
+    await Promise.all([server.close(), auth.close()]);
+    await rm(home, { recursive: true, force: true });
+  });
+  const warnings: string[] = [];
+  const kit = createLoginkit({
+    store: 'file',
+    home,
+    env: {},
+    onWarning: (message) => warnings.push(message),
+    openBrowser: async (url) => {
+      await signInOverHttp(url);
+    },
+  });
+  const mcp = kit.mcp(server.url);
+  await mcp.login();
+  const first = await storedRefreshToken(home, server.url);
+  await mcp.login();
+  const kept = await storedRefreshToken(home, server.url);
+  assert.equal(await isActive(auth.issuer, first), false, 'the replaced refresh token is revoked');
+  assert.equal(await isActive(auth.issuer, kept), true, 'the stored sign-in is live');
+  assert.equal(auth.authorizationRequests.length, 3, 'one more sign-in after the server ended both');
+  assert.match(warnings.join('\n'), /signing in once more/);
+});

@@ -1,4 +1,4 @@
-import { ConfigError } from '../../errors.js';
+import { ConfigError, LoginRequiredError } from '../../errors.js';
 import type { ResourceMetadata } from '../../oauth/mcp-discovery.js';
 import type { ServerMetadata } from '../../oauth/server.js';
 import type { TokenResult } from '../../oauth/tokens.js';
@@ -45,31 +45,40 @@ export async function signInToServer(
     ...bindingAuth(client.auth),
     ...(key ? { dpop: key } : {}),
   });
-  let client: ClientChoice;
-  let tokens: TokenResult;
-  let grant: McpBinding['grant'];
-  if (usesMachineGrant(target.options)) {
-    client = machineClient(target, metadata);
-    grant = target.options.clientCredentials ? 'client_credentials' : 'jwt_bearer';
-    tokens = await machineTokens(target, metadata, client, binding(client, grant), scopes);
-  } else {
-    client = await clientFor(target, metadata);
-    grant = 'authorization_code';
-    tokens = await interactiveTokens(target, metadata, client, binding(client, grant), scopes);
-  }
-  const id = credentialId(metadata.issuer, client.clientId, resource?.resource ?? target.url.href);
-  const { toCredential } = await import('../../session/credential.js');
-  // A server that ignored the proof issued a Bearer token: nothing to bind, refresh without proofs.
-  const bound = tokens.tokenType.toLowerCase() === 'dpop' ? dpop : undefined;
-  const credential = toCredential(
-    { provider: id, profile: 'default', clientId: client.clientId, server: metadata, mcp: binding(client, grant, bound) },
-    tokens,
-  );
+  const obtain = async (): Promise<OAuthCredential> => {
+    let client: ClientChoice;
+    let tokens: TokenResult;
+    let grant: McpBinding['grant'];
+    if (usesMachineGrant(target.options)) {
+      client = machineClient(target, metadata);
+      grant = target.options.clientCredentials ? 'client_credentials' : 'jwt_bearer';
+      tokens = await machineTokens(target, metadata, client, binding(client, grant), scopes);
+    } else {
+      client = await clientFor(target, metadata);
+      grant = 'authorization_code';
+      tokens = await interactiveTokens(target, metadata, client, binding(client, grant), scopes);
+    }
+    const id = credentialId(metadata.issuer, client.clientId, resource?.resource ?? target.url.href);
+    const { toCredential } = await import('../../session/credential.js');
+    // A server that ignored the proof issued a Bearer token: nothing to bind, refresh without proofs.
+    const bound = tokens.tokenType.toLowerCase() === 'dpop' ? dpop : undefined;
+    const credential = toCredential(
+      { provider: id, profile: 'default', clientId: client.clientId, server: metadata, mcp: binding(client, grant, bound) },
+      tokens,
+    );
+    await target.session.save(credential);
+    await mcpStore(target.ctx).update((entries) => ({ ...entries, [storeKey('server', target.url.href)]: id }));
+    return credential;
+  };
   const replaced = await storedCredential(target);
-  await target.session.save(credential);
-  await mcpStore(target.ctx).update((entries) => ({ ...entries, [storeKey('server', target.url.href)]: id }));
-  if (replaced) await retire(target, replaced, credential);
-  return credential;
+  const credential = await obtain();
+  if (!replaced) return credential;
+  const standing = await retire(target, replaced, credential);
+  if (standing) return standing;
+  target.ctx.warn(
+    `${metadata.issuer} ended the new sign-in to ${target.url.href} together with the one it replaced (one grant for both); signing in once more.`,
+  );
+  return obtain();
 }
 
 /**
@@ -111,19 +120,37 @@ async function dpopKey(metadata: ServerMetadata, resource: ResourceMetadata | un
 
 /**
  * The sign-in a new one replaced: its refresh token revoked at its authorization server (RFC 7009), and its
- * entry removed when the new one is stored under another id. A failed revocation is a warning: the new sign-in stands.
+ * entry removed when the new one is stored under another id. Resolves with the new credential (refreshed when it
+ * was checked), or undefined when the revocation ended it too. A failed revocation is a warning: the new one stands.
  */
-async function retire(target: McpTarget, replaced: OAuthCredential, current: OAuthCredential): Promise<void> {
+async function retire(target: McpTarget, replaced: OAuthCredential, current: OAuthCredential): Promise<OAuthCredential | undefined> {
   if (replaced.provider !== current.provider || replaced.profile !== current.profile) {
     await target.session.remove(replaced.provider, replaced.profile);
   }
-  if (!replaced.refreshToken || replaced.refreshToken === current.refreshToken) return;
+  if (!replaced.refreshToken || replaced.refreshToken === current.refreshToken) return current;
   const { revokeToken } = await import('../../oauth/grants.js');
   const outcome = await revokeToken(target.session.connectionFor(replaced), replaced.refreshToken, 'refresh_token');
   if (outcome.outcome === 'failed') {
     target.ctx.warn(
       `The refresh token of the sign-in to ${target.url.href} that was just replaced could not be revoked at ${replaced.server.issuer}${outcome.error ? ` (${outcome.error})` : ''}; it stays valid there until it expires.`,
     );
+  }
+  return outcome.outcome === 'revoked' && current.refreshToken ? stillStanding(target, current) : current;
+}
+
+/**
+ * Some authorization servers tie a new sign-in to the grant of the one it replaces (oidc-provider with a
+ * remembered grant, single sign-on sessions) and revoke both at once: one refresh tells. Undefined (and the
+ * credential removed) when the server ended it; a refresh that could not be made leaves it as it is.
+ */
+async function stillStanding(target: McpTarget, current: OAuthCredential): Promise<OAuthCredential | undefined> {
+  try {
+    const refreshed = await target.session.refresh(current, true);
+    return refreshed.kind === 'oauth' ? refreshed : current;
+  } catch (error) {
+    if (!(error instanceof LoginRequiredError)) return current;
+    await target.session.remove(current.provider, current.profile);
+    return undefined;
   }
 }
 
