@@ -45,7 +45,8 @@ export async function signInToServer(
     ...bindingAuth(client.auth),
     ...(key ? { dpop: key } : {}),
   });
-  const obtain = async (): Promise<OAuthCredential> => {
+  // The sign-in it replaces is read just before the new one is stored: a refresh meanwhile rotates its tokens.
+  const obtain = async (): Promise<{ credential: OAuthCredential; replaced: OAuthCredential | undefined }> => {
     let client: ClientChoice;
     let tokens: TokenResult;
     let grant: McpBinding['grant'];
@@ -66,19 +67,19 @@ export async function signInToServer(
       { provider: id, profile: 'default', clientId: client.clientId, server: metadata, mcp: binding(client, grant, bound) },
       tokens,
     );
+    const replaced = await storedCredential(target);
     await target.session.save(credential);
     await mcpStore(target.ctx).update((entries) => ({ ...entries, [storeKey('server', target.url.href)]: id }));
-    return credential;
+    return { credential, replaced };
   };
-  const replaced = await storedCredential(target);
-  const credential = await obtain();
+  const { credential, replaced } = await obtain();
   if (!replaced) return credential;
   const standing = await retire(target, replaced, credential);
   if (standing) return standing;
   target.ctx.warn(
     `${metadata.issuer} ended the new sign-in to ${target.url.href} together with the one it replaced (one grant for both); signing in once more.`,
   );
-  return obtain();
+  return (await obtain()).credential;
 }
 
 /**
