@@ -10,6 +10,10 @@ export interface ResourceMetadata {
   readonly resource: string;
   readonly authorizationServers: readonly string[];
   readonly scopesSupported: readonly string[] | undefined;
+  /** `dpop_signing_alg_values_supported`: the server takes DPoP-bound tokens, with proofs in these algorithms (RFC 9728 §2). */
+  readonly dpopSigningAlgs: readonly string[] | undefined;
+  /** `dpop_bound_access_tokens_required`: the server takes only DPoP-bound tokens. */
+  readonly dpopBoundRequired: boolean;
   /** Where it was found. */
   readonly url: string;
 }
@@ -28,6 +32,9 @@ const ResourceMetadataSchema = z.looseObject({
   resource: z.string(),
   authorization_servers: z.optional(z.array(z.string())),
   scopes_supported: z.optional(z.array(z.string())),
+  // Read leniently: a malformed DPoP field means no DPoP, not unusable metadata.
+  dpop_signing_alg_values_supported: z.optional(z.unknown()),
+  dpop_bound_access_tokens_required: z.optional(z.unknown()),
 });
 
 const ServerMetadataSchema = z.looseObject({
@@ -96,10 +103,16 @@ export async function discoverResourceMetadata(
       resource: metadata.resource,
       authorizationServers: metadata.authorization_servers ?? [],
       scopesSupported: metadata.scopes_supported,
+      dpopSigningAlgs: stringArray(metadata.dpop_signing_alg_values_supported),
+      dpopBoundRequired: metadata.dpop_bound_access_tokens_required === true,
       url: url.href,
     };
   }
   return undefined;
+}
+
+function stringArray(value: unknown): string[] | undefined {
+  return Array.isArray(value) ? value.filter((item): item is string => typeof item === 'string') : undefined;
 }
 
 /**

@@ -15,6 +15,8 @@ export interface BearerChallenge {
   readonly errorDescription: string | undefined;
   /** The scheme the challenge came with (`Bearer` or `DPoP`). */
   readonly scheme: string | undefined;
+  /** Whether a `DPoP` challenge was among them: the server takes DPoP-bound tokens (RFC 9449 §7.1). */
+  readonly dpop: boolean;
 }
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+/;
@@ -104,5 +106,6 @@ export function bearerChallenge(response: Pick<Response, 'headers'>): BearerChal
     error: pick('error'),
     errorDescription: pick('error_description'),
     scheme: (relevant.find((c) => c.params.error !== undefined) ?? relevant[0])?.scheme,
+    dpop: relevant.some((c) => c.scheme.toLowerCase() === 'dpop'),
   };
 }

@@ -1,7 +1,8 @@
 // A real MCP server for end-to-end tests: the official SDK (`@modelcontextprotocol/server`) on streamable HTTP,
 // behind a bearer check that accepts only tokens whose audience is this server (RFC 8707), and serving its
 // protected resource metadata (RFC 9728). Tokens are JWTs checked against the authorization server's JWKS
-// with jose, or opaque ones checked by introspection (RFC 7662).
+// with jose, or opaque ones checked by introspection (RFC 7662). It knows Bearer only, and refuses a token bound
+// to a DPoP key (`cnf`) presented as a Bearer token, as RFC 9449 §7.2 asks of a server aware of DPoP.
 import { type IncomingMessage, type ServerResponse, createServer } from 'node:http';
 import { Readable } from 'node:stream';
 
@@ -35,6 +36,8 @@ export interface McpResourceServerOptions {
   writeScope: string;
   /** Path of the MCP endpoint. Default '/mcp'. */
   path?: string;
+  /** Fields added to its protected resource metadata, e.g. `dpop_bound_access_tokens_required`. */
+  metadataExtras?: Record<string, unknown>;
 }
 
 /** What the MCP server saw, for assertions. */
@@ -83,6 +86,7 @@ export async function startMcpResourceServer(opts: McpResourceServerOptions): Pr
     authorization_servers: [opts.issuer],
     scopes_supported: [opts.baseScope, opts.writeScope],
     bearer_methods_supported: ['header'],
+    ...opts.metadataExtras,
   };
 
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
@@ -150,6 +154,7 @@ function jwtVerifier(check: Extract<TokenCheck, { kind: 'jwt' }>, resource: URL)
     } catch (error) {
       throw new OAuthError(OAuthErrorCode.InvalidToken, `token refused: ${error instanceof Error ? error.message : String(error)}`);
     }
+    if (payload['cnf'] !== undefined) throw new OAuthError(OAuthErrorCode.InvalidToken, 'a DPoP-bound token presented as Bearer');
     return {
       token,
       clientId: String(payload['client_id']),
@@ -176,10 +181,12 @@ function introspectionVerifier(check: Extract<TokenCheck, { kind: 'introspection
       exp?: number;
       client_id?: string;
       sub?: string;
+      cnf?: unknown;
     };
     const audiences = Array.isArray(body.aud) ? body.aud : [body.aud];
     if (body.active !== true) throw new OAuthError(OAuthErrorCode.InvalidToken, 'token inactive');
     if (!audiences.includes(resource.href)) throw new OAuthError(OAuthErrorCode.InvalidToken, 'token for another resource');
+    if (body.cnf !== undefined) throw new OAuthError(OAuthErrorCode.InvalidToken, 'a DPoP-bound token presented as Bearer');
     return {
       token,
       clientId: String(body.client_id),

@@ -15,15 +15,11 @@ import { test } from 'node:test';
 
 import { runCli } from '../../src/cli/main.js';
 import { type AuthServer, startAuthServer } from '../helpers/auth-server.js';
+import { INTROSPECTOR, READ, type ResourceFormats, WRITE, mcpAuthorizationConfig } from '../helpers/mcp-authorization.js';
 import { type McpResourceServer, startMcpResourceServer } from '../helpers/mcp-resource-server.js';
 import { nodeProgram } from '../helpers/node-program.js';
 
-const READ = 'notes:read';
-const WRITE = 'notes:write';
-const INTROSPECTOR = { clientId: 'mcp-b-introspector', clientSecret: 'introspector-secret-for-tests' };
 const BROWSER_PROGRAM = new URL('./e2e-browser.ts', import.meta.url);
-// A variable specifier keeps TypeScript from demanding declarations oidc-provider does not ship.
-const OIDC_PROVIDER_SPECIFIER = 'oidc-provider';
 
 interface CliRun {
   code: number;
@@ -38,71 +34,6 @@ interface BrowserRun {
   finalUrl: string;
   text: string;
   error?: string;
-}
-
-/** The resources the authorization server knows, and the access-token format it issues for each. */
-type ResourceFormats = Map<string, 'jwt' | 'opaque'>;
-
-interface GrantLoadingContext {
-  oidc: {
-    client: { clientId: string };
-    account: { accountId: string };
-    resourceServers: Record<string, unknown>;
-    requestParamScopes: Set<string>;
-    provider: { Grant: new (init: { accountId: string; clientId: string }) => GrantWithResources };
-  };
-}
-
-interface GrantWithResources {
-  addOIDCScope(scope: string): void;
-  addResourceScope(resource: string, scope: string): void;
-  save(): Promise<string>;
-}
-
-/** oidc-provider configured as an MCP server's authorization server. */
-async function mcpAuthorizationConfig(formats: ResourceFormats): Promise<(configuration: Record<string, unknown>) => void> {
-  const { errors } = (await import(OIDC_PROVIDER_SPECIFIER)) as { errors: { InvalidTarget: new (detail?: string) => Error } };
-  return (configuration) => {
-    const features = configuration['features'] as Record<string, unknown>;
-    features['registration'] = { enabled: true };
-    features['resourceIndicators'] = {
-      enabled: true,
-      // Only what the client asked for: a token for one MCP server must not open another.
-      defaultResource: async (_ctx: unknown, _client: unknown, oneOf?: string) => oneOf,
-      useGrantedResource: async () => false,
-      getResourceServerInfo: async (_ctx: unknown, resource: string) => {
-        const format = formats.get(resource);
-        if (format === undefined) throw new errors.InvalidTarget(`unknown resource ${resource}`);
-        return {
-          scope: `${READ} ${WRITE}`,
-          audience: resource,
-          accessTokenFormat: format,
-          ...(format === 'jwt' ? { jwt: { sign: { alg: 'RS256' } } } : {}),
-        };
-      },
-    };
-    // The introspecting MCP server authenticates as a confidential client of its own.
-    (configuration['clients'] as unknown[]).push({
-      client_id: INTROSPECTOR.clientId,
-      client_secret: INTROSPECTOR.clientSecret,
-      grant_types: [],
-      response_types: [],
-      redirect_uris: [],
-    });
-    // Stands in for the consent page: every requested scope of every requested resource is granted.
-    configuration['loadExistingGrant'] = grantRequestedResourceScopes;
-  };
-}
-
-// A fresh grant per authorization, so a step-up is visibly a new grant with the union of scopes.
-async function grantRequestedResourceScopes(ctx: GrantLoadingContext): Promise<GrantWithResources> {
-  const { oidc } = ctx;
-  const grant = new oidc.provider.Grant({ accountId: oidc.account.accountId, clientId: oidc.client.clientId });
-  const scopes = [...oidc.requestParamScopes];
-  grant.addOIDCScope(scopes.filter((scope) => scope === 'offline_access' || scope === 'openid').join(' '));
-  for (const resource of Object.keys(oidc.resourceServers)) grant.addResourceScope(resource, scopes.join(' '));
-  await grant.save();
-  return grant;
 }
 
 /** A `$BROWSER` command running e2e-browser.ts: the forger in Chromium, or the person over HTTP. */
@@ -372,8 +303,9 @@ test('MCP servers end to end: browser sign-in with registration, tool call, refr
 });
 
 // Regression: the Bearer-only token check refused every DPoP-bound token, so no sign-in to an authorization
-// server that offers DPoP could finish ("token of type dpop, which loginkit cannot use").
-test('MCP sign-in where the authorization server offers DPoP: the DPoP-bound token is kept and refreshed with a proof', async (t) => {
+// server that offers DPoP could finish ("token of type dpop, which loginkit cannot use"). The server here does
+// not ask for DPoP: `--dpop` does.
+test('MCP sign-in with --dpop where the authorization server offers DPoP: the DPoP-bound token is kept and refreshed with a proof', async (t) => {
   const formats: ResourceFormats = new Map();
   const auth = await startAuthServer({ configure: await mcpAuthorizationConfig(formats) });
   const server = await startMcpResourceServer({
@@ -398,7 +330,7 @@ test('MCP sign-in where the authorization server offers DPoP: the DPoP-bound tok
   });
 
   const login = json<McpStatusJson & { dpop: boolean; tokenType: string }>(
-    await loginkit(['mcp', 'login', server.url, '--json'], { ...base, BROWSER: browserCommand(dir, results, false) }),
+    await loginkit(['mcp', 'login', server.url, '--dpop', '--json'], { ...base, BROWSER: browserCommand(dir, results, false) }),
   );
   await browserRuns(results, 1);
   assert.equal(login.dpop, true);

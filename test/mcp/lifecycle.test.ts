@@ -25,6 +25,8 @@ async function readBody(req: IncomingMessage): Promise<string> {
 async function startStand() {
   const seen: Seen = { authorize: [], token: [], revoke: [], registrations: 0 };
   const tokens = new Map<string, { resource: string; scopes: string[] }>();
+  // A refresh keeps the scopes of the grant, as real servers do.
+  const refreshScopes = new Map<string, string[]>();
   let counter = 0;
   let base = '';
   const send = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -84,9 +86,10 @@ async function startStand() {
       const scopes =
         params.get('grant_type') === 'authorization_code'
           ? ((params.get('code') ?? '').slice(5).split('|')[0]?.split(' ') ?? [])
-          : ['read', 'offline_access'];
+          : (refreshScopes.get(params.get('refresh_token') ?? '') ?? []);
       const access = `at-${++counter}`;
       tokens.set(access, { resource, scopes });
+      refreshScopes.set(`rt-${counter}`, scopes);
       return send(res, 200, {
         access_token: access,
         token_type: 'Bearer',
@@ -164,10 +167,18 @@ test('MCP token lifecycle: resource everywhere, refresh on 401, step-up union, o
     assert.equal(refresh?.get('resource'), `${stand.base}/a`);
     assert.equal(stand.seen.authorize.length, 1, 'a refresh, not a new sign-in');
 
-    // Step-up: 403 insufficient_scope → a sign-in for the union of held and challenged scopes.
+    // Step-up: 403 insufficient_scope → a sign-in for the union of held and challenged scopes; the refresh
+    // token it replaces is revoked.
+    // The stand numbers its tokens by token request: the held refresh token is the last one issued.
+    const replaced = `rt-${stand.seen.token.length}`;
     const call = await fetchA(`${stand.base}/a`, rpc('tools/call'));
     assert.equal(call.status, 200);
     assert.deepEqual(stand.seen.authorize[1]?.get('scope')?.split(' ').sort(), ['offline_access', 'read', 'write']);
+    assert.deepEqual(
+      stand.seen.revoke.map((p) => [p.get('token'), p.get('token_type_hint')]),
+      [[replaced, 'refresh_token']],
+    );
+    stand.seen.revoke.length = 0;
 
     // A second server on the same authorization server: same registration, its own resource and token.
     const b = kit.mcp(`${stand.base}/b`);

@@ -15,9 +15,12 @@ interface LoginFlags {
   clientCredentials?: boolean;
   privateKey?: string;
   alg?: 'ES256' | 'RS256';
+  dpop?: boolean;
   timeout?: number;
   json?: boolean;
 }
+
+const DPOP_HELP = 'bind the tokens to a DPoP key (RFC 9449) even if the server does not ask for it';
 
 /** `loginkit mcp login|check|status|token|logout`: OAuth for MCP servers. */
 export function register(program: Command, ctx: CliContext): void {
@@ -36,6 +39,7 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--client-credentials', 'machine to machine: the client_credentials grant, no person involved')
     .option('--private-key <file>', 'private_key_jwt: a PKCS #8 PEM key file (with --client-credentials)')
     .addOption(new Option('--alg <alg>', 'signing algorithm of --private-key').choices(['ES256', 'RS256']))
+    .option('--dpop', DPOP_HELP)
     .addOption(new Option('--timeout <seconds>', 'give up after this many seconds (default 300)').argParser(positiveSeconds))
     .option('--json', 'print the result as JSON on stdout')
     .action(async (url: string, secret: string | undefined, flags: LoginFlags) => {
@@ -69,8 +73,9 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<url>', 'the MCP server URL')
     .option('--call <tool>', 'call this tool after listing the tools')
     .option('--args <json>', 'arguments of --call, as a JSON object')
+    .option('--dpop', `${DPOP_HELP} (when check signs in)`)
     .option('--json', 'print the result as JSON on stdout')
-    .action(async (url: string, flags: { call?: string; args?: string; json?: boolean }) => {
+    .action(async (url: string, flags: { call?: string; args?: string; dpop?: boolean; json?: boolean }) => {
       ctx.json(flags.json);
       const args = parseArgs(flags.args);
       if (args && !flags.call) throw new UsageError('--args needs --call TOOL.');
@@ -80,7 +85,12 @@ export function register(program: Command, ctx: CliContext): void {
       let result;
       try {
         result = await kit
-          .mcp(url, { interactive, pasted: pasteInput('auto', ctx.io.stdin), onEvent: (event) => view.onEvent(event) })
+          .mcp(url, {
+            interactive,
+            pasted: pasteInput('auto', ctx.io.stdin),
+            onEvent: (event) => view.onEvent(event),
+            ...(flags.dpop ? { dpop: true } : {}),
+          })
           .check({ ...(flags.call ? { call: flags.call } : {}), ...(args ? { args } : {}) });
       } finally {
         view.stop();
@@ -125,9 +135,15 @@ export function register(program: Command, ctx: CliContext): void {
     .description('print the access token for an MCP server on stdout (refreshed first when due)')
     .argument('<url>', 'the MCP server URL')
     .action(async (url: string) => {
-      const token = await ctx.kit().mcp(url, { interactive: false }).token();
+      const server = ctx.kit().mcp(url, { interactive: false });
+      const token = await server.token();
       if (token === undefined)
         throw new LoginkitError('login_required', `Not signed in to the MCP server ${url}.\nRun: loginkit mcp login ${url}`);
+      if ((await server.status())?.dpop)
+        say(
+          ctx.io,
+          `This token is DPoP-bound (RFC 9449): it is accepted only with a DPoP proof signed by loginkit's key, not as a Bearer token.`,
+        );
       writeData(ctx.io, `${token}\n`);
     });
 
@@ -167,6 +183,7 @@ async function loginOptions(io: Io, url: string, flags: LoginFlags): Promise<Mcp
     scopes: flags.scope,
     method: flags.method ?? 'auto',
     noBrowser: !flags.browser,
+    ...(flags.dpop ? { dpop: true } : {}),
     ...(flags.timeout === undefined ? {} : { timeoutMs: flags.timeout * 1000 }),
   };
   if (flags.clientId) options.clientId = flags.clientId;

@@ -14,8 +14,9 @@ import type { McpLoginOptions, McpLogoutResult, McpStatus } from './types.js';
 /**
  * loginkit's side of one MCP server, shaped as the official SDK's `AuthProvider` (`token`, `onUnauthorized`),
  * so `new StreamableHTTPClientTransport(url, { authProvider: kit.mcp(url) })` works: loginkit does the
- * discovery, registration, sign-in, storage and refresh, the SDK only carries the token. For DPoP-bound
- * tokens and step-up on `insufficient_scope`, give the transport `fetch: kit.mcp(url).createFetch()` instead.
+ * discovery, registration, sign-in, storage and refresh, the SDK only carries the token, as a Bearer token (this
+ * route never binds tokens to a DPoP key). For servers that want DPoP and for step-up on `insufficient_scope`,
+ * give the transport `fetch: kit.mcp(url).createFetch()` instead.
  */
 export interface McpClient {
   /** The MCP server URL (canonical form). */
@@ -54,11 +55,14 @@ export function mcpClient(ctx: LoginkitContext, url: string | URL, options: McpL
   };
 }
 
-/** The SDK saw a 401: refresh once (when that gives a new token, done), else sign in again when a person is there. */
+/**
+ * The SDK saw a 401: refresh once (when that gives a new token, done), else sign in again when a person is there.
+ * The SDK sends Bearer tokens only: a DPoP-bound token is not refreshed but replaced by a Bearer one.
+ */
 async function recoverFromUnauthorized(target: McpTarget, response: Response): Promise<void> {
   const challenge = bearerChallenge(response);
   const before = await storedCredential(target);
-  if (before?.refreshToken) {
+  if (before?.refreshToken && !before.mcp?.dpop) {
     try {
       await target.session.refresh(before, true);
       const after = await storedCredential(target);
@@ -68,7 +72,7 @@ async function recoverFromUnauthorized(target: McpTarget, response: Response): P
     }
   }
   if (target.options.interactive === false) throw mcpLoginRequired(target.url, `The MCP server ${target.url.href} needs a sign-in.`);
-  await signInToServer(target, challenge);
+  await signInToServer(target, challenge, [], { bearerOnly: true });
 }
 
 /** `login()`: remembers a configured client, signs in, and answers with what was stored. */

@@ -22,7 +22,11 @@ export interface McpLoginOptions extends PersonOptions {
    * for an ID-JAG (RFC 8693), which the MCP server's authorization server takes with the JWT-bearer grant.
    */
   crossApp?: { idpTokenEndpoint: string; idpIdToken: string; idpClientId: string; idpClientSecret?: string };
-  /** Ask for DPoP-bound tokens when the authorization server offers DPoP. Default true. */
+  /**
+   * Bind the tokens to a DPoP key (RFC 9449): `true` always, `false` never. Default: only when the MCP server
+   * asks for DPoP (its protected resource metadata or a `DPoP` challenge), not merely because the authorization
+   * server offers it. The SDK `authProvider` route never binds: it can send Bearer tokens only.
+   */
   dpop?: boolean;
   /** May a sign-in start when the server rejects the token (the person is there)? Default true. */
   interactive?: boolean;
