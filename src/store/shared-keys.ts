@@ -5,7 +5,7 @@ import { type KeySource, keyFingerprint, randomDataKey } from './encrypted-codec
 import { type KdfParams, canonicalBase64 } from './envelope.js';
 import { KEYCHAIN_SERVICE, SCRYPT_COST } from './limits.js';
 import { type PassphraseProvider, deriveKey } from './passphrase-key.js';
-import type { SharedMeta } from './shared-store.js';
+import { SHARED_SCHEMA_VERSION, type SharedMeta } from './shared-store.js';
 import { childEnvironment } from '../shared/child-env.js';
 import { type BoundedOutcome, runBoundedCommand } from '../shared/bounded-command.js';
 
@@ -129,7 +129,7 @@ function sourceFor(key: Buffer, meta: SharedMeta, location: string): KeySource {
 export async function keyForNewStore(options: SharedKeyOptions, generate: boolean): Promise<ChosenKey> {
   if (generate || hasGivenDataKey(options.env)) {
     const key = generate ? randomDataKey() : (await givenDataKey(options)).key;
-    return { key, meta: { schemaVersion: 1, protection: 'data-key', keyId: keyFingerprint(key) } };
+    return { key, meta: { schemaVersion: SHARED_SCHEMA_VERSION, protection: 'data-key', keyId: keyFingerprint(key) } };
   }
   const kdf: KdfParams = { name: 'scrypt', ...SCRYPT_COST, salt: randomBytes(16).toString('base64') };
   const passphrase = await passphraseOf(options, 'create');
@@ -139,7 +139,7 @@ export async function keyForNewStore(options: SharedKeyOptions, generate: boolea
     );
   }
   const key = await deriveKey(passphrase, Buffer.from(kdf.salt, 'base64'), kdf);
-  return { key, meta: { schemaVersion: 1, protection: 'passphrase', keyId: keyFingerprint(key), kdf } };
+  return { key, meta: { schemaVersion: SHARED_SCHEMA_VERSION, protection: 'passphrase', keyId: keyFingerprint(key), kdf } };
 }
 
 /**

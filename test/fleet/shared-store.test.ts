@@ -271,23 +271,23 @@ describe('shared store: schema and records on PostgreSQL', { skip: missing }, ()
     postgres?.sql('CREATE DATABASE other');
     const otherKey = await initWithNewKey(otherUrl);
     await seedSharedToken(sharedStore(fleetEnv(otherUrl, otherKey)), 'intruder', 'foreign-token');
-    const foreign = postgres?.sqlOn('other', "SELECT data FROM loginkit_store WHERE key = 'intruder/default'") ?? '';
-    postgres?.sqlOn('fresh', `INSERT INTO loginkit_store (key, version, data) VALUES ('intruder/default', 1, '${foreign}')`);
+    const foreign = postgres?.sqlOn('other', "SELECT data FROM loginkit_store WHERE key <> '~meta'") ?? '';
+    postgres?.sqlOn('fresh', `INSERT INTO loginkit_store (key, version, data) VALUES ('r.intruder', 1, '${foreign}')`);
     const refused = await runCli(['token', 'demo'], { home, env: fleetEnv(url, key) });
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /record "intruder\/default"\) was encrypted with another data key/);
-    const before = postgres?.sqlOn('fresh', "SELECT version || data FROM loginkit_store WHERE key = 'demo/default'");
+    assert.match(refused.stderr, /record "r\.intruder"\) was encrypted with another data key/);
+    const before = postgres?.sqlOn('fresh', "SELECT string_agg(key || version || data, ',' ORDER BY key) FROM loginkit_store");
     await assert.rejects(store.update((entries) => ({ ...entries, extra: 1 })));
-    assert.equal(postgres?.sqlOn('fresh', "SELECT version || data FROM loginkit_store WHERE key = 'demo/default'"), before);
-    postgres?.sqlOn('fresh', "DELETE FROM loginkit_store WHERE key = 'intruder/default'");
+    assert.equal(postgres?.sqlOn('fresh', "SELECT string_agg(key || version || data, ',' ORDER BY key) FROM loginkit_store"), before);
+    postgres?.sqlOn('fresh', "DELETE FROM loginkit_store WHERE key = 'r.intruder'");
 
     postgres?.sqlOn(
       'fresh',
-      `UPDATE loginkit_store SET data = replace(data, '"schemaVersion":1', '"schemaVersion":2') WHERE key = '~meta'`,
+      `UPDATE loginkit_store SET data = replace(data, '"schemaVersion":2', '"schemaVersion":3') WHERE key = '~meta'`,
     );
     const newer = await runCli(['token', 'demo'], { home, env: fleetEnv(url, key) });
     assert.equal(newer.code, 1);
-    assert.match(newer.stderr, /has schema version 2, newer than this loginkit understands \(1\); nothing was changed\.\nUpgrade loginkit/);
+    assert.match(newer.stderr, /has schema version 3, newer than this loginkit understands \(2\); nothing was changed\.\nUpgrade loginkit/);
     const init = await runCli(['store', 'init'], { home, env: fleetEnv(url, key) });
     assert.equal(init.code, 1, 'init does not overwrite a newer schema');
   });
