@@ -48,6 +48,7 @@ interface RawRecords {
   get(row: string): Promise<string>;
   set(row: string, value: string): Promise<void>;
   rename(from: string, to: string): Promise<void>;
+  remove(row: string): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -64,6 +65,7 @@ function rawRecords(backend: 'postgres' | 'redis', url: string): RawRecords {
         sql(`UPDATE loginkit_store SET version = ${Number(version)}, data = ${quote(data.join(':'))} WHERE key = ${quote(row)}`);
       },
       rename: async (from, to) => void sql(`UPDATE loginkit_store SET key = ${quote(to)} WHERE key = ${quote(from)}`),
+      remove: async (row) => void sql(`DELETE FROM loginkit_store WHERE key = ${quote(row)}`),
       close: async () => undefined,
     };
   }
@@ -76,6 +78,7 @@ function rawRecords(backend: 'postgres' | 'redis', url: string): RawRecords {
       const value = (await client.hget(ENTRIES_KEY, from)) ?? '';
       await client.multi().hdel(ENTRIES_KEY, from).hset(ENTRIES_KEY, to, value).exec();
     },
+    remove: async (row) => void (await client.hdel(ENTRIES_KEY, row)),
     close: async () => void client.disconnect(),
   };
 }
@@ -131,7 +134,7 @@ for (const backend of ['postgres', 'redis'] as const) {
       }
     });
 
-    test("a record copied onto another entry's row (same data key) is refused as damaged", async () => {
+    test("a record copied or moved onto another entry's row (same data key) is refused as damaged", async () => {
       const url = freshUrl(backend);
       const key = await initWithNewKey(url);
       const store = sharedStore(fleetEnv(url, key));
@@ -142,10 +145,11 @@ for (const backend of ['postgres', 'redis'] as const) {
         const bobsVersion = (await raw.get(bob)).split(':')[0];
         const [, ...alicesData] = (await raw.get(alice)).split(':');
         await raw.set(bob, `${bobsVersion}:${alicesData.join(':')}`);
-        await assert.rejects(
-          sharedStore(fleetEnv(url, key)).read({ fresh: true }),
-          /The record "r\.[\w-]+" of the shared store .* is damaged/,
-        );
+        const damaged = /The record "r\.[\w-]+" of the shared store .* is damaged/;
+        await assert.rejects(sharedStore(fleetEnv(url, key)).read({ fresh: true }), damaged, 'copied');
+        // Moved rather than copied: no second copy gives it away, only the record's id.
+        await raw.remove(alice);
+        await assert.rejects(sharedStore(fleetEnv(url, key)).read({ fresh: true }), damaged, 'moved');
         const token = await runCli(['token', 'bob'], { home: await machineHome(url), env: { LOGINKIT_DATA_KEY: key } });
         assert.equal(token.code, 1);
         assert.ok(!token.stdout.includes('alice-token'), "bob never gets alice's token");
