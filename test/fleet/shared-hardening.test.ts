@@ -251,6 +251,17 @@ describe('shared store hardening: concurrency', { skip: missing }, () => {
   });
 });
 
+/** Whether the process whose id is in `pidFile` ends (or is a zombie) within 2 s. */
+async function processGone(pidFile: string): Promise<boolean> {
+  const pid = Number((await readFile(pidFile, 'utf8')).trim());
+  for (let i = 0; i < 40; i++) {
+    const state = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    if (state === '' || / Z /.test(state)) return true;
+    await sleep(50);
+  }
+  return false;
+}
+
 describe('the data key command (LOGINKIT_DATA_KEY_COMMAND)', () => {
   const dataKey = Buffer.alloc(32, 7);
   const meta = { schemaVersion: SHARED_SCHEMA_VERSION, protection: 'data-key' as const, keyId: keyFingerprint(dataKey) };
@@ -285,13 +296,19 @@ describe('the data key command (LOGINKIT_DATA_KEY_COMMAND)', () => {
         env: { PATH: process.env.PATH, LOGINKIT_DATA_KEY_COMMAND: command },
         location: 'redis://db/0',
       });
+      const dir = await mkdtemp(join(tmpdir(), 'loginkit-datakey-fork-'));
       let started = Date.now();
-      await assert.rejects(findSharedKey(meta, options('yes AAAA')), /LOGINKIT_DATA_KEY_COMMAND printed more than 4096 bytes/);
+      await assert.rejects(
+        findSharedKey(meta, options(`yes AAAA & echo $! > ${dir}/yes.pid; wait`)),
+        /LOGINKIT_DATA_KEY_COMMAND printed more than 4096 bytes/,
+      );
       assert.ok(Date.now() - started < 5_000, 'the cap ended it');
+      assert.ok(await processGone(join(dir, 'yes.pid')), 'the forked `yes` was killed with its group');
       started = Date.now();
-      const found = await findSharedKey(meta, options(`echo ${dataKey.toString('base64')}; sleep 30 &`));
+      const found = await findSharedKey(meta, options(`echo ${dataKey.toString('base64')}; sleep 30 & echo $! > ${dir}/sleep.pid`));
       assert.ok(found.key.equals(dataKey));
       assert.ok(Date.now() - started < 5_000, 'not waiting for the background child');
+      assert.ok(await processGone(join(dir, 'sleep.pid')), 'the background child holding the pipe was killed');
     },
   );
 });
