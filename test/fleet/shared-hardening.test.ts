@@ -158,6 +158,46 @@ for (const backend of ['postgres', 'redis'] as const) {
       }
     });
 
+    test('a password in the query string (?password=) works, is masked wherever user:password@ is, and never reaches a child', async () => {
+      const withUserInfo = new URL(freshUrl(backend));
+      const password = decodeURIComponent(withUserInfo.password);
+      withUserInfo.password = '';
+      withUserInfo.searchParams.set('password', password);
+      const url = withUserInfo.href;
+      const key = await initWithNewKey(url);
+      await seedSharedToken(sharedStore(fleetEnv(url, key)), 'demo', 'query-password-token');
+      const home = await machineHome(url, { id: 'demo', issuer: 'https://auth.example.com', clientId: 'loginkit-test' });
+      const env = { LOGINKIT_STORE: url, LOGINKIT_DATA_KEY: key };
+      for (const argv of [['store', 'status'], ['store', 'status', '--json'], ['status']]) {
+        const result = await runCli(argv, { home, env });
+        assert.equal(result.code, 0, result.stderr);
+        assert.match(result.stdout, /password=\*\*\*/, argv.join(' '));
+        assert.ok(!(result.stdout + result.stderr).includes(password), `${argv.join(' ')} shows the password`);
+      }
+      const wrong = await runCli(['token', 'demo'], {
+        home,
+        env: { ...env, LOGINKIT_STORE: url.replace(encodeURIComponent(password), 'not-the-password') },
+      });
+      assert.equal(wrong.code, 1);
+      assert.ok(!wrong.stderr.includes('not-the-password'), wrong.stderr);
+      const seen = join(home, 'child-env.json');
+      const exec = await runCli(
+        [
+          'exec',
+          'demo',
+          '--',
+          process.execPath,
+          '-e',
+          `require('node:fs').writeFileSync(${JSON.stringify(seen)}, JSON.stringify(process.env))`,
+        ],
+        { home, env },
+      );
+      assert.equal(exec.code, 0, exec.stderr);
+      const childEnv = await readFile(seen, 'utf8');
+      assert.ok(childEnv.includes('query-password-token'));
+      assert.ok(!childEnv.includes(password), 'the store URL with its password reached the child');
+    });
+
     test('a store of layout 1 (entry keys as record ids) is read as it is, and its next write moves every record to keyed ids', async () => {
       const url = freshUrl(backend);
       const key = await initWithNewKey(url);

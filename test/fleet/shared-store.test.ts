@@ -153,7 +153,7 @@ for (const db of backends) {
       for (let i = 0; i < 24; i++) assert.equal(entries[`race:${i}`], i, `entry ${i} survived`);
     });
 
-    test('exec: the program gets the credential, and none of the store password, data key, key command or passphrase', async () => {
+    test('exec: the program gets the credential, and none of the store password, data key, key command, passphrase or database passwords', async () => {
       const home = await machineHome(db.url(), { id: 'demo', issuer: 'https://auth.example.com', clientId: 'loginkit-test' });
       const seen = join(home, 'child-env.json');
       const result = await runCli(
@@ -167,13 +167,21 @@ for (const db of backends) {
         ],
         {
           home,
-          env: { ...fleetEnv(db.url(), key), LOGINKIT_DATA_KEY_COMMAND: `echo ${key}`, LOGINKIT_PASSPHRASE: 'never-for-children' },
+          env: {
+            ...fleetEnv(db.url(), key),
+            LOGINKIT_DATA_KEY_COMMAND: `echo ${key}`,
+            LOGINKIT_PASSPHRASE: 'never-for-children',
+            PGPASSWORD: db.password,
+            PGPASSFILE: '/run/secrets/pgpass',
+            REDISCLI_AUTH: db.password,
+          },
         },
       );
       assert.equal(result.code, 0, result.stderr);
       const childEnv = JSON.parse(await readFile(seen, 'utf8')) as Record<string, string>;
       assert.ok(Object.values(childEnv).includes(`shared-${db.name}-token`), 'the credential is in the child environment');
-      for (const name of ['LOGINKIT_STORE', 'LOGINKIT_DATA_KEY', 'LOGINKIT_DATA_KEY_COMMAND', 'LOGINKIT_PASSPHRASE']) {
+      const unlocking = ['LOGINKIT_STORE', 'LOGINKIT_DATA_KEY', 'LOGINKIT_DATA_KEY_COMMAND', 'LOGINKIT_PASSPHRASE'];
+      for (const name of [...unlocking, 'PGPASSWORD', 'PGPASSFILE', 'REDISCLI_AUTH']) {
         assert.equal(childEnv[name], undefined, `${name} reached the child`);
       }
       assertNoSecret(JSON.stringify(childEnv), db.password, key, 'never-for-children');
