@@ -6,10 +6,10 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { setTimeout } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { createLoginkit } from '../../src/index.js';
 import { makeHome } from '../helpers/cli.js';
+import { processGone } from '../helpers/processes.js';
 import { type SdkStandIns, startSdkStandIns } from '../helpers/sdk-stand-ins.js';
 import { KEY_COMMAND_CONFIG } from './readme-examples.js';
 import { runLoginkit, writeScript } from './support.js';
@@ -34,17 +34,6 @@ process.stdout.write('  ' + keys[Math.min(runs, keys.length - 1)] + '\\n\\n');`,
     argv: [process.execPath, script, 'op://vault/openai/key'],
     runs: async () => Number(await readFile(join(dir, 'runs'), 'utf8').catch(() => '0')),
   };
-}
-
-/** Whether the process whose id is in `pidFile` ends (or is a zombie) within 2 s. */
-async function processGone(pidFile: string): Promise<boolean> {
-  const pid = Number((await readFile(pidFile, 'utf8')).trim());
-  for (let i = 0; i < 40; i++) {
-    const state = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    if (state === '' || / Z /.test(state)) return true;
-    await setTimeout(50);
-  }
-  return false;
 }
 
 async function homeWith(entry: Record<string, unknown>): Promise<string> {

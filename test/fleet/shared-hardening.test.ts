@@ -1,19 +1,16 @@
 // Shared stores attacked from the database side and from the neighbours: record ids that name nobody, a
 // record copied onto another person's row, lost updates, a lock that is not exclusive or that an old holder
-// deletes, the data key command's environment and its children, and `store status` on an unreachable store.
+// deletes, a password in the URL's query string. (The data key command: test/store/data-key-command.test.ts.)
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Redis } from 'ioredis';
-import { keyFingerprint } from '../../src/store/encrypted-codec.js';
 import type { EntryStore } from '../../src/store/entry-store.js';
-import { findSharedKey } from '../../src/store/shared-keys.js';
 import { SHARED_SCHEMA_VERSION } from '../../src/store/shared-store.js';
-import { makeHome, runCli } from '../helpers/cli.js';
-import { type PostgresServer, type RedisServer, databasesMissing, freePort, startPostgres, startRedis } from '../helpers/databases.js';
+import { runCli } from '../helpers/cli.js';
+import { type PostgresServer, type RedisServer, databasesMissing, startPostgres, startRedis } from '../helpers/databases.js';
 import { fleetEnv, initWithNewKey, machineHome, seedSharedToken, sharedStore } from './support.js';
 
 const missing = databasesMissing();
@@ -289,87 +286,4 @@ describe('shared store hardening: concurrency', { skip: missing }, () => {
       admin.disconnect();
     }
   });
-});
-
-/** Whether the process whose id is in `pidFile` ends (or is a zombie) within 2 s. */
-async function processGone(pidFile: string): Promise<boolean> {
-  const pid = Number((await readFile(pidFile, 'utf8')).trim());
-  for (let i = 0; i < 40; i++) {
-    const state = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
-    if (state === '' || / Z /.test(state)) return true;
-    await sleep(50);
-  }
-  return false;
-}
-
-describe('the data key command (LOGINKIT_DATA_KEY_COMMAND)', () => {
-  const dataKey = Buffer.alloc(32, 7);
-  const meta = { schemaVersion: SHARED_SCHEMA_VERSION, protection: 'data-key' as const, keyId: keyFingerprint(dataKey) };
-
-  test('gets neither the passphrase, nor a store URL carrying a password, nor its own variable, nor database passwords', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'loginkit-datakey-env-'));
-    const seen = join(dir, 'env.json');
-    const command = `node -e 'require("fs").writeFileSync(${JSON.stringify(seen)}, JSON.stringify(process.env))' && echo ${dataKey.toString('base64')}`;
-    const secrets = {
-      LOGINKIT_PASSPHRASE: 'store passphrase',
-      LOGINKIT_STORE: 'postgres://fleet@db.example/fleet?password=in-the-query',
-      LOGINKIT_DATA_KEY_COMMAND: command,
-      PGPASSWORD: 'pg-password',
-      PGPASSFILE: '/run/secrets/pgpass',
-      REDISCLI_AUTH: 'redis-password',
-    };
-    const found = await findSharedKey(meta, {
-      env: { ...secrets, PATH: process.env.PATH, KEEP_ME: 'yes' },
-      location: 'postgres://***@db/fleet',
-    });
-    assert.ok(found.key.equals(dataKey));
-    const env = JSON.parse(await readFile(seen, 'utf8')) as Record<string, string>;
-    assert.equal(env.KEEP_ME, 'yes', 'the rest of the environment is inherited');
-    for (const name of Object.keys(secrets)) assert.equal(env[name], undefined, `${name} reached the data key command`);
-  });
-
-  test(
-    'a command that forks ends within seconds: output cap, and a background child left holding the pipe',
-    { timeout: 20_000 },
-    async () => {
-      const options = (command: string) => ({
-        env: { PATH: process.env.PATH, LOGINKIT_DATA_KEY_COMMAND: command },
-        location: 'redis://db/0',
-      });
-      const dir = await mkdtemp(join(tmpdir(), 'loginkit-datakey-fork-'));
-      let started = Date.now();
-      await assert.rejects(
-        findSharedKey(meta, options(`yes AAAA & echo $! > ${dir}/yes.pid; wait`)),
-        /LOGINKIT_DATA_KEY_COMMAND printed more than 4096 bytes/,
-      );
-      assert.ok(Date.now() - started < 5_000, 'the cap ended it');
-      assert.ok(await processGone(join(dir, 'yes.pid')), 'the forked `yes` was killed with its group');
-      started = Date.now();
-      const found = await findSharedKey(meta, options(`echo ${dataKey.toString('base64')}; sleep 30 & echo $! > ${dir}/sleep.pid`));
-      assert.ok(found.key.equals(dataKey));
-      assert.ok(Date.now() - started < 5_000, 'not waiting for the background child');
-      assert.ok(await processGone(join(dir, 'sleep.pid')), 'the background child holding the pipe was killed');
-    },
-  );
-});
-
-describe('store status with the shared store unreachable', () => {
-  for (const scheme of ['postgres', 'redis'] as const) {
-    test(`${scheme}: --json says unreachable, not "not created yet"`, async () => {
-      const port = await freePort();
-      const url = scheme === 'postgres' ? `postgres://fleet:db-pass@127.0.0.1:${port}/fleet` : `redis://:db-pass@127.0.0.1:${port}/0`;
-      const home = await makeHome();
-      await writeFile(join(home, 'unused'), '');
-      const status = await runCli(['store', 'status', '--json'], { home, env: { LOGINKIT_STORE: url, LOGINKIT_STORE_TIMEOUT: '2' } });
-      assert.equal(status.code, 1);
-      const report = JSON.parse(status.stdout) as { exists: boolean | null; protection: string; problem: string };
-      assert.equal(report.exists, null);
-      assert.equal(report.protection, 'unreachable');
-      assert.match(report.problem, /cannot be reached/);
-      assert.ok(!status.stdout.includes('db-pass') && !status.stderr.includes('db-pass'));
-      const text = await runCli(['store', 'status'], { home, env: { LOGINKIT_STORE: url, LOGINKIT_STORE_TIMEOUT: '2' } });
-      assert.match(text.stdout, /unreachable/);
-      assert.ok(!text.stdout.includes('not created yet'));
-    });
-  }
 });
