@@ -158,6 +158,7 @@ interface IssueLike {
   origin?: string;
   minimum?: unknown;
   maximum?: unknown;
+  inclusive?: boolean;
 }
 
 /** Turns a schema issue into "provider "acme": field clientId must be a string". */
@@ -175,9 +176,11 @@ function issueText(issue: IssueLike | undefined): string {
     case 'invalid_type':
       return issue.expected === 'nonoptional' ? 'is required' : `must be a ${issue.expected}`;
     case 'too_small':
-      return issue.origin === 'number' ? `must be at least ${String(issue.minimum)}` : 'must not be empty';
+      return issue.origin === 'number'
+        ? `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`
+        : 'must not be empty';
     case 'too_big':
-      return issue.origin === 'number' ? `must be at most ${String(issue.maximum)}` : 'is too long';
+      return issue.origin === 'number' ? `must be ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}` : 'is too long';
     case 'invalid_value':
       return `must be one of ${(issue.values ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
     default:
