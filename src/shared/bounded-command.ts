@@ -14,6 +14,12 @@ import type { Readable } from 'node:stream';
  */
 const PIPE_GRACE_MS = 250;
 
+/**
+ * Signals that end loginkit. A group of its own no longer gets the terminal's Ctrl-C, so loginkit passes
+ * them on: it kills the group, then lets the signal take its course when nothing else listens for it.
+ */
+const ENDING_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
 /** How a bounded command ended: its stdout when it exited 0, else why not. */
 export type BoundedOutcome =
   | { kind: 'ok'; stdout: Buffer }
@@ -65,9 +71,11 @@ export function runBoundedCommand(argv: readonly string[], bounds: CommandBounds
         child.kill('SIGKILL');
       }
     };
+    const stopWatching = killOnExit(killGroup);
     const settle = (outcome: BoundedOutcome): void => {
       if (settled) return;
       settled = true;
+      stopWatching();
       clearTimeout(timer);
       clearTimeout(grace);
       child.stdout.destroy();
@@ -97,4 +105,24 @@ export function runBoundedCommand(argv: readonly string[], bounds: CommandBounds
     });
     child.on('close', (code, signal) => settle(exited(code, signal)));
   });
+}
+
+/**
+ * Until the returned function is called, kills the group (`kill`) when loginkit exits or is sent one of
+ * {@link ENDING_SIGNALS}; the signal is raised again once loginkit's handler is gone, unless the
+ * application listens for it itself.
+ */
+function killOnExit(kill: () => void): () => void {
+  const onSignal = (signal: NodeJS.Signals): void => {
+    kill();
+    stop();
+    if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+  };
+  const stop = (): void => {
+    process.off('exit', kill);
+    for (const signal of ENDING_SIGNALS) process.off(signal, onSignal);
+  };
+  process.once('exit', kill);
+  for (const signal of ENDING_SIGNALS) process.once(signal, onSignal);
+  return stop;
 }

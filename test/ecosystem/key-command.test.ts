@@ -6,9 +6,10 @@ import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { createLoginkit } from '../../src/index.js';
-import { makeHome } from '../helpers/cli.js';
+import { makeHome, spawnCli } from '../helpers/cli.js';
 import { processGone } from '../helpers/processes.js';
 import { type SdkStandIns, startSdkStandIns } from '../helpers/sdk-stand-ins.js';
 import { KEY_COMMAND_CONFIG } from './readme-examples.js';
@@ -202,6 +203,17 @@ process.stdout.write(${JSON.stringify(key())});`,
       }
     },
   );
+
+  test('Ctrl-C on loginkit ends the key command it is waiting for, with its children', { timeout: 30_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loginkit-keycmd-int-'));
+    const home = await homeWith({ keyCommand: ['sh', '-c', `sleep 30 & echo $! > ${dir}/sleep.pid; wait`] });
+    const run = spawnCli(['token', 'openai'], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 20_000 });
+    for (let i = 0; i < 200 && !(await readFile(join(dir, 'sleep.pid'), 'utf8').catch(() => '')).trim(); i++) await sleep(25);
+    run.child.kill('SIGINT');
+    const result = await run.exited;
+    assert.notEqual(result.code, 0);
+    assert.ok(await processGone(join(dir, 'sleep.pid')), "the key command's child outlived loginkit");
+  });
 
   test('keyCommandTtl out of range (1e13) is a config error naming the setting, not a crash', async () => {
     const home = await homeWith({ keyCommand: ['/bin/echo', key()], keyCommandTtl: 1e13 });
