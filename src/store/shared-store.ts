@@ -263,8 +263,11 @@ export function createSharedStore(driver: SharedDriver, options: SharedStoreOpti
     },
 
     async withLock(name, task, lockOptions) {
-      const { ids } = await toolsFor((snapshot ?? (await load())).meta);
-      return driver.withLock(ids.lock(name), task, lockOptions);
+      // The layout read now, not a cached one: a store of layout 1 may still be used by machines running an
+      // earlier loginkit, which lock by plain names; they must exclude each other until its first write.
+      const { meta } = await load();
+      const { ids } = await toolsFor(meta);
+      return driver.withLock(meta.schemaVersion < SHARED_SCHEMA_VERSION ? name : ids.lock(name), task, lockOptions);
     },
 
     close: () => driver.close(),

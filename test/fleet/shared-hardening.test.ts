@@ -209,6 +209,13 @@ for (const backend of ['postgres', 'redis'] as const) {
         const token = await runCli(['token', 'demo'], { home, env: { LOGINKIT_DATA_KEY: key } });
         assert.equal(token.stdout, 'layout-one-token\n', token.stderr);
         assert.deepEqual(await raw.keys(), ['demo/default', '~meta'].sort(), 'reading changes nothing');
+        if (backend === 'redis') {
+          // Machines still running the earlier loginkit lock by plain names: until the upgrade, so does this one.
+          const admin = new Redis(url);
+          const held = await sharedStore(fleetEnv(url, key)).withLock('refresh-demo/default', () => admin.keys('loginkit:lock:*'));
+          admin.disconnect();
+          assert.deepEqual(held, ['loginkit:lock:refresh-demo/default']);
+        }
 
         await seedSharedToken(sharedStore(fleetEnv(url, key)), 'extra', 'extra-token');
         const rows = await raw.keys();
