@@ -6,6 +6,9 @@ import { readRegularFileSync } from '../shared/bounded-read.js';
 import { describeFsError, errorCode } from '../shared/errno.js';
 import { assertSafeSettingsFile } from '../shared/file-safety.js';
 
+/** The longest reuse of a key a command printed: a year (in seconds). */
+const MAX_KEY_COMMAND_TTL_S = 365 * 24 * 3600;
+
 /**
  * config.json's schema, built on first use (most homes have no config.json). A provider entry is a custom
  * OAuth provider (`type: "oauth"`), a custom API-key provider (`type: "api_key"`), or adjustments to a
@@ -35,8 +38,8 @@ function buildConfigSchema() {
     validationPath: z.optional(z.string().check(z.regex(/^\//))),
     // Key commands: the key comes from a program's stdout (argument vector, no shell).
     keyCommand: z.optional(z.array(z.string().check(z.minLength(1))).check(z.minLength(1))),
-    /** Seconds a key the command printed is reused; 0 runs it for every use. */
-    keyCommandTtl: z.optional(z.number().check(z.nonnegative())),
+    /** Seconds a key the command printed is reused; 0 runs it for every use. At most a year: an expiry a date can hold. */
+    keyCommandTtl: z.optional(z.number().check(z.nonnegative(), z.lte(MAX_KEY_COMMAND_TTL_S))),
     keyCommandCache: z.optional(z.enum(['memory', 'store'])),
     /** Seconds the command may take (a vault may wait for a fingerprint); default 30. */
     keyCommandTimeout: z.optional(z.number().check(z.positive(), z.lte(600))),
@@ -156,6 +159,10 @@ interface IssueLike {
   code?: string;
   expected?: string;
   values?: unknown[];
+  origin?: string;
+  minimum?: unknown;
+  maximum?: unknown;
+  inclusive?: boolean;
 }
 
 /** Turns a schema issue into "provider "acme": field clientId must be a string". */
@@ -173,7 +180,11 @@ function issueText(issue: IssueLike | undefined): string {
     case 'invalid_type':
       return issue.expected === 'nonoptional' ? 'is required' : `must be a ${issue.expected}`;
     case 'too_small':
-      return 'must not be empty';
+      return issue.origin === 'number'
+        ? `must be ${issue.inclusive ? 'at least' : 'more than'} ${String(issue.minimum)}`
+        : 'must not be empty';
+    case 'too_big':
+      return issue.origin === 'number' ? `must be ${issue.inclusive ? 'at most' : 'less than'} ${String(issue.maximum)}` : 'is too long';
     case 'invalid_value':
       return `must be one of ${(issue.values ?? []).map((v) => JSON.stringify(v)).join(', ')}`;
     default:

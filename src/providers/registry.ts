@@ -1,6 +1,7 @@
 import { ConfigError, UnknownProviderError } from '../errors.js';
 import { BUILTIN_PROVIDERS, type ApiKeySpec, type AuthMethod, type OAuthPreset, type ProviderSpec } from './catalog.js';
 import { statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { type ConfigFile, PROVIDER_ID, type ProviderEntry, configPath, readConfigFile } from './config-file.js';
 import { endpointProblem, redirectUriProblem } from './endpoints.js';
 
@@ -74,12 +75,18 @@ const DEFAULT_KEY_COMMAND_TTL_MS = 5 * 60_000;
 /** Default bound on a key command: long enough for a password manager's unlock prompt. */
 const DEFAULT_KEY_COMMAND_TIMEOUT_S = 30;
 
-/** The entry's key command, when it has one. */
-function keyCommandFrom(entry: ProviderEntry): { keyCommand?: KeyCommandSetting } {
+/**
+ * The entry's key command, when it has one. A relative program path with a slash (`./bin/key`) is taken
+ * from config.json's folder, never the working directory, which may be a hostile checkout; a bare name
+ * is looked up on PATH as usual.
+ */
+function keyCommandFrom(entry: ProviderEntry, configFile: string): { keyCommand?: KeyCommandSetting } {
   if (!entry.keyCommand) return {};
+  const [program, ...args] = entry.keyCommand;
+  const anchored = program !== undefined && /[\\/]/.test(program) && !isAbsolute(program) ? resolve(dirname(configFile), program) : program;
   return {
     keyCommand: {
-      argv: entry.keyCommand,
+      argv: [anchored as string, ...args],
       ttlMs: entry.keyCommandTtl === undefined ? DEFAULT_KEY_COMMAND_TTL_MS : entry.keyCommandTtl * 1000,
       cache: entry.keyCommandCache ?? 'memory',
       timeoutMs: (entry.keyCommandTimeout ?? DEFAULT_KEY_COMMAND_TIMEOUT_S) * 1000,
@@ -326,5 +333,5 @@ function oauthFrom(id: string, displayName: string, preset: OAuthPreset | undefi
 
 function toProvider(config: ConfigFile, id: string): Provider {
   const entry = config.providers[id] ?? {};
-  return { ...validateProviderEntry(id, entry, config.path), ...keyCommandFrom(entry) };
+  return { ...validateProviderEntry(id, entry, config.path), ...keyCommandFrom(entry, config.path) };
 }

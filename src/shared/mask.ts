@@ -20,16 +20,59 @@ export function maskSecret(secret: string): string {
   return `${chars.slice(0, prefix).join('')}…${chars.slice(-SUFFIX_LENGTH).join('')}`;
 }
 
-/** A URL for display: a user name and password in it are replaced by `***`; text that is no URL is shown as is. */
-export function maskUrlCredentials(text: string): string {
-  let url: URL;
+/**
+ * Query parameters that carry a secret: `password` (pg, ioredis and libpq take it from the query), libpq's
+ * `sslpassword`, ioredis's `sentinelPassword`, and look-alikes (`pass`, `passwd`, `pwd`, `…secret…`,
+ * `…token…`, `auth`). Matched case-insensitively on the whole name, so that a new spelling errs on the
+ * side of masking.
+ */
+const SECRET_QUERY_PARAMETER = /pass|pwd|secret|token|^auth$|credential/i;
+
+function parseUrl(text: string): URL | undefined {
   try {
-    url = new URL(text);
+    return new URL(text);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The secrets a URL carries: the password of `user:password@`, and the values of password-like query parameters. */
+export function urlSecrets(text: string): string[] {
+  const url = parseUrl(text);
+  if (!url) return [];
+  const secrets = [...url.searchParams]
+    .filter(([name, value]) => SECRET_QUERY_PARAMETER.test(name) && value !== '')
+    .map(([, value]) => value);
+  if (url.password) secrets.push(decodeOrKeep(url.password));
+  return secrets;
+}
+
+/** Whether `text` is a URL that carries a password (in `user:password@` or a query parameter). */
+export function urlCarriesSecret(text: string): boolean {
+  return urlSecrets(text).length > 0;
+}
+
+/**
+ * A URL for display: a user name and password in it are replaced by `***`, and so is the value of every
+ * password-like query parameter (`?password=`, `?sslpassword=`, …); text that is no URL is shown as is.
+ */
+export function maskUrlCredentials(text: string): string {
+  const url = parseUrl(text);
+  if (!url) return text;
+  const secretNames = [...url.searchParams.keys()].filter((name) => SECRET_QUERY_PARAMETER.test(name));
+  if (!url.username && !url.password && secretNames.length === 0) return text;
+  if (url.username || url.password) {
+    url.username = '***';
+    url.password = '';
+  }
+  for (const name of new Set(secretNames)) url.searchParams.set(name, '***');
+  return url.href;
+}
+
+function decodeOrKeep(text: string): string {
+  try {
+    return decodeURIComponent(text);
   } catch {
     return text;
   }
-  if (!url.username && !url.password) return text;
-  url.username = '***';
-  url.password = '';
-  return url.href;
 }

@@ -32,7 +32,8 @@ export type SharedBackend = 'postgres' | 'redis';
 export interface StoreReport {
   /** The store file. */
   path: string;
-  exists: boolean;
+  /** null when it cannot be told: the shared store's database could not be reached. */
+  exists: boolean | null;
   /** The backend that wrote the file, or the shared store's (`postgres`, `redis`); null when there is none. */
   backend: StoreBackend | SharedBackend | null;
   protection: Protection;

@@ -1,9 +1,16 @@
 /**
  * How a store protects what it holds, as shown by `loginkit status`. `not created yet`: no store file
  * exists and `auto` has not yet chosen a backend (it does when the first credential is saved).
+ * `unreachable`: a shared store whose database could not be reached to tell.
  */
 export type Protection =
-  'plaintext file' | 'encrypted (keychain)' | 'encrypted (passphrase)' | 'encrypted (data key)' | 'memory only' | 'not created yet';
+  | 'plaintext file'
+  | 'encrypted (keychain)'
+  | 'encrypted (passphrase)'
+  | 'encrypted (data key)'
+  | 'memory only'
+  | 'not created yet'
+  | 'unreachable';
 
 /** Where and how a store keeps its entries. */
 export interface StoreInfo {

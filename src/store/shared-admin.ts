@@ -1,4 +1,4 @@
-import { ConfigError } from '../errors.js';
+import { ConfigError, NetworkError } from '../errors.js';
 import type { SharedKeyReport, StoreReport } from './admin.js';
 import type { Protection } from './entry-store.js';
 import { PROTECTION_OF } from './envelope.js';
@@ -172,6 +172,11 @@ export async function inspectSharedStore(
     report.entries = Object.keys(await store.read({ fresh: true })).length;
   } catch (error) {
     report.problem = error instanceof Error ? error.message : String(error);
+    // Whether it exists, and how it is protected, is unknown: not "not created yet".
+    if (error instanceof NetworkError && !report.exists) {
+      report.exists = null;
+      report.protection = 'unreachable';
+    }
   } finally {
     await driver.close().catch(() => undefined);
   }

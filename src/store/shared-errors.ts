@@ -1,3 +1,4 @@
+import { urlSecrets } from '../shared/mask.js';
 import { NetworkError, StorageError } from '../errors.js';
 
 /** Error codes of Node's sockets and resolver that mean "the database cannot be reached right now". */
@@ -7,8 +8,8 @@ const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'E
 export interface SharedTarget {
   readonly location: string;
   readonly host: string;
-  /** The password in the URL, removed from any text before it is shown (drivers never print it, but be sure). */
-  readonly password: string;
+  /** The passwords in the URL (see urlSecrets), removed from any text before it is shown (drivers never print them, but be sure). */
+  readonly secrets: readonly string[];
   /** Bound on connecting and on each query (see SHARED_STORE_TIMEOUT_MS). */
   readonly timeoutMs: number;
 }
@@ -44,20 +45,14 @@ export function isUnreachableCode(code: unknown): boolean {
 /** `text` on one line, without the password or control characters. */
 export function scrub(text: string, target: SharedTarget): string {
   let clean = text;
-  if (target.password.length > 0) {
-    clean = clean.split(target.password).join('***');
-    clean = clean.split(encodeURIComponent(target.password)).join('***');
+  for (const secret of target.secrets) {
+    clean = clean.split(secret).join('***');
+    clean = clean.split(encodeURIComponent(secret)).join('***');
   }
   return clean.replace(/[\u0000-\u001f\u007f-\u009f]+/g, ' ').trim();
 }
 
-/** The target of a URL: masked location, host (for NetworkError) and the password to keep out of text. */
+/** The target of a URL: masked location, host (for NetworkError) and the passwords to keep out of text. */
 export function targetOf(url: URL, location: string, timeoutMs: number): SharedTarget {
-  let password = url.password;
-  try {
-    password = decodeURIComponent(url.password);
-  } catch {
-    // A malformed escape: keep it as written.
-  }
-  return { location, host: url.hostname || 'localhost', password, timeoutMs };
+  return { location, host: url.hostname || 'localhost', secrets: urlSecrets(url.href), timeoutMs };
 }

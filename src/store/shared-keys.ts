@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { ConfigError, StorageError } from '../errors.js';
 import type { EnvVars } from '../shared/home.js';
@@ -6,8 +5,9 @@ import { type KeySource, keyFingerprint, randomDataKey } from './encrypted-codec
 import { type KdfParams, canonicalBase64 } from './envelope.js';
 import { KEYCHAIN_SERVICE, SCRYPT_COST } from './limits.js';
 import { type PassphraseProvider, deriveKey } from './passphrase-key.js';
-import type { SharedMeta } from './shared-store.js';
+import { SHARED_SCHEMA_VERSION, type SharedMeta } from './shared-store.js';
 import { childEnvironment } from '../shared/child-env.js';
+import { type BoundedOutcome, runBoundedCommand } from '../shared/bounded-command.js';
 
 // The data key of a shared store. Every machine of a fleet must hold the same key, so it is given rather
 // than created per machine: LOGINKIT_DATA_KEY (base64 of 32 bytes), LOGINKIT_DATA_KEY_COMMAND (a command
@@ -129,7 +129,7 @@ function sourceFor(key: Buffer, meta: SharedMeta, location: string): KeySource {
 export async function keyForNewStore(options: SharedKeyOptions, generate: boolean): Promise<ChosenKey> {
   if (generate || hasGivenDataKey(options.env)) {
     const key = generate ? randomDataKey() : (await givenDataKey(options)).key;
-    return { key, meta: { schemaVersion: 1, protection: 'data-key', keyId: keyFingerprint(key) } };
+    return { key, meta: { schemaVersion: SHARED_SCHEMA_VERSION, protection: 'data-key', keyId: keyFingerprint(key) } };
   }
   const kdf: KdfParams = { name: 'scrypt', ...SCRYPT_COST, salt: randomBytes(16).toString('base64') };
   const passphrase = await passphraseOf(options, 'create');
@@ -139,7 +139,7 @@ export async function keyForNewStore(options: SharedKeyOptions, generate: boolea
     );
   }
   const key = await deriveKey(passphrase, Buffer.from(kdf.salt, 'base64'), kdf);
-  return { key, meta: { schemaVersion: 1, protection: 'passphrase', keyId: keyFingerprint(key), kdf } };
+  return { key, meta: { schemaVersion: SHARED_SCHEMA_VERSION, protection: 'passphrase', keyId: keyFingerprint(key), kdf } };
 }
 
 /**
@@ -228,20 +228,29 @@ async function passphraseOf(options: SharedKeyOptions, purpose: 'unlock' | 'crea
 
 /**
  * Runs the key command through the shell without the variables that unlock stores (see childEnvironment),
- * bounded in time and output.
+ * in a process group of its own, bounded in time and output.
  */
-function runKeyCommand(command: string, env: EnvVars): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile(
-      '/bin/sh',
-      ['-c', command],
-      { env: childEnvironment(env), timeout: KEY_COMMAND_TIMEOUT_MS, maxBuffer: KEY_COMMAND_MAX_OUTPUT, windowsHide: true },
-      (error, stdout) => {
-        if (error) {
-          const why = error.killed ? `did not finish within ${KEY_COMMAND_TIMEOUT_MS / 1000} s` : `failed (exit ${String(error.code)})`;
-          reject(new ConfigError(`LOGINKIT_DATA_KEY_COMMAND ${why}.\nCheck the command; it must print the base64 data key on stdout.`));
-        } else resolve(stdout);
-      },
-    );
+async function runKeyCommand(command: string, env: EnvVars): Promise<string> {
+  const outcome = await runBoundedCommand(['/bin/sh', '-c', command], {
+    env: childEnvironment(env),
+    timeoutMs: KEY_COMMAND_TIMEOUT_MS,
+    maxOutputBytes: KEY_COMMAND_MAX_OUTPUT,
   });
+  if (outcome.kind === 'ok') return outcome.stdout.toString('utf8');
+  throw new ConfigError(
+    `LOGINKIT_DATA_KEY_COMMAND ${dataKeyCommandFailure(outcome)}.\nCheck the command; it must print the base64 data key on stdout.`,
+  );
+}
+
+function dataKeyCommandFailure(outcome: Exclude<BoundedOutcome, { kind: 'ok' }>): string {
+  switch (outcome.kind) {
+    case 'timeout':
+      return `did not finish within ${KEY_COMMAND_TIMEOUT_MS / 1000} s`;
+    case 'too_large':
+      return `printed more than ${KEY_COMMAND_MAX_OUTPUT} bytes`;
+    case 'not_found':
+      return 'could not be started (/bin/sh not found)';
+    case 'failed':
+      return `failed (exit ${String(outcome.status)})`;
+  }
 }

@@ -2,13 +2,15 @@
 // checked like a typed key, cached, re-run once after a 401, and never shown — not by status, not in errors.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
 import OpenAI from 'openai';
 import { createLoginkit } from '../../src/index.js';
-import { makeHome } from '../helpers/cli.js';
+import { makeHome, spawnCli } from '../helpers/cli.js';
+import { processGone } from '../helpers/processes.js';
 import { type SdkStandIns, startSdkStandIns } from '../helpers/sdk-stand-ins.js';
 import { KEY_COMMAND_CONFIG } from './readme-examples.js';
 import { runLoginkit, writeScript } from './support.js';
@@ -77,7 +79,7 @@ describe('key commands', () => {
     assert.ok(Date.parse(parsed.expiresAt) > Date.now());
   });
 
-  test('the command does not get what unlocks the store: passphrase, data key, its command, a password in the store URL', async () => {
+  test('the command does not get what unlocks the store: passphrase, data key, its command, database passwords, a password in the store URL', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'loginkit-keycmd-env-'));
     const script = await writeScript(
       'print-env-key.mjs',
@@ -91,17 +93,19 @@ process.stdout.write(${JSON.stringify(key())});`,
       LOGINKIT_PASSPHRASE: 'passphrase-for-the-store',
       LOGINKIT_DATA_KEY: Buffer.alloc(32, 9).toString('base64'),
       LOGINKIT_DATA_KEY_COMMAND: 'cat /run/secrets/data-key',
+      PGPASSWORD: 'pg-password',
+      PGPASSFILE: '/run/secrets/pgpass',
+      PGSERVICEFILE: '/run/secrets/pg_service.conf',
+      REDISCLI_AUTH: 'redis-password',
     };
-    const kit = createLoginkit({
-      home,
-      env: { ...secrets, LOGINKIT_STORE: 'redis://:db-password@127.0.0.1:1/0', KEEP_ME: 'yes' },
-      store: 'memory',
-    });
-    await kit.getToken('openai');
-    const childEnv = JSON.parse(await readFile(join(dir, 'env.json'), 'utf8')) as Record<string, string>;
-    assert.equal(childEnv.KEEP_ME, 'yes', 'the rest of the environment is inherited');
-    for (const name of [...Object.keys(secrets), 'LOGINKIT_STORE'])
-      assert.equal(childEnv[name], undefined, `${name} reached the key command`);
+    for (const store of ['redis://:db-password@127.0.0.1:1/0', 'postgres://fleet@db.example/fleet?sslmode=require&password=db-password']) {
+      const kit = createLoginkit({ home, env: { ...secrets, LOGINKIT_STORE: store, KEEP_ME: 'yes' }, store: 'memory' });
+      await kit.getToken('openai');
+      const childEnv = JSON.parse(await readFile(join(dir, 'env.json'), 'utf8')) as Record<string, string>;
+      assert.equal(childEnv.KEEP_ME, 'yes', 'the rest of the environment is inherited');
+      for (const name of [...Object.keys(secrets), 'LOGINKIT_STORE'])
+        assert.equal(childEnv[name], undefined, `${name} reached the key command (store ${store})`);
+    }
   });
 
   test('keyCommandTtl 0 runs the command every time; "store" caching is shared by every client of the home', async () => {
@@ -133,11 +137,12 @@ process.stdout.write(${JSON.stringify(key())});`,
     for (const output of [text.stdout, text.stderr, json.stdout, json.stderr]) assert.ok(!output.includes(good));
   });
 
-  test('timeout, non-zero exit, garbage and a missing program: one clear error, no output repeated', async () => {
+  test('timeout, non-zero exit, garbage and a missing program: one clear error, no output repeated', { timeout: 60_000 }, async () => {
     const secret = key();
     const cases: Array<{ source: string; expect: RegExp; timeout?: number }> = [
       {
-        source: `process.stdout.write(${JSON.stringify(secret)}); setTimeout(() => {}, 60_000);`,
+        // Never finishes: a time-out that does not fire fails this test in seconds instead of hanging it.
+        source: `process.stdout.write(${JSON.stringify(secret)}); setInterval(() => {}, 1_000);`,
         expect: /did not finish within 1 s/,
         timeout: 1,
       },
@@ -156,7 +161,9 @@ process.stdout.write(${JSON.stringify(key())});`,
     for (const { source, expect, timeout } of cases) {
       const script = await writeScript('helper.mjs', source);
       const home = await homeWith({ keyCommand: [process.execPath, script], ...(timeout ? { keyCommandTimeout: timeout } : {}) });
-      const result = await runLoginkit(['token', 'openai'], { home });
+      const started = Date.now();
+      const result = await runLoginkit(['token', 'openai'], { home, timeoutMs: 10_000 });
+      assert.ok(Date.now() - started < 8_000, `ended within seconds: ${source}`);
       assert.equal(result.code, 1, source);
       assert.match(result.stderr, expect);
       assert.match(result.stderr, /helper\.mjs/);
@@ -166,6 +173,75 @@ process.stdout.write(${JSON.stringify(key())});`,
     }
     const missing = await runLoginkit(['token', 'openai'], { home: await homeWith({ keyCommand: ['/nonexistent/op', 'read'] }) });
     assert.match(missing.stderr, /`\/nonexistent\/op read` could not be started/);
+  });
+
+  test(
+    'commands that fork end within seconds, their children killed with them: sleep, yes, a background child holding the pipe',
+    { timeout: 30_000 },
+    async () => {
+      const good = key();
+      const dir = await mkdtemp(join(tmpdir(), 'loginkit-keycmd-fork-'));
+      const cases: Array<{ argv: string[]; expect: RegExp | string; pidFile?: string }> = [
+        { argv: ['sh', '-c', 'sleep 30'], expect: /did not finish within 1 s/ },
+        { argv: ['sh', '-c', `sleep 30 & echo $! > ${dir}/sleep.pid; wait`], expect: /did not finish within 1 s/, pidFile: 'sleep.pid' },
+        { argv: ['sh', '-c', `yes ${good}`], expect: /printed more than 64 KiB/ },
+        { argv: ['sh', '-c', `yes ${good} & echo $! > ${dir}/yes.pid; wait`], expect: /printed more than 64 KiB/, pidFile: 'yes.pid' },
+        { argv: ['sh', '-c', `echo ${good}; sleep 30 & echo $! > ${dir}/held.pid`], expect: good, pidFile: 'held.pid' },
+      ];
+      for (const { argv, expect, pidFile } of cases) {
+        const kit = createLoginkit({
+          home: await homeWith({ keyCommand: argv, keyCommandTimeout: 1 }),
+          env: { PATH: process.env.PATH ?? '' },
+          store: 'memory',
+        });
+        const started = Date.now();
+        const outcome = await kit.getToken('openai').catch((error: Error) => error.message);
+        assert.ok(Date.now() - started < 6_000, `${argv.join(' ')} ended within seconds`);
+        if (typeof expect === 'string') assert.equal(outcome, expect);
+        else assert.match(outcome, expect);
+        if (pidFile) assert.ok(await processGone(join(dir, pidFile)), `the child of ${argv.join(' ')} was killed with its group`);
+      }
+    },
+  );
+
+  test('Ctrl-C on loginkit ends the key command it is waiting for, with its children', { timeout: 30_000 }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'loginkit-keycmd-int-'));
+    const home = await homeWith({ keyCommand: ['sh', '-c', `sleep 30 & echo $! > ${dir}/sleep.pid; wait`] });
+    const run = spawnCli(['token', 'openai'], { home, env: { LOGINKIT_STORE: 'file' }, timeoutMs: 20_000 });
+    for (let i = 0; i < 200 && !(await readFile(join(dir, 'sleep.pid'), 'utf8').catch(() => '')).trim(); i++) await sleep(25);
+    run.child.kill('SIGINT');
+    const result = await run.exited;
+    assert.notEqual(result.code, 0);
+    assert.ok(await processGone(join(dir, 'sleep.pid')), "the key command's child outlived loginkit");
+  });
+
+  test('keyCommandTtl out of range (1e13) is a config error naming the setting, not a crash', async () => {
+    const home = await homeWith({ keyCommand: ['/bin/echo', key()], keyCommandTtl: 1e13 });
+    const result = await runLoginkit(['token', 'openai', '--json'], { home });
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /provider "openai": field keyCommandTtl must be at most 31536000/);
+    assert.doesNotMatch(result.stderr, /Invalid time value|bug/);
+    const year = await runLoginkit(['token', 'openai', '--json'], {
+      home: await homeWith({ keyCommand: ['/bin/echo', key()], keyCommandTtl: 31_536_000 }),
+    });
+    assert.equal(year.code, 0, year.stderr);
+  });
+
+  test("a relative program path with a slash is taken from config.json's folder, never the working directory", async () => {
+    const [mine, planted] = [key(), key()];
+    const home = await homeWith({ keyCommand: ['./bin/print-key'] });
+    await mkdir(join(home, 'bin'));
+    await writeScript('print-key', `process.stdout.write(${JSON.stringify(mine)});`, join(home, 'bin'));
+    const checkout = await mkdtemp(join(tmpdir(), 'loginkit-hostile-checkout-'));
+    await mkdir(join(checkout, 'bin'));
+    await writeScript('print-key', `process.stdout.write(${JSON.stringify(planted)});`, join(checkout, 'bin'));
+    const cwd = process.cwd();
+    process.chdir(checkout);
+    try {
+      assert.equal(await createLoginkit({ home, env: {}, store: 'memory', cwd: checkout }).getToken('openai'), mine);
+    } finally {
+      process.chdir(cwd);
+    }
   });
 
   test('a 401 runs the command once more and retries with the new key; a key refused twice stands', async () => {

@@ -5,8 +5,16 @@ import { join } from 'node:path';
 import { type CliResult, runCli } from '../helpers/cli.js';
 
 /** Runs `loginkit <argv>` in this process (test/helpers/cli.ts) on a plaintext store, with `env` over the CLI's environment. */
-export function runLoginkit(argv: string[], opts: { home: string; env?: Record<string, string>; cwd?: string }): Promise<CliResult> {
-  return runCli(argv, { home: opts.home, env: { LOGINKIT_STORE: 'file', ...opts.env }, ...(opts.cwd ? { cwd: opts.cwd } : {}) });
+export function runLoginkit(
+  argv: string[],
+  opts: { home: string; env?: Record<string, string>; cwd?: string; timeoutMs?: number },
+): Promise<CliResult> {
+  return runCli(argv, {
+    home: opts.home,
+    env: { LOGINKIT_STORE: 'file', ...opts.env },
+    ...(opts.cwd ? { cwd: opts.cwd } : {}),
+    ...(opts.timeoutMs ? { timeoutMs: opts.timeoutMs } : {}),
+  });
 }
 
 /** Writes an executable Node script into a fresh folder and returns its path. */

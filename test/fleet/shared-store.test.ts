@@ -153,7 +153,7 @@ for (const db of backends) {
       for (let i = 0; i < 24; i++) assert.equal(entries[`race:${i}`], i, `entry ${i} survived`);
     });
 
-    test('exec: the program gets the credential, and none of the store password, data key, key command or passphrase', async () => {
+    test('exec: the program gets the credential, and none of the store password, data key, key command, passphrase or database passwords', async () => {
       const home = await machineHome(db.url(), { id: 'demo', issuer: 'https://auth.example.com', clientId: 'loginkit-test' });
       const seen = join(home, 'child-env.json');
       const result = await runCli(
@@ -167,13 +167,21 @@ for (const db of backends) {
         ],
         {
           home,
-          env: { ...fleetEnv(db.url(), key), LOGINKIT_DATA_KEY_COMMAND: `echo ${key}`, LOGINKIT_PASSPHRASE: 'never-for-children' },
+          env: {
+            ...fleetEnv(db.url(), key),
+            LOGINKIT_DATA_KEY_COMMAND: `echo ${key}`,
+            LOGINKIT_PASSPHRASE: 'never-for-children',
+            PGPASSWORD: db.password,
+            PGPASSFILE: '/run/secrets/pgpass',
+            REDISCLI_AUTH: db.password,
+          },
         },
       );
       assert.equal(result.code, 0, result.stderr);
       const childEnv = JSON.parse(await readFile(seen, 'utf8')) as Record<string, string>;
       assert.ok(Object.values(childEnv).includes(`shared-${db.name}-token`), 'the credential is in the child environment');
-      for (const name of ['LOGINKIT_STORE', 'LOGINKIT_DATA_KEY', 'LOGINKIT_DATA_KEY_COMMAND', 'LOGINKIT_PASSPHRASE']) {
+      const unlocking = ['LOGINKIT_STORE', 'LOGINKIT_DATA_KEY', 'LOGINKIT_DATA_KEY_COMMAND', 'LOGINKIT_PASSPHRASE'];
+      for (const name of [...unlocking, 'PGPASSWORD', 'PGPASSFILE', 'REDISCLI_AUTH']) {
         assert.equal(childEnv[name], undefined, `${name} reached the child`);
       }
       assertNoSecret(JSON.stringify(childEnv), db.password, key, 'never-for-children');
@@ -271,23 +279,23 @@ describe('shared store: schema and records on PostgreSQL', { skip: missing }, ()
     postgres?.sql('CREATE DATABASE other');
     const otherKey = await initWithNewKey(otherUrl);
     await seedSharedToken(sharedStore(fleetEnv(otherUrl, otherKey)), 'intruder', 'foreign-token');
-    const foreign = postgres?.sqlOn('other', "SELECT data FROM loginkit_store WHERE key = 'intruder/default'") ?? '';
-    postgres?.sqlOn('fresh', `INSERT INTO loginkit_store (key, version, data) VALUES ('intruder/default', 1, '${foreign}')`);
+    const foreign = postgres?.sqlOn('other', "SELECT data FROM loginkit_store WHERE key <> '~meta'") ?? '';
+    postgres?.sqlOn('fresh', `INSERT INTO loginkit_store (key, version, data) VALUES ('r.intruder', 1, '${foreign}')`);
     const refused = await runCli(['token', 'demo'], { home, env: fleetEnv(url, key) });
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /record "intruder\/default"\) was encrypted with another data key/);
-    const before = postgres?.sqlOn('fresh', "SELECT version || data FROM loginkit_store WHERE key = 'demo/default'");
+    assert.match(refused.stderr, /record "r\.intruder"\) was encrypted with another data key/);
+    const before = postgres?.sqlOn('fresh', "SELECT string_agg(key || version || data, ',' ORDER BY key) FROM loginkit_store");
     await assert.rejects(store.update((entries) => ({ ...entries, extra: 1 })));
-    assert.equal(postgres?.sqlOn('fresh', "SELECT version || data FROM loginkit_store WHERE key = 'demo/default'"), before);
-    postgres?.sqlOn('fresh', "DELETE FROM loginkit_store WHERE key = 'intruder/default'");
+    assert.equal(postgres?.sqlOn('fresh', "SELECT string_agg(key || version || data, ',' ORDER BY key) FROM loginkit_store"), before);
+    postgres?.sqlOn('fresh', "DELETE FROM loginkit_store WHERE key = 'r.intruder'");
 
     postgres?.sqlOn(
       'fresh',
-      `UPDATE loginkit_store SET data = replace(data, '"schemaVersion":1', '"schemaVersion":2') WHERE key = '~meta'`,
+      `UPDATE loginkit_store SET data = replace(data, '"schemaVersion":2', '"schemaVersion":3') WHERE key = '~meta'`,
     );
     const newer = await runCli(['token', 'demo'], { home, env: fleetEnv(url, key) });
     assert.equal(newer.code, 1);
-    assert.match(newer.stderr, /has schema version 2, newer than this loginkit understands \(1\); nothing was changed\.\nUpgrade loginkit/);
+    assert.match(newer.stderr, /has schema version 3, newer than this loginkit understands \(2\); nothing was changed\.\nUpgrade loginkit/);
     const init = await runCli(['store', 'init'], { home, env: fleetEnv(url, key) });
     assert.equal(init.code, 1, 'init does not overwrite a newer schema');
   });

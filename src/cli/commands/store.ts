@@ -124,7 +124,13 @@ function describeSharedMove(io: Io, result: MigrationResult): void {
 function printReport(io: Io, report: StoreReport): void {
   const asked = `${report.selection.choice} (${report.selection.source === 'default' ? 'the default' : `from ${report.selection.source === 'option' ? '--store' : report.selection.source}`})`;
   const lines = [`Credential store: ${report.path}`];
-  if (!report.exists && report.problem) {
+  if (report.exists === null) {
+    lines.push(
+      `  backend: ${report.backend ?? 'unknown'}`,
+      '  unreachable: whether it exists is unknown',
+      `  problem: ${(report.problem ?? '').replace(/\n/g, '\n    ')}`,
+    );
+  } else if (!report.exists && report.problem) {
     lines.push(`  backend: ${report.backend ?? 'unknown'}`, `  problem: ${report.problem.replace(/\n/g, '\n    ')}`);
   } else if (!report.exists) {
     lines.push('  not created yet: it is created when you first sign in', `  new credentials go to: ${asked}`);
