@@ -62,7 +62,7 @@ export interface ProviderStatus {
   problem: string | null;
 }
 
-/** The state of one provider, or of every provider with a credential (stored or in the environment) or configured. */
+/** The state of one provider, or of every provider with a source (stored, in the environment, a key command) or configured. */
 export async function status(ctx: LoginkitContext, id?: string, choice: { profile?: string } = {}): Promise<ProviderStatus[]> {
   if (id !== undefined) {
     await knownProvider(ctx, id);
@@ -71,7 +71,7 @@ export async function status(ctx: LoginkitContext, id?: string, choice: { profil
   const [known, stored] = await Promise.all([ctx.providers.list(), ctx.session.storedProviders()]);
   const ids = new Set(stored);
   for (const provider of known) {
-    if (!provider.builtin || apiKeyFromEnvironment(provider, ctx.env)) ids.add(provider.id);
+    if (!provider.builtin || provider.keyCommand || apiKeyFromEnvironment(provider, ctx.env)) ids.add(provider.id);
   }
   // One provider's damaged record must not hide the state of the others.
   return Promise.all(

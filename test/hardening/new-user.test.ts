@@ -41,6 +41,19 @@ describe('11. unknown provider ids', () => {
     assert.match(result.stderr, /Did you mean "openai"\?/);
   });
 
+  test('two letters swapped count as one typo: the closest id is suggested', async () => {
+    const home = await makeHome();
+    for (const [typo, meant] of [
+      ['opneai', 'openai'],
+      ['antrhopic', 'anthropic'],
+      ['gorq', 'groq'],
+    ]) {
+      const result = await runCli(['token', typo as string], { home, env: ENV });
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, new RegExp(`Unknown provider "${typo}"\\. Did you mean "${meant}"\\?`));
+    }
+  });
+
   test('a provider id "__proto__" is refused: on the command line and as a key of config.json', async () => {
     const plain = await runCli(['token', '__proto__'], { home: await makeHome(), env: ENV });
     assert.equal(plain.code, 2, plain.stderr);
