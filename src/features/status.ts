@@ -58,6 +58,8 @@ export interface ProviderStatus {
   workspace: string | null;
   /** Every source found, the one in effect marked. */
   sources: CredentialSource[];
+  /** The environment variable used instead of this profile's stored credential (as `login` warns); else null. */
+  shadowedBy: string | null;
   /** Why this provider's state could not be read (a damaged record), while the others' could; else null. */
   problem: string | null;
 }
@@ -103,6 +105,7 @@ function unreadable(id: string, error: unknown): ProviderStatus {
     plan: null,
     workspace: null,
     sources: [],
+    shadowedBy: null,
     problem: error.message,
   };
 }
@@ -132,6 +135,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     plan: null,
     workspace: null,
     sources,
+    shadowedBy: fromEnv && current ? fromEnv.variable : null,
     problem: null,
   };
   const nothing = { account: null, scopes: [], expiresAt: null, refreshable: false };
