@@ -22,7 +22,10 @@ export interface LoginkitOptions {
   fetch?: FetchLike;
   /** Opens a URL for the person. Default: `$BROWSER`, else the system browser. */
   openBrowser?: (url: string) => Promise<void>;
-  /** Receives progress of sign-ins, for a UI to render. */
+  /**
+   * Receives progress of sign-ins, for a UI to render. Without one (here or on the sign-in), a sign-in that
+   * needs a person writes its instructions to stderr, as the CLI does; the sign-in's `quiet` turns that off.
+   */
   onEvent?: (event: LoginEvent) => void;
   /**
    * Told about problems that were worked around, e.g. a failed refresh while the current token is still
@@ -71,6 +74,8 @@ export interface LoginkitContext {
   readonly warn: (message: string) => void;
   /** The application's `onEvent`. */
   readonly emit: (event: LoginEvent) => void;
+  /** Whether the application gave an `onEvent` (else a sign-in writes its instructions to stderr itself). */
+  readonly listensToEvents: boolean;
   /** The application's `openBrowser`, when it gave one. */
   readonly openBrowser: ((url: string) => Promise<void>) | undefined;
   /** The application's view of where this process runs, when it gave one. */
@@ -119,6 +124,7 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
     providers: createProviderLookup(home),
     warn,
     emit: options.onEvent ?? (() => undefined),
+    listensToEvents: options.onEvent !== undefined,
     openBrowser: options.openBrowser,
     environment: options.environment,
     cwd: options.cwd ?? process.cwd(),

@@ -76,7 +76,7 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     accountClaims: oauth.accountClaims,
     apiKeySupported: provider.apiKey !== undefined,
     deviceFlow,
-    ...personSide(ctx, options, environment),
+    ...personSide(ctx, options, environment, provider.displayName),
   });
   const exchange = oauth.apiKeyExchange;
   const apiKey =

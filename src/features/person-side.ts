@@ -1,5 +1,6 @@
 import type { LoginkitContext } from '../context.js';
 import type { LoginEvent } from '../sign-in/events.js';
+import { instructionWriter } from '../sign-in/instructions.js';
 import type { LoginEnvironment, LoginMethod } from '../sign-in/login-environment.js';
 import type { SignInRequest } from '../sign-in/sign-in.js';
 
@@ -17,21 +18,34 @@ export interface PersonOptions {
   signal?: AbortSignal;
   /** Receives progress of this sign-in (in addition to the client's `onEvent`). */
   onEvent?: (event: LoginEvent) => void;
+  /**
+   * With no `onEvent` here or on the client, a sign-in that needs a person writes what to do (the URL, the
+   * device code, where to paste) to stderr, as the CLI does; `quiet: true` keeps it silent instead.
+   */
+  quiet?: boolean;
 }
 
 /**
  * The person's side of a sign-in request: how the URL reaches them (the client's `openBrowser`, else the
- * system browser), what they paste, where progress goes (the client's `onEvent` and this sign-in's),
- * cancellation, the wait and the clock.
+ * system browser), what they paste, where progress goes (the client's `onEvent` and this sign-in's; with
+ * neither, instructions on stderr), cancellation, the wait and the clock. `name` is what the person signs in to.
  */
 export function personSide(
   ctx: LoginkitContext,
   options: PersonOptions,
   environment: LoginEnvironment,
+  name: string,
 ): Pick<
   SignInRequest,
   'method' | 'environment' | 'openBrowser' | 'browserInjected' | 'noBrowser' | 'pasted' | 'onEvent' | 'signal' | 'timeoutMs' | 'now'
 > {
+  const silent = ctx.listensToEvents || options.onEvent !== undefined || options.quiet === true;
+  const instructions = silent
+    ? undefined
+    : instructionWriter((text) => process.stderr.write(text), name, {
+        browserReachesPerson: ctx.openBrowser !== undefined && options.noBrowser !== true,
+        now: ctx.now,
+      });
   return {
     method: options.method ?? 'auto',
     environment,
@@ -42,6 +56,7 @@ export function personSide(
     onEvent: (event) => {
       ctx.emit(event);
       options.onEvent?.(event);
+      instructions?.(event);
     },
     signal: options.signal,
     timeoutMs: options.timeoutMs,
