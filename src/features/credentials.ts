@@ -53,7 +53,7 @@ export async function secretFor(ctx: LoginkitContext, id: string, choice: Creden
     if (fromEnv) return { source: 'env', ...fromEnv };
     if (choice.source === 'env') {
       const names = provider?.apiKey?.envVars.join(' or ') || 'no environment variable';
-      throw new LoginRequiredError(id, `--source env: ${names} is not set for "${id}".`);
+      throw new LoginRequiredError(id, `Source "env" was chosen, but ${names} is not set for "${id}".`);
     }
     if (provider?.keyCommand) {
       const { describeCommand } = await import('../session/key-command.js');
