@@ -235,6 +235,17 @@ test('17. login --json and status --json: one shape per concept, with schemaVers
   assert.deepEqual(Object.keys(signedIn).sort(), Object.keys(entry).sort(), 'exactly the fields of a status entry');
   assert.deepEqual(signedIn, entry, 'in the same shapes');
   assert.equal(typeof login.store, 'string');
+
+  // A variable that takes precedence over what was just stored: the entry says so, as the warning does.
+  const shadowed = await runCli(['login', 'openai', '--with-api-key', '--no-verify', '--json', '--profile', 'work'], {
+    home,
+    input: OPENAI_KEY,
+    env: { ...ENV, OPENAI_API_KEY: `sk-proj-${'Z9y8X7w6V5'.repeat(3)}` },
+  });
+  assert.match(shadowed.stderr, /warning: OPENAI_API_KEY is set in this environment/);
+  const shadowedEntry = JSON.parse(shadowed.stdout) as { profile: string; source: string; shadowedBy: string | null };
+  assert.deepEqual([shadowedEntry.profile, shadowedEntry.source, shadowedEntry.shadowedBy], ['work', 'env', 'OPENAI_API_KEY']);
+  assert.equal(entry.shadowedBy, null);
 });
 
 test('18. LOGINKIT_DEBUG=1 stack traces point into src/, not the minified bundle', async () => {
