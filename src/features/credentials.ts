@@ -11,9 +11,9 @@ import { profileFor } from './profile.js';
 /** Which credential to use: a profile (default: the active one) and, when both exist, env or store. */
 export interface CredentialChoice {
   /** Profile name; default `$LOGINKIT_PROFILE`, else the one chosen with `switch`, else `default`. */
-  profile?: string;
+  profile?: string | undefined;
   /** `env` or `store` forces that source; default: the provider's environment variable wins when set. */
-  source?: 'env' | 'store';
+  source?: 'env' | 'store' | undefined;
 }
 
 /** What `exec` puts in a child's environment. */

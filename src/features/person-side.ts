@@ -7,22 +7,22 @@ import type { SignInRequest } from '../sign-in/sign-in.js';
 /** What the caller of a sign-in says about reaching the person; a provider's login and an MCP server's take the same. */
 export interface PersonOptions {
   /** How long to wait for the person, in ms. Default: 300 000; for a device code, the code's lifetime. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /** Only announce the URL (event `authorization_url`); do not open a browser. */
-  noBrowser?: boolean;
+  noBrowser?: boolean | undefined;
   /** `browser`, `device` (a code entered on any device), `paste`, or `auto` (default: decided from the environment). */
-  method?: LoginMethod | 'auto';
+  method?: LoginMethod | 'auto' | undefined;
   /** What the person pastes (the URL their browser ended on), raced against the loopback callback; see `createPasteBox`. */
-  pasted?: AsyncIterable<string>;
+  pasted?: AsyncIterable<string> | undefined;
   /** Cancels the sign-in. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Receives progress of this sign-in (in addition to the client's `onEvent`). */
-  onEvent?: (event: LoginEvent) => void;
+  onEvent?: ((event: LoginEvent) => void) | undefined;
   /**
    * With no `onEvent` here or on the client, a sign-in that needs a person writes what to do (the URL, the
    * device code, where to paste) to stderr, as the CLI does; `quiet: true` keeps it silent instead.
    */
-  quiet?: boolean;
+  quiet?: boolean | undefined;
 }
 
 /**

@@ -74,11 +74,26 @@ declare global {
   const idpTokenEndpoint: string;
   const idpIdToken: string;
   const idpClientId: string;
+  const maybeText: string | undefined;
+  const maybeMs: number | undefined;
 }
 export {};
 `;
 
-/** Every ```ts block of README.md and docs/*.md, with where it starts. */
+/**
+ * Beyond the README: an application passes on settings it may not have (flags, variables). Under
+ * `exactOptionalPropertyTypes` that compiles only where the option's type says `| undefined` too.
+ */
+const FORWARDED_OPTIONS = `import { createLoginkit } from 'loginkit';
+
+const kit = createLoginkit({ home: maybeText, timeoutMs: maybeMs, cwd: maybeText, onEvent: undefined });
+await kit.login('acme', { profile: maybeText, timeoutMs: maybeMs, quiet: undefined, signal: undefined });
+await kit.loginWithApiKey('openai', 'sk-proj-example', { profile: maybeText, verify: undefined });
+await kit.getToken('acme', { profile: maybeText, source: undefined });
+await kit.status('acme', { profile: maybeText });
+`;
+
+/** Every ```ts block of README.md and docs/*.md, with where it starts (and the forwarded options above). */
 async function examples(): Promise<Array<{ where: string; code: string }>> {
   const docs = existsSync(join(ROOT, 'docs')) ? (await readdir(join(ROOT, 'docs'))).filter((name) => name.endsWith('.md')) : [];
   const found: Array<{ where: string; code: string }> = [];
@@ -89,7 +104,7 @@ async function examples(): Promise<Array<{ where: string; code: string }>> {
       found.push({ where: `${file}:${line}`, code: match[1] as string });
     }
   }
-  return found;
+  return [...found, { where: 'forwarded options (readme-types.test.ts)', code: FORWARDED_OPTIONS }];
 }
 
 /** The example as a CommonJS module: imports stay on top, the rest runs in an async function (no top-level await there). */
@@ -147,7 +162,7 @@ describe('the README examples compile in a fresh consumer project against the pa
   });
 
   test('there are examples to compile', () => {
-    assert.ok(count >= 5, `found ${count} TypeScript examples`);
+    assert.ok(count >= 6, `found ${count - 1} TypeScript examples`);
   });
 
   for (const [compiler, bin] of [
