@@ -165,6 +165,19 @@ describe('the README examples compile in a fresh consumer project against the pa
     assert.ok(count >= 6, `found ${count - 1} TypeScript examples`);
   });
 
+  test('the packed package loads as it type-checks: require() from CommonJS, import from an ES module', async () => {
+    const probe = "typeof m.createLoginkit + ' ' + typeof m.SignInTimeoutError";
+    const required = await run(process.execPath, ['-e', `const m = require('loginkit'); process.stdout.write(${probe})`], {
+      cwd: join(dir, 'cjs'),
+    });
+    const imported = await run(
+      process.execPath,
+      ['--input-type=module', '-e', `const m = await import('loginkit'); process.stdout.write(${probe})`],
+      { cwd: join(dir, 'esm') },
+    );
+    assert.deepEqual([required.stdout, imported.stdout], ['function function', 'function function']);
+  });
+
   for (const [compiler, bin] of [
     ['TypeScript 7', 'node_modules/typescript/bin/tsc'],
     ['TypeScript 5.x', 'node_modules/typescript5/bin/tsc'],
