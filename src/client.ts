@@ -43,7 +43,11 @@ export interface Loginkit {
   /** Signs in to a provider through the browser (Authorization Code + PKCE), paste or a device code, and stores the tokens. */
   login(provider: string, options?: LoginOptions): Promise<LoginResult>;
   /** Checks an API key's shape, then (unless `verify` is false) asks the provider, then stores it. */
-  loginWithApiKey(provider: string, key: string, options?: { profile?: string; verify?: boolean }): Promise<LoginResult>;
+  loginWithApiKey(
+    provider: string,
+    key: string,
+    options?: { profile?: string | undefined; verify?: boolean | undefined },
+  ): Promise<LoginResult>;
   /**
    * The secret for the provider: its environment variable when set (unless `source: 'store'`), else the
    * stored API key or a valid access token, refreshed first when due. Throws LoginRequiredError when there is none.

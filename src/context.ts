@@ -15,38 +15,41 @@ import { type CredentialStoreOptions, type StoreChoice, createCredentialStore } 
 /** Options of `createLoginkit`; every side effect can be replaced. */
 export interface LoginkitOptions {
   /** Folder with config.json and the credential store. Default: `$LOGINKIT_HOME` or the platform's config folder. */
-  home?: string;
+  home?: string | undefined;
   /** Environment to read settings from. Default: `process.env`. */
-  env?: EnvVars;
+  env?: EnvVars | undefined;
   /** Fetch used for every request. Default: fetch through the proxy that `env`'s `HTTPS_PROXY`/`HTTP_PROXY`/`NO_PROXY` name. */
-  fetch?: FetchLike;
+  fetch?: FetchLike | undefined;
   /** Opens a URL for the person. Default: `$BROWSER`, else the system browser. */
-  openBrowser?: (url: string) => Promise<void>;
-  /** Receives progress of sign-ins, for a UI to render. */
-  onEvent?: (event: LoginEvent) => void;
+  openBrowser?: ((url: string) => Promise<void>) | undefined;
+  /**
+   * Receives progress of sign-ins, for a UI to render. Without one (here or on the sign-in), a sign-in that
+   * needs a person writes its instructions to stderr, as the CLI does; the sign-in's `quiet` turns that off.
+   */
+  onEvent?: ((event: LoginEvent) => void) | undefined;
   /**
    * Told about problems that were worked around, e.g. a failed refresh while the current token is still
    * valid, or a store that fell back to a plaintext file. Default: `process.emitWarning` (type
    * `LoginkitWarning`), so that no such problem is ever silent.
    */
-  onWarning?: (message: string) => void;
+  onWarning?: ((message: string) => void) | undefined;
   /** Clock in ms since the epoch. Default: `Date.now`. */
-  now?: () => number;
+  now?: (() => number) | undefined;
   /** Bound on every network call, in ms. Default: `$LOGINKIT_HTTP_TIMEOUT` seconds, else 30 000. */
-  timeoutMs?: number;
+  timeoutMs?: number | undefined;
   /**
    * Where new credentials are kept: `auto` (the OS keychain when it works, else a plaintext file, announced
    * through `onWarning`), `keychain`, `passphrase`, `file` (an explicit choice never falls back), `memory`,
    * or your own EntryStore. Default: `$LOGINKIT_STORE`, else `store` in config.json, else `auto`. An
    * existing store file is read with the backend that wrote it.
    */
-  store?: StoreChoice | 'memory' | EntryStore;
+  store?: StoreChoice | 'memory' | EntryStore | undefined;
   /** Supplies the passphrase of a `passphrase` store when `LOGINKIT_PASSPHRASE` is not set in `env`. */
-  askPassphrase?: PassphraseProvider;
+  askPassphrase?: PassphraseProvider | undefined;
   /** Where this process runs (SSH, WSL, container, CI, display), which decides how `login` signs in. Default: detected from `env`. */
-  environment?: LoginEnvironment;
+  environment?: LoginEnvironment | undefined;
   /** The working directory that project rules (`profileRules`, `.loginkit.json`) are matched against. Default: `process.cwd()`. */
-  cwd?: string;
+  cwd?: string | undefined;
 }
 
 /** Name of the credential store file inside the home folder. */
@@ -71,6 +74,8 @@ export interface LoginkitContext {
   readonly warn: (message: string) => void;
   /** The application's `onEvent`. */
   readonly emit: (event: LoginEvent) => void;
+  /** Whether the application gave an `onEvent` (else a sign-in writes its instructions to stderr itself). */
+  readonly listensToEvents: boolean;
   /** The application's `openBrowser`, when it gave one. */
   readonly openBrowser: ((url: string) => Promise<void>) | undefined;
   /** The application's view of where this process runs, when it gave one. */
@@ -119,6 +124,7 @@ export function createContext(options: LoginkitOptions): LoginkitContext {
     providers: createProviderLookup(home),
     warn,
     emit: options.onEvent ?? (() => undefined),
+    listensToEvents: options.onEvent !== undefined,
     openBrowser: options.openBrowser,
     environment: options.environment,
     cwd: options.cwd ?? process.cwd(),

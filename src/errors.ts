@@ -78,6 +78,20 @@ export class NetworkError extends LoginkitError {
   }
 }
 
+/** Nobody finished an interactive sign-in in time (`code: 'timeout'`). The CLI names its `--timeout` flag instead. */
+export class SignInTimeoutError extends LoginkitError {
+  /** How long the sign-in waited, in ms. */
+  readonly waitedMs: number;
+
+  constructor(waitedMs: number) {
+    super(
+      'timeout',
+      `Nobody completed the sign-in within ${Math.round(waitedMs / 1000)} s.\nSign in again; for more time, set the sign-in's \`timeoutMs\` option.`,
+    );
+    this.waitedMs = waitedMs;
+  }
+}
+
 /** No provider has this id (neither built in, nor configured, nor holding a stored credential). The CLI exits 2. */
 export class UnknownProviderError extends LoginkitError {
   /** The id that was asked for (already checked to be printable). */

@@ -28,6 +28,7 @@ export {
   NetworkError,
   ProviderError,
   ResponseTooLargeError,
+  SignInTimeoutError,
   UnknownProviderError,
   StorageError,
   causeChain,
@@ -40,6 +41,7 @@ export { childEnvironment } from './shared/child-env.js';
 export { STDIN_SECRET_MAX_BYTES, readBoundedText } from './shared/bounded-read.js';
 export { IMPORT_SOURCES, type ImportSource } from './importers/types.js';
 export type { LoginEvent } from './sign-in/events.js';
+export { loginEventLines } from './sign-in/instructions.js';
 export {
   browserCanReachCallback,
   chooseLoginMethod,

@@ -1,24 +1,6 @@
-import type { LoginEvent, RejectionReason } from '../index.js';
+import { type LoginEvent, loginEventLines } from '../index.js';
 import { type Io, say } from './output.js';
-import {
-  deviceCodeLines,
-  devicePollLine,
-  loadQrRenderer,
-  methodLines,
-  pasteRejectedLine,
-  pasteRequestLines,
-  portForwardingLines,
-} from './remote-login-text.js';
-
-const REJECTION_TEXT: Record<RejectionReason, string> = {
-  method: 'wrong HTTP method',
-  path: 'wrong path',
-  host: 'wrong Host header',
-  state_missing: 'no state',
-  state_mismatch: 'state does not match this login',
-  state_repeated: 'more than one state',
-  already_used: 'this login already received its callback',
-};
+import { loadQrRenderer } from './remote-login-text.js';
 
 /** Something that shows a sign-in's progress and can be torn down. */
 export interface LoginView {
@@ -41,6 +23,7 @@ export async function createLoginView(io: Io, providerName: string): Promise<Log
   // While the person may paste into this terminal, nothing animates over what they type.
   let pasting = false;
   const sayAbove = (lines: readonly string[]): void => {
+    if (lines.length === 0) return;
     if (!pasting) spinner?.pause();
     for (const line of lines) say(io, line);
     if (!pasting) spinner?.resume();
@@ -51,45 +34,35 @@ export async function createLoginView(io: Io, providerName: string): Promise<Log
     return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, '0')}`;
   };
 
+  const lines = (event: LoginEvent): string[] => loginEventLines(event, providerName, Date.now());
+
   return {
     onEvent(event) {
       switch (event.type) {
         case 'login_method':
-          for (const line of methodLines(providerName, event)) say(io, line);
+        case 'paste_rejected':
+        case 'port_busy':
+        case 'authorization_url':
+          for (const line of lines(event)) say(io, line);
           break;
         case 'port_forwarding':
-          sayAbove(portForwardingLines(event));
+        case 'device_poll':
+        case 'browser_failed':
+        case 'callback_rejected':
+          sayAbove(lines(event));
           break;
         case 'device_code':
           waitingFor = 'you to enter the code';
-          for (const line of deviceCodeLines(event, Date.now())) say(io, line);
+          for (const line of lines(event)) say(io, line);
           for (const line of renderQr?.(event.verificationUriComplete ?? event.verificationUri) ?? []) say(io, line);
           break;
-        case 'device_poll': {
-          const line = devicePollLine(event, Date.now());
-          if (line) sayAbove([line]);
-          break;
-        }
         case 'paste_requested':
           if (ticker) clearInterval(ticker);
           spinner?.pause();
           pasting = true;
-          for (const line of pasteRequestLines(event)) say(io, line);
-          break;
-        case 'paste_rejected':
-          say(io, pasteRejectedLine(event));
-          break;
-        case 'port_busy':
-          say(io, `Port ${event.port} is in use${event.holder ? ` by ${event.holder}` : ''}; using ${event.nextPort} instead.`);
-          break;
-        case 'authorization_url':
-          say(io, `To sign in to ${providerName}, open this URL in a browser:`);
-          say(io, event.url);
+          for (const line of lines(event)) say(io, line);
           break;
         case 'browser_opened':
-          break;
-        case 'browser_failed':
-          sayAbove([`Could not open a browser (${event.message}). Open the URL above yourself.`]);
           break;
         case 'waiting':
           deadline = event.deadline;
@@ -100,11 +73,8 @@ export async function createLoginView(io: Io, providerName: string): Promise<Log
           } else if (pasting) {
             say(io, `(Waiting up to ${timeLeft()} for the address or the browser; Ctrl-C to cancel.)`);
           } else {
-            say(io, `Waiting up to ${Math.round((deadline - Date.now()) / 1000)} s for the sign-in to finish…`);
+            for (const line of lines(event)) say(io, line);
           }
-          break;
-        case 'callback_rejected':
-          sayAbove([`Turned away a request to the sign-in listener (${REJECTION_TEXT[event.reason]}); still waiting.`]);
           break;
         case 'exchanging_code':
           if (ticker) clearInterval(ticker);

@@ -1,6 +1,6 @@
 import { writeSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
-import { LoginkitError, causeChain } from '../index.js';
+import { LoginkitError, SignInTimeoutError, causeChain } from '../index.js';
 
 /** Stable exit codes of the CLI. */
 export const EXIT = { ok: 0, failure: 1, usage: 2, loginRequired: 3, interrupted: 130 } as const;
@@ -73,7 +73,7 @@ export function exitCodeFor(error: unknown): number {
 
 /** Prints an error as one or two lines (with the stack and causes only when LOGINKIT_DEBUG=1). */
 export function reportError(io: Io, error: unknown, json: boolean): void {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = error instanceof SignInTimeoutError ? cliTimeoutMessage(error) : error instanceof Error ? error.message : String(error);
   const code = error instanceof LoginkitError ? error.code : 'internal';
   const [first, ...rest] = message.split('\n');
   say(io, `error: ${first}`);
@@ -85,4 +85,9 @@ export function reportError(io: Io, error: unknown, json: boolean): void {
     for (const current of causeChain(error, 5)) say(io, current instanceof Error ? (current.stack ?? current.message) : String(current));
   }
   if (json) printJson(io, { error: { code, message } });
+}
+
+/** A sign-in timeout in the CLI's words: the flag that gives more time, not the library option. */
+function cliTimeoutMessage(error: SignInTimeoutError): string {
+  return `Nobody completed the sign-in within ${Math.round(error.waitedMs / 1000)} s.\nRun the login again (use --timeout SECONDS for more time).`;
 }

@@ -11,9 +11,9 @@ import { type ProfileChoice, chooseProfile, profileFor } from './profile.js';
 /** Which credential to use: a profile (default: the active one) and, when both exist, env or store. */
 export interface CredentialChoice {
   /** Profile name; default `$LOGINKIT_PROFILE`, else the one chosen with `switch`, else `default`. */
-  profile?: string;
+  profile?: string | undefined;
   /** `env` or `store` forces that source; default: the provider's environment variable wins when set. */
-  source?: 'env' | 'store';
+  source?: 'env' | 'store' | undefined;
 }
 
 /** What `exec` puts in a child's environment. */
@@ -56,7 +56,7 @@ export async function secretFor(ctx: LoginkitContext, id: string, choice: Creden
     }
     if (choice.source === 'env') {
       const names = provider?.apiKey?.envVars.join(' or ') || 'no environment variable';
-      throw new LoginRequiredError(id, `--source env: ${names} is not set for "${id}".`);
+      throw new LoginRequiredError(id, `Source "env" was chosen, but ${names} is not set for "${id}".`);
     }
     if (provider?.keyCommand) {
       const { describeCommand } = await import('../session/key-command.js');

@@ -14,7 +14,7 @@ import { type PersonOptions, personSide } from './person-side.js';
 /** Options of one sign-in. */
 export interface LoginOptions extends PersonOptions {
   /** Profile to store the credential under (default: the active one). */
-  profile?: string;
+  profile?: string | undefined;
 }
 
 /** What a successful sign-in produced (no secrets). */
@@ -81,7 +81,7 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     accountClaims: oauth.accountClaims,
     apiKeySupported: provider.apiKey !== undefined,
     deviceFlow,
-    ...personSide(ctx, options, environment),
+    ...personSide(ctx, options, environment, provider.displayName),
   });
   const exchange = oauth.apiKeyExchange;
   const apiKey =
@@ -106,7 +106,7 @@ export async function loginWithApiKey(
   ctx: LoginkitContext,
   id: string,
   key: string,
-  options: { profile?: string; verify?: boolean } = {},
+  options: { profile?: string | undefined; verify?: boolean | undefined } = {},
 ): Promise<LoginResult> {
   const provider = await ctx.providers.find(id);
   const choice = await chooseProfile(ctx, id, options.profile);

@@ -12,8 +12,11 @@ import { type CredentialChoice, createFetch, secretFor } from './credentials.js'
 export interface OpenAIClientOptions {
   /** Called by the SDK before each request; the fetch sets the same credential, renewed when refused. */
   apiKey: () => Promise<string>;
-  /** The provider's base URL: config.json's `baseUrl`, else its variable (`OPENAI_BASE_URL`), else the default. */
-  baseURL: string | undefined;
+  /**
+   * The provider's base URL: config.json's `baseUrl`, else its variable (`OPENAI_BASE_URL`); absent for the
+   * SDK's default (absent, not undefined: the SDKs' types take no undefined under `exactOptionalPropertyTypes`).
+   */
+  baseURL?: string;
   /** Headers from config.json's `headers` for the provider. */
   defaultHeaders: Record<string, string>;
   fetch: typeof fetch;
@@ -26,14 +29,16 @@ export type AnthropicClientOptions = OpenAIClientOptions;
 export interface GoogleGenAIClientOptions {
   /** A placeholder the SDK requires; the fetch sends the real key. */
   apiKey: string;
-  httpOptions: { baseUrl: string | undefined; headers: Record<string, string>; fetch: typeof fetch };
+  /** `baseUrl` is absent for the SDK's default. */
+  httpOptions: { baseUrl?: string; headers: Record<string, string>; fetch: typeof fetch };
 }
 
 /** Settings for the Vercel AI SDK's `createOpenAI(…)` (`@ai-sdk/openai`) or `createAnthropic(…)` (`@ai-sdk/anthropic`). */
 export interface AISDKProviderSettings {
   /** A placeholder the SDK requires; the fetch sends the real key. */
   apiKey: string;
-  baseURL: string | undefined;
+  /** Absent for the SDK's default. */
+  baseURL?: string;
   headers: Record<string, string>;
   fetch: typeof fetch;
 }
@@ -46,9 +51,10 @@ const SDK_MANAGED_HEADERS = new Set(['anthropic-version']);
 /** `new OpenAI(await kit.openaiOptions())`. */
 export async function openaiOptions(ctx: LoginkitContext, id = 'openai', choice: CredentialChoice = {}): Promise<OpenAIClientOptions> {
   const provider = await ctx.providers.find(id);
+  const base = baseUrlOf(ctx, provider);
   return {
     apiKey: () => apiToken(ctx, id, choice),
-    baseURL: baseUrlOf(ctx, provider),
+    ...(base === undefined ? {} : { baseURL: base }),
     defaultHeaders: configuredHeaders(provider),
     fetch: createFetch(ctx, id, choice, { signInCredential: 'api' }),
   };
@@ -66,10 +72,11 @@ export async function googleGenAIOptions(
   choice: CredentialChoice = {},
 ): Promise<GoogleGenAIClientOptions> {
   const provider = await ctx.providers.find(id);
+  const base = baseUrlOf(ctx, provider);
   return {
     apiKey: PLACEHOLDER_KEY,
     httpOptions: {
-      baseUrl: baseUrlOf(ctx, provider),
+      ...(base === undefined ? {} : { baseUrl: base }),
       headers: configuredHeaders(provider),
       fetch: createFetch(ctx, id, choice, { signInCredential: 'api' }),
     },
@@ -83,7 +90,7 @@ export async function aiSdkOptions(ctx: LoginkitContext, id: string, choice: Cre
   return {
     apiKey: PLACEHOLDER_KEY,
     // The AI SDK's Anthropic provider takes the base URL with the API version (…/v1); Anthropic's own SDK without.
-    baseURL: base !== undefined && id === 'anthropic' ? `${base}/v1` : base,
+    ...(base === undefined ? {} : { baseURL: id === 'anthropic' ? `${base}/v1` : base }),
     headers: configuredHeaders(provider),
     fetch: createFetch(ctx, id, choice, { signInCredential: 'api' }),
   };

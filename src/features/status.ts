@@ -65,11 +65,13 @@ export interface ProviderStatus {
   workspace: string | null;
   /** Every source found, the one in effect marked. */
   sources: CredentialSource[];
+  /** The environment variable used instead of this profile's stored credential (as `login` warns); else null. */
+  shadowedBy: string | null;
   /** Why this provider's state could not be read (a damaged record), while the others' could; else null. */
   problem: string | null;
 }
 
-/** The state of one provider, or of every provider with a credential (stored or in the environment) or configured. */
+/** The state of one provider, or of every provider with a source (stored, in the environment, a key command) or configured. */
 export async function status(ctx: LoginkitContext, id?: string, choice: { profile?: string } = {}): Promise<ProviderStatus[]> {
   if (id !== undefined) {
     await knownProvider(ctx, id);
@@ -78,7 +80,7 @@ export async function status(ctx: LoginkitContext, id?: string, choice: { profil
   const [known, stored] = await Promise.all([ctx.providers.list(), ctx.session.storedProviders()]);
   const ids = new Set(stored);
   for (const provider of known) {
-    if (!provider.builtin || apiKeyFromEnvironment(provider, ctx.env)) ids.add(provider.id);
+    if (!provider.builtin || provider.keyCommand || apiKeyFromEnvironment(provider, ctx.env)) ids.add(provider.id);
   }
   // One provider's damaged record must not hide the state of the others.
   return Promise.all(
@@ -111,6 +113,7 @@ function unreadable(id: string, error: unknown): ProviderStatus {
     plan: null,
     workspace: null,
     sources: [],
+    shadowedBy: null,
     problem: error.message,
   };
 }
@@ -143,6 +146,7 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     plan: null,
     workspace: null,
     sources,
+    shadowedBy: fromEnv && current ? fromEnv.variable : null,
     problem: null,
   };
   const nothing = { account: null, scopes: [], expiresAt: null, refreshable: false };

@@ -8,7 +8,7 @@
 //        redirect_uri {issuer}/deviceauth/callback.
 import * as client from 'openid-client';
 import * as z from 'zod/mini';
-import { LoginkitError, ProviderError, sanitizeServerText, throwIfAborted } from '../errors.js';
+import { LoginkitError, ProviderError, SignInTimeoutError, sanitizeServerText, throwIfAborted } from '../errors.js';
 import { abortableConnection } from '../sign-in/abort.js';
 import { type DeviceFlowOptions, secondsToMs } from '../sign-in/device-flow.js';
 import type { FetchLike } from '../net/http.js';
@@ -67,7 +67,7 @@ export async function runOpenAIDeviceCodeFlow(options: OpenAIDeviceCodeOptions):
     throw new ProviderError(
       `Device code sign-in is not enabled for this account or workspace (${host} answered 404).\n` +
         'Turn on device code sign-in in your ChatGPT security settings, or ask your workspace admin to allow it; ' +
-        'or sign in another way: --method browser, or --paste to paste the address your browser ends on.',
+        'or sign in another way: the browser method, or paste to paste the address your browser ends on (loginkit login openai --method browser | --paste).',
       { error: 'device_code_not_enabled', status: 404 },
     );
   }
@@ -101,12 +101,12 @@ export async function runOpenAIDeviceCodeFlow(options: OpenAIDeviceCodeOptions):
     intervalMs: secondsToMs(issued.data.interval) ?? DEFAULT_INTERVAL_MS,
     deadline,
     expired: () =>
-      new ProviderError(
-        deadline < expiresAt
-          ? `Nobody completed the sign-in within ${Math.round((deadline - start) / 1000)} s.\nRun the login again (use --timeout SECONDS for more time).`
-          : `The code ${userCode} expired before the sign-in was completed (codes last 15 minutes).\nRun the login again for a new code.`,
-        { error: 'expired_token' },
-      ),
+      deadline < expiresAt
+        ? new SignInTimeoutError(deadline - start)
+        : new ProviderError(
+            `The code ${userCode} expired before the sign-in was completed (codes last 15 minutes).\nRun the login again for a new code.`,
+            { error: 'expired_token' },
+          ),
     onProgress: (progress) => onEvent({ type: 'device_poll', ...progress }),
     now,
     sleep: options.sleep ?? realSleep,

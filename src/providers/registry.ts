@@ -186,21 +186,24 @@ function closestId(id: string, known: readonly string[]): string | undefined {
   return best?.id ?? (id.length >= 3 ? known.find((candidate) => candidate.startsWith(id)) : undefined);
 }
 
-/** Levenshtein distance (insertions, deletions, substitutions). */
+/**
+ * Optimal string alignment distance: insertions, deletions, substitutions, and a swap of two neighbours
+ * (`opneai` is one edit from `openai`, the commonest typo of all).
+ */
 function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
   for (let i = 1; i <= a.length; i++) {
-    const current = [i];
+    const row = [i];
     for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(
-        (previous[j] as number) + 1,
-        (current[j - 1] as number) + 1,
-        (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
+      const above = rows[i - 1] as number[];
+      let best = Math.min((above[j] as number) + 1, (row[j - 1] as number) + 1, (above[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        best = Math.min(best, ((rows[i - 2] as number[])[j - 2] as number) + 1);
+      row[j] = best;
     }
-    previous = current;
+    rows.push(row);
   }
-  return previous[b.length] as number;
+  return (rows[a.length] as number[])[b.length] as number;
 }
 
 /** The environment variable `exec` uses for an OAuth access token when the provider names none. */

@@ -79,7 +79,7 @@ export async function verifyApiKey(provider: Provider, key: string, http: FetchL
       throw new NetworkError(
         error.code as 'network' | 'timeout',
         error.host,
-        `${error.message.split('\n')[0]} The key was not checked or stored; to store it without checking: --no-verify`,
+        `${error.message.split('\n')[0]} The key was not checked or stored; to store it without checking: --no-verify (library: \`verify: false\`)`,
         {
           cause: error,
         },
@@ -98,12 +98,12 @@ export async function verifyApiKey(provider: Provider, key: string, http: FetchL
   if (response.status === 404) {
     throw new LoginkitError(
       'provider_error',
-      `${maskUrlCredentials(url)} answered HTTP 404 when checking the key: is the base URL right? Nothing was stored.\nFix ${settings.baseUrlEnvVar ?? '"baseUrl"'} (or "baseUrl" for "${provider.id}" in config.json), or store the key without checking: --no-verify`,
+      `${maskUrlCredentials(url)} answered HTTP 404 when checking the key: is the base URL right? Nothing was stored.\nFix ${settings.baseUrlEnvVar ?? '"baseUrl"'} (or "baseUrl" for "${provider.id}" in config.json), or store the key without checking: --no-verify (library: \`verify: false\`)`,
     );
   }
   throw new LoginkitError(
     'provider_error',
-    `${provider.displayName} answered HTTP ${response.status} when checking the key, which does not say whether it is valid; nothing was stored.\nTry again later, or store it without checking: --no-verify`,
+    `${provider.displayName} answered HTTP ${response.status} when checking the key, which does not say whether it is valid; nothing was stored.\nTry again later, or store it without checking: --no-verify (library: \`verify: false\`)`,
   );
 }
 

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { LoginkitError, interrupted } from '../errors.js';
+import { LoginkitError, SignInTimeoutError, interrupted } from '../errors.js';
 import { abortion } from './abort.js';
 import type { LoginEvent } from './events.js';
 import { type LoopbackListener, type LoopbackOptions, bindLoopbackListener } from './loopback.js';
@@ -59,16 +59,7 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
   );
   const deadline = options.now() + options.timeoutMs;
   const stop = new AbortController();
-  const timer = setTimeout(
-    () =>
-      stop.abort(
-        new LoginkitError(
-          'timeout',
-          `Nobody completed the sign-in within ${Math.round(options.timeoutMs / 1000)} s.\nRun the login again (use --timeout SECONDS for more time).`,
-        ),
-      ),
-    options.timeoutMs,
-  );
+  const timer = setTimeout(() => stop.abort(new SignInTimeoutError(options.timeoutMs)), options.timeoutMs);
   const onAbort = (): void => stop.abort(options.signal?.reason);
   const pasting = new AbortController();
   let startPasting = (): void => undefined;

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { ConfigError, LoginkitError, ProviderError, sanitizeServerText, throwIfAborted } from '../errors.js';
+import { ConfigError, ProviderError, SignInTimeoutError, sanitizeServerText, throwIfAborted } from '../errors.js';
 import { endpointProblem } from '../providers/endpoints.js';
 import { abortableConnection } from './abort.js';
 import type { LoginEvent } from './events.js';
@@ -110,13 +110,7 @@ export async function runDeviceAuthorizationFlow(options: DeviceFlowOptions): Pr
     attempt,
     intervalMs: secondsToMs(authorization.interval) ?? DEFAULT_DEVICE_INTERVAL_MS,
     deadline,
-    expired: () =>
-      deadline < prompt.expiresAt
-        ? new LoginkitError(
-            'timeout',
-            `Nobody completed the sign-in within ${Math.round((deadline - start) / 1000)} s.\nRun the login again (use --timeout SECONDS for more time).`,
-          )
-        : expiredCodeError(prompt.userCode),
+    expired: () => (deadline < prompt.expiresAt ? new SignInTimeoutError(deadline - start) : expiredCodeError(prompt.userCode)),
     onProgress: (progress) => onEvent({ type: 'device_poll', ...progress }),
     now,
     sleep: options.sleep ?? realSleep,

@@ -241,7 +241,8 @@ describe('browser sign-in against a real authorization server', () => {
     await addProvider(home, fixture.server);
     const timedOut = await runCli(['login', PROVIDER, '--no-browser', '--timeout', '1'], { home });
     assert.equal(timedOut.code, 1);
-    assert.match(timedOut.stderr, /Nobody completed the sign-in within 1 s/);
+    assert.match(timedOut.stderr, /Nobody completed the sign-in within 1 s\.\nRun the login again \(use --timeout SECONDS for more time\)/);
+    assert.doesNotMatch(timedOut.stderr, /timeoutMs/, 'the CLI names its flag, not the library option');
 
     // A real process: Ctrl-C is a signal.
     const cli = spawnCli(['login', PROVIDER, '--no-browser'], { home });

@@ -137,6 +137,21 @@ process.stdout.write(${JSON.stringify(key())});`,
     for (const output of [text.stdout, text.stderr, json.stdout, json.stderr]) assert.ok(!output.includes(good));
   });
 
+  test('status with no provider named lists a built-in whose key comes only from its command', async () => {
+    const command = await rotatingCommand([key()]);
+    const home = await homeWith({ keyCommand: command.argv });
+    const json = await runLoginkit(['status', '--json'], { home });
+    assert.equal(json.code, 0, json.stderr);
+    const listed = (JSON.parse(json.stdout) as { providers: Array<{ id: string; source: string }> }).providers;
+    assert.deepEqual(
+      listed.map(({ id, source }) => ({ id, source })),
+      [{ id: 'openai', source: 'command' }],
+    );
+    const text = await runLoginkit(['status'], { home });
+    assert.match(text.stdout, /^openai: API key from the command `/m);
+    assert.equal(await command.runs(), 0, 'status never runs the command');
+  });
+
   test('timeout, non-zero exit, garbage and a missing program: one clear error, no output repeated', { timeout: 60_000 }, async () => {
     const secret = key();
     const cases: Array<{ source: string; expect: RegExp; timeout?: number }> = [

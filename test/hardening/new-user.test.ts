@@ -41,6 +41,19 @@ describe('11. unknown provider ids', () => {
     assert.match(result.stderr, /Did you mean "openai"\?/);
   });
 
+  test('two letters swapped count as one typo: the closest id is suggested', async () => {
+    const home = await makeHome();
+    for (const [typo, meant] of [
+      ['opneai', 'openai'],
+      ['antrhopic', 'anthropic'],
+      ['gorq', 'groq'],
+    ]) {
+      const result = await runCli(['token', typo as string], { home, env: ENV });
+      assert.equal(result.code, 2);
+      assert.match(result.stderr, new RegExp(`Unknown provider "${typo}"\\. Did you mean "${meant}"\\?`));
+    }
+  });
+
   test('a provider id "__proto__" is refused: on the command line and as a key of config.json', async () => {
     const plain = await runCli(['token', '__proto__'], { home: await makeHome(), env: ENV });
     assert.equal(plain.code, 2, plain.stderr);
@@ -218,23 +231,21 @@ test('17. login --json and status --json: one shape per concept, with schemaVers
   assert.equal(login.schemaVersion, 1);
   assert.equal(status.schemaVersion, 1);
   const entry = status.providers[0];
-  for (const field of [
-    'id',
-    'profile',
-    'method',
-    'account',
-    'plan',
-    'workspace',
-    'scopes',
-    'expiresAt',
-    'store',
-    'protection',
-    'key',
-    'verified',
-  ]) {
-    assert.deepEqual(login[field], entry[field], `field ${field} has one shape`);
-  }
+  const { schemaVersion: _version, ...signedIn } = login;
+  assert.deepEqual(Object.keys(signedIn).sort(), Object.keys(entry).sort(), 'exactly the fields of a status entry');
+  assert.deepEqual(signedIn, entry, 'in the same shapes');
   assert.equal(typeof login.store, 'string');
+
+  // A variable that takes precedence over what was just stored: the entry says so, as the warning does.
+  const shadowed = await runCli(['login', 'openai', '--with-api-key', '--no-verify', '--json', '--profile', 'work'], {
+    home,
+    input: OPENAI_KEY,
+    env: { ...ENV, OPENAI_API_KEY: `sk-proj-${'Z9y8X7w6V5'.repeat(3)}` },
+  });
+  assert.match(shadowed.stderr, /warning: OPENAI_API_KEY is set in this environment/);
+  const shadowedEntry = JSON.parse(shadowed.stdout) as { profile: string; source: string; shadowedBy: string | null };
+  assert.deepEqual([shadowedEntry.profile, shadowedEntry.source, shadowedEntry.shadowedBy], ['work', 'env', 'OPENAI_API_KEY']);
+  assert.equal(entry.shadowedBy, null);
 });
 
 test('18. LOGINKIT_DEBUG=1 stack traces point into src/, not the minified bundle', async () => {

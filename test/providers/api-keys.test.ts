@@ -210,6 +210,34 @@ describe('precedence you can see, profiles, exec', () => {
     assert.match(notSignedIn.stderr, /loginkit login groq/);
   });
 
+  test('exec reads its options wherever they stand before `--`, and gives the command its own options after it', async () => {
+    const home = await homeAgainst(standIns);
+    const personal = standIns.goodKeyFor('openai');
+    const work = `${personal.slice(0, -4)}WORK`;
+    assert.equal((await login(home, 'openai', personal)).code, 0);
+    assert.equal((await login(home, 'openai', work, ['--profile', 'work', '--no-verify'])).code, 0);
+    const seen = join(home, 'seen.json');
+    const script = join(home, 'child.cjs');
+    await writeFile(
+      script,
+      `require('node:fs').writeFileSync(${JSON.stringify(seen)}, JSON.stringify({ key: process.env.OPENAI_API_KEY, argv: process.argv.slice(2) }))`,
+    );
+    for (const argv of [
+      ['exec', 'openai', '--profile', 'work', '--', process.execPath, script, '--profile', 'mine'],
+      ['exec', '--profile', 'work', 'openai', '--', process.execPath, script, '--profile', 'mine'],
+      ['exec', 'openai', '--profile=work', '--source', 'store', '--', process.execPath, script, '--profile', 'mine'],
+    ]) {
+      const result = await runCli(argv, { home, env: ENV });
+      assert.equal(result.code, 0, `${argv.join(' ')}: ${result.stderr}`);
+      const child = JSON.parse(await readFile(seen, 'utf8')) as { key: string; argv: string[] };
+      assert.equal(child.key, work, `${argv.join(' ')}: the work profile's key`);
+      assert.deepEqual(child.argv, ['--profile', 'mine'], 'what follows `--` is the command’s, untouched');
+    }
+    const unknown = await runCli(['exec', 'openai', '--bogus', '--', process.execPath, '-e', '0'], { home, env: ENV });
+    assert.equal(unknown.code, 2, 'an unknown option before `--` is a usage error, not a program to run');
+    assert.match(unknown.stderr, /unknown option '--bogus'[\s\S]*go after --/);
+  });
+
   test('exec passes signals through to the child', async () => {
     const home = await homeAgainst(standIns);
     assert.equal((await login(home, 'xai', standIns.goodKeyFor('xai'))).code, 0);

@@ -3,6 +3,7 @@ import { writeFile } from 'node:fs/promises';
 import { type Server, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type TestContext, describe, test } from 'node:test';
+import { createLoginkit } from '../../src/index.js';
 import type { AuthServer } from '../helpers/auth-server.js';
 import { makeHome, runCli, runCliProcess } from '../helpers/cli.js';
 import { useSignInServer } from '../helpers/sign-in.js';
@@ -57,7 +58,7 @@ describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local se
     const { server } = fixture;
     const home = await openAiHome(server);
     const browser = fixture.browser().command;
-    const login = await runCli(['login', 'openai', '--oauth'], { home, env: { ...ENV, BROWSER: browser } });
+    const login = await runCli(['login', 'openai', '--oauth', '--json'], { home, env: { ...ENV, BROWSER: browser } });
     assert.equal(login.code, 0, login.stderr);
     const urlLine = login.stderr.split('\n').find((line) => line.startsWith(`${server.issuer}/`));
     assert.ok(urlLine);
@@ -71,6 +72,10 @@ describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local se
 
     const status = await runCli(['status', 'openai', '--json'], { home, env: ENV });
     const [entry] = (JSON.parse(status.stdout) as { providers: Array<Record<string, unknown>> }).providers;
+    const { schemaVersion, ...signedIn } = JSON.parse(login.stdout) as Record<string, unknown>;
+    assert.equal(schemaVersion, 1);
+    assert.deepEqual(Object.keys(signedIn).sort(), Object.keys(entry ?? {}).sort(), 'login --json has the fields of a status entry');
+    assert.deepEqual(signedIn, entry, '…in the same shapes');
     assert.equal(entry?.account, 'alice@example.test');
     assert.equal(entry?.plan, 'pro');
     assert.equal(entry?.workspace, 'ws-4242');
@@ -79,6 +84,8 @@ describe('OpenAI: Sign in with ChatGPT (the Codex CLI preset) against a local se
     assert.equal(server.stats.tokenExchanges, 1, 'the sign-in was traded for an API key');
     assert.equal(entry?.key, 'sk-pro…Zq9w');
     assert.ok(!(login.stderr + login.stdout + status.stdout + text.stdout).includes(EXCHANGED_KEY));
+    const sdkOptions = await createLoginkit({ home, env: ENV }).openaiOptions();
+    assert.equal(await sdkOptions.apiKey(), EXCHANGED_KEY, "the SDK's own key is the exchanged API key, not the ChatGPT access token");
 
     const probe = 'process.stdout.write(JSON.stringify([process.env.OPENAI_API_KEY, (process.env.OPENAI_ACCESS_TOKEN ?? "").length > 0]))';
     // `exec` as a process: its child writes to the real stdout.

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 
-import { ProviderError } from '../../src/errors.js';
+import { ProviderError, SignInTimeoutError } from '../../src/errors.js';
 import type { LoginEvent } from '../../src/sign-in/events.js';
 import { createHttp } from '../../src/net/http.js';
 import { OPENAI_DEVICE_CODE_LIFETIME_MS, openAIDeviceCodeUrls, runOpenAIDeviceCodeFlow } from '../../src/openai/device-code.js';
@@ -113,6 +113,18 @@ describe("OpenAI's device-code sign-in", () => {
       (error: unknown) => error instanceof ProviderError && error.error === 'expired_token' && /15 minutes/.test(error.message),
     );
     assert.equal(requests.filter((r) => r.path.endsWith('/deviceauth/token')).length, 14);
+  });
+
+  test('a sign-in nobody completes within timeoutMs ends with the timeout error, which names the library option', async () => {
+    const server = await standIn({ interval: '60', pendingPolls: 1_000 });
+    const { result } = await run(server, { timeoutMs: 120_000 });
+    await assert.rejects(result, (error: unknown) => {
+      assert.ok(error instanceof SignInTimeoutError, String(error));
+      assert.equal(error.code, 'timeout');
+      assert.match(error.message, /within 120 s\.\nSign in again; for more time, set the sign-in's `timeoutMs` option\./);
+      assert.doesNotMatch(error.message, /--timeout/);
+      return true;
+    });
   });
 
   test('a verifier that does not match its challenge is refused before anything is redeemed', async () => {

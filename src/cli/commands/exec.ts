@@ -14,10 +14,9 @@ export function register(program: Command, ctx: CliContext): void {
     .argument('<command...>', 'the command and its arguments, after --')
     .option('--profile <name>', "use this profile for every provider (default: each one's active profile)")
     .addOption(new Option('--source <source>', 'force where the credentials come from').choices(['env', 'store']))
-    .passThroughOptions()
-    .action(async (providers: string, rawCommand: string[], options: { profile?: string; source?: 'env' | 'store' }) => {
-      // With pass-through options commander keeps the `--` that separates the command.
-      const command = rawCommand[0] === '--' ? rawCommand.slice(1) : rawCommand;
+    // Options are read wherever they stand before `--`; everything after it is the command, its options included.
+    .showHelpAfterError('(the command and its own options go after --: loginkit exec <providers> [options] -- <command> [args…])')
+    .action(async (providers: string, command: string[], options: { profile?: string; source?: 'env' | 'store' }) => {
       const ids = providers
         .split(',')
         .map((id) => id.trim())

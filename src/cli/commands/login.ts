@@ -80,7 +80,8 @@ export function register(program: Command, ctx: CliContext): void {
           `warning: ${result.shadowedBy} is set in this environment and takes precedence over what was just stored; unset it, or use --source store.`,
         );
       }
-      if (flags.json) printJson(io, loginJson(result));
+      // The entry `status <id> --json` prints for this profile now: one shape, the same fields, for both commands.
+      if (flags.json) printJson(io, (await client.status(provider.id, { profile: flags.profile }))[0] ?? {});
     });
 }
 
@@ -189,25 +190,4 @@ async function loginWithBrowser(
   if (!io.stderr.isTTY) say(io, done);
   say(io, `Stored in ${result.store.location} (${result.store.protection}).`);
   return result;
-}
-
-/** A sign-in as `login --json` prints it: the same fields, and shapes, as an entry of `status --json`. */
-function loginJson(result: LoginResult): Record<string, unknown> {
-  return {
-    id: result.provider,
-    profile: result.profile,
-    profileChosenBy: result.profileChosenBy,
-    profileRule: result.profileRule,
-    method: result.method,
-    account: result.account?.email ?? (result.account?.subject || null),
-    plan: result.account?.plan ?? null,
-    workspace: result.account?.workspace ?? null,
-    scopes: result.scopes,
-    expiresAt: result.expiresAt,
-    store: `${result.store.location} (${result.store.protection})`,
-    protection: result.store.protection,
-    key: result.key ?? null,
-    verified: result.verified ?? null,
-    shadowedBy: result.shadowedBy ?? null,
-  };
 }

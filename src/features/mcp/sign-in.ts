@@ -179,6 +179,6 @@ async function interactiveTokens(
     redirectUri: LOOPBACK_REDIRECT,
     authorizeParams: binding.resource ? { resource: binding.resource } : {},
     apiKeySupported: false,
-    ...personSide(ctx, options, environment),
+    ...personSide(ctx, options, environment, target.url.host),
   });
 }
