@@ -322,7 +322,8 @@ test('issue 19 item 13: an mcp section in a config.json that others can change i
   await writeFile(config, JSON.stringify({ mcp: { clients: { [url]: { clientId: 'planted-client' } } } }));
   await chmod(config, 0o666);
   const opened: string[] = [];
-  const client = kit({ home, openBrowser: async (page) => void opened.push(page) }).mcp(url);
+  // A short sign-in timeout: were the planted client used, the sign-in would wait for a person.
+  const client = kit({ home, openBrowser: async (page) => void opened.push(page) }).mcp(url, { timeoutMs: 3_000 });
   await assert.rejects(client.login(), /config\.json can be changed by other users, so loginkit will not use it/);
   assert.deepEqual(opened, [], 'no sign-in with the planted client');
 });
