@@ -313,6 +313,19 @@ test("issue 19 item 12: createFetch() sends the server's token only to that serv
   assert.equal(other.seen[0]?.headers.authorization, undefined, 'another origin never sees the token');
 });
 
+test("issue 19 item 21: a redirect within the MCP server's origin is still followed, token and body included", async () => {
+  const server = await serve({ '/old': redirectTo(() => `${server.url}/mcp`, 308), '/mcp': (_req, res) => json(res, { ok: true }) });
+  const serverUrl = `${server.url}/mcp`;
+  const store = await seededStore(serverUrl, { token_endpoint: `${server.url}/token` }, Date.now() + 3_600_000);
+  const mcpFetch = createLoginkit({ store, home: '/nonexistent-loginkit-home', env: {} })
+    .mcp(serverUrl, { interactive: false })
+    .createFetch();
+  assert.equal((await mcpFetch(`${server.url}/old`, { method: 'POST', body: '{"id":1}' })).status, 200);
+  const arrived = server.seen.find((request) => request.path === '/mcp');
+  assert.equal(arrived?.headers.authorization, 'Bearer seeded-access');
+  assert.equal(arrived?.body, '{"id":1}');
+});
+
 test('issue 19 item 13: an mcp section in a config.json that others can change is refused like the rest of the file', async () => {
   const server = await serve(mcpRoutes({ metadata: () => ({ registration_endpoint: undefined }) }));
   const url = `${server.url}/mcp`;
