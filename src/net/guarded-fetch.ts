@@ -179,13 +179,14 @@ export function createGuardedFetch(
   const maxBytes = options.maxBytes ?? MAX_DOCUMENT_BYTES;
   return async (input, init = {}) => {
     let url = new URL(String(input));
-    let request: RequestInit = { ...init, redirect: 'manual' };
+    const request: RequestInit = { ...init, redirect: 'manual' };
     for (let hop = 0; ; hop++) {
       const addresses = await checkUrl(url, policy, options.resolve);
-      const pinned = await pinnedDispatcher(addresses);
+      // An address in the URL leaves nothing to resolve; a name is connected to at the addresses checked.
+      const pinned = isIP(url.hostname.replace(/^\[|\]$/g, '')) ? undefined : await pinnedDispatcher(addresses);
       try {
         // Object.assign: npm undici's Agent and the Dispatcher type of Node's bundled undici differ only in typing.
-        const response = await http(url, Object.assign({}, request, { dispatcher: pinned }));
+        const response = await http(url, pinned ? Object.assign({}, request, { dispatcher: pinned }) : request);
         const location = response.headers.get('location');
         if (response.status >= 300 && response.status < 400 && location) {
           await response.body?.cancel().catch(() => undefined);
@@ -198,7 +199,7 @@ export function createGuardedFetch(
         }
         return await capBody(response, maxBytes, url);
       } finally {
-        await pinned.destroy().catch(() => undefined);
+        await pinned?.destroy().catch(() => undefined);
       }
     }
   };
