@@ -194,7 +194,7 @@ export function createGuardedFetch(
           if (method !== 'GET' && method !== 'HEAD') throw redirectRefused(url, method, response.status);
           if (hop >= MAX_REDIRECTS)
             throw new NetworkError('network', url.host, `${url.host} redirected more than ${MAX_REDIRECTS} times.`, { transient: false });
-          url = new URL(location, url);
+          url = redirectTarget(location, url);
           continue;
         }
         return await capBody(response, maxBytes, url);
@@ -203,6 +203,15 @@ export function createGuardedFetch(
       }
     }
   };
+}
+
+/** Where a redirect's `Location` points, relative to `from`; one that is not a URL is an error naming `from`. */
+export function redirectTarget(location: string, from: URL): URL {
+  if (!URL.canParse(location, from.href))
+    throw new NetworkError('network', from.host, `${from.origin}${from.pathname} redirected to something that is not a URL; refusing it.`, {
+      transient: false,
+    });
+  return new URL(location, from);
 }
 
 /** A POST (token, registration, revocation) answered with a redirect: never followed. */

@@ -44,7 +44,14 @@ const ServerMetadataSchema = z.looseObject({
  * `/.well-known/oauth-protected-resource/<path>`, else the root one (RFC 9728 §3.1, MCP 2025-11-25).
  */
 export function resourceMetadataUrls(serverUrl: URL, fromChallenge: string | undefined): URL[] {
-  if (fromChallenge) return [new URL(fromChallenge, serverUrl)];
+  if (fromChallenge) {
+    if (!URL.canParse(fromChallenge, serverUrl.href))
+      throw new McpDiscoveryError(
+        'bad_metadata',
+        `The MCP server ${serverUrl.href} named a resource_metadata that is not a URL ("${sanitizeServerText(fromChallenge, 200)}"); refusing it.`,
+      );
+    return [new URL(fromChallenge, serverUrl)];
+  }
   const urls: URL[] = [];
   const path = serverUrl.pathname.replace(/\/$/, '');
   if (path) urls.push(new URL(`/.well-known/oauth-protected-resource${path}`, serverUrl.origin));

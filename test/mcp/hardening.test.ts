@@ -438,3 +438,32 @@ test('issue 19 item 21: an authorization response with another iss, or none wher
     assert.ok(!server.seen.some((request) => request.path === '/token'), 'the code was never redeemed');
   }
 });
+
+test('issue 19 item 21: a resource_metadata or a redirect that is not a URL is a one-line refusal, not a bug', async () => {
+  const junk = 'http://[';
+  const badChallenge = await serve({
+    '/mcp': (_req, res) => void res.writeHead(401, { 'www-authenticate': `Bearer resource_metadata="${junk}"` }).end(),
+  });
+  const badRedirect = await serve({ '/mcp': (_req, res) => void res.writeHead(307, { location: junk }).end() });
+  const badMetadataRedirect = await serve(
+    mcpRoutes({ extra: { '/.well-known/oauth-protected-resource/mcp': (_req, res) => void res.writeHead(302, { location: junk }).end() } }),
+  );
+  const home = await makeHome();
+  homes.push(home);
+  const expected: Array<[HttpServerHandle, RegExp]> = [
+    [
+      badChallenge,
+      /^error: The MCP server http:\/\/127\.0\.0\.1:\d+\/mcp named a resource_metadata that is not a URL \("http:\/\/\["\); refusing it\.\n$/,
+    ],
+    [badRedirect, /^error: http:\/\/127\.0\.0\.1:\d+\/mcp redirected to something that is not a URL; refusing it\.\n$/],
+    [
+      badMetadataRedirect,
+      /^error: http:\/\/127\.0\.0\.1:\d+\/\.well-known\/oauth-protected-resource\/mcp redirected to something that is not a URL; refusing it\.\n$/,
+    ],
+  ];
+  for (const [server, message] of expected) {
+    const run = await runCli(['mcp', 'login', `${server.url}/mcp`, '--no-browser'], { home, env: { LOGINKIT_STORE: 'file' } });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(run.stderr, message);
+  }
+});

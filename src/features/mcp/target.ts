@@ -1,5 +1,6 @@
 import type { LoginkitContext } from '../../context.js';
 import { ConfigError, NetworkError, sanitizeServerText } from '../../errors.js';
+import { redirectTarget } from '../../net/guarded-fetch.js';
 import { type FetchLike, createHttp } from '../../net/http.js';
 import { isReplayable } from '../../session/authenticated-fetch.js';
 import type { OAuthCredential } from '../../session/credential.js';
@@ -62,7 +63,7 @@ function withinOrigin(http: FetchLike): FetchLike {
       const response = await http(url, { ...request, redirect: 'manual' });
       const location = response.headers.get('location');
       if (response.status < 300 || response.status >= 400 || location === null) return response;
-      const next = new URL(location, url);
+      const next = redirectTarget(location, url);
       if (next.origin !== url.origin) {
         await response.body?.cancel().catch(() => undefined);
         throw new ConfigError(
