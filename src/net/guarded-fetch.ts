@@ -1,5 +1,6 @@
 import { lookup } from 'node:dns/promises';
 import { BlockList, isIP } from 'node:net';
+import type { Agent } from 'undici';
 import { LoginkitError, NetworkError } from '../errors.js';
 import type { FetchLike } from './http.js';
 
@@ -58,11 +59,9 @@ neverRanges.addSubnet('ff00::', 8, 'ipv6');
 /** The class of an IP address: `public`, `loopback`, `private`, `link-local` or `reserved`. */
 export type AddressClass = 'public' | 'loopback' | 'private' | 'link-local' | 'reserved';
 
-/** The class of an IP address. */
+/** The class of an IP address; an IPv6 form that carries an IPv4 address is judged by that address. */
 export function addressClass(address: string): AddressClass {
-  let ip = address.replace(/^\[|\]$/g, '');
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped) ip = mapped[1] as string;
+  const ip = embeddedIpv4(address.replace(/^\[|\]$/g, '')) ?? address.replace(/^\[|\]$/g, '');
   const family = isIP(ip) === 6 ? 'ipv6' : 'ipv4';
   if (loopback.check(ip, family)) return 'loopback';
   if (linkLocal.check(ip, family)) return 'link-local';
@@ -71,10 +70,53 @@ export function addressClass(address: string): AddressClass {
   return 'public';
 }
 
-/** The policy for URLs a server at `serverUrl` hands out. */
+/**
+ * The IPv4 address inside an IPv6 one that routes to it: IPv4-mapped `::ffff:a.b.c.d`, IPv4-compatible
+ * `::a.b.c.d`, NAT64 `64:ff9b::/96` (RFC 6052) and `64:ff9b:1::/48` (RFC 8215), 6to4 `2002::/16` (RFC 3056);
+ * undefined for anything else. Node's URL parser writes these in hex (`::ffff:7f00:1`), so both forms count.
+ */
+export function embeddedIpv4(address: string): string | undefined {
+  if (isIP(address) !== 6) return undefined;
+  const words = ipv6Words(address);
+  const ipv4 = (high: number, low: number): string => `${high >> 8}.${high & 0xff}.${low >> 8}.${low & 0xff}`;
+  const zero = (from: number, to: number): boolean => words.slice(from, to).every((word) => word === 0);
+  if (zero(0, 5) && words[5] === 0xffff) return ipv4(words[6] ?? 0, words[7] ?? 0);
+  // `::` and `::1` are themselves (unspecified, loopback), not IPv4-compatible addresses.
+  if (zero(0, 6) && (words[6] !== 0 || (words[7] ?? 0) > 1)) return ipv4(words[6] ?? 0, words[7] ?? 0);
+  if (words[0] === 0x64 && words[1] === 0xff9b && (zero(2, 6) || words[2] === 1)) return ipv4(words[6] ?? 0, words[7] ?? 0);
+  if (words[0] === 0x2002) return ipv4(words[1] ?? 0, words[2] ?? 0);
+  return undefined;
+}
+
+/** The eight 16-bit words of a valid IPv6 address (`::` expanded, a trailing dotted IPv4 part converted). */
+function ipv6Words(address: string): number[] {
+  let text = address.replace(/%.*$/, '');
+  const dotted = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (dotted) {
+    const [a, b, c, d] = dotted.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, dotted.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head = '', tail] = text.split('::');
+  const parse = (part: string): number[] => (part ? part.split(':').map((word) => parseInt(word, 16)) : []);
+  const first = parse(head);
+  const last = tail === undefined ? [] : parse(tail);
+  return [...first, ...new Array<number>(8 - first.length - last.length).fill(0), ...last];
+}
+
+/**
+ * The policy for URLs a server at `serverUrl` hands out. A range opens only when every address of the
+ * server's name is in it: a public name that also resolves to `::1` (anyone can publish such a record) must
+ * not open loopback for the URLs it names.
+ */
 export async function policyFor(serverUrl: URL, resolve: Resolver = defaultResolver): Promise<AddressPolicy> {
-  const classes: AddressClass[] = await hostClasses(serverUrl.hostname, resolve).catch((): AddressClass[] => ['public']);
-  return { allowLoopback: classes.includes('loopback'), allowPrivate: classes.includes('private') };
+  const classes: AddressClass[] = await hostClasses(serverUrl.hostname, resolve)
+    .then((found) => found.map(({ kind }) => kind))
+    .catch((): AddressClass[] => ['public']);
+  const every = (allowed: readonly AddressClass[]): boolean => classes.length > 0 && classes.every((kind) => allowed.includes(kind));
+  return {
+    allowLoopback: every(['loopback']),
+    allowPrivate: classes.includes('private') && every(['private', 'loopback']),
+  };
 }
 
 /** Resolves a host name to its addresses. */
@@ -82,38 +124,52 @@ export type Resolver = (hostname: string) => Promise<string[]>;
 
 const defaultResolver: Resolver = async (hostname) => (await lookup(hostname, { all: true, verbatim: true })).map((a) => a.address);
 
-async function hostClasses(hostname: string, resolve: Resolver): Promise<AddressClass[]> {
+/** The loopback addresses `localhost` names (RFC 6761 §6.3): never asked of DNS. */
+const LOCALHOST_ADDRESSES = ['127.0.0.1', '::1'];
+
+async function hostClasses(hostname: string, resolve: Resolver): Promise<{ address: string; kind: AddressClass }[]> {
   const bare = hostname.replace(/^\[|\]$/g, '');
-  if (bare.toLowerCase() === 'localhost' || bare.toLowerCase().endsWith('.localhost')) return ['loopback'];
-  const addresses = isIP(bare) ? [bare] : await resolve(bare);
-  return addresses.map(addressClass);
+  const name = bare.toLowerCase();
+  const addresses = name === 'localhost' || name.endsWith('.localhost') ? LOCALHOST_ADDRESSES : isIP(bare) ? [bare] : await resolve(bare);
+  return addresses.map((address) => ({ address, kind: addressClass(address) }));
 }
 
-/** Throws ForbiddenAddressError when `url` may not be fetched under `policy`; resolves the host to decide. */
-export async function checkUrl(url: URL, policy: AddressPolicy, resolve: Resolver = defaultResolver): Promise<void> {
+/**
+ * Throws ForbiddenAddressError when `url` may not be fetched under `policy`; resolves the host to decide.
+ * Answers with the addresses it vetted: connect to those (see {@link createGuardedFetch}), not to a second
+ * resolution of the name, which a DNS-rebinding server could answer differently.
+ */
+export async function checkUrl(url: URL, policy: AddressPolicy, resolve: Resolver = defaultResolver): Promise<string[]> {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ForbiddenAddressError(url.href, `${url.protocol} is not http(s)`);
   if (url.username || url.password) throw new ForbiddenAddressError(url.href, 'it carries credentials');
-  let classes: AddressClass[];
+  let found: { address: string; kind: AddressClass }[];
   try {
-    classes = await hostClasses(url.hostname, resolve);
+    found = await hostClasses(url.hostname, resolve);
   } catch (error) {
     throw new NetworkError('network', url.host, `Cannot resolve ${url.host}.`, { cause: error });
   }
-  for (const kind of classes) {
+  if (found.length === 0) throw new NetworkError('network', url.host, `Cannot resolve ${url.host}: it has no address.`);
+  for (const { kind } of found) {
     if (kind === 'public') continue;
     if (kind === 'loopback' && policy.allowLoopback) continue;
     if (kind === 'private' && policy.allowPrivate) continue;
     throw new ForbiddenAddressError(url.href, `${url.hostname} is a ${kind} address`);
   }
-  if (url.protocol === 'http:' && !classes.every((kind) => kind === 'loopback')) {
+  if (url.protocol === 'http:' && !found.every(({ kind }) => kind === 'loopback')) {
     throw new ForbiddenAddressError(url.href, 'plain http is allowed only on loopback');
   }
+  return found.map(({ address }) => address);
 }
 
 /**
  * A fetch for URLs that servers supply (metadata, registration, token endpoints): checks every address
- * against `policy` before connecting, follows at most three redirects itself (checking each), and caps the
- * body at `maxBytes`. Time is bounded by `http` (loginkit's bounded fetch).
+ * against `policy` before connecting and connects only to the addresses it checked (the name is not resolved
+ * twice), follows at most three redirects of a GET itself (checking each) and none of any other request, and
+ * caps the body at `maxBytes`. Time is bounded by `http` (loginkit's bounded fetch).
+ *
+ * A token, registration or revocation request answered with a redirect is an error naming the endpoint:
+ * following a 307/308 would send the code verifier, a client secret or a refresh token on to wherever the
+ * server points, as `openid-client` refuses to. With a proxy (`HTTPS_PROXY`) the proxy resolves the name.
  */
 export function createGuardedFetch(
   http: FetchLike,
@@ -123,25 +179,71 @@ export function createGuardedFetch(
   const maxBytes = options.maxBytes ?? MAX_DOCUMENT_BYTES;
   return async (input, init = {}) => {
     let url = new URL(String(input));
-    let request: RequestInit = { ...init, redirect: 'manual' };
+    const request: RequestInit = { ...init, redirect: 'manual' };
     for (let hop = 0; ; hop++) {
-      await checkUrl(url, policy, options.resolve);
-      const response = await http(url, request);
-      const location = response.headers.get('location');
-      if (response.status >= 300 && response.status < 400 && location) {
-        await response.body?.cancel().catch(() => undefined);
-        if (hop >= MAX_REDIRECTS)
-          throw new NetworkError('network', url.host, `${url.host} redirected more than ${MAX_REDIRECTS} times.`, { transient: false });
-        url = new URL(location, url);
-        if (response.status === 303 || ((response.status === 301 || response.status === 302) && request.method === 'POST')) {
-          const { body: _body, ...rest } = request;
-          request = { ...rest, method: 'GET' };
+      const addresses = await checkUrl(url, policy, options.resolve);
+      // An address in the URL leaves nothing to resolve; a name is connected to at the addresses checked.
+      const pinned = isIP(url.hostname.replace(/^\[|\]$/g, '')) ? undefined : await pinnedDispatcher(addresses);
+      try {
+        // Object.assign: npm undici's Agent and the Dispatcher type of Node's bundled undici differ only in typing.
+        const response = await http(url, pinned ? Object.assign({}, request, { dispatcher: pinned }) : request);
+        const location = response.headers.get('location');
+        if (response.status >= 300 && response.status < 400 && location) {
+          await response.body?.cancel().catch(() => undefined);
+          const method = (request.method ?? 'GET').toUpperCase();
+          if (method !== 'GET' && method !== 'HEAD') throw redirectRefused(url, method, response.status);
+          if (hop >= MAX_REDIRECTS)
+            throw new NetworkError('network', url.host, `${url.host} redirected more than ${MAX_REDIRECTS} times.`, { transient: false });
+          url = redirectTarget(location, url);
+          continue;
         }
-        continue;
+        return await capBody(response, maxBytes, url);
+      } finally {
+        await pinned?.destroy().catch(() => undefined);
       }
-      return capBody(response, maxBytes, url);
     }
   };
+}
+
+/** Where a redirect's `Location` points, relative to `from`; one that is not a URL is an error naming `from`. */
+export function redirectTarget(location: string, from: URL): URL {
+  if (!URL.canParse(location, from.href))
+    throw new NetworkError('network', from.host, `${from.origin}${from.pathname} redirected to something that is not a URL; refusing it.`, {
+      transient: false,
+    });
+  return new URL(location, from);
+}
+
+/** A POST (token, registration, revocation) answered with a redirect: never followed. */
+function redirectRefused(url: URL, method: string, status: number): NetworkError {
+  return new NetworkError(
+    'network',
+    url.host,
+    `${url.origin}${url.pathname} answered the ${method} with a redirect (HTTP ${status}); loginkit does not follow redirects of token, registration or revocation requests, so nothing was sent on.`,
+    { transient: false },
+  );
+}
+
+let undici: Promise<typeof import('undici')> | undefined;
+
+/**
+ * A dispatcher that connects only to `addresses` (those checked), whatever the name resolves to by then.
+ * One per request, closed after it: no connection outlives the check that vetted its address. undici is
+ * loaded on first use (most commands never fetch a server-supplied URL).
+ */
+async function pinnedDispatcher(addresses: readonly string[]): Promise<Agent> {
+  undici ??= import('undici');
+  const { Agent } = await undici;
+  const entries = addresses.map((address) => ({ address, family: isIP(address) }));
+  const lookup = (
+    _hostname: string,
+    options: { all?: boolean },
+    callback: (error: Error | null, address: string | { address: string; family: number }[], family?: number) => void,
+  ): void => {
+    if (options.all) callback(null, entries);
+    else callback(null, entries[0]?.address ?? '', entries[0]?.family ?? 4);
+  };
+  return new Agent({ connect: { lookup } });
 }
 
 /** The response with its body read up to `maxBytes` (more is an error), so callers can parse it safely. */

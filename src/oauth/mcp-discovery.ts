@@ -51,7 +51,14 @@ const ServerMetadataSchema = z.looseObject({
  * `/.well-known/oauth-protected-resource/<path>`, else the root one (RFC 9728 §3.1, MCP 2025-11-25).
  */
 export function resourceMetadataUrls(serverUrl: URL, fromChallenge: string | undefined): URL[] {
-  if (fromChallenge) return [new URL(fromChallenge, serverUrl)];
+  if (fromChallenge) {
+    if (!URL.canParse(fromChallenge, serverUrl.href))
+      throw new McpDiscoveryError(
+        'bad_metadata',
+        `The MCP server ${serverUrl.href} named a resource_metadata that is not a URL ("${sanitizeServerText(fromChallenge, 200)}"); refusing it.`,
+      );
+    return [new URL(fromChallenge, serverUrl)];
+  }
   const urls: URL[] = [];
   const path = serverUrl.pathname.replace(/\/$/, '');
   if (path) urls.push(new URL(`/.well-known/oauth-protected-resource${path}`, serverUrl.origin));
@@ -142,7 +149,7 @@ export async function discoverAuthorizationServer(
   fetch: FetchLike,
   options: { requirePkce: boolean; legacyOrigin?: boolean },
 ): Promise<ServerMetadata | undefined> {
-  const issuerUrl = new URL(issuer);
+  const issuerUrl = issuerIdentifier(issuer);
   for (const url of authorizationServerMetadataUrls(issuerUrl)) {
     const document = await getJson(url, fetch);
     if (document === undefined) continue;
@@ -158,10 +165,28 @@ export async function discoverAuthorizationServer(
         `The authorization server metadata at ${url.href} names issuer ${sanitizeServerText(metadata.issuer, 200)}, not ${issuer}; refusing it (RFC 8414 §3.3).\nThe server is misconfigured or the metadata was tampered with; nothing was sent to it.`,
       );
     }
+    if (vouched) issuerIdentifier(metadata.issuer);
     checkServerMetadata(metadata, options);
     return metadata;
   }
   return undefined;
+}
+
+/**
+ * `issuer` as a URL when it can identify an authorization server (RFC 8414 §2: https, no query or fragment;
+ * http only on loopback), else a refusal naming it: a server may name `file:`, `data:` or anything else.
+ */
+function issuerIdentifier(issuer: string): URL {
+  const shown = sanitizeServerText(issuer, 200);
+  const refuse = (why: string): McpDiscoveryError =>
+    new McpDiscoveryError('bad_metadata', `Refusing the authorization server "${shown}" that the MCP server names: ${why}.`);
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(issuer)) throw refuse('it contains control characters');
+  const problem = endpointProblem(issuer);
+  if (problem)
+    throw refuse(problem.startsWith('is not a URL') ? 'it is not a URL' : 'an issuer must be an https URL (http only on loopback)');
+  const url = new URL(issuer);
+  if (url.search || url.hash) throw refuse('an issuer has no query or fragment (RFC 8414 §2)');
+  return url;
 }
 
 /** Checks endpoints and PKCE support of metadata that was found or built. */
@@ -176,15 +201,22 @@ export function checkServerMetadata(metadata: ServerMetadata, options: { require
     const value = metadata[field];
     if (value === undefined) continue;
     const problem = typeof value === 'string' ? endpointProblem(value) : 'is not a string';
-    if (problem) throw new McpDiscoveryError('bad_metadata', `The authorization server ${metadata.issuer}: its ${field} ${problem}`);
+    if (problem)
+      throw new McpDiscoveryError(
+        'bad_metadata',
+        `The authorization server ${sanitizeServerText(metadata.issuer, 200)}: its ${field} ${sanitizeServerText(problem, 300)}`,
+      );
   }
   if (!metadata.token_endpoint)
-    throw new McpDiscoveryError('bad_metadata', `The authorization server ${metadata.issuer} publishes no token_endpoint.`);
+    throw new McpDiscoveryError(
+      'bad_metadata',
+      `The authorization server ${sanitizeServerText(metadata.issuer, 200)} publishes no token_endpoint.`,
+    );
   const methods = metadata.code_challenge_methods_supported;
   if (options.requirePkce && !(Array.isArray(methods) && methods.includes('S256'))) {
     throw new McpDiscoveryError(
       'no_pkce',
-      `The authorization server ${metadata.issuer} does not list PKCE with S256 (code_challenge_methods_supported), which MCP requires; refusing to sign in there.`,
+      `The authorization server ${sanitizeServerText(metadata.issuer, 200)} does not list PKCE with S256 (code_challenge_methods_supported), which MCP requires; refusing to sign in there.`,
     );
   }
 }

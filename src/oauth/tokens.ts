@@ -64,7 +64,7 @@ export function toTokenResult(
     refreshToken: response.refresh_token ?? previous?.refreshToken,
     idToken: response.id_token ?? previous?.idToken,
     tokenType,
-    scopes: typeof response.scope === 'string' ? grantedScopes(response.scope) : [...requestedScopes],
+    scopes: grantedScopes(typeof response.scope === 'string' ? response.scope : requestedScopes.join(' ')),
     expiresAt: expiresIn === undefined ? null : now + tokenLifetimeSeconds(expiresIn) * 1000,
     obtainedAt: now,
     account: claims ? mergeAccount(previous?.account, accountFromClaims(claims, accountClaims)) : previous?.account,

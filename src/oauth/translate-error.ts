@@ -31,6 +31,8 @@ export function translateOAuthError(error: unknown, context: ErrorContext): Logi
     const code = typeof challenge?.parameters.error === 'string' ? challenge.parameters.error : 'invalid_request';
     return providerError(code, challenge?.parameters.error_description, error.response, context, error);
   }
+  const issuer = issuerMismatch(error, context);
+  if (issuer) return issuer;
   const code = (error as { code?: unknown } | undefined)?.code;
   switch (code) {
     case 'OAUTH_TIMEOUT':
@@ -74,6 +76,30 @@ export function translateOAuthError(error: unknown, context: ErrorContext): Logi
         },
       );
   }
+}
+
+/**
+ * The authorization response's RFC 9207 `iss` names another server, or is missing although the server
+ * promised it: a mix-up attack or a misconfigured server, refused before the code is redeemed.
+ */
+function issuerMismatch(error: unknown, context: ErrorContext): ProviderError | undefined {
+  const found = causeChain(error).find(
+    (e): e is Error & { cause?: { expected?: unknown; parameters?: unknown } } =>
+      e instanceof Error &&
+      /^(unexpected "iss" \(issuer\) response parameter value|response parameter "iss" \(issuer\) missing)$/.test(e.message),
+  );
+  if (!found) return undefined;
+  const expected = typeof found.cause?.expected === 'string' ? ` (${sanitizeServerText(found.cause.expected, 200)})` : '';
+  const parameters = found.cause?.parameters;
+  const got = parameters instanceof URLSearchParams ? parameters.get('iss') : null;
+  const what = got
+    ? `the authorization response names issuer "${sanitizeServerText(got, 200)}", not the server the sign-in went to${expected}`
+    : `the authorization response names no issuer, though ${context.host} advertises that it always does`;
+  return new ProviderError(
+    `${context.what} refused: ${what} (RFC 9207 iss); the code was not redeemed.`,
+    { error: 'invalid_response' },
+    { cause: error },
+  );
 }
 
 function providerError(

@@ -24,12 +24,14 @@ export async function checkServer(url: URL, fetch: FetchLike, options: McpCheckO
   try {
     await client.connect(transport);
     const { tools } = await client.listTools();
+    const server = client.getServerVersion();
+    // Everything the server names reaches a terminal: no control characters.
     const result: McpCheckResult = {
-      server: client.getServerVersion()
-        ? { name: client.getServerVersion()?.name ?? '', version: client.getServerVersion()?.version ?? '' }
+      server: server
+        ? { name: sanitizeServerText(server.name ?? '', 200), version: sanitizeServerText(server.version ?? '', 100) }
         : undefined,
-      protocolVersion: transport.protocolVersion,
-      tools: tools.map((tool) => tool.name),
+      protocolVersion: transport.protocolVersion === undefined ? undefined : sanitizeServerText(transport.protocolVersion, 40),
+      tools: tools.map((tool) => sanitizeServerText(tool.name, 200)),
     };
     if (options.call) {
       const called = await client.callTool({ name: options.call, arguments: options.args ?? {} });

@@ -5,7 +5,7 @@ import type { OAuthCredential } from '../../session/credential.js';
 import { unionScopes } from './scopes.js';
 import { mcpLoginRequired } from './server-url.js';
 import { signInToServer } from './sign-in.js';
-import { type McpTarget, freshCredential, resourceHttp } from './target.js';
+import { type McpTarget, freshCredential, plainHttp, resourceHttp } from './target.js';
 import { usesMachineGrant } from './types.js';
 import { isReplayable } from '../../session/authenticated-fetch.js';
 
@@ -15,10 +15,12 @@ const MAX_AUTHORIZATIONS_PER_REQUEST = 3;
  * A fetch for this MCP server: adds the token (Bearer, or DPoP with a proof), refreshes once on 401
  * `invalid_token`, then signs in again when interactive (else LoginRequiredError); on 403
  * `insufficient_scope` steps up with the union of held and challenged scopes. At most three sign-ins per request.
+ * Requests for any other origin go out as they are: the token is this server's alone.
  */
 export function createMcpFetch(target: McpTarget): FetchLike {
   const http = resourceHttp(target);
   return async (input, init = {}) => {
+    if (new URL(String(input)).origin !== target.url.origin) return plainHttp(target)(input, init);
     let credential = await freshCredential(target);
     let authorizations = 0;
     let refreshed = false;

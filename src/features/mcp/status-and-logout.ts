@@ -1,4 +1,5 @@
 import type { LoginkitContext } from '../../context.js';
+import { sanitizeServerText } from '../../errors.js';
 import type { OAuthCredential } from '../../session/credential.js';
 import { mcpSession, mcpStore, storeKey } from './store.js';
 import { type McpTarget, storedCredential } from './target.js';
@@ -42,16 +43,18 @@ export async function mcpStatusAll(ctx: LoginkitContext): Promise<McpStatus[]> {
   );
 }
 
+/** A credential's state; every string a server chose is stripped of control characters (it reaches a terminal). */
 function describeCredential(credential: OAuthCredential): McpStatus {
   const mcp = credential.mcp;
+  const text = (value: string): string => sanitizeServerText(value, 500);
   return {
-    serverUrl: mcp?.serverUrl ?? '',
-    resource: mcp?.resource ?? null,
-    issuer: credential.server.issuer,
-    clientId: credential.clientId,
+    serverUrl: text(mcp?.serverUrl ?? ''),
+    resource: mcp?.resource === undefined ? null : text(mcp.resource),
+    issuer: text(credential.server.issuer),
+    clientId: text(credential.clientId),
     grant: mcp?.grant ?? 'authorization_code',
-    tokenType: credential.tokenType,
-    scopes: credential.scopes,
+    tokenType: text(credential.tokenType),
+    scopes: credential.scopes.map(text).filter(Boolean),
     expiresAt: credential.expiresAt === null ? null : new Date(credential.expiresAt).toISOString(),
     refreshable: credential.refreshToken !== undefined,
     dpop: mcp?.dpop !== undefined,

@@ -1,5 +1,8 @@
 import type { LoginkitContext } from '../../context.js';
+import { ConfigError, NetworkError, sanitizeServerText } from '../../errors.js';
+import { redirectTarget } from '../../net/guarded-fetch.js';
 import { type FetchLike, createHttp } from '../../net/http.js';
+import { isReplayable } from '../../session/authenticated-fetch.js';
 import type { OAuthCredential } from '../../session/credential.js';
 import type { TokenSession } from '../../session/token-session.js';
 import { guardedFetchFor } from './guarded-http.js';
@@ -34,10 +37,60 @@ export function createTarget(ctx: LoginkitContext, url: string | URL, options: M
   };
 }
 
-/** Fetch for the MCP server itself (the URL the person chose): headers bounded in time, no address policy. */
+/**
+ * Fetch for the MCP server itself (the URL the person chose): headers bounded in time, no address policy,
+ * redirects followed only within the request's origin (a redirect elsewhere is refused, so a token or a
+ * DPoP proof goes nowhere the person did not name).
+ */
 export function resourceHttp(target: McpTarget): FetchLike {
+  return withinOrigin(plainHttp(target));
+}
+
+/** Fetch for anything else an application sends through the MCP fetch: bounded in time, nothing added. */
+export function plainHttp(target: McpTarget): FetchLike {
   const { ctx } = target;
   return createHttp({ fetch: ctx.baseFetch, env: ctx.env, timeoutMs: ctx.timeoutMs, bound: 'headers' });
+}
+
+const MAX_REDIRECTS = 3;
+
+/** `http` following at most three redirects itself, each within the request's origin; one elsewhere is an error. */
+function withinOrigin(http: FetchLike): FetchLike {
+  return async (input, init = {}) => {
+    let url = new URL(String(input));
+    let request: RequestInit = init;
+    for (let hop = 0; ; hop++) {
+      const response = await http(url, { ...request, redirect: 'manual' });
+      const location = response.headers.get('location');
+      if (response.status < 300 || response.status >= 400 || location === null) return response;
+      const next = redirectTarget(location, url);
+      if (next.origin !== url.origin) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new ConfigError(
+          `The MCP server ${url.origin} redirected to another origin (${sanitizeServerText(next.origin, 200)}); refusing to follow it, a server's token goes only to that server.`,
+        );
+      }
+      if (init.redirect === 'manual') return response;
+      const keepsBody = response.status === 307 || response.status === 308;
+      if (hop >= MAX_REDIRECTS || init.redirect === 'error' || (keepsBody && !isReplayable(request.body))) {
+        await response.body?.cancel().catch(() => undefined);
+        throw new NetworkError(
+          'network',
+          url.host,
+          `${url.host} redirected ${url.pathname} too often or in a way loginkit cannot follow.`,
+          {
+            transient: false,
+          },
+        );
+      }
+      await response.body?.cancel().catch(() => undefined);
+      if (!keepsBody && request.body !== undefined && request.body !== null) {
+        const { body: _body, ...rest } = request;
+        request = { ...rest, method: 'GET' };
+      }
+      url = next;
+    }
+  };
 }
 
 /** The stored credential for this server, if any (not refreshed). */
