@@ -20,8 +20,10 @@ export interface CredentialChoice {
 export interface ExecEnvironment {
   /** Variables to set (secrets: pass them only to the child). */
   variables: Record<string, string>;
+  /** Variables to remove from the child's environment, since they would take precedence over `variables` (e.g. `AWS_PROFILE`). */
+  unset?: string[];
   /** For each provider, which source and variable was used (no secrets). */
-  used: Array<{ provider: string; source: 'env' | 'command' | 'store'; variable: string }>;
+  used: Array<{ provider: string; source: 'env' | 'command' | 'store' | 'aws'; variable: string }>;
 }
 
 /**
@@ -78,7 +80,19 @@ export async function getToken(ctx: LoginkitContext, id: string, choice: Credent
 
 /** {@link getToken} with the token's type and how long it may be reused. */
 export async function getTokenInfo(ctx: LoginkitContext, id: string, choice: CredentialChoice = {}): Promise<TokenInfo> {
+  const aws = await awsProviderOf(ctx, id);
+  if (aws) {
+    const { awsToken } = await import('./aws/index.js');
+    const { token, expiresAt } = await awsToken(ctx, aws, 'bedrock-api-key', choice.profile);
+    return { token, expiresAt, type: 'api_key' };
+  }
   return tokenInfoOf(await secretFor(ctx, id, choice));
+}
+
+/** The provider when it is an AWS one (its credential is role credentials, made by the AWS feature). */
+async function awsProviderOf(ctx: LoginkitContext, id: string): Promise<Provider | undefined> {
+  const provider = await ctx.providers.findKnown(id);
+  return provider?.aws ? provider : undefined;
 }
 
 function tokenInfoOf(secret: SecretInEffect): TokenInfo {
@@ -150,8 +164,16 @@ export async function execEnvironment(
 ): Promise<ExecEnvironment> {
   const variables: Record<string, string> = {};
   const used: ExecEnvironment['used'] = [];
+  const unset = new Set<string>();
   for (const id of ids) {
     const provider = await ctx.providers.find(id);
+    if (provider.aws) {
+      const { awsExecVariables, AWS_SHADOWING_VARIABLES } = await import('./aws/index.js');
+      Object.assign(variables, await awsExecVariables(ctx, provider, choice.profile));
+      for (const name of AWS_SHADOWING_VARIABLES) unset.add(name);
+      used.push({ provider: id, source: 'aws', variable: 'AWS_ACCESS_KEY_ID' });
+      continue;
+    }
     const secret = await secretFor(ctx, id, choice);
     if (secret.source === 'env') {
       used.push({ provider: id, source: 'env', variable: secret.variable });
@@ -166,7 +188,7 @@ export async function execEnvironment(
     Object.assign(variables, variablesFor(provider, secret.credential));
     used.push({ provider: id, source: 'store', variable: conventionalVariable(provider, secret.credential) });
   }
-  return { variables, used };
+  return { variables, used, ...(unset.size > 0 ? { unset: [...unset] } : {}) };
 }
 
 /** The variables that hand a stored credential to the provider's SDK. */

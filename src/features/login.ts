@@ -21,7 +21,7 @@ export interface LoginOptions extends PersonOptions {
 export interface LoginResult {
   provider: string;
   profile: string;
-  method: 'oauth' | 'api_key';
+  method: 'oauth' | 'api_key' | 'aws';
   /** The key, masked (API keys only). */
   key?: string;
   /** Whether the provider confirmed the key (API keys only). */
@@ -38,6 +38,7 @@ export interface LoginResult {
 /** Signs in to a provider (browser, paste or device code) and stores the tokens. */
 export async function login(ctx: LoginkitContext, id: string, options: LoginOptions = {}): Promise<LoginResult> {
   const provider = await ctx.providers.find(id);
+  if (provider.aws) return loginToAws(ctx, provider, options);
   const oauth = provider.oauth;
   if (!oauth) {
     const note = provider.policyNote ? `${provider.policyNote}\n` : '';
@@ -93,6 +94,21 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     account: tokens.account,
     scopes: tokens.scopes,
     expiresAt: tokens.expiresAt === null ? null : new Date(tokens.expiresAt).toISOString(),
+  };
+}
+
+/** Signs in to AWS IAM Identity Center; the result's `expiresAt` is the end of the sign-in (the SSO session). */
+async function loginToAws(ctx: LoginkitContext, provider: Provider, options: LoginOptions): Promise<LoginResult> {
+  const { awsLogin } = await import('./aws/index.js');
+  const { target, session } = await awsLogin(ctx, provider, options);
+  return {
+    provider: provider.id,
+    profile: 'default',
+    method: 'aws',
+    account: { subject: `${target.accountId}/${target.roleName}` },
+    scopes: target.registrationScopes,
+    expiresAt: new Date(session.expiresAt).toISOString(),
+    store: ctx.store.info,
   };
 }
 

@@ -25,6 +25,11 @@ export interface LogoutResult {
 /** Revokes the provider's tokens at the server (best effort, bounded) and removes them locally. */
 export async function logout(ctx: LoginkitContext, id: string, choice: { profile?: string } = {}): Promise<LogoutResult> {
   const provider = await knownProvider(ctx, id);
+  if (provider?.aws) {
+    const { awsLogout } = await import('./aws/index.js');
+    const ended = await awsLogout(ctx, provider);
+    return { provider: id, profile: 'default', ...ended, ...(ended.removed ? {} : { revocation: 'not_signed_in' as const }) };
+  }
   const profile = await profileFor(ctx, id, choice.profile);
   const credential = await ctx.session.credential(id, profile);
   const variable = provider && apiKeyFromEnvironment(provider, ctx.env)?.variable;

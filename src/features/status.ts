@@ -5,13 +5,15 @@ import { type Credential, isAccessTokenUsable } from '../session/credential.js';
 import { describeCommand } from '../session/key-command.js';
 import { maskSecret } from '../shared/mask.js';
 import type { Protection } from '../store/entry-store.js';
+import type { Provider } from '../providers/registry.js';
+import type { AwsStatus } from './aws/index.js';
 import { knownProvider } from './known-provider.js';
 import { type ProfileChoice, chooseProfile } from './profile.js';
 
 /** One place a credential was found, as `status` lists it. */
 export interface CredentialSource {
-  /** `env`: an environment variable; `command`: config.json's `keyCommand`; `oauth` / `api_key`: a stored credential. */
-  kind: 'env' | 'command' | 'oauth' | 'api_key';
+  /** `env`: an environment variable; `command`: config.json's `keyCommand`; `oauth` / `api_key`: a stored credential; `aws`: an IAM Identity Center sign-in. */
+  kind: 'env' | 'command' | 'oauth' | 'api_key' | 'aws';
   /** The variable's name, the command (never its output), or the stored credential's profile. */
   name: string;
   /** Masked key, or the account, for display. */
@@ -24,7 +26,7 @@ export interface CredentialSource {
 export interface ProviderStatus {
   id: string;
   /** The kind of the credential in effect; null when there is none. */
-  method: 'oauth' | 'api_key' | null;
+  method: 'oauth' | 'api_key' | 'aws' | null;
   /** Where the credential in effect comes from. */
   source: 'env' | 'command' | 'store' | null;
   /** For a sign-in imported from Codex or opencode: the tool's file it stays linked to (read on use, written on refresh); else null. */
@@ -60,6 +62,8 @@ export interface ProviderStatus {
   sources: CredentialSource[];
   /** Why this provider's state could not be read (a damaged record), while the others' could; else null. */
   problem: string | null;
+  /** For an AWS provider: the IAM Identity Center session, the account and role, and the role credentials; else absent. */
+  aws?: AwsStatus;
 }
 
 /** The state of one provider, or of every provider with a credential (stored or in the environment) or configured. */
@@ -109,6 +113,8 @@ function unreadable(id: string, error: unknown): ProviderStatus {
 
 /** One provider's state: every source found, and the one `token` and `exec` would use. */
 export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile: string | undefined): Promise<ProviderStatus> {
+  const aws = await ctx.providers.findKnown(id);
+  if (aws?.aws) return awsStatusOf(ctx, aws);
   const [provider, { profile, chosenBy, rule }, stored] = await Promise.all([
     ctx.providers.findKnown(id),
     chooseProfile(ctx, id, explicitProfile),
@@ -158,6 +164,38 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     workspace: current.account?.workspace ?? null,
     key: current.apiKey ? maskSecret(current.apiKey) : null,
     linkedTo: current.link ? `${current.link.file} (${current.link.tool})` : null,
+  };
+}
+
+/** An AWS provider's state: its session and role credentials, read without any request. */
+async function awsStatusOf(ctx: LoginkitContext, provider: Provider): Promise<ProviderStatus> {
+  const { awsSignedIn, awsStatus } = await import('./aws/index.js');
+  const aws = await awsStatus(ctx, provider);
+  const { info } = ctx.store;
+  const loggedIn = awsSignedIn(aws, ctx.now());
+  return {
+    id: provider.id,
+    method: loggedIn ? 'aws' : null,
+    source: loggedIn ? 'store' : null,
+    linkedTo: `${aws.cacheFile} (AWS CLI)`,
+    command: null,
+    profile: 'default',
+    profileChosenBy: 'default',
+    profileRule: null,
+    loggedIn,
+    account: `${aws.accountId}/${aws.roleName}`,
+    scopes: [],
+    expiresAt: aws.credentialsExpireAt ?? aws.sessionExpiresAt,
+    refreshable: aws.sessionRefreshable,
+    store: `${info.location} (${info.protection})`,
+    protection: info.protection,
+    key: aws.accessKeyId,
+    verified: null,
+    plan: null,
+    workspace: null,
+    sources: aws.sessionFoundIn ? [{ kind: 'aws', name: aws.sessionFoundIn, detail: aws.startUrl, inEffect: true }] : [],
+    problem: null,
+    aws,
   };
 }
 

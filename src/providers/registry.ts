@@ -57,6 +57,22 @@ export interface Provider {
   readonly policyNote: string | undefined;
   /** A command that prints the key (config.json `keyCommand`), used instead of a stored credential. */
   readonly keyCommand?: KeyCommandSetting | undefined;
+  /** AWS IAM Identity Center settings (`type: "aws"`): role credentials instead of a token or key. */
+  readonly aws?: AwsProviderSettings | undefined;
+}
+
+/**
+ * An AWS provider as configured: a profile of the AWS config file to read the rest from, and/or the
+ * settings themselves (which win over the profile's).
+ */
+export interface AwsProviderSettings {
+  readonly awsProfile?: string | undefined;
+  readonly ssoSession?: string | undefined;
+  readonly startUrl?: string | undefined;
+  readonly ssoRegion?: string | undefined;
+  readonly accountId?: string | undefined;
+  readonly roleName?: string | undefined;
+  readonly region?: string | undefined;
 }
 
 /** A key command as configured: the argument vector, how long its key is reused, and where it is cached. */
@@ -216,6 +232,7 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
     'userinfoEndpoint',
     'deviceAuthorizationEndpoint',
     'baseUrl',
+    'startUrl',
   ] as const) {
     const value = entry[field];
     const problem = value === undefined ? undefined : endpointProblem(value);
@@ -248,7 +265,8 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
       policyNote: undefined,
     };
   }
-  if (entry.type !== 'api_key') fail('type', 'must be "oauth" (with issuer and clientId) or "api_key" (with baseUrl)');
+  if (entry.type === 'aws') return awsProvider(id, entry, fail);
+  if (entry.type !== 'api_key') fail('type', 'must be "oauth" (with issuer and clientId), "api_key" (with baseUrl) or "aws"');
   if (!entry.baseUrl) fail('baseUrl', 'is required for an API-key provider');
   const envVar = entry.envVar ?? `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_API_KEY`;
   return {
@@ -269,6 +287,28 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
     accessTokenEnvVar: defaultAccessTokenEnvVar(id),
     docsUrl: undefined,
     policyNote: undefined,
+  };
+}
+
+/** An AWS provider: either `awsProfile`, or `startUrl`, `ssoRegion`, `accountId` and `roleName` (what is given wins). */
+function awsProvider(id: string, entry: ProviderEntry, fail: (field: string, problem: string) => never): Provider {
+  if (entry.awsProfile === undefined) {
+    for (const field of ['startUrl', 'ssoRegion', 'accountId', 'roleName'] as const) {
+      if (entry[field] === undefined) fail(field, 'is required for an AWS provider without awsProfile');
+    }
+  }
+  const { awsProfile, ssoSession, startUrl, ssoRegion, accountId, roleName, region } = entry;
+  return {
+    id,
+    displayName: entry.displayName ?? id,
+    builtin: false,
+    methods: ['aws'],
+    oauth: undefined,
+    apiKey: undefined,
+    accessTokenEnvVar: 'AWS_BEARER_TOKEN_BEDROCK',
+    docsUrl: undefined,
+    policyNote: undefined,
+    aws: { awsProfile, ssoSession, startUrl, ssoRegion, accountId, roleName, region },
   };
 }
 
