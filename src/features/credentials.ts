@@ -5,6 +5,7 @@ import type { Provider } from '../providers/registry.js';
 import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import { type CredentialHeaders, createAuthenticatedFetch } from '../session/authenticated-fetch.js';
 import { type Credential, type OAuthCredential, profileProblem, sameTokens } from '../session/credential.js';
+import { cloudFeature } from './clouds.js';
 import { knownProvider } from './known-provider.js';
 import { profileFor } from './profile.js';
 
@@ -23,7 +24,7 @@ export interface ExecEnvironment {
   /** Variables to remove from the child's environment, since they would take precedence over `variables` (e.g. `AWS_PROFILE`). */
   unset?: string[];
   /** For each provider, which source and variable was used (no secrets). */
-  used: Array<{ provider: string; source: 'env' | 'command' | 'store' | 'aws'; variable: string }>;
+  used: Array<{ provider: string; source: 'env' | 'command' | 'store' | 'cloud'; variable: string }>;
 }
 
 /**
@@ -80,19 +81,11 @@ export async function getToken(ctx: LoginkitContext, id: string, choice: Credent
 
 /** {@link getToken} with the token's type and how long it may be reused. */
 export async function getTokenInfo(ctx: LoginkitContext, id: string, choice: CredentialChoice = {}): Promise<TokenInfo> {
-  const aws = await awsProviderOf(ctx, id);
-  if (aws) {
-    const { awsToken } = await import('./aws/index.js');
-    const { token, expiresAt } = await awsToken(ctx, aws, 'bedrock-api-key', choice.profile);
-    return { token, expiresAt, type: 'api_key' };
-  }
-  return tokenInfoOf(await secretFor(ctx, id, choice));
-}
-
-/** The provider when it is an AWS one (its credential is role credentials, made by the AWS feature). */
-async function awsProviderOf(ctx: LoginkitContext, id: string): Promise<Provider | undefined> {
   const provider = await ctx.providers.findKnown(id);
-  return provider?.aws ? provider : undefined;
+  // A cloud provider's credential is made by its cloud's module (loaded only for such a provider).
+  const cloud = provider?.cloud ? await cloudFeature(provider) : undefined;
+  if (cloud) return cloud.tokenInfo(ctx, provider as Provider, choice.profile);
+  return tokenInfoOf(await secretFor(ctx, id, choice));
 }
 
 function tokenInfoOf(secret: SecretInEffect): TokenInfo {
@@ -167,11 +160,12 @@ export async function execEnvironment(
   const unset = new Set<string>();
   for (const id of ids) {
     const provider = await ctx.providers.find(id);
-    if (provider.aws) {
-      const { awsExecVariables, AWS_SHADOWING_VARIABLES } = await import('./aws/index.js');
-      Object.assign(variables, await awsExecVariables(ctx, provider, choice.profile));
-      for (const name of AWS_SHADOWING_VARIABLES) unset.add(name);
-      used.push({ provider: id, source: 'aws', variable: 'AWS_ACCESS_KEY_ID' });
+    const cloud = await cloudFeature(provider);
+    if (cloud) {
+      const made = await cloud.execVariables(ctx, provider, choice.profile);
+      Object.assign(variables, made.variables);
+      for (const name of made.unset) unset.add(name);
+      used.push({ provider: id, source: 'cloud', variable: Object.keys(made.variables)[0] ?? '' });
       continue;
     }
     const secret = await secretFor(ctx, id, choice);

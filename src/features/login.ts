@@ -8,6 +8,7 @@ import { toCredential } from '../session/credential.js';
 import { maskSecret } from '../shared/mask.js';
 import type { DeviceFlowRunner } from '../sign-in/sign-in.js';
 import type { StoreInfo } from '../store/entry-store.js';
+import { cloudFeature } from './clouds.js';
 import { profileFor } from './profile.js';
 import { type PersonOptions, personSide } from './person-side.js';
 
@@ -38,7 +39,8 @@ export interface LoginResult {
 /** Signs in to a provider (browser, paste or device code) and stores the tokens. */
 export async function login(ctx: LoginkitContext, id: string, options: LoginOptions = {}): Promise<LoginResult> {
   const provider = await ctx.providers.find(id);
-  if (provider.aws) return loginToAws(ctx, provider, options);
+  const cloud = await cloudFeature(provider);
+  if (cloud) return cloud.login(ctx, provider, options);
   const oauth = provider.oauth;
   if (!oauth) {
     const note = provider.policyNote ? `${provider.policyNote}\n` : '';
@@ -94,21 +96,6 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     account: tokens.account,
     scopes: tokens.scopes,
     expiresAt: tokens.expiresAt === null ? null : new Date(tokens.expiresAt).toISOString(),
-  };
-}
-
-/** Signs in to AWS IAM Identity Center; the result's `expiresAt` is the end of the sign-in (the SSO session). */
-async function loginToAws(ctx: LoginkitContext, provider: Provider, options: LoginOptions): Promise<LoginResult> {
-  const { awsLogin } = await import('./aws/index.js');
-  const { target, session } = await awsLogin(ctx, provider, options);
-  return {
-    provider: provider.id,
-    profile: 'default',
-    method: 'aws',
-    account: { subject: `${target.accountId}/${target.roleName}` },
-    scopes: target.registrationScopes,
-    expiresAt: new Date(session.expiresAt).toISOString(),
-    store: ctx.store.info,
   };
 }
 

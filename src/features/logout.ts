@@ -2,6 +2,7 @@ import type { LoginkitContext } from '../context.js';
 import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import type { Credential } from '../session/credential.js';
 import type { Ending } from '../session/token-session.js';
+import { cloudFeature } from './clouds.js';
 import { knownProvider } from './known-provider.js';
 import { profileFor } from './profile.js';
 
@@ -25,11 +26,8 @@ export interface LogoutResult {
 /** Revokes the provider's tokens at the server (best effort, bounded) and removes them locally. */
 export async function logout(ctx: LoginkitContext, id: string, choice: { profile?: string } = {}): Promise<LogoutResult> {
   const provider = await knownProvider(ctx, id);
-  if (provider?.aws) {
-    const { awsLogout } = await import('./aws/index.js');
-    const ended = await awsLogout(ctx, provider);
-    return { provider: id, profile: 'default', ...ended, ...(ended.removed ? {} : { revocation: 'not_signed_in' as const }) };
-  }
+  const cloud = await cloudFeature(provider);
+  if (cloud && provider) return cloud.logout(ctx, provider);
   const profile = await profileFor(ctx, id, choice.profile);
   const credential = await ctx.session.credential(id, profile);
   const variable = provider && apiKeyFromEnvironment(provider, ctx.env)?.variable;

@@ -5,8 +5,8 @@ import { type Credential, isAccessTokenUsable } from '../session/credential.js';
 import { describeCommand } from '../session/key-command.js';
 import { maskSecret } from '../shared/mask.js';
 import type { Protection } from '../store/entry-store.js';
-import type { Provider } from '../providers/registry.js';
 import type { AwsStatus } from './aws/index.js';
+import { cloudFeature } from './clouds.js';
 import { knownProvider } from './known-provider.js';
 import { type ProfileChoice, chooseProfile } from './profile.js';
 
@@ -113,8 +113,8 @@ function unreadable(id: string, error: unknown): ProviderStatus {
 
 /** One provider's state: every source found, and the one `token` and `exec` would use. */
 export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile: string | undefined): Promise<ProviderStatus> {
-  const aws = await ctx.providers.findKnown(id);
-  if (aws?.aws) return awsStatusOf(ctx, aws);
+  const cloud = await cloudFeature(await ctx.providers.findKnown(id));
+  if (cloud) return cloud.status(ctx, await ctx.providers.find(id));
   const [provider, { profile, chosenBy, rule }, stored] = await Promise.all([
     ctx.providers.findKnown(id),
     chooseProfile(ctx, id, explicitProfile),
@@ -164,38 +164,6 @@ export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile
     workspace: current.account?.workspace ?? null,
     key: current.apiKey ? maskSecret(current.apiKey) : null,
     linkedTo: current.link ? `${current.link.file} (${current.link.tool})` : null,
-  };
-}
-
-/** An AWS provider's state: its session and role credentials, read without any request. */
-async function awsStatusOf(ctx: LoginkitContext, provider: Provider): Promise<ProviderStatus> {
-  const { awsSignedIn, awsStatus } = await import('./aws/index.js');
-  const aws = await awsStatus(ctx, provider);
-  const { info } = ctx.store;
-  const loggedIn = awsSignedIn(aws, ctx.now());
-  return {
-    id: provider.id,
-    method: loggedIn ? 'aws' : null,
-    source: loggedIn ? 'store' : null,
-    linkedTo: `${aws.cacheFile} (AWS CLI)`,
-    command: null,
-    profile: 'default',
-    profileChosenBy: 'default',
-    profileRule: null,
-    loggedIn,
-    account: `${aws.accountId}/${aws.roleName}`,
-    scopes: [],
-    expiresAt: aws.credentialsExpireAt ?? aws.sessionExpiresAt,
-    refreshable: aws.sessionRefreshable,
-    store: `${info.location} (${info.protection})`,
-    protection: info.protection,
-    key: aws.accessKeyId,
-    verified: null,
-    plan: null,
-    workspace: null,
-    sources: aws.sessionFoundIn ? [{ kind: 'aws', name: aws.sessionFoundIn, detail: aws.startUrl, inEffect: true }] : [],
-    problem: null,
-    aws,
   };
 }
 

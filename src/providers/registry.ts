@@ -57,9 +57,12 @@ export interface Provider {
   readonly policyNote: string | undefined;
   /** A command that prints the key (config.json `keyCommand`), used instead of a stored credential. */
   readonly keyCommand?: KeyCommandSetting | undefined;
-  /** AWS IAM Identity Center settings (`type: "aws"`): role credentials instead of a token or key. */
-  readonly aws?: AwsProviderSettings | undefined;
+  /** A cloud identity (`type: "aws"`, …): its own feature module makes and renews the credential. */
+  readonly cloud?: CloudSettings | undefined;
 }
+
+/** The settings of a cloud provider, by cloud. */
+export type CloudSettings = { readonly type: 'aws'; readonly settings: AwsProviderSettings };
 
 /**
  * An AWS provider as configured: a profile of the AWS config file to read the rest from, and/or the
@@ -308,7 +311,7 @@ function awsProvider(id: string, entry: ProviderEntry, fail: (field: string, pro
     accessTokenEnvVar: 'AWS_BEARER_TOKEN_BEDROCK',
     docsUrl: undefined,
     policyNote: undefined,
-    aws: { awsProfile, ssoSession, startUrl, ssoRegion, accountId, roleName, region },
+    cloud: { type: 'aws', settings: { awsProfile, ssoSession, startUrl, ssoRegion, accountId, roleName, region } },
   };
 }
 

@@ -52,14 +52,14 @@ export interface AwsStatus {
 
 /** The target of an AWS provider: its settings resolved against the AWS config file. */
 export async function awsTarget(ctx: LoginkitContext, provider: Provider, profile?: string): Promise<AwsTarget> {
-  if (!provider.aws) throw new ConfigError(`"${provider.id}" is not an AWS provider.`);
+  if (provider.cloud?.type !== 'aws') throw new ConfigError(`"${provider.id}" is not an AWS provider.`);
   if (profile !== undefined && profile !== 'default') {
     throw new ConfigError(
       `AWS providers have no loginkit profiles (--profile ${profile}): add another provider to config.json with its own awsProfile or roleName.`,
     );
   }
   await loadAwsPackage(() => import('@smithy/shared-ini-file-loader'), '@smithy/shared-ini-file-loader');
-  return resolveAwsTarget(provider.id, provider.aws, await readAwsConfigFile(ctx.env), ctx.env);
+  return resolveAwsTarget(provider.id, provider.cloud.settings, await readAwsConfigFile(ctx.env), ctx.env);
 }
 
 /** Signs in to IAM Identity Center and makes the first role credentials, so a wrong account or role shows now. */
