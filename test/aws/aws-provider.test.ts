@@ -14,8 +14,16 @@ process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
 import AnthropicBedrock from '@anthropic-ai/bedrock-sdk';
 import { BedrockRuntimeClient, InvokeModelCommand } from '@aws-sdk/client-bedrock-runtime';
 import { fromProcess, fromSSO } from '@aws-sdk/credential-providers';
+import { createAmazonBedrock } from '@ai-sdk/amazon-bedrock';
+import { generateText } from 'ai';
 import { type LoginEvent, createLoginkit, isLoginRequired } from '../../src/index.js';
-import { DEFAULT_ACCOUNT_ID, DEFAULT_ROLE_NAME, type AwsStandIns, startAwsStandIns } from '../helpers/aws-stand-ins.js';
+import {
+  DEFAULT_ACCOUNT_ID,
+  DEFAULT_CHAINED_ROLE_ARN,
+  DEFAULT_ROLE_NAME,
+  type AwsStandIns,
+  startAwsStandIns,
+} from '../helpers/aws-stand-ins.js';
 import { CLI_ENTRY, makeHome, runCli, runCliProcess } from '../helpers/cli.js';
 
 const MODEL = 'anthropic.claude-3-5-haiku-20241022-v1:0';
@@ -416,5 +424,83 @@ describe('AWS providers across processes', () => {
     assert.equal(aws.calls.createToken.refreshToken - before.createToken.refreshToken, 1, counts());
     assert.equal(aws.calls.getRoleCredentials - before.getRoleCredentials, 2, counts());
     assert.equal(aws.calls.refreshTokenReuse, before.refreshTokenReuse);
+  });
+});
+
+describe('AWS providers configured other ways', () => {
+  test("config.json's own fields without an AWS profile, a role chained with role_arn + source_profile, the AI SDK's Amazon Bedrock provider, and token --json", async () => {
+    const setup = await setUp();
+    await writeFile(
+      join(setup.userHome, '.aws', 'config'),
+      `${await readFile(join(setup.userHome, '.aws', 'config'), 'utf8')}\n[profile chained]\nrole_arn = ${DEFAULT_CHAINED_ROLE_ARN}\nsource_profile = bedrock\nregion = eu-west-1\n`,
+    );
+    await writeFile(
+      join(setup.home, 'config.json'),
+      JSON.stringify({
+        providers: {
+          direct: {
+            type: 'aws',
+            startUrl: aws.startUrl,
+            ssoRegion: 'us-east-1',
+            accountId: DEFAULT_ACCOUNT_ID,
+            roleName: DEFAULT_ROLE_NAME,
+            region: 'eu-central-1',
+          },
+          chained: { type: 'aws', awsProfile: 'chained' },
+        },
+      }),
+    );
+    const kit = kitFor(setup);
+    await kit.login('direct', { method: 'device', onEvent: (event) => event.type === 'device_code' && aws.approveDevice(event.userCode) });
+    // Without a session name, the provider id names the AWS CLI's cache file.
+    await stat(join(setup.userHome, '.aws', 'sso', 'cache', `${createHash('sha1').update('direct').digest('hex')}.json`));
+    const [direct] = await kit.status('direct');
+    assert.equal(direct?.aws?.region, 'eu-central-1');
+
+    const bedrock = createAmazonBedrock(await kit.amazonBedrockOptions('direct'));
+    const answer = await generateText({ model: bedrock(MODEL), prompt: 'hi' });
+    assert.equal(typeof answer.text, 'string');
+    assert.equal(aws.bedrockCalls.at(-1)?.auth, 'sigv4');
+    assert.equal(aws.bedrockCalls.at(-1)?.region, 'eu-central-1');
+
+    const assumed = aws.calls.assumeRole;
+    await kit.login('chained', { method: 'device', onEvent: (event) => event.type === 'device_code' && aws.approveDevice(event.userCode) });
+    assert.equal(aws.calls.assumeRole - assumed, 1, 'the chained role was assumed with the IAM Identity Center role credentials');
+    const [chained] = await kit.status('chained');
+    assert.equal(chained?.aws?.roleArn, DEFAULT_CHAINED_ROLE_ARN);
+    assert.equal(chained?.aws?.region, 'eu-west-1');
+    const runtime = new BedrockRuntimeClient({
+      region: 'eu-west-1',
+      endpoint: aws.urls.bedrockRuntime,
+      credentials: kit.awsCredentials('chained'),
+    });
+    await runtime.send(new InvokeModelCommand({ modelId: MODEL, contentType: 'application/json', body: INVOKE_BODY }));
+    const { credentials } = await kit.awsToken('chained', 'credential-process');
+    assert.equal(aws.bedrockCalls.at(-1)?.accessKeyId, credentials.accessKeyId);
+
+    const json = await runCli(['token', 'chained', '--json'], { home: setup.home, env: { ...setup.env, LOGINKIT_STORE: 'file' } });
+    assert.equal(json.code, 0, json.stderr);
+    const document = JSON.parse(json.stdout) as Record<string, unknown> & { credentials: Record<string, unknown> };
+    assert.match(String(document.token), /^bedrock-api-key-/);
+    assert.equal(document.region, 'eu-west-1');
+    assert.ok(Date.parse(String(document.expiresAt)) > Date.now());
+    assert.deepEqual(Object.keys(document.credentials).sort(), ['accessKeyId', 'expiration', 'secretAccessKey', 'sessionToken']);
+  });
+
+  test('the docs show the recipes these tests run', async () => {
+    const docs = (
+      await Promise.all(
+        ['README.md', 'docs/aws.md'].map((file) => readFile(new URL(`../../${file}`, import.meta.url), 'utf8').catch(() => '')),
+      )
+    ).join('\n');
+    for (const line of [
+      'credential_process = loginkit token bedrock --format credential-process',
+      'export CLAUDE_CODE_USE_BEDROCK=1 AWS_PROFILE=claude-bedrock AWS_REGION=us-west-2',
+      "const runtime = new BedrockRuntimeClient({ region: 'us-west-2', credentials: kit.awsCredentials('bedrock') });",
+      "const claude = new AnthropicBedrock(await kit.anthropicBedrockOptions('bedrock'));",
+      "const bedrock = createAmazonBedrock(await kit.amazonBedrockOptions('bedrock'));",
+    ]) {
+      assert.ok(docs.includes(line), `the docs lack: ${line}`);
+    }
   });
 });
