@@ -1,6 +1,7 @@
 import { type LoginkitContext, type LoginkitOptions, createContext } from './context.js';
 import { LoginRequiredError } from './errors.js';
 import type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/credentials.js';
+import type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsTokenFormat } from './features/aws/index.js';
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
@@ -120,6 +121,17 @@ export interface Loginkit {
   /** Every MCP server with a stored sign-in. */
   mcpStatus(): Promise<McpStatus[]>;
   /**
+   * An AWS provider's credential in `format`: a short-term Bedrock API key, or the JSON of AWS
+   * `credential_process`; with the role credentials and the region. Refreshed first when due.
+   */
+  awsToken(provider: string, format: AwsTokenFormat, choice?: Pick<CredentialChoice, 'profile'>): Promise<AwsToken>;
+  /** `new BedrockRuntimeClient({ region, credentials: kit.awsCredentials('bedrock') })`: an AWS SDK credential provider of fresh role credentials. */
+  awsCredentials(provider: string): () => Promise<AwsCredentials>;
+  /** `new AnthropicBedrock(await kit.anthropicBedrockOptions('bedrock'))`: `@anthropic-ai/bedrock-sdk` signing with the provider's role credentials. */
+  anthropicBedrockOptions(provider: string): Promise<AnthropicBedrockOptions>;
+  /** `createAmazonBedrock(await kit.amazonBedrockOptions('bedrock'))`: the AI SDK's Amazon Bedrock provider, the same way. */
+  amazonBedrockOptions(provider: string): Promise<AmazonBedrockSettings>;
+  /**
    * Releases what the client holds open: a shared store's database connections (a local store holds
    * none). Call it when a long-running process is done with the client; the client must not be used afterwards.
    */
@@ -139,6 +151,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const logout = lazy(() => import('./features/logout.js'));
   const sdk = lazy(() => import('./features/sdk.js'));
   const projectFiles = lazy(() => import('./features/project-files.js'));
+  const aws = lazy(() => import('./features/aws/index.js'));
   return {
     home: ctx.home,
     get store() {
@@ -173,6 +186,10 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     aiSdkOptions: async (id, choice) => (await sdk()).aiSdkOptions(ctx, id, choice),
     mcp: (url, mcpOptions) => lazyMcpClient(ctx, url, mcpOptions),
     mcpStatus: async () => (await import('./features/mcp/index.js')).mcpStatusAll(ctx),
+    awsToken: async (id, format, choice) => (await aws()).awsToken(ctx, await ctx.providers.find(id), format, choice?.profile),
+    awsCredentials: (id) => async () => (await aws()).awsCredentials(ctx, await ctx.providers.find(id)),
+    anthropicBedrockOptions: async (id) => (await aws()).anthropicBedrockOptions(ctx, await ctx.providers.find(id)),
+    amazonBedrockOptions: async (id) => (await aws()).amazonBedrockSettings(ctx, await ctx.providers.find(id)),
     close: async () => ctx.store.close?.(),
   };
 }
@@ -180,6 +197,16 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
 /** A project file as the API shows it: without the parsed rule kept for profile choice. */
 function publicProjectFile({ file, directory, state, profile, providers, problem, allowCommand }: ProjectFile): ProjectFile {
   return { file, directory, state, profile, providers, problem, allowCommand };
+}
+
+/** An AWS provider's credential as `awsToken` returns it. */
+export interface AwsToken {
+  /** The Bedrock API key, or the credential_process JSON. */
+  token: string;
+  /** ms since the epoch: when the role credentials (and so the token) expire. */
+  expiresAt: number;
+  credentials: AwsCredentials;
+  region: string;
 }
 
 /** True when `error` means the person has to sign in again. */

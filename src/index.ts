@@ -9,7 +9,8 @@
  * ```
  * @packageDocumentation
  */
-export { createLoginkit, isLoginRequired, type Loginkit } from './client.js';
+export { createLoginkit, isLoginRequired, type AwsToken, type Loginkit } from './client.js';
+export type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsStatus, AwsTokenFormat } from './features/aws/index.js';
 export { STORE_FILE, type LoginkitOptions } from './context.js';
 export type { CredentialChoice, ExecEnvironment, SwitchResult, TokenInfo } from './features/credentials.js';
 export type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';

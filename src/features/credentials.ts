@@ -5,6 +5,7 @@ import type { Provider } from '../providers/registry.js';
 import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import { type CredentialHeaders, createAuthenticatedFetch } from '../session/authenticated-fetch.js';
 import { type Credential, type OAuthCredential, profileProblem, sameTokens } from '../session/credential.js';
+import { cloudFeature } from './clouds.js';
 import { knownProvider } from './known-provider.js';
 import { type ProfileChoice, chooseProfile, profileFor } from './profile.js';
 
@@ -20,8 +21,10 @@ export interface CredentialChoice {
 export interface ExecEnvironment {
   /** Variables to set (secrets: pass them only to the child). */
   variables: Record<string, string>;
+  /** Variables to remove from the child's environment, since they would take precedence over `variables` (e.g. `AWS_PROFILE`). */
+  unset?: string[];
   /** For each provider, which source and variable was used (no secrets). */
-  used: Array<{ provider: string; source: 'env' | 'command' | 'store'; variable: string }>;
+  used: Array<{ provider: string; source: 'env' | 'command' | 'store' | 'cloud'; variable: string }>;
 }
 
 /**
@@ -97,6 +100,10 @@ export async function getToken(ctx: LoginkitContext, id: string, choice: Credent
 
 /** {@link getToken} with the token's type and how long it may be reused. */
 export async function getTokenInfo(ctx: LoginkitContext, id: string, choice: CredentialChoice = {}): Promise<TokenInfo> {
+  const provider = await ctx.providers.findKnown(id);
+  // A cloud provider's credential is made by its cloud's module (loaded only for such a provider).
+  const cloud = provider?.cloud ? await cloudFeature(provider) : undefined;
+  if (cloud) return cloud.tokenInfo(ctx, provider as Provider, choice.profile);
   return tokenInfoOf(await secretFor(ctx, id, choice));
 }
 
@@ -183,8 +190,17 @@ export async function execEnvironment(
 ): Promise<ExecEnvironment> {
   const variables: Record<string, string> = {};
   const used: ExecEnvironment['used'] = [];
+  const unset = new Set<string>();
   for (const id of ids) {
     const provider = await ctx.providers.find(id);
+    const cloud = await cloudFeature(provider);
+    if (cloud) {
+      const made = await cloud.execVariables(ctx, provider, choice.profile);
+      Object.assign(variables, made.variables);
+      for (const name of made.unset) unset.add(name);
+      used.push({ provider: id, source: 'cloud', variable: Object.keys(made.variables)[0] ?? '' });
+      continue;
+    }
     const secret = await secretFor(ctx, id, choice);
     if (secret.source === 'env') {
       used.push({ provider: id, source: 'env', variable: secret.variable });
@@ -199,7 +215,7 @@ export async function execEnvironment(
     Object.assign(variables, variablesFor(provider, secret.credential));
     used.push({ provider: id, source: 'store', variable: conventionalVariable(provider, secret.credential) });
   }
-  return { variables, used };
+  return { variables, used, ...(unset.size > 0 ? { unset: [...unset] } : {}) };
 }
 
 /** The variables that hand a stored credential to the provider's SDK. */

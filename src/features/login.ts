@@ -9,6 +9,7 @@ import { maskSecret } from '../shared/mask.js';
 import type { DeviceFlowRunner } from '../sign-in/sign-in.js';
 import type { StoreInfo } from '../store/entry-store.js';
 import { type ProfileChoice, chooseProfile } from './profile.js';
+import { cloudFeature } from './clouds.js';
 import { type PersonOptions, personSide } from './person-side.js';
 
 /** Options of one sign-in. */
@@ -25,7 +26,7 @@ export interface LoginResult {
   profileChosenBy: ProfileChoice['chosenBy'];
   /** For a project rule: the file and the directory it covers; else null. */
   profileRule: string | null;
-  method: 'oauth' | 'api_key';
+  method: 'oauth' | 'api_key' | 'aws';
   /** The key, masked (API keys only). */
   key?: string;
   /** Whether the provider confirmed the key (API keys only). */
@@ -42,6 +43,8 @@ export interface LoginResult {
 /** Signs in to a provider (browser, paste or device code) and stores the tokens. */
 export async function login(ctx: LoginkitContext, id: string, options: LoginOptions = {}): Promise<LoginResult> {
   const provider = await ctx.providers.find(id);
+  const cloud = await cloudFeature(provider);
+  if (cloud) return cloud.login(ctx, provider, options);
   const oauth = provider.oauth;
   if (!oauth) {
     const note = provider.policyNote ? `${provider.policyNote}\n` : '';

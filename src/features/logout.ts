@@ -2,6 +2,7 @@ import type { LoginkitContext } from '../context.js';
 import { apiKeyFromEnvironment } from '../session/api-keys.js';
 import type { Credential } from '../session/credential.js';
 import type { Ending } from '../session/token-session.js';
+import { cloudFeature } from './clouds.js';
 import { knownProvider } from './known-provider.js';
 import { chooseProfile } from './profile.js';
 
@@ -27,6 +28,8 @@ export interface LogoutResult {
 /** Revokes the provider's tokens at the server (best effort, bounded) and removes them locally. */
 export async function logout(ctx: LoginkitContext, id: string, choice: { profile?: string } = {}): Promise<LogoutResult> {
   const provider = await knownProvider(ctx, id);
+  const cloud = await cloudFeature(provider);
+  if (cloud && provider) return cloud.logout(ctx, provider);
   const { profile, rule } = await chooseProfile(ctx, id, choice.profile);
   const credential = await ctx.session.credential(id, profile);
   const variable = provider && apiKeyFromEnvironment(provider, ctx.env)?.variable;

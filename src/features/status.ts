@@ -6,13 +6,15 @@ import { describeCommand } from '../session/key-command.js';
 import { maskSecret } from '../shared/mask.js';
 import { sanitizePath } from '../shared/printable.js';
 import type { Protection } from '../store/entry-store.js';
+import type { AwsStatus } from './aws/index.js';
+import { cloudFeature } from './clouds.js';
 import { knownProvider } from './known-provider.js';
 import { type ProfileChoice, chooseProfile } from './profile.js';
 
 /** One place a credential was found, as `status` lists it. */
 export interface CredentialSource {
-  /** `env`: an environment variable; `command`: config.json's `keyCommand`; `oauth` / `api_key`: a stored credential. */
-  kind: 'env' | 'command' | 'oauth' | 'api_key';
+  /** `env`: an environment variable; `command`: config.json's `keyCommand`; `oauth` / `api_key`: a stored credential; `aws`: an IAM Identity Center sign-in. */
+  kind: 'env' | 'command' | 'oauth' | 'api_key' | 'aws';
   /** The variable's name, the command (never its output), or the stored credential's profile. */
   name: string;
   /** Masked key, or the account, for display. */
@@ -25,7 +27,7 @@ export interface CredentialSource {
 export interface ProviderStatus {
   id: string;
   /** The kind of the credential in effect; null when there is none. */
-  method: 'oauth' | 'api_key' | null;
+  method: 'oauth' | 'api_key' | 'aws' | null;
   /** Where the credential in effect comes from. */
   source: 'env' | 'command' | 'store' | null;
   /** For a sign-in imported from Codex or opencode: the tool's file it stays linked to (read on use, written on refresh); else null. */
@@ -69,6 +71,8 @@ export interface ProviderStatus {
   shadowedBy: string | null;
   /** Why this provider's state could not be read (a damaged record), while the others' could; else null. */
   problem: string | null;
+  /** For an AWS provider: the IAM Identity Center session, the account and role, and the role credentials; else absent. */
+  aws?: AwsStatus;
 }
 
 /** The state of one provider, or of every provider with a source (stored, in the environment, a key command) or configured. */
@@ -120,6 +124,8 @@ function unreadable(id: string, error: unknown): ProviderStatus {
 
 /** One provider's state: every source found, and the one `token` and `exec` would use. */
 export async function statusOf(ctx: LoginkitContext, id: string, explicitProfile: string | undefined): Promise<ProviderStatus> {
+  const cloud = await cloudFeature(await ctx.providers.findKnown(id));
+  if (cloud) return cloud.status(ctx, await ctx.providers.find(id));
   const [provider, { profile, chosenBy, rule }, stored] = await Promise.all([
     ctx.providers.findKnown(id),
     chooseProfile(ctx, id, explicitProfile),

@@ -8,6 +8,10 @@ import { assertSafeSettingsFile } from '../shared/file-safety.js';
 
 /** The longest reuse of a key a command printed: a year (in seconds). */
 const MAX_KEY_COMMAND_TTL_S = 365 * 24 * 3600;
+/** An AWS profile or sso-session name as ~/.aws/config allows it (no brackets, spaces or control characters). */
+const AWS_NAME = /^[\w+=,.@:/-]{1,128}$/;
+/** An AWS region name such as `us-east-1` (also the `-gov-` and `-iso-` partitions). */
+const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 
 /**
  * config.json's schema, built on first use (most homes have no config.json). A provider entry is a custom
@@ -17,7 +21,7 @@ const MAX_KEY_COMMAND_TTL_S = 365 * 24 * 3600;
 function buildConfigSchema() {
   const OptionalUrl = z.optional(z.string());
   const ProviderEntrySchema = z.object({
-    type: z.optional(z.enum(['oauth', 'api_key'])),
+    type: z.optional(z.enum(['oauth', 'api_key', 'aws'])),
     displayName: z.optional(z.string()),
     // OAuth
     issuer: z.optional(z.string().check(z.minLength(1))),
@@ -43,6 +47,14 @@ function buildConfigSchema() {
     keyCommandCache: z.optional(z.enum(['memory', 'store'])),
     /** Seconds the command may take (a vault may wait for a fingerprint); default 30. */
     keyCommandTimeout: z.optional(z.number().check(z.positive(), z.lte(600))),
+    // AWS (`type: "aws"`): a profile of ~/.aws/config, or the same settings given here.
+    awsProfile: z.optional(z.string().check(z.regex(AWS_NAME))),
+    ssoSession: z.optional(z.string().check(z.regex(AWS_NAME))),
+    startUrl: OptionalUrl,
+    ssoRegion: z.optional(z.string().check(z.regex(AWS_REGION))),
+    accountId: z.optional(z.string().check(z.regex(/^\d{12}$/))),
+    roleName: z.optional(z.string().check(z.regex(/^[\w+=,.@-]{1,64}$/))),
+    region: z.optional(z.string().check(z.regex(AWS_REGION))),
   });
   return z.object({
     providers: z.optional(z.record(z.string(), ProviderEntrySchema)),

@@ -58,6 +58,25 @@ export interface Provider {
   readonly policyNote: string | undefined;
   /** A command that prints the key (config.json `keyCommand`), used instead of a stored credential. */
   readonly keyCommand?: KeyCommandSetting | undefined;
+  /** A cloud identity (`type: "aws"`, …): its own feature module makes and renews the credential. */
+  readonly cloud?: CloudSettings | undefined;
+}
+
+/** The settings of a cloud provider, by cloud. */
+export type CloudSettings = { readonly type: 'aws'; readonly settings: AwsProviderSettings };
+
+/**
+ * An AWS provider as configured: a profile of the AWS config file to read the rest from, and/or the
+ * settings themselves (which win over the profile's).
+ */
+export interface AwsProviderSettings {
+  readonly awsProfile?: string | undefined;
+  readonly ssoSession?: string | undefined;
+  readonly startUrl?: string | undefined;
+  readonly ssoRegion?: string | undefined;
+  readonly accountId?: string | undefined;
+  readonly roleName?: string | undefined;
+  readonly region?: string | undefined;
 }
 
 /** A key command as configured: the argument vector, how long its key is reused, and where it is cached. */
@@ -226,6 +245,7 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
     'userinfoEndpoint',
     'deviceAuthorizationEndpoint',
     'baseUrl',
+    'startUrl',
   ] as const) {
     const value = entry[field];
     const problem = value === undefined ? undefined : endpointProblem(value);
@@ -258,7 +278,8 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
       policyNote: undefined,
     };
   }
-  if (entry.type !== 'api_key') fail('type', 'must be "oauth" (with issuer and clientId) or "api_key" (with baseUrl)');
+  if (entry.type === 'aws') return awsProvider(id, entry, fail);
+  if (entry.type !== 'api_key') fail('type', 'must be "oauth" (with issuer and clientId), "api_key" (with baseUrl) or "aws"');
   if (!entry.baseUrl) fail('baseUrl', 'is required for an API-key provider');
   const envVar = entry.envVar ?? `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_API_KEY`;
   return {
@@ -279,6 +300,28 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
     accessTokenEnvVar: defaultAccessTokenEnvVar(id),
     docsUrl: undefined,
     policyNote: undefined,
+  };
+}
+
+/** An AWS provider: either `awsProfile`, or `startUrl`, `ssoRegion`, `accountId` and `roleName` (what is given wins). */
+function awsProvider(id: string, entry: ProviderEntry, fail: (field: string, problem: string) => never): Provider {
+  if (entry.awsProfile === undefined) {
+    for (const field of ['startUrl', 'ssoRegion', 'accountId', 'roleName'] as const) {
+      if (entry[field] === undefined) fail(field, 'is required for an AWS provider without awsProfile');
+    }
+  }
+  const { awsProfile, ssoSession, startUrl, ssoRegion, accountId, roleName, region } = entry;
+  return {
+    id,
+    displayName: entry.displayName ?? id,
+    builtin: false,
+    methods: ['aws'],
+    oauth: undefined,
+    apiKey: undefined,
+    accessTokenEnvVar: 'AWS_BEARER_TOKEN_BEDROCK',
+    docsUrl: undefined,
+    policyNote: undefined,
+    cloud: { type: 'aws', settings: { awsProfile, ssoSession, startUrl, ssoRegion, accountId, roleName, region } },
   };
 }
 

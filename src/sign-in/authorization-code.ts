@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { LoginkitError, SignInTimeoutError, interrupted } from '../errors.js';
+import { LoginkitError, ProviderError, SignInTimeoutError, interrupted, sanitizeServerText } from '../errors.js';
 import { abortion } from './abort.js';
 import type { LoginEvent } from './events.js';
 import { type LoopbackListener, type LoopbackOptions, bindLoopbackListener } from './loopback.js';
@@ -36,6 +36,20 @@ export interface AuthorizationCodeFlowOptions {
   /** How long to wait for the person, in ms. */
   timeoutMs: number;
   now: () => number;
+  /** Replaces OAuth's authorization request and code redemption for a server that speaks its own dialect. */
+  exchange?: CodeExchange | undefined;
+}
+
+/**
+ * The two steps of an authorization-code sign-in that differ at a server with its own API (AWS IAM Identity
+ * Center registers a client for the listener's redirect URI, and redeems codes with CreateToken). The
+ * listener, PKCE, `state`, the browser, pasting and every check of the callback stay loginkit's.
+ */
+export interface CodeExchange {
+  /** The URL to send the person to, once the listener's redirect URI is known. */
+  authorizationUrl(request: { redirectUri: string; state: string; codeChallenge: string }): Promise<URL>;
+  /** Redeems the code of a callback whose `state` was checked. */
+  redeem(grant: { code: string; redirectUri: string; codeVerifier: string }): Promise<TokenResult>;
 }
 
 /**
@@ -66,14 +80,16 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
   options.signal?.addEventListener('abort', onAbort, { once: true });
   try {
     if (options.signal?.aborted) throw interrupted(options.signal);
-    const url = client.buildAuthorizationUrl(config, {
-      ...options.authorizeParams,
-      redirect_uri: listener.redirectUri,
-      scope: options.scopes.join(' '),
-      code_challenge: pkce.challenge,
-      code_challenge_method: 'S256',
-      state,
-    });
+    const url = options.exchange
+      ? await options.exchange.authorizationUrl({ redirectUri: listener.redirectUri, state, codeChallenge: pkce.challenge })
+      : client.buildAuthorizationUrl(config, {
+          ...options.authorizeParams,
+          redirect_uri: listener.redirectUri,
+          scope: options.scopes.join(' '),
+          code_challenge: pkce.challenge,
+          code_challenge_method: 'S256',
+          state,
+        });
     onEvent({ type: 'authorization_url', url: url.href, redirectUri: listener.redirectUri });
     const pasted = new Promise<URL>((resolve, reject) => {
       startPasting = () => {
@@ -107,6 +123,15 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
     onEvent({ type: 'exchanging_code' });
     let tokens: TokenResult;
     try {
+      if (options.exchange) {
+        tokens = await options.exchange.redeem({
+          code: codeOf(callbackUrl),
+          redirectUri: listener.redirectUri,
+          codeVerifier: pkce.verifier,
+        });
+        await listener.finish('done');
+        return tokens;
+      }
       const response = await client.authorizationCodeGrant(
         config,
         callbackUrl,
@@ -117,6 +142,7 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
       tokens = toTokenResult(response, options.scopes, options.now(), undefined, options.accountClaims, connection.dpopKey !== undefined);
     } catch (error) {
       await listener.finish('failed');
+      if (error instanceof LoginkitError) throw error;
       throw translateOAuthError(error, { host: new URL(connection.metadata.issuer).host, what: 'Sign-in' });
     }
     await listener.finish('done');
@@ -127,6 +153,21 @@ export async function runAuthorizationCodeFlow(options: AuthorizationCodeFlowOpt
     options.signal?.removeEventListener('abort', onAbort);
     await listener.close();
   }
+}
+
+/** The code of a callback whose state was checked; an `error` there is the server's refusal, stripped for display. */
+function codeOf(callbackUrl: URL): string {
+  const error = callbackUrl.searchParams.get('error');
+  if (error !== null) {
+    const description = sanitizeServerText(callbackUrl.searchParams.get('error_description') ?? '', 200);
+    throw new ProviderError(`The sign-in was refused: ${sanitizeServerText(error, 60)}${description ? ` (${description})` : ''}.`, {
+      error: sanitizeServerText(error, 60),
+      errorDescription: description || undefined,
+    });
+  }
+  const code = callbackUrl.searchParams.get('code');
+  if (!code) throw new ProviderError('The sign-in ended without an authorization code.', { error: 'invalid_response' });
+  return code;
 }
 
 /**

@@ -1,4 +1,5 @@
 import { type LoginEnvironment, type LoginMethod, chooseLoginMethod, sshForwardingCommand } from './login-environment.js';
+import type { CodeExchange } from './authorization-code.js';
 import type { DeviceFlowOptions } from './device-flow.js';
 import type { LoginEvent } from './events.js';
 import type { Sleep } from './polling.js';
@@ -20,6 +21,8 @@ export interface SignInRequest {
   accountClaims?: AccountClaimPaths | undefined;
   /** The provider's own device flow; otherwise RFC 8628 when its metadata has a device endpoint. */
   deviceFlow?: DeviceFlowRunner | undefined;
+  /** The provider's own authorization request and code redemption (see {@link CodeExchange}). */
+  codeExchange?: CodeExchange | undefined;
   /** The provider also takes an API key (named in the message that refuses to wait in CI). */
   apiKeySupported: boolean;
   method: LoginMethod | 'auto';
@@ -101,6 +104,7 @@ export async function signIn(request: SignInRequest): Promise<TokenResult> {
     signal: request.signal,
     timeoutMs: request.timeoutMs ?? DEFAULT_BROWSER_TIMEOUT_MS,
     now: request.now,
+    exchange: request.codeExchange,
   });
 }
 

@@ -23,8 +23,10 @@ export function register(program: Command, ctx: CliContext): void {
         .filter(Boolean);
       if (ids.length === 0 || command.length === 0)
         throw new UsageError('Usage: loginkit exec <provider>[,<provider>…] -- <command> [args…]');
-      const { variables } = await ctx.kit().execEnvironment(ids, { profile: options.profile, source: options.source });
-      ctx.exit(await runChild(ctx.io, command, { ...childEnvironment(ctx.io.env), ...variables }));
+      const { variables, unset = [] } = await ctx.kit().execEnvironment(ids, { profile: options.profile, source: options.source });
+      const environment = childEnvironment(ctx.io.env);
+      for (const name of unset) delete environment[name];
+      ctx.exit(await runChild(ctx.io, command, { ...environment, ...variables }));
     });
 }
 

@@ -33,6 +33,7 @@ function printStatus(io: Io, statuses: readonly ProviderStatus[], projectFiles: 
 function describe(s: ProviderStatus): string[] {
   const profile = s.profile !== 'default' ? ` [profile ${s.profile}]` : '';
   const lines: string[] = [];
+  if (s.aws && !s.problem) return describeAws(s, s.aws);
   if (s.problem) {
     lines.push(`${s.id}: cannot be read: ${s.problem.split('\n').join(' ')}`);
   } else if (!s.method) {
@@ -86,6 +87,24 @@ function otherProfileHint(s: ProviderStatus, other: string): string {
     default:
       return `${has}: loginkit switch ${s.id} ${other}`;
   }
+}
+
+function describeAws(s: ProviderStatus, aws: NonNullable<ProviderStatus['aws']>): string[] {
+  const role = `account ${aws.accountId}, role ${aws.roleName}${aws.roleArn ? ` then ${aws.roleArn}` : ''}, region ${aws.region}`;
+  if (!s.loggedIn)
+    return [`${s.id}: not signed in to AWS IAM Identity Center (run: loginkit login ${s.id})`, role, `start URL: ${aws.startUrl}`];
+  const found = aws.sessionFoundIn === 'aws-cli-cache' ? " (the AWS CLI's sign-in)" : '';
+  const lines = [`${s.id}: signed in to AWS IAM Identity Center${found}`, role, `start URL: ${aws.startUrl}`];
+  if (aws.sessionExpiresAt)
+    lines.push(`sign-in ${expiryText(aws.sessionExpiresAt)}${aws.sessionRefreshable ? ', renews automatically' : ''}`);
+  lines.push(
+    aws.credentialsExpireAt
+      ? `role credentials ${aws.accessKeyId ?? ''} ${expiryText(aws.credentialsExpireAt)}, renewed before then`
+      : 'role credentials: made on first use',
+  );
+  if (s.store) lines.push(`stored in ${s.store}`);
+  lines.push(`shares the AWS CLI's token cache ${aws.cacheFile}`);
+  return lines;
 }
 
 function expiryText(iso: string): string {

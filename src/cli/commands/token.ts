@@ -1,6 +1,7 @@
 import { type Command, Option } from 'commander';
+import type { AwsTokenFormat } from '../../index.js';
 import type { CliContext } from '../context.js';
-import { EXIT, printJson } from '../output.js';
+import { EXIT, UsageError, printJson, writeData } from '../output.js';
 import { printToken } from '../print-token.js';
 
 /** `loginkit token <provider>`: for scripts; the plain form is also served without the parser (see loginkit.ts). */
@@ -12,10 +13,38 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--profile <name>', 'use this profile (default: the active one)')
     .addOption(new Option('--source <source>', 'force where the credential comes from').choices(['env', 'store']))
     .option('--json', 'print {"token", "expiresAt", "type"} for tools that cache it')
-    .action(async (provider: string, options: { profile?: string; source?: 'env' | 'store'; json?: boolean }) => {
+    .addOption(
+      new Option(
+        '--format <format>',
+        'AWS providers: credential-process (the JSON of AWS credential_process) or bedrock-api-key (the default)',
+      ).choices(['credential-process', 'bedrock-api-key']),
+    )
+    .action(async (provider: string, options: { profile?: string; source?: 'env' | 'store'; json?: boolean; format?: AwsTokenFormat }) => {
+      ctx.json(options.json);
+      const kit = ctx.kit();
+      if (options.format !== undefined || options.json) {
+        const isAws = (await kit.provider(provider)).methods.includes('aws');
+        if (!isAws && options.format !== undefined) {
+          throw new UsageError(`--format is for AWS providers; "${provider}" is not one. Use: loginkit token ${provider}`);
+        }
+        if (isAws) {
+          const format = options.format ?? 'bedrock-api-key';
+          const aws = await kit.awsToken(provider, format, { profile: options.profile });
+          if (!options.json) return writeData(ctx.io, `${aws.token}\n`);
+          const { accessKeyId, secretAccessKey, sessionToken, expiration } = aws.credentials;
+          printJson(ctx.io, {
+            token: aws.token,
+            expiresAt: new Date(aws.expiresAt).toISOString(),
+            type: 'api_key',
+            format,
+            region: aws.region,
+            credentials: { accessKeyId, secretAccessKey, sessionToken, expiration: expiration.toISOString() },
+          });
+          return;
+        }
+      }
       if (options.json) {
-        ctx.json(true);
-        const { token, expiresAt, type } = await ctx.kit().getTokenInfo(provider, { profile: options.profile, source: options.source });
+        const { token, expiresAt, type } = await kit.getTokenInfo(provider, { profile: options.profile, source: options.source });
         printJson(ctx.io, { token, expiresAt: expiresAt === null ? null : new Date(expiresAt).toISOString(), type });
         return;
       }

@@ -1,0 +1,38 @@
+import type { LoginkitContext } from '../context.js';
+import type { Provider } from '../providers/registry.js';
+import type { TokenInfo } from './credentials.js';
+import type { LoginOptions, LoginResult } from './login.js';
+import type { LogoutResult } from './logout.js';
+import type { ProviderStatus } from './status.js';
+
+// Cloud identities (AWS IAM Identity Center, …) are providers whose credential is made by the cloud's own
+// module: each implements this interface, and the generic features hand a cloud provider to it. A cloud's
+// module, and its SDK, load only when one of its providers is used.
+
+/** What every cloud module does for the generic features. */
+export interface CloudFeature {
+  /** Signs the person in; `profile` other than the default is refused where the cloud has no profiles. */
+  login(ctx: LoginkitContext, provider: Provider, options: LoginOptions): Promise<LoginResult>;
+  /** The credential `token` prints and `getToken` returns, refreshed first when due. */
+  tokenInfo(ctx: LoginkitContext, provider: Provider, profile: string | undefined): Promise<TokenInfo>;
+  /** The variables `exec` sets, and those it removes because they would shadow them in the child. */
+  execVariables(
+    ctx: LoginkitContext,
+    provider: Provider,
+    profile: string | undefined,
+  ): Promise<{ variables: Record<string, string>; unset: readonly string[] }>;
+  /** The provider's state, read without any request. */
+  status(ctx: LoginkitContext, provider: Provider): Promise<ProviderStatus>;
+  /** Signs out at the cloud where it can, and removes what loginkit (and a linked tool's cache) holds. */
+  logout(ctx: LoginkitContext, provider: Provider): Promise<LogoutResult>;
+}
+
+/** The cloud module of a cloud provider; undefined for every other provider. */
+export async function cloudFeature(provider: Provider | undefined): Promise<CloudFeature | undefined> {
+  switch (provider?.cloud?.type) {
+    case 'aws':
+      return (await import('./aws/feature.js')).awsFeature;
+    case undefined:
+      return undefined;
+  }
+}
