@@ -64,6 +64,11 @@ const dependencies = {
     }));
     build.onResolve({ filter: /^[@a-z]/ }, (args) => {
       const name = packageName(args.path);
+      // Optional peer dependencies (a cloud's SDK) are the embedder's to install: loaded from node_modules when used, never bundled.
+      if (name in (pkg.peerDependencies ?? {})) {
+        if (args.kind !== 'dynamic-import') throw new Error(`${args.importer} imports the optional package ${name} statically: import() it`);
+        return { path: args.path, external: true };
+      }
       if (!(name in pkg.dependencies) || BUNDLED.has(name)) return undefined;
       if (VENDORED.includes(name)) {
         if (args.path !== name)
