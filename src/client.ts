@@ -6,6 +6,7 @@ import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
 import type { McpClient, McpLoginOptions, McpStatus } from './features/mcp/index.js';
 import type { ProviderSummary } from './features/providers.js';
+import { type SignIn, type SignInFlowOptions, createSignIn } from './features/sign-in-flow.js';
 import type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';
 import type { ProviderStatus } from './features/status.js';
 import type { ImportSource } from './importers/types.js';
@@ -40,6 +41,11 @@ export interface Loginkit {
   resetStore(options?: { force?: boolean }): Promise<ResetResult>;
   /** Signs in to a provider through the browser (Authorization Code + PKCE), paste or a device code, and stores the tokens. */
   login(provider: string, options?: LoginOptions): Promise<LoginResult>;
+  /**
+   * Starts a sign-in as a state machine for a TUI to render (`getState`, `subscribe`) and drive (`chooseProvider`,
+   * `chooseMethod`, `paste`, `submitKey`, `cancel`, `retry`); without `provider` the person picks one.
+   */
+  startSignIn(provider?: string, options?: Omit<SignInFlowOptions, 'provider'>): SignIn;
   /** Checks an API key's shape, then (unless `verify` is false) asks the provider, then stores it. */
   loginWithApiKey(provider: string, key: string, options?: { profile?: string; verify?: boolean }): Promise<LoginResult>;
   /**
@@ -117,7 +123,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const login = lazy(() => import('./features/login.js'));
   const logout = lazy(() => import('./features/logout.js'));
   const sdk = lazy(() => import('./features/sdk.js'));
-  return {
+  const kit: Loginkit = {
     home: ctx.home,
     get store() {
       return ctx.store.info;
@@ -128,6 +134,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     resetStore: async (reset) => (await storeAdmin()).resetStore(ctx, reset),
     login: async (id, loginOptions) => (await login()).login(ctx, id, loginOptions),
     loginWithApiKey: async (id, key, keyOptions) => (await login()).loginWithApiKey(ctx, id, key, keyOptions),
+    startSignIn: (id, flowOptions) => createSignIn(kit, { ...flowOptions, ...(id !== undefined ? { provider: id } : {}) }),
     getToken: async (id, choice) => (await credentials()).getToken(ctx, id, choice),
     getTokenInfo: async (id, choice) => (await credentials()).getTokenInfo(ctx, id, choice),
     renewRejectedToken: async (id, rejected, choice) => (await credentials()).renewRejectedToken(ctx, id, rejected, choice),
@@ -150,6 +157,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     mcpStatus: async () => (await import('./features/mcp/index.js')).mcpStatusAll(ctx),
     close: async () => ctx.store.close?.(),
   };
+  return kit;
 }
 
 /** True when `error` means the person has to sign in again. */
