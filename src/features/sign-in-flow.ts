@@ -21,6 +21,8 @@ export interface SignInProvider {
   methods: readonly SignInMethod[];
   /** Something the person must know before choosing (e.g. a provider's terms), or null. */
   policyNote: string | null;
+  /** Environment variables that hold its API key (a key set there is used instead of a stored one). */
+  envVars: readonly string[];
 }
 
 /** What the machine is busy with while nothing is asked of the person. */
@@ -62,7 +64,7 @@ export type SignInState =
     }
   /** The person opens `url`, signs in, and pastes back the address the browser ended on. */
   | { step: 'paste'; provider: SignInProvider; url: string; deadline: number | undefined; pasteRejected: PasteRejection | undefined }
-  | { step: 'api_key'; provider: SignInProvider; envVars: readonly string[] }
+  | { step: 'api_key'; provider: SignInProvider }
   | { step: 'done'; provider: SignInProvider; result: LoginResult; account: AccountInfo | undefined }
   /** `reason` is one line; `next` says what to do (a command or setting), '' when retrying is all there is. */
   | { step: 'failed'; provider: SignInProvider | undefined; code: ErrorCode | 'unexpected'; reason: string; next: string }
@@ -167,10 +169,7 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
     method = chosen;
     const current = provider as SignInProvider;
     if (chosen === 'api_key') {
-      set({ step: 'api_key', provider: current, envVars: [] });
-      void kit.provider(current.id).then((summary) => {
-        if (state.step === 'api_key' && state.provider === current) set({ ...state, envVars: summary.envVars });
-      }, fail);
+      set({ step: 'api_key', provider: current });
       return;
     }
     runLogin(current, chosen);
@@ -283,7 +282,13 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
 }
 
 function toChoice(summary: ProviderSummary): SignInProvider {
-  return { id: summary.id, displayName: summary.displayName, methods: methodsOf(summary), policyNote: summary.policyNote };
+  return {
+    id: summary.id,
+    displayName: summary.displayName,
+    methods: methodsOf(summary),
+    policyNote: summary.policyNote,
+    envVars: summary.envVars,
+  };
 }
 
 /** The state after one event of the running login (the same state when the event changes nothing shown). */
