@@ -4,7 +4,9 @@
 // JSON Schema (docs/serve-stdio.schema.json).
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { realpathSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -134,7 +136,12 @@ describe('loginkit serve --stdio with an API key, from a Python client', () => {
   });
 });
 
-test('the schema is one JSON Schema 2020-12 document that strict Ajv compiles', async () => {
+test('the schema is one JSON Schema 2020-12 document, exported by the package, that strict Ajv compiles', async () => {
+  assert.equal(
+    realpathSync(createRequire(import.meta.url).resolve('loginkit/serve-stdio.schema.json')),
+    realpathSync(SCHEMA),
+    'the package exports it',
+  );
   const schema = JSON.parse(await readFile(SCHEMA, 'utf8')) as { $schema: string };
   assert.equal(schema.$schema, 'https://json-schema.org/draft/2020-12/schema');
   const validate = new Ajv2020({ strict: true, strictRequired: false }).compile(schema);
