@@ -12,7 +12,7 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 
-import { CLI_ENTRY, cliEnvironment, makeHome } from '../helpers/cli.js';
+import { CLI_ENTRY, cliEnvironment, makeHome, runCli } from '../helpers/cli.js';
 import { completeDeviceSignInOverHttp } from '../helpers/person.js';
 import { type ProviderStandIns, startProviderStandIns } from '../helpers/provider-stand-ins.js';
 import { useSignInServer } from '../helpers/sign-in.js';
@@ -166,4 +166,21 @@ test('the schema is one JSON Schema 2020-12 document, exported by the package, t
     false,
     'a state has no room for a key',
   );
+});
+
+test('`serve` answers until stdin ends, then exits 0; without --stdio it is a usage error', async () => {
+  const home = await makeHome();
+  const requests = ['{"jsonrpc":"2.0","id":1,"method":"providers"}', '{"jsonrpc":"2.0","method":"providers"}', ''].join('\n');
+  const served = await runCli(['serve', '--stdio'], { home, input: requests, env: { LOGINKIT_STORE: 'file' } });
+  assert.equal(served.code, 0, served.stderr);
+  const answers = served.stdout
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { id: number; result: { providers: unknown[] } });
+  assert.equal(answers.length, 1, 'a notification (no id) gets no answer');
+  assert.equal(answers[0]?.id, 1);
+  assert.ok((answers[0]?.result.providers.length ?? 0) > 10, 'the built-in providers');
+  const usage = await runCli(['serve'], { home, env: { LOGINKIT_STORE: 'file' } });
+  assert.equal(usage.code, 2);
+  assert.match(usage.stderr, /loginkit serve --stdio/);
 });
