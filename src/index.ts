@@ -21,6 +21,7 @@ export type { McpCheckOptions, McpCheckResult, McpClient, McpLoginOptions, McpLo
 export type { ProviderSummary } from './features/providers.js';
 export {
   PASTE_REJECTION_TEXT,
+  cancellable,
   createSignIn,
   methodsOf,
   type SignIn,

@@ -5,7 +5,7 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { z } from 'zod';
-import { type Loginkit, LoginkitError, type SignIn, type SignInState } from '../index.js';
+import { type Loginkit, LoginkitError, type SignIn, type SignInState, cancellable } from '../index.js';
 
 /** JSON-RPC error codes of the server: the standard ones, and loginkit's own (its error `code` is in `data.code`). */
 export const RPC_ERRORS = {
@@ -65,16 +65,15 @@ const PARAMS = {
 type Method = keyof typeof PARAMS;
 type Params<M extends Method> = z.infer<(typeof PARAMS)[M]>;
 
-/** The steps in which each input is taken. */
-const INPUT_STEPS: Record<'chooseProvider' | 'chooseMethod' | 'paste' | 'submitKey' | 'cancel' | 'retry', readonly SignInState['step'][]> =
-  {
-    chooseProvider: ['choosing_provider'],
-    chooseMethod: ['choosing_method'],
-    paste: ['browser', 'paste'],
-    submitKey: ['api_key'],
-    cancel: ['choosing_provider', 'choosing_method', 'checking', 'browser', 'device', 'paste', 'api_key'],
-    retry: ['failed'],
-  };
+/** Whether each input is taken in a state. */
+const TAKES: Record<'chooseProvider' | 'chooseMethod' | 'paste' | 'submitKey' | 'cancel' | 'retry', (state: SignInState) => boolean> = {
+  chooseProvider: (state) => state.step === 'choosing_provider',
+  chooseMethod: (state) => state.step === 'choosing_method',
+  paste: (state) => state.step === 'browser' || state.step === 'paste',
+  submitKey: (state) => state.step === 'api_key',
+  cancel: cancellable,
+  retry: (state) => state.step === 'failed',
+};
 
 /**
  * Serves JSON-RPC requests read from `input` (one JSON object per line) until it ends, writing each answer and
@@ -91,10 +90,10 @@ export async function serveStdio(kit: Loginkit, input: Readable, write: (line: s
     if (!found) throw new RpcError(RPC_ERRORS.unknownSignIn, `No sign-in "${key}" was started by this server.`, { code: 'usage' });
     return found;
   };
-  const input_ = (params: { signIn: string }, name: keyof typeof INPUT_STEPS, act: (signIn: SignIn) => void): { state: SignInState } => {
+  const takeInput = (params: { signIn: string }, name: keyof typeof TAKES, act: (signIn: SignIn) => void): { state: SignInState } => {
     const signIn = signInFor(params.signIn);
     const step = signIn.getState().step;
-    if (!INPUT_STEPS[name].includes(step)) {
+    if (!TAKES[name](signIn.getState())) {
       throw new RpcError(RPC_ERRORS.notNow, `The sign-in is at step "${step}", which does not take ${name}.`, { code: 'usage', step });
     }
     act(signIn);
@@ -128,24 +127,24 @@ export async function serveStdio(kit: Loginkit, input: Readable, write: (line: s
       }
       case 'login/chooseProvider': {
         const p = params as Params<'login/chooseProvider'>;
-        return { result: input_(p, 'chooseProvider', (s) => s.chooseProvider(p.provider)) };
+        return { result: takeInput(p, 'chooseProvider', (s) => s.chooseProvider(p.provider)) };
       }
       case 'login/chooseMethod': {
         const p = params as Params<'login/chooseMethod'>;
-        return { result: input_(p, 'chooseMethod', (s) => s.chooseMethod(p.method)) };
+        return { result: takeInput(p, 'chooseMethod', (s) => s.chooseMethod(p.method)) };
       }
       case 'login/paste': {
         const p = params as Params<'login/paste'>;
-        return { result: input_(p, 'paste', (s) => s.paste(p.text)) };
+        return { result: takeInput(p, 'paste', (s) => s.paste(p.text)) };
       }
       case 'login/submitKey': {
         const p = params as Params<'login/submitKey'>;
-        return { result: input_(p, 'submitKey', (s) => s.submitKey(p.key)) };
+        return { result: takeInput(p, 'submitKey', (s) => s.submitKey(p.key)) };
       }
       case 'login/cancel':
-        return { result: input_(params as Params<'login/cancel'>, 'cancel', (s) => s.cancel()) };
+        return { result: takeInput(params as Params<'login/cancel'>, 'cancel', (s) => s.cancel()) };
       case 'login/retry':
-        return { result: input_(params as Params<'login/retry'>, 'retry', (s) => s.retry()) };
+        return { result: takeInput(params as Params<'login/retry'>, 'retry', (s) => s.retry()) };
       case 'token': {
         const p = params as Params<'token'>;
         const info = await kit.getTokenInfo(p.provider, { profile: p.profile, source: p.source });

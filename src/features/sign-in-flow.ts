@@ -109,7 +109,10 @@ export interface SignIn {
   paste(text: string): void;
   /** Hands over an API key (state `api_key`); it is checked with the provider, then stored. */
   submitKey(key: string): void;
-  /** Stops the sign-in (any state but `done`, `failed` and `cancelled`). */
+  /**
+   * Stops the sign-in: any state but `done`, `failed` and `cancelled`, and but the check of an API key (it
+   * cannot be called back once sent, and ends by itself within the client's timeout).
+   */
   cancel(): void;
   /** Starts over after a failure: the method choice again when there is one, else the same method. */
   retry(): void;
@@ -141,7 +144,6 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
     for (const listener of [...listeners]) listener(next);
     if (next.step === 'done' || next.step === 'failed' || next.step === 'cancelled') for (const end of endings.splice(0)) end(next);
   };
-  const ended = (): boolean => state.step === 'done' || state.step === 'cancelled';
   const fail = (error: unknown): void => set({ step: 'failed', provider, ...describeFailure(error) });
 
   const offer = (chosen: SignInProvider): void => {
@@ -239,7 +241,7 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
       );
     },
     cancel() {
-      if (ended() || state.step === 'failed') return;
+      if (!cancellable(state)) return;
       attempt?.abort.abort();
       attempt = undefined;
       set({ step: 'cancelled', provider });
@@ -279,6 +281,12 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
   if (options.signal?.aborted) set({ step: 'cancelled', provider: undefined });
   else load();
   return signIn;
+}
+
+/** Whether {@link SignIn.cancel} can stop the sign-in in this state (an API key being checked may still be stored). */
+export function cancellable(state: SignInState): boolean {
+  if (state.step === 'checking') return state.activity !== 'verifying_key';
+  return state.step !== 'done' && state.step !== 'failed' && state.step !== 'cancelled';
 }
 
 function toChoice(summary: ProviderSummary): SignInProvider {

@@ -187,4 +187,23 @@ describe('sign-in state machine with an API key', () => {
     const shown = JSON.stringify(states);
     assert.ok(!shown.includes(good) && !shown.includes(standIns.badKeyFor('anthropic')), 'no state carries the key');
   });
+  test('cancel while the key is being checked is refused: the key may already be stored, so the state says what happened', async () => {
+    const home = await makeHome();
+    await writeFile(
+      join(home, 'config.json'),
+      JSON.stringify({ providers: { anthropic: { baseUrl: standIns.baseUrlFor('anthropic') } } }),
+      {
+        mode: 0o600,
+      },
+    );
+    const kit = createLoginkit({ home, env: ENV });
+    const signIn = kit.startSignIn('anthropic');
+    await reach(signIn, 'api_key');
+    signIn.submitKey(standIns.goodKeyFor('anthropic'));
+    signIn.cancel();
+    const checking = signIn.getState();
+    assert.equal(checking.step === 'checking' ? checking.activity : checking.step, 'verifying_key', 'still checking, not cancelled');
+    assert.equal((await signIn.settled()).step, 'done');
+    assert.equal(await kit.getToken('anthropic'), standIns.goodKeyFor('anthropic'));
+  });
 });
