@@ -110,8 +110,8 @@ export interface SignIn {
   /** Hands over an API key (state `api_key`); it is checked with the provider, then stored. */
   submitKey(key: string): void;
   /**
-   * Stops the sign-in: any state but `done`, `failed` and `cancelled`, and but the check of an API key (it
-   * cannot be called back once sent, and ends by itself within the client's timeout).
+   * Stops the sign-in: any state but `done`, `failed` and `cancelled`, and but the exchange of a code or the
+   * check of a key (see {@link cancellable}).
    */
   cancel(): void;
   /** Starts over after a failure: the method choice again when there is one, else the same method. */
@@ -283,9 +283,12 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
   return signIn;
 }
 
-/** Whether {@link SignIn.cancel} can stop the sign-in in this state (an API key being checked may still be stored). */
+/**
+ * Whether {@link SignIn.cancel} can stop the sign-in in this state: not once a code is being exchanged or a key
+ * checked, which may already have stored a credential (both end by themselves within the client's timeout).
+ */
 export function cancellable(state: SignInState): boolean {
-  if (state.step === 'checking') return state.activity !== 'verifying_key';
+  if (state.step === 'checking') return state.activity === 'loading' || state.activity === 'starting';
   return state.step !== 'done' && state.step !== 'failed' && state.step !== 'cancelled';
 }
 
