@@ -11,6 +11,7 @@ import {
   type SignIn as SignInMachine,
   type SignInMethod,
   type SignInState,
+  cancellable,
   createLoginkit,
 } from '../index.js';
 
@@ -165,7 +166,7 @@ function screen(state: SignInState, choices: readonly Choice[], selected: number
         h(Text, { key: 'keys', dimColor: true }, '↑↓ to choose, Enter to continue, Esc to cancel'),
       ];
     case 'checking':
-      return [h(Text, { key: 'activity' }, ACTIVITY_LABELS[state.activity]), esc];
+      return [h(Text, { key: 'activity' }, ACTIVITY_LABELS[state.activity]), ...(cancellable(state) ? [esc] : [])];
     case 'browser':
       return [
         h(
