@@ -66,7 +66,8 @@ const dependencies = {
       const name = packageName(args.path);
       // Optional peer dependencies (a cloud's SDK) are the embedder's to install: loaded from node_modules when used, never bundled.
       if (name in (pkg.peerDependencies ?? {})) {
-        if (args.kind !== 'dynamic-import') throw new Error(`${args.importer} imports the optional package ${name} statically: import() it`);
+        if (args.kind !== 'dynamic-import')
+          throw new Error(`${args.importer} imports the optional package ${name} statically: import() it`);
         return { path: args.path, external: true };
       }
       if (!(name in pkg.dependencies) || BUNDLED.has(name)) return undefined;
@@ -94,7 +95,7 @@ function isCommonJs(name) {
   return JSON.parse(readFileSync(join(root, 'node_modules', name, 'package.json'), 'utf8')).type !== 'module';
 }
 
-await Promise.all([
+const built = await Promise.all([
   esbuild.build({
     ...common,
     entryPoints: { loginkit: join(root, 'src/cli/loginkit.ts') },
@@ -106,6 +107,7 @@ await Promise.all([
       js: 'const __loginkitModuleUrl = require("node:url").pathToFileURL(__filename).href; const __esmI = (s) => require("./esm-import.cjs")(s);',
     },
     plugins: [dependencies],
+    metafile: true,
     // Read only with LOGINKIT_DEBUG=1 (bin/loginkit.cjs): readable stack traces, nothing at normal start-up.
     sourcemap: 'linked',
     sourcesContent: false,
@@ -119,6 +121,14 @@ await Promise.all([
     }),
   ),
 ]);
+
+// What `loginkit token` loads must stay small: zod's full build (with every locale) once slipped in through an
+// `import 'zod'`, nearly tripling the bundle. Only zod's mini build and its core belong in it.
+const cliOutput = Object.entries(built[0].metafile.outputs).find(([file]) => file.endsWith('loginkit.cjs'))?.[1];
+const unwanted = Object.entries(cliOutput?.inputs ?? {})
+  .filter(([input, { bytesInOutput }]) => bytesInOutput > 0 && /node_modules\/zod\/(v4\/)?(locales\/(?!index\.js)|classic\/)/.test(input))
+  .map(([input]) => input);
+if (unwanted.length > 0) throw new Error(`The CLI bundle includes zod's full build (${unwanted[0]}): import from 'zod/mini'`);
 
 // Code compiled by node:vm (bin/bundle-loader.cjs, for the code cache) cannot run import() without an
 // experimental flag: the bundle's import() of ES-module-only packages goes through cli/esm-import.cjs, which

@@ -2,7 +2,8 @@
 // authorization server (oidc-provider on 127.0.0.1), signs in to it through the browser with the real
 // loginkit CLI, then shows `status`, uses `token` against the server's userinfo endpoint, and logs out.
 // With a desktop browser the person signs in (any name and password); without a display, a headless
-// Chromium plays the person.
+// Chromium plays the person. `npm run demo -- --tui` signs in inside an Ink app instead, with the
+// <SignIn> component of `loginkit/ink` (method choice, browser URL, device code with a QR code, paste, key).
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -36,6 +37,34 @@ function hasDesktop(): boolean {
   return true;
 }
 
+/** Signs in to `demo` in an Ink app rendering <SignIn>; without a terminal for keys, the browser method is chosen. */
+async function signInWithInk(env: NodeJS.ProcessEnv): Promise<void> {
+  step('Signing in inside an Ink app: <SignIn provider="demo" /> from loginkit/ink');
+  const [{ render }, React, { SignIn }, { createLoginkit }] = await Promise.all([
+    import('ink'),
+    import('react'),
+    import('../src/ink/index.js'),
+    import('../src/index.js'),
+  ]);
+  const kit = createLoginkit({ env });
+  let finish: (how: string) => void = () => undefined;
+  const ended = new Promise<string>((resolve) => (finish = resolve));
+  const app = render(
+    React.createElement(SignIn, {
+      kit,
+      provider: 'demo',
+      ...(process.stdin.isTTY ? {} : { method: 'browser' as const }),
+      onDone: () => finish('done'),
+      onCancel: () => finish('cancelled'),
+    }),
+  );
+  const how = await ended;
+  // Leave the last screen (✓ Signed in …) on the terminal.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  app.unmount();
+  if (how !== 'done') throw new Error(`the sign-in was ${how}`);
+}
+
 if (!existsSync(join(root, 'dist/cli/loginkit.cjs'))) spawnSync(process.execPath, [join(root, 'scripts/build.mjs')], { stdio: 'inherit' });
 
 const home = await mkdtemp(join(tmpdir(), 'loginkit-demo-'));
@@ -54,8 +83,12 @@ try {
     if (ensure.status !== 0) throw new Error('chromium is needed for the headless demo');
     env.BROWSER = makeBrowserCommand({ dir: home, login: 'demo-user' });
   }
-  const login = await loginkit(['login', 'demo'], env);
-  if (login.code !== 0) throw new Error(`login exited ${login.code}`);
+  if (process.argv.includes('--tui')) {
+    await signInWithInk(env);
+  } else {
+    const login = await loginkit(['login', 'demo'], env);
+    if (login.code !== 0) throw new Error(`login exited ${login.code}`);
+  }
 
   step('What loginkit knows now');
   await loginkit(['status'], env);

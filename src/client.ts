@@ -8,6 +8,7 @@ import type { LogoutResult } from './features/logout.js';
 import type { McpClient, McpLoginOptions, McpStatus } from './features/mcp/index.js';
 import type { ProjectFile } from './features/project-files.js';
 import type { ProviderSummary } from './features/providers.js';
+import { type SignIn, type SignInFlowOptions, createSignIn } from './features/sign-in-flow.js';
 import type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';
 import type { ProviderStatus } from './features/status.js';
 import type { SwitchResult } from './features/credentials.js';
@@ -43,6 +44,11 @@ export interface Loginkit {
   resetStore(options?: { force?: boolean }): Promise<ResetResult>;
   /** Signs in to a provider through the browser (Authorization Code + PKCE), paste or a device code, and stores the tokens. */
   login(provider: string, options?: LoginOptions): Promise<LoginResult>;
+  /**
+   * Starts a sign-in as a state machine for a TUI to render (`getState`, `subscribe`) and drive (`chooseProvider`,
+   * `chooseMethod`, `paste`, `submitKey`, `cancel`, `retry`); without `provider` the person picks one.
+   */
+  startSignIn(provider?: string, options?: Omit<SignInFlowOptions, 'provider'>): SignIn;
   /** Checks an API key's shape, then (unless `verify` is false) asks the provider, then stores it. */
   loginWithApiKey(
     provider: string,
@@ -152,7 +158,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const sdk = lazy(() => import('./features/sdk.js'));
   const projectFiles = lazy(() => import('./features/project-files.js'));
   const aws = lazy(() => import('./features/aws/index.js'));
-  return {
+  const kit: Loginkit = {
     home: ctx.home,
     get store() {
       return ctx.store.info;
@@ -163,6 +169,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     resetStore: async (reset) => (await storeAdmin()).resetStore(ctx, reset),
     login: async (id, loginOptions) => (await login()).login(ctx, id, loginOptions),
     loginWithApiKey: async (id, key, keyOptions) => (await login()).loginWithApiKey(ctx, id, key, keyOptions),
+    startSignIn: (id, flowOptions) => createSignIn(kit, { ...flowOptions, ...(id !== undefined ? { provider: id } : {}) }),
     getToken: async (id, choice) => (await credentials()).getToken(ctx, id, choice),
     getTokenInfo: async (id, choice) => (await credentials()).getTokenInfo(ctx, id, choice),
     renewRejectedToken: async (id, rejected, choice) => (await credentials()).renewRejectedToken(ctx, id, rejected, choice),
@@ -192,6 +199,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     amazonBedrockOptions: async (id) => (await aws()).amazonBedrockSettings(ctx, await ctx.providers.find(id)),
     close: async () => ctx.store.close?.(),
   };
+  return kit;
 }
 
 /** A project file as the API shows it: without the parsed rule kept for profile choice. */

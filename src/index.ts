@@ -21,6 +21,19 @@ export type { LogoutResult } from './features/logout.js';
 export type { McpCheckOptions, McpCheckResult, McpClient, McpLoginOptions, McpLogoutResult, McpStatus } from './features/mcp/index.js';
 export type { ProjectFile } from './features/project-files.js';
 export type { ProviderSummary } from './features/providers.js';
+export {
+  PASTE_REJECTION_TEXT,
+  cancellable,
+  createSignIn,
+  methodsOf,
+  type SignIn,
+  type SignInActivity,
+  type SignInDriver,
+  type SignInFlowOptions,
+  type SignInMethod,
+  type SignInProvider,
+  type SignInState,
+} from './features/sign-in-flow.js';
 export type { CredentialSource, ProviderStatus } from './features/status.js';
 export {
   ConfigError,

@@ -7,6 +7,7 @@ import * as login from './commands/login.js';
 import * as logout from './commands/logout.js';
 import * as mcp from './commands/mcp.js';
 import * as providers from './commands/providers.js';
+import * as serve from './commands/serve.js';
 import * as status from './commands/status.js';
 import * as store from './commands/store.js';
 import * as switchCommand from './commands/switch.js';
@@ -26,6 +27,7 @@ const COMMANDS: ReadonlyArray<{ register(program: Command, ctx: CliContext): voi
   importCommand,
   exec,
   mcp,
+  serve,
 ];
 
 /** Runs the loginkit CLI with `argv` (without node and script) and resolves with the exit code. */

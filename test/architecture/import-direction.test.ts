@@ -12,6 +12,7 @@ const SRC = join(dirname(fileURLToPath(import.meta.url)), '../../src');
 /** Layer of each top-level folder or file of src/, highest first. */
 const LAYERS: Record<string, number> = {
   cli: 12,
+  ink: 12,
   'index.ts': 11,
   'client.ts': 10,
   features: 9,
@@ -59,7 +60,8 @@ function violation(from: string, to: string): string | undefined {
   const source = unitOf(from);
   const target = unitOf(to);
   if (source === target) return undefined;
-  if (source === 'cli') return target === 'index.ts' ? undefined : 'the CLI uses only the public API (src/index.ts)';
+  if (source === 'cli' || source === 'ink')
+    return target === 'index.ts' ? undefined : `the ${source === 'cli' ? 'CLI' : 'Ink component'} uses only the public API (src/index.ts)`;
   if (layerOf(to) >= layerOf(from)) return `${target} is not below ${source}`;
   return undefined;
 }
