@@ -122,7 +122,10 @@ describe('paste the redirect, racing the callback', () => {
     for (const [params, expected] of [
       [{ error: 'access_denied', error_description: 'The person said no' }, /access_denied \(The person said no\)/],
       // The same error the listener's callback gets for a foreign issuer (RFC 9207).
-      [{ code: 'abc', iss: 'https://attacker.example' }, /error: Sign-in failed/],
+      [
+        { code: 'abc', iss: 'https://attacker.example' },
+        /error: Sign-in refused: the authorization response names issuer "https:\/\/attacker\.example"/,
+      ],
     ] as const) {
       const home = await fixture.home();
       const cli = startCli(['login', PROVIDER, '--paste', '--timeout', '60'], { home, env: ENV });
