@@ -3,7 +3,7 @@
 //  installed: the same, and `import('loginkit')`, from the package as `npm pack` makes it, installed in a fresh folder.
 //  fleet: 64 processes over 4 network namespaces on a shared store (PostgreSQL, Redis); getToken() against the local store.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { lstat, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -181,6 +181,15 @@ async function tokenColdStart(): Promise<void> {
 /** Preloaded into the measured processes of the installed section: writes their own CPU time (user + system, ms) to fd 3 on exit. */
 const CPU_REPORTER = `process.on('exit', () => { const { user, system } = process.cpuUsage(); require('node:fs').writeSync(3, String((user + system) / 1000)); });\n`;
 
+/** Bytes of the files under `folder` (symbolic links not followed), as an install takes them on disk. */
+async function folderBytes(folder: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(folder, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await lstat(join(entry.parentPath, entry.name))).size;
+  }
+  return total;
+}
+
 /** Wall time and the process's own CPU time (through the CPU_REPORTER preload at `reporter`) of one run. */
 function timeRunWithCpu(args: string[], env: NodeJS.ProcessEnv, cwd: string, reporter: string): { wall: number; cpu: number } {
   const start = process.hrtime.bigint();
@@ -210,6 +219,7 @@ async function installedColdStart(): Promise<void> {
       cwd: folder,
       stdio: 'ignore',
     });
+    const installedBytes = await folderBytes(join(folder, 'node_modules'));
     const reporter = join(folder, 'cpu-time.cjs');
     await writeFile(reporter, CPU_REPORTER);
     const installed = join(folder, 'node_modules/loginkit/bin/loginkit.cjs');
@@ -233,7 +243,7 @@ async function installedColdStart(): Promise<void> {
     const [baseline, ...measured] = commands as [(typeof commands)[number], ...typeof commands];
     const [wall, cpu] = [median(baseline.walls), median(baseline.cpus)];
     console.log(
-      `\ninstalled from \`npm pack\` (${(packed.unpackedSize / 1e6).toFixed(1)} MB unpacked) in a fresh folder, valid token stored, alternating:`,
+      `\ninstalled from \`npm pack\` (${(packed.unpackedSize / 1e6).toFixed(1)} MB unpacked; node_modules ${(installedBytes / 1e6).toFixed(1)} MB with its dependencies) in a fresh folder, valid token stored, alternating:`,
     );
     console.log(`  ${baseline.label}  wall median ${wall.toFixed(1)} ms; CPU median ${cpu.toFixed(1)} ms`);
     for (const command of measured) {
