@@ -11,7 +11,7 @@
 const { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } = require('node:fs');
 const Module = require('node:module');
 const { homedir } = require('node:os');
-const { dirname, join } = require('node:path');
+const { basename, dirname, join } = require('node:path');
 const { Script } = require('node:vm');
 
 /** The bundle's source as CommonJS wraps it. */
@@ -46,7 +46,7 @@ function cacheFile(file, argv, env) {
 
 /** The first line of every cache file: which bundle (path and build) and which V8 it was made for. */
 function stamp(file, source) {
-  const build = /^\/\/ loginkit build (\S+)/.exec(source)?.[1] ?? `${source.length}`;
+  const build = /\/\/ loginkit build (\S+)\n$/.exec(source.slice(-64))?.[1] ?? `${source.length}`;
   return `${JSON.stringify({ file, build, v8: process.versions.v8 })}\n`;
 }
 
@@ -120,4 +120,26 @@ function load(file) {
   return module.exports;
 }
 
-module.exports = { cacheFolder, compile, load };
+/**
+ * In a clone with LOGINKIT_DEBUG=1: runs the bundle at `file` with its source map (the build writes
+ * `<file>.map`, which the package does not ship), so that stack traces point into src/. False when there
+ * is no map: stack traces then name the bundle's lines, with the source's names.
+ */
+function loadWithSourceMap(file) {
+  const map = `${file}.map`;
+  try {
+    lstatSync(map);
+  } catch {
+    return false;
+  }
+  process.setSourceMapsEnabled(true);
+  const module = new Module(file, require.main);
+  module.filename = file;
+  module.paths = Module._nodeModulePaths(dirname(file));
+  Module._cache[file] = module;
+  module._compile(`${readFileSync(file, 'utf8')}//# sourceMappingURL=${basename(map)}\n`, file);
+  module.loaded = true;
+  return true;
+}
+
+module.exports = { cacheFolder, compile, load, loadWithSourceMap };

@@ -5,7 +5,8 @@
 // rather than a graph of fifty. CommonJS for the CLI because `loginkit token` runs in scripts' loops: Node
 // loads one CommonJS file with far less work than a graph of ES modules (measured in `npm run bench`).
 // Neither is minified beyond whitespace: stack traces (LOGINKIT_DEBUG=1, an embedder's) keep the names of
-// the source, and no source map is shipped that would point at sources the package does not hold.
+// the source, and no source map is shipped that would point at sources the package does not hold (the
+// clone's CLI map, for LOGINKIT_DEBUG=1 there, stays out of the package).
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
@@ -129,9 +130,17 @@ await Promise.all([
     // The keychain module finds its native package with createRequire(import.meta.url).
     define: { LOGINKIT_VERSION: JSON.stringify(pkg.version), 'import.meta.url': '__loginkitModuleUrl' },
     banner: {
-      js: 'const __loginkitModuleUrl = require("node:url").pathToFileURL(__filename).href; const __esmI = (s) => require("./esm-import.cjs")(s);',
+      js: [
+        'const __loginkitModuleUrl = require("node:url").pathToFileURL(__filename).href;',
+        'const __esmI = (s) => require("./esm-import.cjs")(s);',
+        'const __lazyChildProcess = () => { let loaded; return new Proxy({}, { get: (_, name) => (loaded ??= require("node:child_process"))[name] }); };',
+      ].join(' '),
     },
     plugins: [dependencies],
+    // For the clone only: with LOGINKIT_DEBUG=1, stack traces point into src/ (bin/bundle-loader.cjs).
+    // The bundle names no map, and the package leaves the map out (`files` in package.json).
+    sourcemap: 'external',
+    sourcesContent: false,
   }),
   ...VENDORED.map((name) =>
     esbuild.build({
@@ -145,14 +154,33 @@ await Promise.all([
 
 // Code compiled by node:vm (bin/bundle-loader.cjs, for the code cache) cannot run import() without an
 // experimental flag: the bundle's import() of ES-module-only packages goes through cli/esm-import.cjs, which
-// Node loads itself.
+// Node loads itself. Every rewrite keeps the length of what it replaces, so that the source map holds.
 const cliBundle = join(fresh, 'cli/loginkit.cjs');
-const bundled = readFileSync(cliBundle, 'utf8').replace(/\bimport\(("[^"]+")\)/g, '__esmI($1)');
+const bundled = lazyChildProcess(readFileSync(cliBundle, 'utf8').replace(/\bimport\(("[^"]+")\)/g, '__esmI($1)'));
 if (/\bimport\(/.test(bundled)) throw new Error('The CLI bundle has an import() with a computed specifier: import a string literal');
 // The build id that a code cache is stamped with (bin/bundle-loader.cjs): V8 itself checks only the length.
 const buildId = createHash('sha256').update(bundled).digest('hex').slice(0, 16);
-writeFileSync(cliBundle, `// loginkit build ${buildId}\n${bundled}`);
+writeFileSync(cliBundle, `${bundled}\n// loginkit build ${buildId}\n`);
 writeFileSync(join(fresh, 'cli/esm-import.cjs'), '"use strict";\nmodule.exports = (specifier) => import(specifier);\n');
+
+/**
+ * node:child_process brings sockets and streams with it (3–4 ms): commander requires it for executable
+ * subcommands, which loginkit has none of, and `exec`'s module names it when the CLI starts, so every
+ * command would pay for it. In `code` (the CLI bundle) each require of it becomes a stand-in that requires
+ * it on the first use of one of its functions; the build stops if a binding is used other than as
+ * `binding.name`, which the stand-in could not serve.
+ */
+function lazyChildProcess(code) {
+  return code.replace(/([\w$]+)=require\("node:child_process"\)/g, (assignment, binding) => {
+    const uses = [...code.matchAll(new RegExp(`(?<![\\w$.])${binding.replace(/\$/g, '\\$')}(?![\\w$])(.)`, 'g'))];
+    const other = uses.filter(([, next]) => next !== '.' && next !== '=');
+    if (other.length > 1 || uses.filter(([, next]) => next === '=').length !== 1) {
+      throw new Error(`The CLI bundle uses node:child_process as ${binding} other than by its functions: see lazyChildProcess()`);
+    }
+    const standIn = '__lazyChildProcess()';
+    return `${binding}=${standIn.padEnd('require("node:child_process")'.length)}`;
+  });
+}
 
 const old = join(root, `.dist-old-${process.pid}`);
 try {

@@ -72,7 +72,7 @@ test('the CLI makes its code cache where it runs: on the first run of a command,
 
     // Another build at that path (an upgrade): its cache is not offered, whatever its length.
     const source = await readFile(moved, 'utf8');
-    await writeFile(moved, source.replace(/^\/\/ loginkit build [0-9a-f]{16}/, '// loginkit build 0000000000000000'));
+    await writeFile(moved, source.replace(/\/\/ loginkit build [0-9a-f]{16}\n$/, '// loginkit build 0000000000000000\n'));
     assert.equal(loader.compile(moved, ['token'], env).cachedDataRejected, undefined);
 
     // A cache folder that others may write to is not trusted.
