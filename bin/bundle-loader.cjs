@@ -41,7 +41,11 @@ function pathKey(file) {
 function cacheFile(file, argv, env) {
   const command = argv.find((argument) => !argument.startsWith('-'));
   const name = command && /^[a-z][a-z-]{0,19}$/.test(command) ? command : 'other';
-  return join(cacheFolder(env), `cli-${pathKey(file)}-${name}.v8cache`);
+  try {
+    return join(cacheFolder(env), `cli-${pathKey(file)}-${name}.v8cache`);
+  } catch {
+    return undefined; // no home folder to be found: no cache
+  }
 }
 
 /** The first line of every cache file: which bundle (path and build) and which V8 it was made for. */
@@ -63,7 +67,7 @@ function isPrivateFolder(folder) {
 
 /** V8's data in the cache file at `path`, when that file carries `expected` as its stamp. */
 function readCache(path, expected) {
-  if (!isPrivateFolder(dirname(path))) return undefined;
+  if (path === undefined || !isPrivateFolder(dirname(path))) return undefined;
   let bytes;
   try {
     bytes = readFileSync(path);
@@ -74,13 +78,13 @@ function readCache(path, expected) {
   return newline > 0 && bytes.subarray(0, newline + 1).toString('utf8') === expected ? bytes.subarray(newline + 1) : undefined;
 }
 
-/** Writes `data` under `header` to `path` as a whole file, in a folder made private; gives up quietly. */
+/** Writes what `data()` gives under `header` to `path` as a whole file, in a folder made private; gives up quietly. */
 function writeCache(path, header, data) {
   const temporary = `${path}.${process.pid}.tmp`;
   try {
     mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     if (!isPrivateFolder(dirname(path))) return;
-    writeFileSync(temporary, Buffer.concat([Buffer.from(header), data]), { mode: 0o600, flag: 'wx' });
+    writeFileSync(temporary, Buffer.concat([Buffer.from(header), data()]), { mode: 0o600, flag: 'wx' });
     renameSync(temporary, path);
   } catch {
     rmSync(temporary, { force: true });
@@ -98,7 +102,7 @@ function compile(file, argv = process.argv.slice(2), env = process.env) {
   const path = cacheFile(file, argv, env);
   const script = new Script(wrap(source), { filename: file, cachedData: readCache(path, header) });
   const save = () => {
-    if (script.cachedDataRejected !== false) writeCache(path, header, script.createCachedData());
+    if (path !== undefined && script.cachedDataRejected !== false) writeCache(path, header, () => script.createCachedData());
   };
   return { script, cachedDataRejected: script.cachedDataRejected, save };
 }
