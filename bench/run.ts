@@ -1,8 +1,9 @@
 // `npm run bench`: measures against a baseline in the same run and prints ratios.
 //  1. Cold start of `loginkit token <id>` and `loginkit status <id>` with a valid token stored, against `node -e 0`, alternating.
+//  installed: the same, and `import('loginkit')`, from the package as `npm pack` makes it, installed in a fresh folder.
 //  fleet: 64 processes over 4 network namespaces on a shared store (PostgreSQL, Redis); getToken() against the local store.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { lstat, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,9 +29,9 @@ function median(values: number[]): number {
   return sorted.length % 2 ? (sorted[middle] as number) : ((sorted[middle - 1] as number) + (sorted[middle] as number)) / 2;
 }
 
-function timeRun(args: string[], env: NodeJS.ProcessEnv): number {
+function timeRun(args: string[], env: NodeJS.ProcessEnv, cwd?: string): number {
   const start = process.hrtime.bigint();
-  const result = spawnSync(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const result = spawnSync(process.execPath, args, { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
   const elapsed = Number(process.hrtime.bigint() - start) / 1e6;
   if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}: ${result.stderr}`);
   return elapsed;
@@ -177,6 +178,88 @@ async function tokenColdStart(): Promise<void> {
   await rm(home, { recursive: true, force: true });
 }
 
+/** Preloaded into the measured processes of the installed section: writes their own CPU time (user + system, ms) to fd 3 on exit. */
+const CPU_REPORTER = `process.on('exit', () => { const { user, system } = process.cpuUsage(); require('node:fs').writeSync(3, String((user + system) / 1000)); });\n`;
+
+/** Bytes of the files under `folder` (symbolic links not followed), as an install takes them on disk. */
+async function folderBytes(folder: string): Promise<number> {
+  let total = 0;
+  for (const entry of await readdir(folder, { withFileTypes: true, recursive: true })) {
+    if (entry.isFile()) total += (await lstat(join(entry.parentPath, entry.name))).size;
+  }
+  return total;
+}
+
+/** Wall time and the process's own CPU time (through the CPU_REPORTER preload at `reporter`) of one run. */
+function timeRunWithCpu(args: string[], env: NodeJS.ProcessEnv, cwd: string, reporter: string): { wall: number; cpu: number } {
+  const start = process.hrtime.bigint();
+  const result = spawnSync(process.execPath, ['--require', reporter, ...args], { env, cwd, stdio: ['ignore', 'pipe', 'pipe', 'pipe'] });
+  const wall = Number(process.hrtime.bigint() - start) / 1e6;
+  if (result.status !== 0) throw new Error(`${args.join(' ')} exited ${result.status}: ${result.stderr}`);
+  return { wall, cpu: Number(result.output[3]?.toString()) };
+}
+
+/**
+ * The package as an embedder or a `npx` user gets it: `npm pack` of this build, installed with npm in a
+ * fresh folder (optional peers left out, as by default), with a fresh cache folder so that the first run
+ * makes the CLI's code cache. Its `loginkit token`/`status` and `import('loginkit')` against `node -e 0`,
+ * alternating, with the clone's `loginkit token` beside them. Wall time, and each process's own CPU time,
+ * which other work on a shared machine disturbs far less.
+ */
+async function installedColdStart(): Promise<void> {
+  const folder = await mkdtemp(join(tmpdir(), 'loginkit-bench-installed-'));
+  const home = await homeWithValidToken();
+  try {
+    const [packed] = JSON.parse(
+      execFileSync('npm', ['pack', '--json', '--ignore-scripts', '--pack-destination', folder], { cwd: root, encoding: 'utf8' }),
+    ) as Array<{ filename: string; unpackedSize: number }>;
+    if (!packed) throw new Error('npm pack made no package');
+    await writeFile(join(folder, 'package.json'), '{"private": true}\n');
+    execFileSync('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', join(folder, packed.filename)], {
+      cwd: folder,
+      stdio: 'ignore',
+    });
+    const installedBytes = await folderBytes(join(folder, 'node_modules'));
+    const reporter = join(folder, 'cpu-time.cjs');
+    await writeFile(reporter, CPU_REPORTER);
+    const installed = join(folder, 'node_modules/loginkit/bin/loginkit.cjs');
+    const env = { ...process.env, LOGINKIT_HOME: home, XDG_CACHE_HOME: join(folder, 'cache') };
+    const commands = [
+      { label: 'node -e 0                      ', args: ['-e', '0'] },
+      { label: 'installed: loginkit token <id> ', args: [installed, 'token', 'bench'] },
+      { label: 'installed: loginkit status <id>', args: [installed, 'status', 'bench'] },
+      { label: "installed: import('loginkit')  ", args: ['-e', "import('loginkit')"] },
+      { label: 'clone:     loginkit token <id> ', args: [cli, 'token', 'bench'] },
+    ].map((command) => ({ ...command, walls: [] as number[], cpus: [] as number[] }));
+    const first = timeRunWithCpu(commands[1]?.args ?? [], env, folder, reporter);
+    for (const command of commands) timeRunWithCpu(command.args, env, folder, reporter);
+    for (let round = 0; round < ROUNDS; round++) {
+      for (const command of commands) {
+        const { wall, cpu } = timeRunWithCpu(command.args, env, folder, reporter);
+        command.walls.push(wall);
+        command.cpus.push(cpu);
+      }
+    }
+    const [baseline, ...measured] = commands as [(typeof commands)[number], ...typeof commands];
+    const [wall, cpu] = [median(baseline.walls), median(baseline.cpus)];
+    console.log(
+      `\ninstalled from \`npm pack\` (${(packed.unpackedSize / 1e6).toFixed(1)} MB unpacked; node_modules ${(installedBytes / 1e6).toFixed(1)} MB with its dependencies) in a fresh folder, valid token stored, alternating:`,
+    );
+    console.log(`  ${baseline.label}  wall median ${wall.toFixed(1)} ms; CPU median ${cpu.toFixed(1)} ms`);
+    for (const command of measured) {
+      const [w, c] = [median(command.walls), median(command.cpus)];
+      console.log(
+        `  ${command.label}  wall median ${w.toFixed(1)} ms, ratio ${(w / wall).toFixed(2)}, +${(w - wall).toFixed(1)} ms; CPU ratio ${(c / cpu).toFixed(2)}, +${(c - cpu).toFixed(1)} ms`,
+      );
+    }
+    console.log(`  the first \`loginkit token\` after installing (it writes the code cache): wall ${first.wall.toFixed(1)} ms`);
+    console.log("  goals: token ≤ 1.20, status ≤ 1.30, import('loginkit') ≤ +30 ms");
+  } finally {
+    await rm(folder, { recursive: true, force: true });
+    await rm(home, { recursive: true, force: true });
+  }
+}
+
 /** `getToken()` calls per second on a valid token for one client, measured for `durationMs` after a warm-up. */
 /** The median calls/s of each client, measured in rounds that alternate between them. */
 async function alternatingRates(clients: ReadonlyArray<readonly [string, () => Promise<string>]>, rounds = 9): Promise<number[]> {
@@ -313,7 +396,14 @@ async function fleet(): Promise<void> {
   }
 }
 
-const SECTIONS = { cold: tokenColdStart, backends: tokenColdStartPerBackend, throughput: getTokenThroughput, race: refreshRace, fleet };
+const SECTIONS = {
+  cold: tokenColdStart,
+  installed: installedColdStart,
+  backends: tokenColdStartPerBackend,
+  throughput: getTokenThroughput,
+  race: refreshRace,
+  fleet,
+};
 // BENCH_ONLY=race,cold runs some sections only.
 const only = process.env.BENCH_ONLY?.split(',');
 console.log(`Node.js ${process.version}, ${ROUNDS} rounds each\n`);

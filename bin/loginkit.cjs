@@ -1,11 +1,4 @@
 #!/usr/bin/env node
-const { join } = require('node:path');
-
-const bundle = join(__dirname, '../dist/cli/loginkit.cjs');
-if (process.env.LOGINKIT_DEBUG === '1') {
-  // Stack traces point into src/ (the bundle's source map is read only then).
-  process.setSourceMapsEnabled(true);
-  require(bundle);
-} else {
-  require('./bundle-loader.cjs').load(bundle);
-}
+const loader = require('./bundle-loader.cjs');
+const bundle = require('node:path').join(__dirname, '../dist/cli/loginkit.cjs');
+if (process.env.LOGINKIT_DEBUG !== '1' || !loader.loadWithSourceMap(bundle)) loader.load(bundle);

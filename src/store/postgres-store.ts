@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Notification, Pool, PoolClient } from 'pg';
 import { LoginkitError, StorageError } from '../errors.js';
+import { importOptional } from '../shared/optional-dependency.js';
 import { LOCK_STALE_AFTER_MS, LOCK_WAIT_LIMIT_MS } from './limits.js';
 import { type SharedTarget, databaseFailure, isUnreachableCode, refusedSignIn, unreachable } from './shared-errors.js';
 import { type SharedChange, type SharedDriver, type SharedRecord, notInitialised } from './shared-store.js';
@@ -37,7 +38,7 @@ const SERVER_GOING_AWAY = new Set(['57P01', '57P02', '57P03', '53300']);
  * which wakes the waiters (LISTEN) at once.
  */
 export async function createPostgresDriver(url: string, target: SharedTarget): Promise<SharedDriver> {
-  const { default: pg } = await import('pg');
+  const { default: pg } = await importOptional('pg', 'A PostgreSQL store', () => import('pg'));
   const settings = {
     connectionString: url,
     connectionTimeoutMillis: target.timeoutMs,

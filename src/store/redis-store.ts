@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import { LoginkitError, StorageError } from '../errors.js';
+import { importOptional } from '../shared/optional-dependency.js';
 import { LOCK_STALE_AFTER_MS, LOCK_WAIT_LIMIT_MS } from './limits.js';
 import { type SharedTarget, databaseFailure, isUnreachableCode, refusedSignIn, unreachable } from './shared-errors.js';
 import type { SharedDriver } from './shared-store.js';
@@ -48,7 +49,7 @@ const RELEASE = `if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('DEL',
  * holder dies; a release is published so that waiters (subscribed) retry at once.
  */
 export async function createRedisDriver(url: string, target: SharedTarget): Promise<SharedDriver> {
-  const { Redis: RedisClient } = await import('ioredis');
+  const { Redis: RedisClient } = await importOptional('ioredis', 'A Redis store', () => import('ioredis'));
   const options = {
     connectTimeout: target.timeoutMs,
     commandTimeout: target.timeoutMs,

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
-import { cp, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, cp, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,7 +23,7 @@ test('`loginkit token` on a valid token loads the CLI bundle alone: no dependenc
   try {
     await seedValidToken(home, 'demo', 'valid-access-token');
     const run = await promisify(execFile)(process.execPath, ['--require', RECORDER, CLI_ENTRY, 'token', 'demo'], {
-      env: cliEnvironment(home, { LOGINKIT_STORE: 'file', LOGINKIT_TEST_MODULES: record }),
+      env: cliEnvironment(home, { LOGINKIT_STORE: 'file', LOGINKIT_TEST_MODULES: record, XDG_CACHE_HOME: join(home, 'cache') }),
     });
     assert.equal(run.stdout, 'valid-access-token\n');
     const loaded = JSON.parse(await readFile(record, 'utf8')) as { files: string[]; builtins: string[] };
@@ -39,18 +39,47 @@ test('`loginkit token` on a valid token loads the CLI bundle alone: no dependenc
   }
 });
 
-test('the CLI bundle is compiled from the code cache the build made for it, and a copy elsewhere compiles without it', async () => {
-  const loader = createRequire(import.meta.url)(join(ROOT, 'bin/bundle-loader.cjs')) as {
-    compile(file: string): { cachedDataRejected?: boolean };
-  };
-  const bundle = join(ROOT, 'dist/cli/loginkit.cjs');
-  assert.equal(loader.compile(bundle).cachedDataRejected, false, 'V8 took the cache');
+interface BundleLoader {
+  compile(file: string, argv: string[], env: NodeJS.ProcessEnv): { cachedDataRejected?: boolean };
+}
+
+test('the CLI makes its code cache where it runs: on the first run of a command, for that path, build and V8; used from then on', async () => {
+  const loader = createRequire(import.meta.url)(join(ROOT, 'bin/bundle-loader.cjs')) as BundleLoader;
+  const home = await makeHome();
+  const caches = join(home, 'cache');
+  const env = cliEnvironment(home, { LOGINKIT_STORE: 'file', XDG_CACHE_HOME: caches });
   const elsewhere = await mkdtemp(join(tmpdir(), 'loginkit-moved-'));
   try {
-    await cp(join(ROOT, 'dist/cli'), elsewhere, { recursive: true });
-    // V8 would keep the build's file name (stack traces, import() resolution): the cache is not offered.
-    assert.equal(loader.compile(join(elsewhere, 'loginkit.cjs')).cachedDataRejected, undefined);
+    await seedValidToken(home, 'demo', 'valid-access-token');
+    const bundle = join(ROOT, 'dist/cli/loginkit.cjs');
+    const tokenRun = (entry: string) => promisify(execFile)(process.execPath, [entry, 'token', 'demo'], { env });
+    assert.equal((await tokenRun(CLI_ENTRY)).stdout, 'valid-access-token\n');
+    const [made, ...others] = await readdir(join(caches, 'loginkit'));
+    assert.deepEqual(others, []);
+    assert.match(made ?? '', /^cli-[0-9a-f]{8}-token\.v8cache$/);
+    assert.equal((await stat(join(caches, 'loginkit'))).mode & 0o777, 0o700);
+    assert.equal((await stat(join(caches, 'loginkit', made ?? ''))).mode & 0o777, 0o600);
+    assert.equal(loader.compile(bundle, ['token', 'demo'], env).cachedDataRejected, false, 'V8 takes the cache made by the first run');
+    assert.equal(loader.compile(bundle, ['status'], env).cachedDataRejected, undefined, 'each command has its own');
+
+    // The same package installed elsewhere: V8 would keep the first path in its stack traces, so it makes its own.
+    await cp(join(ROOT, 'bin'), join(elsewhere, 'bin'), { recursive: true });
+    await cp(join(ROOT, 'dist/cli'), join(elsewhere, 'dist/cli'), { recursive: true });
+    const moved = join(elsewhere, 'dist/cli/loginkit.cjs');
+    assert.equal(loader.compile(moved, ['token'], env).cachedDataRejected, undefined);
+    await tokenRun(join(elsewhere, 'bin/loginkit.cjs'));
+    assert.equal(loader.compile(moved, ['token'], env).cachedDataRejected, false);
+
+    // Another build at that path (an upgrade): its cache is not offered, whatever its length.
+    const source = await readFile(moved, 'utf8');
+    await writeFile(moved, source.replace(/\/\/ loginkit build [0-9a-f]{16}\n$/, '// loginkit build 0000000000000000\n'));
+    assert.equal(loader.compile(moved, ['token'], env).cachedDataRejected, undefined);
+
+    // A cache folder that others may write to is not trusted.
+    await chmod(join(caches, 'loginkit'), 0o777);
+    assert.equal(loader.compile(bundle, ['token'], env).cachedDataRejected, undefined);
   } finally {
+    await rm(home, { recursive: true, force: true });
     await rm(elsewhere, { recursive: true, force: true });
   }
 });

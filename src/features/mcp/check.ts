@@ -1,5 +1,6 @@
 import { sanitizeServerText } from '../../errors.js';
 import type { FetchLike } from '../../net/http.js';
+import { importOptional } from '../../shared/optional-dependency.js';
 
 /** What `check` should do beyond initialize and tools/list. */
 export interface McpCheckOptions {
@@ -18,7 +19,11 @@ export interface McpCheckResult {
 /** Connects with the official MCP SDK through loginkit's fetch, initializes, lists tools, optionally calls one. */
 export async function checkServer(url: URL, fetch: FetchLike, options: McpCheckOptions): Promise<McpCheckResult> {
   // Loaded only here: the SDK is for `mcp check` and applications, not for every sign-in.
-  const { Client, StreamableHTTPClientTransport } = await import('@modelcontextprotocol/client');
+  const { Client, StreamableHTTPClientTransport } = await importOptional(
+    '@modelcontextprotocol/client',
+    'Checking an MCP server',
+    () => import('@modelcontextprotocol/client'),
+  );
   const client = new Client({ name: 'loginkit', version: '0.1.0' });
   const transport = new StreamableHTTPClientTransport(url, { fetch });
   try {
