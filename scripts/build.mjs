@@ -155,7 +155,9 @@ const built = await Promise.all([
 
 // What `loginkit token` loads must stay small: zod's full build (with every locale) once slipped in through an
 // `import 'zod'`, nearly tripling the bundle. Only zod's mini build and its core belong in it.
-const cliOutput = built.flatMap((result) => Object.entries(result.metafile?.outputs ?? {})).find(([file]) => file.endsWith('cli/loginkit.cjs'))?.[1];
+const cliOutput = built
+  .flatMap((result) => Object.entries(result.metafile?.outputs ?? {}))
+  .find(([file]) => file.endsWith('cli/loginkit.cjs'))?.[1];
 const unwanted = Object.entries(cliOutput?.inputs ?? {})
   .filter(([input, { bytesInOutput }]) => bytesInOutput > 0 && /node_modules\/zod\/(v4\/)?(locales\/(?!index\.js)|classic\/)/.test(input))
   .map(([input]) => input);
