@@ -22,7 +22,7 @@ export interface LoginOptions extends PersonOptions {
 export interface LoginResult {
   provider: string;
   profile: string;
-  method: 'oauth' | 'api_key' | 'aws';
+  method: 'oauth' | 'api_key' | 'aws' | 'google-cloud';
   /** The key, masked (API keys only). */
   key?: string;
   /** Whether the provider confirmed the key (API keys only). */
