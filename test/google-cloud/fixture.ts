@@ -31,9 +31,14 @@ export function adcFilePath(userHome: string): string {
 }
 
 /** An authorized_user credential the stand-in accepts; `refreshToken` registered with `state`. */
-export function authorizedUser(google: GoogleStandIn, refreshToken: string, state: 'valid' | 'invalid_rapt' | 'invalid_grant' = 'valid') {
+export function authorizedUser(
+  google: GoogleStandIn,
+  refreshToken: string,
+  state: 'valid' | 'invalid_rapt' | 'invalid_grant' = 'valid',
+  principal = 'person@example.com',
+) {
   const client = { clientId: '764086051850-test.apps.googleusercontent.com', clientSecret: 'd-FL95Q19q7MQmFpd7hHD0Ty' };
-  google.refreshTokens.set(refreshToken, { ...client, state, principal: 'person@example.com' });
+  google.refreshTokens.set(refreshToken, { ...client, state, principal });
   return {
     type: 'authorized_user',
     client_id: client.clientId,
