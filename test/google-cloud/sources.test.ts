@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLoginkit } from '../../src/index.js';
 import { type GoogleStandIn, makeServiceAccount, startGoogleStandIn } from '../helpers/google-stand-ins.js';
+import { startHttpServer } from '../helpers/stand-in.js';
 import { adcFilePath, authorizedUser, makeUserHome, serviceAccountKey, writeJsonFile, writeProvider } from './fixture.js';
 
 const T0 = Date.UTC(2026, 11, 6, 4, 0, 0);
@@ -162,6 +163,27 @@ describe('Google Cloud sources', () => {
     const token = await kitFor(userHome, loginkitHome).kit.getToken('vertex');
     assert.equal(google.principalOf(token), 'deploy@proj.iam.gserviceaccount.com');
   });
+
+  test(
+    "a token endpoint that never answers: google-auth-library goes through loginkit's bounded fetch and fails in time, naming the host",
+    { timeout: 10_000 },
+    async () => {
+      const silent = await startHttpServer(() => undefined);
+      try {
+        const { userHome, loginkitHome } = await makeUserHome();
+        await writeJsonFile(adcFilePath(userHome), { ...authorizedUser(google, 'rt-silent'), token_uri: `${silent.url}/token` });
+        await writeProvider(loginkitHome, 'vertex', {});
+        const kit = createLoginkit({ home: loginkitHome, env: { HOME: userHome }, store: 'memory', timeoutMs: 300 });
+        await assert.rejects(kit.getToken('vertex'), (error: Error & { code?: string }) => {
+          assert.equal(error.code, 'timeout', error.message);
+          assert.ok(error.message.includes(`127.0.0.1:${silent.port}`), error.message);
+          return true;
+        });
+      } finally {
+        await silent.close();
+      }
+    },
+  );
 
   test('twenty concurrent callers on an expired token share one renewal', async () => {
     const { userHome, loginkitHome } = await makeUserHome();
