@@ -10,7 +10,7 @@ const GOOGLE_SHADOWING_VARIABLES = ['CLOUDSDK_CORE_ACCOUNT', 'CLOUDSDK_AUTH_ACCE
 /** Google Cloud as a cloud provider of the generic features. */
 export const googleCloudFeature: CloudFeature = {
   async login(ctx, provider, options) {
-    const { target, token } = await googleLogin(ctx, provider, options.profile);
+    const { target, token } = await googleLogin(ctx, provider, options);
     return {
       provider: provider.id,
       profile: 'default',
@@ -30,8 +30,8 @@ export const googleCloudFeature: CloudFeature = {
   },
   status: statusOf,
   async logout(ctx, provider) {
-    const { removed } = await googleLogout(ctx, provider);
-    return { provider: provider.id, profile: 'default', removed, revocation: removed ? 'unsupported' : 'not_signed_in' };
+    const ended = await googleLogout(ctx, provider);
+    return { provider: provider.id, profile: 'default', ...ended, ...(ended.removed ? {} : { revocation: 'not_signed_in' as const }) };
   },
 };
 

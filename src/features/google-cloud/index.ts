@@ -4,6 +4,7 @@ import type { LoginkitContext } from '../../context.js';
 import { ConfigError, LoginkitError } from '../../errors.js';
 import type { Provider } from '../../providers/registry.js';
 import { maskSecret } from '../../shared/mask.js';
+import type { PersonOptions } from '../person-side.js';
 import { type ReadCredentialFile, type MintedToken, loadGoogleAuthLibrary, mintFromFile, readCredentialFile } from './sources.js';
 import { type GoogleTarget, resolveGoogleTarget, signInCommand } from './settings.js';
 
@@ -33,6 +34,8 @@ const SignInSchema = z.object({
   revocationEndpoint: z.optional(z.string()),
   account: z.optional(z.string()),
   scopes: z.array(z.string()),
+  /** When the person signed in: another sign-in is another source. */
+  signedInAt: z.number(),
 });
 
 const GoogleEntrySchema = z.object({
@@ -140,18 +143,12 @@ async function currentSource(ctx: LoginkitContext, target: GoogleTarget, entry: 
       `Not signed in to Google for "${target.providerId}".\nRun: loginkit login ${target.providerId}`,
     );
   }
-  const { mintFromRefreshToken } = await import('./sources.js');
-  const clientSecret = target.source.clientSecret;
+  const [{ mintFromSignIn }, { signInConnection }] = await Promise.all([import('./sources.js'), import('./sign-in.js')]);
+  const connection = signInConnection(ctx, target.source, signIn);
   return {
-    digest: digestOf({ refreshToken: signIn.refreshToken, ...shape }),
+    digest: digestOf({ issuer: signIn.issuer, clientId: signIn.clientId, signedInAt: signIn.signedInAt, ...shape }),
     file: undefined,
-    mint: () =>
-      mintFromRefreshToken(ctx, target, {
-        clientId: signIn.clientId,
-        clientSecret,
-        refreshToken: signIn.refreshToken,
-        tokenEndpoint: signIn.tokenEndpoint,
-      }),
+    mint: () => mintFromSignIn(ctx, target, connection, signIn),
   };
 }
 
@@ -191,7 +188,11 @@ export async function freshGoogleToken(ctx: LoginkitContext, target: GoogleTarge
         source: now.digest,
         ...(minted.account ? { account: minted.account } : {}),
       };
-      await updateEntry(ctx, target, (stored) => ({ ...stored, token }));
+      await updateEntry(ctx, target, (stored) => ({
+        ...stored,
+        token,
+        ...(minted.refreshToken && stored.signIn ? { signIn: { ...stored.signIn, refreshToken: minted.refreshToken } } : {}),
+      }));
       return token;
     })
     .finally(() => inflight.delete(key));
@@ -264,28 +265,68 @@ export async function googleStatus(ctx: LoginkitContext, provider: Provider): Pr
   };
 }
 
-/** Removes what loginkit holds for the provider; gcloud's ADC file and key files are never touched. */
-export async function googleLogout(ctx: LoginkitContext, provider: Provider): Promise<{ removed: boolean }> {
+/**
+ * Revokes loginkit's own sign-in at Google (its refresh token), and removes what loginkit holds for the
+ * provider. gcloud's ADC file and key files are never touched: they belong to gcloud and to the person.
+ */
+export async function googleLogout(
+  ctx: LoginkitContext,
+  provider: Provider,
+): Promise<{ removed: boolean; revocation: 'revoked' | 'failed' | 'unsupported'; revocationError?: string }> {
   const target = googleTarget(ctx, provider);
-  const existed = (await readEntry(ctx, target).catch(() => undefined)) !== undefined;
+  const entry = await readEntry(ctx, target).catch(() => undefined);
+  let revocation: { outcome: 'revoked' | 'failed' | 'unsupported'; error?: string } = { outcome: 'unsupported' };
+  if (entry?.signIn && target.source.kind === 'sign-in') {
+    const [{ revokeToken }, { signInConnection }] = await Promise.all([import('../../oauth/grants.js'), import('./sign-in.js')]);
+    revocation = await revokeToken(signInConnection(ctx, target.source, entry.signIn), entry.signIn.refreshToken, 'refresh_token');
+  }
   await updateEntry(ctx, target, () => undefined);
-  return { removed: existed };
+  return {
+    removed: entry !== undefined,
+    revocation: revocation.outcome,
+    ...(revocation.error ? { revocationError: revocation.error } : {}),
+  };
 }
 
-/** Checks the source by making a token now (a file source), so that a wrong file or account shows at once. */
+/**
+ * Signs the person in (a sign-in source), or checks a file source by making a token now, so that a wrong
+ * file or account shows at once.
+ */
 export async function googleLogin(
   ctx: LoginkitContext,
   provider: Provider,
-  profile?: string,
+  options: PersonOptions & { profile?: string },
 ): Promise<{ target: GoogleTarget; token: StoredGoogleToken }> {
-  const target = googleTarget(ctx, provider, profile);
-  if (target.source.kind === 'sign-in') {
-    throw new ConfigError(
-      `Signing in to Google with an OAuth client (clientId) is not available yet; remove clientId for "${provider.id}" and use gcloud auth application-default login.`,
-    );
-  }
-  // A store that cannot be written must fail now.
+  const target = googleTarget(ctx, provider, options.profile);
+  // A store that cannot be written must fail now, not after the person has signed in.
   await ctx.store.read();
+  if (target.source.kind === 'sign-in') {
+    const { signInToGoogle } = await import('./sign-in.js');
+    const person = await signInToGoogle(ctx, target, options);
+    const signIn: StoredGoogleSignIn = {
+      issuer: target.source.issuer,
+      clientId: target.source.clientId,
+      refreshToken: person.refreshToken,
+      tokenEndpoint: person.tokenEndpoint,
+      ...(person.revocationEndpoint ? { revocationEndpoint: person.revocationEndpoint } : {}),
+      ...(person.account ? { account: person.account } : {}),
+      scopes: person.scopes,
+      signedInAt: ctx.now(),
+    };
+    await updateEntry(ctx, target, () => ({ kind: 'google-cloud', provider: target.providerId, signIn }));
+    if (!target.impersonation) {
+      const source = await currentSource(ctx, target, await readEntry(ctx, target, true));
+      const token: StoredGoogleToken = {
+        accessToken: person.accessToken,
+        expiresAt: person.expiresAt,
+        obtainedAt: person.obtainedAt,
+        source: source.digest,
+        ...(person.account ? { account: person.account } : {}),
+      };
+      await updateEntry(ctx, target, (stored) => ({ ...stored, token }));
+      return { target, token };
+    }
+  }
   return { target, token: await freshGoogleToken(ctx, target, true) };
 }
 

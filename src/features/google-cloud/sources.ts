@@ -2,8 +2,9 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import * as z from 'zod/mini';
 import type { LoginkitContext } from '../../context.js';
-import { ConfigError, LoginkitError, NetworkError, causeChain, sanitizeServerText } from '../../errors.js';
+import { ConfigError, LoginkitError, NetworkError, ProviderError, causeChain, sanitizeServerText } from '../../errors.js';
 import type { FetchLike } from '../../net/http.js';
+import type { ServerConnection } from '../../oauth/server.js';
 import { endpointProblem } from '../../providers/endpoints.js';
 import { describeFsError, errorCode } from '../../shared/errno.js';
 import { assertSafeSettingsFile } from '../../shared/file-safety.js';
@@ -69,6 +70,8 @@ export interface MintedToken {
   expiresAt: number;
   /** Who it is for, when known (a service account's e-mail). */
   account: string | undefined;
+  /** A new refresh token, when the sign-in's server rotated it. */
+  refreshToken?: string;
 }
 
 /** A credential file read, with a digest of its bytes: another digest means gcloud (or the person) replaced it. */
@@ -173,15 +176,30 @@ export async function mintFromFile(ctx: LoginkitContext, target: GoogleTarget, f
   }
 }
 
-/** A token from a refresh token (loginkit's own sign-in), then impersonation when asked for. */
-export async function mintFromRefreshToken(
+/** A token from loginkit's own sign-in (its refresh token, by loginkit's OAuth stack), then impersonation when asked for. */
+export async function mintFromSignIn(
   ctx: LoginkitContext,
   target: GoogleTarget,
-  grant: { clientId: string; clientSecret: string | undefined; refreshToken: string; tokenEndpoint: string },
+  connection: ServerConnection,
+  signIn: { refreshToken: string; scopes: readonly string[] },
 ): Promise<MintedToken> {
   try {
-    const token = await refreshTokenGrant(ctx, grant);
-    return target.impersonation ? await impersonateConfigured(ctx, target, token) : token;
+    const { refreshTokens } = await import('../../oauth/grants.js');
+    const tokens = await refreshTokens(
+      connection,
+      { refreshToken: signIn.refreshToken, idToken: undefined, account: undefined, scopes: signIn.scopes },
+      ctx.now,
+      'Refreshing the Google sign-in',
+    );
+    const token: MintedToken = {
+      accessToken: tokens.accessToken,
+      expiresAt: tokens.expiresAt ?? ctx.now() + 3600_000,
+      account: undefined,
+      ...(tokens.refreshToken && tokens.refreshToken !== signIn.refreshToken ? { refreshToken: tokens.refreshToken } : {}),
+    };
+    return target.impersonation
+      ? { ...(await impersonateConfigured(ctx, target, token)), ...(token.refreshToken ? { refreshToken: token.refreshToken } : {}) }
+      : token;
   } catch (error) {
     throw googleFailure(error, target, signInCommand(target));
   }
@@ -356,6 +374,14 @@ const REAUTHENTICATION_ERRORS = new Set(['invalid_grant', 'invalid_rapt', 'unaut
  * is the service's error code, stripped, never its body.
  */
 export function googleFailure(error: unknown, target: GoogleTarget, fix: string): LoginkitError {
+  if (error instanceof ProviderError && REAUTHENTICATION_ERRORS.has(error.error)) {
+    const body = causeChain(error).find((cause) => typeof cause === 'object' && cause !== null && 'error_subtype' in cause);
+    return googleFailure(
+      { response: { status: error.status, data: { ...(body ?? {}), error: error.error, error_description: error.errorDescription } } },
+      target,
+      fix,
+    );
+  }
   if (error instanceof LoginkitError) return error;
   const network = causeChain(error).find((cause) => cause instanceof NetworkError || cause instanceof LoginkitError);
   const response = (error as { response?: { status?: number; data?: unknown } }).response;
