@@ -93,6 +93,10 @@ describe('loginkit on a Google Cloud provider', () => {
     assert.equal(google.principalOf(env.GOOGLE_OAUTH_ACCESS_TOKEN ?? ''), 'person@example.com');
     assert.equal(env.GOOGLE_CLOUD_PROJECT, 'quota-project-1', "the ADC file's quota project when none is configured");
     assert.equal(env.GOOGLE_CLOUD_LOCATION, 'us-east5');
+    assert.deepEqual(
+      [env.GOOGLE_VERTEX_PROJECT, env.ANTHROPIC_VERTEX_PROJECT_ID, env.GOOGLE_VERTEX_LOCATION, env.CLOUD_ML_REGION],
+      ['quota-project-1', 'quota-project-1', 'us-east5', 'us-east5'],
+    );
     assert.ok(!JSON.stringify(env).includes('rt-cli-exec'), 'no refresh token in the child environment');
   });
 

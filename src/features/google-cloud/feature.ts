@@ -4,9 +4,6 @@ import type { CloudFeature } from '../clouds.js';
 import type { ProviderStatus } from '../status.js';
 import { googleExecVariables, googleLogin, googleLogout, googleStatus, googleToken } from './index.js';
 
-/** Variables that would make Google's SDKs and gcloud in `exec`'s child use another account than the provider's. */
-const GOOGLE_SHADOWING_VARIABLES = ['CLOUDSDK_CORE_ACCOUNT', 'CLOUDSDK_AUTH_ACCESS_TOKEN_FILE'] as const;
-
 /** Google Cloud as a cloud provider of the generic features. */
 export const googleCloudFeature: CloudFeature = {
   async login(ctx, provider, options) {
@@ -26,7 +23,7 @@ export const googleCloudFeature: CloudFeature = {
     return { token, expiresAt, type: 'oauth' };
   },
   async execVariables(ctx, provider, profile) {
-    return { variables: await googleExecVariables(ctx, provider, profile), unset: GOOGLE_SHADOWING_VARIABLES };
+    return { variables: await googleExecVariables(ctx, provider, profile), unset: [] };
   },
   status: statusOf,
   async logout(ctx, provider) {

@@ -220,17 +220,21 @@ async function projectOf(target: GoogleTarget): Promise<string | undefined> {
 }
 
 /**
- * What `exec` sets: the project and location Google's SDKs read, and a short-lived access token in
- * `GOOGLE_OAUTH_ACCESS_TOKEN`; never the refresh token or key it was made from.
+ * What `exec` sets: the project and location the Vertex AI SDKs read, and a short-lived access token in
+ * `GOOGLE_OAUTH_ACCESS_TOKEN`; never the refresh token or key it was made from (see the README for why no
+ * `GOOGLE_APPLICATION_CREDENTIALS` file is made).
  */
 export async function googleExecVariables(ctx: LoginkitContext, provider: Provider, profile?: string): Promise<Record<string, string>> {
   const target = googleTarget(ctx, provider, profile);
   const token = await freshGoogleToken(ctx, target);
   const project = await projectOf(target);
+  // Each SDK reads its own names: Google's (genai, gcloud), the AI SDK's Vertex provider, Anthropic's Vertex SDK.
   return {
     GOOGLE_OAUTH_ACCESS_TOKEN: token.accessToken,
-    ...(project ? { GOOGLE_CLOUD_PROJECT: project } : {}),
+    ...(project ? { GOOGLE_CLOUD_PROJECT: project, GOOGLE_VERTEX_PROJECT: project, ANTHROPIC_VERTEX_PROJECT_ID: project } : {}),
     GOOGLE_CLOUD_LOCATION: target.location,
+    GOOGLE_VERTEX_LOCATION: target.location,
+    CLOUD_ML_REGION: target.location,
   };
 }
 
