@@ -185,6 +185,33 @@ describe('Google Cloud sources', () => {
     },
   );
 
+  test('Google unreachable while the token is due but still valid: the current token, with a warning', async () => {
+    const passing = await startGoogleStandIn();
+    const { userHome, loginkitHome } = await makeUserHome();
+    await writeJsonFile(adcFilePath(userHome), authorizedUser(passing, 'rt-outage'));
+    await writeProvider(loginkitHome, 'vertex', {});
+    const warnings: string[] = [];
+    const clock = { now: T0 };
+    const kit = createLoginkit({
+      home: loginkitHome,
+      env: { HOME: userHome },
+      store: 'memory',
+      now: () => clock.now,
+      onWarning: (w) => warnings.push(w),
+    });
+    const first = await kit.getToken('vertex');
+    await passing.close();
+    clock.now += 57 * 60_000;
+    assert.equal(await kit.getToken('vertex'), first);
+    assert.match(warnings.join('\n'), /Using the current Google token for "vertex" \(valid until /);
+    clock.now += 4 * 60_000;
+    await assert.rejects(
+      kit.getToken('vertex'),
+      (error: Error & { code?: string }) => error.code === 'network',
+      'an expired token is not handed out',
+    );
+  });
+
   test('twenty concurrent callers on an expired token share one renewal', async () => {
     const { userHome, loginkitHome } = await makeUserHome();
     await writeJsonFile(adcFilePath(userHome), authorizedUser(google, 'rt-concurrent'));

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import type { LoginkitContext } from '../../context.js';
-import { ConfigError, LoginkitError } from '../../errors.js';
+import { ConfigError, LoginkitError, NetworkError } from '../../errors.js';
 import type { Provider } from '../../providers/registry.js';
 import { maskSecret } from '../../shared/mask.js';
 import type { PersonOptions } from '../person-side.js';
@@ -163,41 +163,57 @@ function usable(token: StoredGoogleToken | undefined, digest: string, now: numbe
   return token.expiresAt - now >= Math.min(REFRESH_MARGIN_MS, lifetime / 2);
 }
 
-/** Per process: one renewal per provider at a time, shared by every caller. */
-const inflight = new Map<string, Promise<StoredGoogleToken>>();
+/** Per process and store: one renewal per provider at a time, shared by every caller. */
+const inflight = new WeakMap<object, Map<string, Promise<StoredGoogleToken>>>();
 
 /** An access token valid for at least the refresh margin: the stored one, or a new one made from the source. */
 export async function freshGoogleToken(ctx: LoginkitContext, target: GoogleTarget, force = false): Promise<StoredGoogleToken> {
   const entry = await readEntry(ctx, target);
   const source = await currentSource(ctx, target, entry);
   if (!force && usable(entry?.token, source.digest, ctx.now())) return entry.token as StoredGoogleToken;
-  const key = target.providerId;
-  const pending = inflight.get(key);
+  let running = inflight.get(ctx.store);
+  if (!running) inflight.set(ctx.store, (running = new Map()));
+  const pending = running.get(target.providerId);
   if (pending) return pending;
   const started = ctx.store
-    .withLock(`refresh-${googleEntryKey(target.providerId)}`, async () => {
-      // Another process may have renewed it while we waited, and gcloud may have replaced the file.
-      const latest = await readEntry(ctx, target, true);
-      const now = await currentSource(ctx, target, latest);
-      if (!force && usable(latest?.token, now.digest, ctx.now())) return latest.token as StoredGoogleToken;
-      const minted = await now.mint();
-      const token: StoredGoogleToken = {
-        accessToken: minted.accessToken,
-        expiresAt: minted.expiresAt,
-        obtainedAt: ctx.now(),
-        source: now.digest,
-        ...(minted.account ? { account: minted.account } : {}),
-      };
-      await updateEntry(ctx, target, (stored) => ({
-        ...stored,
-        token,
-        ...(minted.refreshToken && stored.signIn ? { signIn: { ...stored.signIn, refreshToken: minted.refreshToken } } : {}),
-      }));
-      return token;
-    })
-    .finally(() => inflight.delete(key));
-  inflight.set(key, started);
+    .withLock(`refresh-${googleEntryKey(target.providerId)}`, () => renew(ctx, target, force))
+    .finally(() => running.delete(target.providerId));
+  running.set(target.providerId, started);
   return started;
+}
+
+/** Under the lock: the token another process made meanwhile, or a new one; a passing outage keeps a still-valid one. */
+async function renew(ctx: LoginkitContext, target: GoogleTarget, force: boolean): Promise<StoredGoogleToken> {
+  // Another process may have renewed it while we waited, and gcloud may have replaced the file.
+  const latest = await readEntry(ctx, target, true);
+  const source = await currentSource(ctx, target, latest);
+  const current = latest?.token?.source === source.digest ? latest.token : undefined;
+  if (!force && usable(current, source.digest, ctx.now())) return current as StoredGoogleToken;
+  let minted: MintedToken;
+  try {
+    minted = await source.mint();
+  } catch (error) {
+    if (error instanceof NetworkError && current && current.expiresAt > ctx.now()) {
+      ctx.warn(
+        `${error.message.split('\n')[0]} Using the current Google token for "${target.providerId}" (valid until ${new Date(current.expiresAt).toISOString()}).`,
+      );
+      return current;
+    }
+    throw error;
+  }
+  const token: StoredGoogleToken = {
+    accessToken: minted.accessToken,
+    expiresAt: minted.expiresAt,
+    obtainedAt: ctx.now(),
+    source: source.digest,
+    ...(minted.account ? { account: minted.account } : {}),
+  };
+  await updateEntry(ctx, target, (stored) => ({
+    ...stored,
+    token,
+    ...(minted.refreshToken && stored.signIn ? { signIn: { ...stored.signIn, refreshToken: minted.refreshToken } } : {}),
+  }));
+  return token;
 }
 
 /** The provider's access token and its expiry (ms since the epoch). */
