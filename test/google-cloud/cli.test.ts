@@ -1,6 +1,6 @@
 // The CLI on a Google Cloud provider, in process: token, exec, status, and reauthentication as exit 3.
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { runCli } from '../helpers/cli.js';
@@ -120,5 +120,41 @@ describe('loginkit on a Google Cloud provider', () => {
       assert.ok(!output.includes(token), 'no access token');
       assert.ok(!output.includes('PRIVATE KEY') && !output.includes(account.privateKeyPem.slice(40, 80)), 'no private key');
     }
+  });
+
+  test('no ADC file yet: exit 3 naming gcloud auth application-default login', async () => {
+    const { userHome, loginkitHome } = await makeUserHome();
+    await writeProvider(loginkitHome, 'vertex', {});
+    const result = await runCli(['token', 'vertex'], { home: loginkitHome, env: { HOME: userHome, LOGINKIT_STORE: 'file' } });
+    assert.equal(result.code, 3);
+    assert.equal(result.stderr.trim().split('\n').at(-1), 'Run: gcloud auth application-default login');
+  });
+
+  test('login checks a file source at once and prints no secret; logout leaves the ADC file alone', async () => {
+    const { userHome, run } = await adcHome('rt-cli-login');
+    const login = await run(['login', 'vertex']);
+    assert.equal(login.code, 0, login.stderr);
+    const logout = await run(['logout', 'vertex']);
+    assert.equal(logout.code, 0, logout.stderr);
+    for (const output of [login.stdout + login.stderr, logout.stdout + logout.stderr]) {
+      assert.ok(!output.includes('rt-cli-login') && !output.includes('ya29.'), output);
+    }
+    assert.match(await readFile(adcFilePath(userHome), 'utf8'), /rt-cli-login/);
+  });
+
+  test('a credential file others can change, or of an unknown type, is refused without echoing its contents', async () => {
+    const { userHome, run } = await adcHome('rt-cli-hostile');
+    await chmod(adcFilePath(userHome), 0o666);
+    const writable = await run(['token', 'vertex']);
+    assert.equal(writable.code, 1);
+    assert.match(writable.stderr, /can be changed by other users/);
+    await writeJsonFile(adcFilePath(userHome), { type: 'gdch_service_account', private_key: 'SECRET-KEY-MATERIAL' });
+    const unknown = await run(['token', 'vertex']);
+    assert.equal(unknown.code, 1);
+    assert.match(
+      unknown.stderr,
+      /type "gdch_service_account"; expected authorized_user, service_account, external_account or impersonated_service_account/,
+    );
+    assert.ok(!unknown.stderr.includes('SECRET-KEY-MATERIAL'));
   });
 });

@@ -6,7 +6,7 @@ import type { Provider } from '../../providers/registry.js';
 import { maskSecret } from '../../shared/mask.js';
 import type { PersonOptions } from '../person-side.js';
 import { type ReadCredentialFile, type MintedToken, loadGoogleAuthLibrary, mintFromFile, readCredentialFile } from './sources.js';
-import { type GoogleTarget, resolveGoogleTarget, signInCommand } from './settings.js';
+import { type GoogleTarget, resolveGoogleTarget } from './settings.js';
 
 // The life of a Google Cloud provider's access token. The source (gcloud's ADC file, a key file, a workload
 // identity federation config, or loginkit's own sign-in) is read on every use and never written; the access
@@ -97,7 +97,7 @@ async function readEntry(ctx: LoginkitContext, target: GoogleTarget, fresh = fal
   if (!parsed.success) {
     throw new LoginkitError(
       'login_required',
-      `The stored Google sign-in for "${target.providerId}" is damaged and cannot be used.\nRun: loginkit logout ${target.providerId}, then ${signInCommand(target)}`,
+      `The stored Google sign-in for "${target.providerId}" is damaged and cannot be used.\nRun: loginkit logout ${target.providerId}`,
     );
   }
   return parsed.data;

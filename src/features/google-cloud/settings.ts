@@ -89,12 +89,11 @@ function expandHome(path: string, env: EnvVars): string {
   return path.startsWith('~/') ? join(env.HOME || homedir(), path.slice(2)) : path;
 }
 
-/** The command that gives the source a new sign-in, for a login-required error. */
-export function signInCommand(target: GoogleTarget, fileType?: string): string {
-  if (target.source.kind === 'sign-in') return `loginkit login ${target.providerId}`;
-  if (!target.source.adc) {
-    return `replace ${target.source.path} with a valid credential (for a person: gcloud auth application-default login, then copy its file there)`;
-  }
-  if (fileType === 'service_account') return `create a new key for the service account and point GOOGLE_APPLICATION_CREDENTIALS at it`;
-  return 'gcloud auth application-default login';
+/** The line that tells the person how to give the source a new sign-in, for a login-required error. */
+export function fixLine(target: GoogleTarget, fileType?: string): string {
+  if (target.source.kind === 'sign-in') return `Run: loginkit login ${target.providerId}`;
+  if (!target.source.adc) return `Fix: point credentialsFile of "${target.providerId}" in config.json at a valid credential file.`;
+  if (fileType === 'service_account')
+    return 'Fix: create a new key for the service account and point GOOGLE_APPLICATION_CREDENTIALS at it.';
+  return 'Run: gcloud auth application-default login';
 }

@@ -8,7 +8,7 @@ import type { ServerConnection } from '../../oauth/server.js';
 import { endpointProblem } from '../../providers/endpoints.js';
 import { describeFsError, errorCode } from '../../shared/errno.js';
 import { assertSafeSettingsFile } from '../../shared/file-safety.js';
-import { GOOGLE_TOKEN_URL, type GoogleTarget, type Impersonation, signInCommand } from './settings.js';
+import { GOOGLE_TOKEN_URL, type GoogleTarget, type Impersonation, fixLine } from './settings.js';
 
 // How each kind of Google credential becomes an access token. google-auth-library does the work where it
 // takes its endpoints from the credential (a refresh token, workload identity federation, impersonation);
@@ -94,7 +94,7 @@ export async function readCredentialFile(target: GoogleTarget, path: string): Pr
     if (errorCode(error) === 'ENOENT') {
       throw new LoginkitError(
         'login_required',
-        `No Google credentials for "${target.providerId}": ${path} does not exist.\nRun: ${signInCommand(target)}`,
+        `No Google credentials for "${target.providerId}": ${path} does not exist.\n${fixLine(target)}`,
       );
     }
     if (error instanceof LoginkitError) throw error;
@@ -159,7 +159,7 @@ function transporterOptions(http: FetchLike) {
 /** A fresh access token from a credential file (then impersonation, when the provider asks for it). */
 export async function mintFromFile(ctx: LoginkitContext, target: GoogleTarget, file: ReadCredentialFile): Promise<MintedToken> {
   const { credential } = file;
-  const fix = signInCommand(target, credential.type);
+  const fix = fixLine(target, credential.type);
   try {
     if (credential.type === 'external_account') return await externalAccountToken(ctx, target, credential);
     if (credential.type === 'impersonated_service_account') {
@@ -201,7 +201,7 @@ export async function mintFromSignIn(
       ? { ...(await impersonateConfigured(ctx, target, token)), ...(token.refreshToken ? { refreshToken: token.refreshToken } : {}) }
       : token;
   } catch (error) {
-    throw googleFailure(error, target, signInCommand(target));
+    throw googleFailure(error, target, fixLine(target));
   }
 }
 
@@ -401,7 +401,7 @@ export function googleFailure(error: unknown, target: GoogleTarget, fix: string)
     const why = reauth
       ? 'Google asks you to sign in again (reauthentication, invalid_rapt)'
       : `Google refused the credential (${sanitizeServerText(oauthError as string, 60)})`;
-    return new LoginkitError('login_required', `${why} for "${target.providerId}".\nRun: ${fix}`, { cause: error });
+    return new LoginkitError('login_required', `${why} for "${target.providerId}".\n${fix}`, { cause: error });
   }
   const apiError = (data as { error?: { status?: unknown; message?: unknown } }).error;
   const status = typeof apiError === 'object' && apiError && typeof apiError.status === 'string' ? apiError.status : oauthError;
