@@ -157,4 +157,10 @@ describe('loginkit on a Google Cloud provider', () => {
     );
     assert.ok(!unknown.stderr.includes('SECRET-KEY-MATERIAL'));
   });
+
+  test('providers names it a Google Cloud identity', async () => {
+    const { run } = await adcHome('rt-cli-providers');
+    const result = await run(['providers']);
+    assert.match(result.stdout, /^vertex +vertex: Google Cloud identity \[custom\]$/m);
+  });
 });
