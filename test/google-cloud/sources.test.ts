@@ -139,6 +139,25 @@ describe('Google Cloud sources', () => {
     assert.match(google.principalOf(token) ?? '', /^principal:\/\/federated\//);
   });
 
+  test('workload identity federation with the subject token from a URL (GitHub Actions: a bearer header, a JSON answer)', async () => {
+    const { userHome, loginkitHome } = await makeUserHome();
+    const config = join(userHome, 'wif-url.json');
+    await writeJsonFile(config, {
+      type: 'external_account',
+      audience: google.audience,
+      subject_token_type: 'urn:ietf:params:oauth:token-type:jwt',
+      token_url: google.stsUrl,
+      credential_source: {
+        url: `${google.url}/oidc-token?audience=${encodeURIComponent(google.audience)}`,
+        headers: { Authorization: `Bearer ${google.oidcRequestToken}` },
+        format: { type: 'json', subject_token_field_name: 'value' },
+      },
+    });
+    await writeProvider(loginkitHome, 'vertex', { credentialsFile: config });
+    const token = await kitFor(userHome, loginkitHome).kit.getToken('vertex');
+    assert.match(google.principalOf(token) ?? '', /^principal:\/\/federated\//);
+  });
+
   test('impersonation through a delegation chain: IAM Credentials is called with the source token, the delegates and the scopes', async () => {
     const { userHome, loginkitHome } = await makeUserHome();
     await writeJsonFile(adcFilePath(userHome), authorizedUser(google, 'rt-imp'));

@@ -35,6 +35,8 @@ export interface GoogleStandIn extends HttpServerHandle {
   /** Subject tokens (from an OIDC provider such as GitHub Actions) STS accepts, for `audience`. */
   subjectTokens: Set<string>;
   audience: string;
+  /** The bearer token its GitHub-Actions-like OIDC token endpoint (`GET /oidc-token?audience=…`) wants. */
+  oidcRequestToken: string;
   /** Lifetime of the tokens it issues, in seconds. */
   tokenLifetime: number;
   stats: { refreshGrants: number; jwtGrants: number; stsExchanges: number; generateAccessToken: number; modelCalls: number };
@@ -74,6 +76,7 @@ export async function startGoogleStandIn(): Promise<GoogleStandIn> {
     const url = new URL(req.url ?? '/', state.url);
     if (req.method === 'POST' && url.pathname === '/token') return tokenEndpoint(new URLSearchParams(body), res);
     if (req.method === 'POST' && url.pathname === '/sts/v1/token') return sts(new URLSearchParams(body), res);
+    if (req.method === 'GET' && url.pathname === '/oidc-token') return oidcToken(req, url, res);
     const iam = /^\/iam\/v1\/projects\/-\/serviceAccounts\/([^/:]+):generateAccessToken$/.exec(url.pathname);
     if (req.method === 'POST' && iam) return generateAccessToken(req, decodeURIComponent(iam[1] as string), body, res);
     const model = /\/projects\/([^/]+)\/locations\/([^/]+)\/publishers\/([^/]+)\/models\/([^/:]+):(\w+)$/.exec(url.pathname);
@@ -154,6 +157,16 @@ export async function startGoogleStandIn(): Promise<GoogleStandIn> {
     });
   };
 
+  // GitHub Actions' OIDC token endpoint: the runtime's bearer token in, `{"value": <OIDC token>}` out.
+  const oidcToken = (req: IncomingMessage, url: URL, res: ServerResponse): void => {
+    if (req.headers.authorization !== `Bearer ${state.oidcRequestToken}` || url.searchParams.get('audience') !== state.audience) {
+      return json(res, 403, { message: 'forbidden' });
+    }
+    const token = `eyJ.actions-oidc.${randomBytes(8).toString('hex')}`;
+    state.subjectTokens.add(token);
+    json(res, 200, { value: token });
+  };
+
   const generateAccessToken = (req: IncomingMessage, target: string, body: string, res: ServerResponse): void => {
     state.stats.generateAccessToken += 1;
     const caller = bearer(req);
@@ -209,6 +222,7 @@ export async function startGoogleStandIn(): Promise<GoogleStandIn> {
     serviceAccounts: new Map(),
     subjectTokens: new Set(),
     audience: '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github',
+    oidcRequestToken: randomBytes(12).toString('hex'),
     tokenLifetime: 3600,
     stats: { refreshGrants: 0, jwtGrants: 0, stsExchanges: 0, generateAccessToken: 0, modelCalls: 0 },
     seen: { delegates: [], impersonated: [], jwtScopes: [], refreshTokensUsed: [], modelCalls: [] },
