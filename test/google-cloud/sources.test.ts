@@ -170,6 +170,24 @@ describe('Google Cloud sources', () => {
     assert.deepEqual(google.seen.delegates.at(-1), ['projects/-/serviceAccounts/hop@proj.iam.gserviceaccount.com']);
   });
 
+  test('impersonation refused (PERMISSION_DENIED): one error naming the role to grant', async () => {
+    const { userHome, loginkitHome } = await makeUserHome();
+    await writeJsonFile(adcFilePath(userHome), authorizedUser(google, 'rt-imp-denied'));
+    google.forbiddenTargets.add('locked@proj.iam.gserviceaccount.com');
+    await writeProvider(loginkitHome, 'vertex', {
+      impersonateServiceAccount: 'locked@proj.iam.gserviceaccount.com',
+      iamCredentialsEndpoint: google.iamEndpoint,
+    });
+    await assert.rejects(kitFor(userHome, loginkitHome).kit.getToken('vertex'), (error: Error & { code?: string }) => {
+      assert.equal(error.code, 'provider_error');
+      assert.equal(
+        error.message,
+        'Getting a Google access token for "vertex" failed: the server answered 403 PERMISSION_DENIED.\nThe account may not act as locked@proj.iam.gserviceaccount.com: grant it roles/iam.serviceAccountTokenCreator on that service account.',
+      );
+      return true;
+    });
+  });
+
   test('an impersonated_service_account ADC file (gcloud auth application-default login --impersonate-service-account)', async () => {
     const { userHome, loginkitHome } = await makeUserHome();
     await writeJsonFile(adcFilePath(userHome), {

@@ -37,6 +37,8 @@ export interface GoogleStandIn extends HttpServerHandle {
   audience: string;
   /** The bearer token its GitHub-Actions-like OIDC token endpoint (`GET /oidc-token?audience=…`) wants. */
   oidcRequestToken: string;
+  /** Service accounts nobody may impersonate (generateAccessToken answers 403 PERMISSION_DENIED). */
+  forbiddenTargets: Set<string>;
   /** Lifetime of the tokens it issues, in seconds. */
   tokenLifetime: number;
   stats: { refreshGrants: number; jwtGrants: number; stsExchanges: number; generateAccessToken: number; modelCalls: number };
@@ -174,6 +176,11 @@ export async function startGoogleStandIn(): Promise<GoogleStandIn> {
       return json(res, 401, {
         error: { code: 401, message: 'Request had invalid authentication credentials.', status: 'UNAUTHENTICATED' },
       });
+    if (state.forbiddenTargets.has(target)) {
+      return json(res, 403, {
+        error: { code: 403, message: `Permission 'iam.serviceAccounts.getAccessToken' denied on ${target}`, status: 'PERMISSION_DENIED' },
+      });
+    }
     const request = JSON.parse(body || '{}') as { scope?: string[]; delegates?: string[]; lifetime?: string };
     state.seen.delegates.push(request.delegates ?? []);
     state.seen.impersonated.push(target);
@@ -223,6 +230,7 @@ export async function startGoogleStandIn(): Promise<GoogleStandIn> {
     subjectTokens: new Set(),
     audience: '//iam.googleapis.com/projects/123/locations/global/workloadIdentityPools/ci/providers/github',
     oidcRequestToken: randomBytes(12).toString('hex'),
+    forbiddenTargets: new Set(),
     tokenLifetime: 3600,
     stats: { refreshGrants: 0, jwtGrants: 0, stsExchanges: 0, generateAccessToken: 0, modelCalls: 0 },
     seen: { delegates: [], impersonated: [], jwtScopes: [], refreshTokensUsed: [], modelCalls: [] },

@@ -405,9 +405,13 @@ export function googleFailure(error: unknown, target: GoogleTarget, fix: string)
   }
   const apiError = (data as { error?: { status?: unknown; message?: unknown } }).error;
   const status = typeof apiError === 'object' && apiError && typeof apiError.status === 'string' ? apiError.status : oauthError;
+  const hint =
+    status === 'PERMISSION_DENIED' && target.impersonation
+      ? `\nThe account may not act as ${target.impersonation.target}: grant it roles/iam.serviceAccountTokenCreator on that service account.`
+      : '';
   return new LoginkitError(
     'provider_error',
-    `Getting a Google access token for "${target.providerId}" failed: the server answered ${response.status ?? '?'}${status ? ` ${sanitizeServerText(status, 60)}` : ''}.`,
+    `Getting a Google access token for "${target.providerId}" failed: the server answered ${response.status ?? '?'}${status ? ` ${sanitizeServerText(status, 60)}` : ''}.${hint}`,
     { cause: error },
   );
 }
