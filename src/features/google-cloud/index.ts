@@ -5,7 +5,14 @@ import { ConfigError, LoginkitError, NetworkError } from '../../errors.js';
 import type { Provider } from '../../providers/registry.js';
 import { maskSecret } from '../../shared/mask.js';
 import type { PersonOptions } from '../person-side.js';
-import { type ReadCredentialFile, type MintedToken, loadGoogleAuthLibrary, mintFromFile, readCredentialFile } from './sources.js';
+import {
+  type MintedToken,
+  type ReadCredentialFile,
+  loadGoogleAuthLibrary,
+  mintFromFile,
+  mintFromSignIn,
+  readCredentialFile,
+} from './sources.js';
 import { type GoogleTarget, resolveGoogleTarget } from './settings.js';
 
 // The life of a Google Cloud provider's access token. The source (gcloud's ADC file, a key file, a workload
@@ -143,7 +150,7 @@ async function currentSource(ctx: LoginkitContext, target: GoogleTarget, entry: 
       `Not signed in to Google for "${target.providerId}".\nRun: loginkit login ${target.providerId}`,
     );
   }
-  const [{ mintFromSignIn }, { signInConnection }] = await Promise.all([import('./sources.js'), import('./sign-in.js')]);
+  const { signInConnection } = await import('./sign-in.js');
   const connection = signInConnection(ctx, target.source, signIn);
   return {
     digest: digestOf({ issuer: signIn.issuer, clientId: signIn.clientId, signedInAt: signIn.signedInAt, ...shape }),
