@@ -163,4 +163,15 @@ describe('loginkit on a Google Cloud provider', () => {
     const result = await run(['providers']);
     assert.match(result.stdout, /^vertex +vertex: Google Cloud identity \[custom\]$/m);
   });
+
+  test('status strips control characters from what a credential file says (account, project)', async () => {
+    const { userHome, loginkitHome } = await makeUserHome();
+    const keyFile = join(userHome, 'keys', 'odd.json');
+    const key = serviceAccountKey(google, makeServiceAccount('odd@x.iam.gserviceaccount.com'));
+    await writeJsonFile(keyFile, { ...key, client_email: 'odd\u001b]0;pwned\u0007@x.iam.gserviceaccount.com', project_id: 'p\u001b[2J' });
+    await writeProvider(loginkitHome, 'vertex', { credentialsFile: keyFile });
+    const result = await runCli(['status', 'vertex'], { home: loginkitHome, env: { HOME: userHome, LOGINKIT_STORE: 'file' } });
+    assert.ok(!/[\u0000-\u001f]/.test(result.stdout.replaceAll('\n', '')), JSON.stringify(result.stdout));
+    assert.match(result.stdout, /as odd ]0;pwned @x\.iam\.gserviceaccount\.com/);
+  });
 });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import * as z from 'zod/mini';
 import type { LoginkitContext } from '../../context.js';
-import { ConfigError, LoginkitError, NetworkError } from '../../errors.js';
+import { ConfigError, LoginkitError, NetworkError, sanitizeServerText } from '../../errors.js';
 import type { Provider } from '../../providers/registry.js';
 import { maskSecret } from '../../shared/mask.js';
 import type { PersonOptions } from '../person-side.js';
@@ -281,15 +281,21 @@ export async function googleStatus(ctx: LoginkitContext, provider: Provider): Pr
     from: target.source.kind === 'sign-in' ? target.source.issuer : target.source.path,
     credentialType: credential?.type ?? null,
     problem,
-    account:
-      (credential?.type === 'service_account' ? credential.client_email : undefined) ?? entry?.signIn?.account ?? token?.account ?? null,
+    // Read from files others' tools wrote: shown only without control characters.
+    account: shown(
+      (credential?.type === 'service_account' ? credential.client_email : undefined) ?? entry?.signIn?.account ?? token?.account,
+    ),
     impersonating: target.impersonation?.target ?? null,
     scopes: [...target.scopes],
-    project: problem ? (target.project ?? null) : ((await projectOf(target)) ?? null),
+    project: shown(problem ? target.project : await projectOf(target)),
     location: target.location,
     tokenExpiresAt: token ? new Date(token.expiresAt).toISOString() : null,
     token: token ? maskSecret(token.accessToken) : null,
   };
+}
+
+function shown(value: string | undefined): string | null {
+  return value === undefined ? null : sanitizeServerText(value, 200);
 }
 
 /**
