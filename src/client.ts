@@ -2,6 +2,8 @@ import { type LoginkitContext, type LoginkitOptions, createContext } from './con
 import { LoginRequiredError } from './errors.js';
 import type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/credentials.js';
 import type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsTokenFormat } from './features/aws/index.js';
+import type { AnthropicVertexOptions, GoogleVertexSettings, VertexGenAIOptions } from './features/google-cloud/index.js';
+import type { OAuth2Client } from 'google-auth-library';
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
@@ -137,6 +139,14 @@ export interface Loginkit {
   anthropicBedrockOptions(provider: string): Promise<AnthropicBedrockOptions>;
   /** `createAmazonBedrock(await kit.amazonBedrockOptions('bedrock'))`: the AI SDK's Amazon Bedrock provider, the same way. */
   amazonBedrockOptions(provider: string): Promise<AmazonBedrockSettings>;
+  /** A google-auth-library `OAuth2Client` that authorises with a Google Cloud provider's token (what Google's SDKs take as `authClient`). */
+  googleAuthClient(provider: string): Promise<OAuth2Client>;
+  /** `new GoogleGenAI(await kit.vertexGenAIOptions('vertex'))`: `@google/genai` in Vertex AI mode with the provider's token. */
+  vertexGenAIOptions(provider: string): Promise<VertexGenAIOptions>;
+  /** `new AnthropicVertex(await kit.anthropicVertexOptions('vertex'))`: `@anthropic-ai/vertex-sdk` with the provider's token. */
+  anthropicVertexOptions(provider: string): Promise<AnthropicVertexOptions>;
+  /** `createVertex(await kit.googleVertexOptions('vertex'))`: the AI SDK's `@ai-sdk/google-vertex` with the provider's token. */
+  googleVertexOptions(provider: string): Promise<GoogleVertexSettings>;
   /**
    * Releases what the client holds open: a shared store's database connections (a local store holds
    * none). Call it when a long-running process is done with the client; the client must not be used afterwards.
@@ -158,6 +168,8 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const sdk = lazy(() => import('./features/sdk.js'));
   const projectFiles = lazy(() => import('./features/project-files.js'));
   const aws = lazy(() => import('./features/aws/index.js'));
+  const google = lazy(() => import('./features/google-cloud/index.js'));
+  const vertex = async (id: string) => (await google()).vertexOptions(ctx, await ctx.providers.find(id));
   const kit: Loginkit = {
     home: ctx.home,
     get store() {
@@ -197,6 +209,19 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     awsCredentials: (id) => async () => (await aws()).awsCredentials(ctx, await ctx.providers.find(id)),
     anthropicBedrockOptions: async (id) => (await aws()).anthropicBedrockOptions(ctx, await ctx.providers.find(id)),
     amazonBedrockOptions: async (id) => (await aws()).amazonBedrockSettings(ctx, await ctx.providers.find(id)),
+    googleAuthClient: async (id) => (await google()).googleAuthClient(ctx, await ctx.providers.find(id)),
+    vertexGenAIOptions: async (id) => {
+      const { project, location, authClient } = await vertex(id);
+      return { vertexai: true, project, location, googleAuthOptions: { authClient } };
+    },
+    anthropicVertexOptions: async (id) => {
+      const { project, location, authClient } = await vertex(id);
+      return { projectId: project ?? null, region: location, authClient };
+    },
+    googleVertexOptions: async (id) => {
+      const { project, location, authClient } = await vertex(id);
+      return { project, location, googleAuthOptions: { authClient } };
+    },
     close: async () => ctx.store.close?.(),
   };
   return kit;

@@ -26,7 +26,7 @@ export interface LoginResult {
   profileChosenBy: ProfileChoice['chosenBy'];
   /** For a project rule: the file and the directory it covers; else null. */
   profileRule: string | null;
-  method: 'oauth' | 'api_key' | 'aws';
+  method: 'oauth' | 'api_key' | 'aws' | 'google-cloud';
   /** The key, masked (API keys only). */
   key?: string;
   /** Whether the provider confirmed the key (API keys only). */

@@ -8,6 +8,7 @@ import { sanitizePath } from '../shared/printable.js';
 import type { Protection } from '../store/entry-store.js';
 import type { AwsStatus } from './aws/index.js';
 import { cloudFeature } from './clouds.js';
+import type { GoogleCloudStatus } from './google-cloud/index.js';
 import { knownProvider } from './known-provider.js';
 import { type ProfileChoice, chooseProfile } from './profile.js';
 
@@ -27,7 +28,7 @@ export interface CredentialSource {
 export interface ProviderStatus {
   id: string;
   /** The kind of the credential in effect; null when there is none. */
-  method: 'oauth' | 'api_key' | 'aws' | null;
+  method: 'oauth' | 'api_key' | 'aws' | 'google-cloud' | null;
   /** Where the credential in effect comes from. */
   source: 'env' | 'command' | 'store' | null;
   /** For a sign-in imported from Codex or opencode: the tool's file it stays linked to (read on use, written on refresh); else null. */
@@ -73,6 +74,8 @@ export interface ProviderStatus {
   problem: string | null;
   /** For an AWS provider: the IAM Identity Center session, the account and role, and the role credentials; else absent. */
   aws?: AwsStatus;
+  /** A Google Cloud provider's source and token (no secrets). */
+  google?: GoogleCloudStatus;
 }
 
 /** The state of one provider, or of every provider with a source (stored, in the environment, a key command) or configured. */

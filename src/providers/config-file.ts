@@ -20,8 +20,9 @@ const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
  */
 function buildConfigSchema() {
   const OptionalUrl = z.optional(z.string());
+  const GOOGLE_SERVICE_ACCOUNT = z.string().check(z.regex(/^[\w.+-]{1,100}@[\w.-]{1,200}$/));
   const ProviderEntrySchema = z.object({
-    type: z.optional(z.enum(['oauth', 'api_key', 'aws'])),
+    type: z.optional(z.enum(['oauth', 'api_key', 'aws', 'google-cloud'])),
     displayName: z.optional(z.string()),
     // OAuth
     issuer: z.optional(z.string().check(z.minLength(1))),
@@ -55,6 +56,13 @@ function buildConfigSchema() {
     accountId: z.optional(z.string().check(z.regex(/^\d{12}$/))),
     roleName: z.optional(z.string().check(z.regex(/^[\w+=,.@-]{1,64}$/))),
     region: z.optional(z.string().check(z.regex(AWS_REGION))),
+    // Google Cloud (`type: "google-cloud"`): ADC by default, or a credentials file, or loginkit's own sign-in (clientId).
+    credentialsFile: z.optional(z.string().check(z.minLength(1))),
+    clientSecret: z.optional(z.string().check(z.minLength(1))),
+    impersonateServiceAccount: z.optional(z.union([GOOGLE_SERVICE_ACCOUNT, z.array(GOOGLE_SERVICE_ACCOUNT).check(z.minLength(1))])),
+    iamCredentialsEndpoint: OptionalUrl,
+    project: z.optional(z.string().check(z.regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$|^[a-z0-9.:-]{1,100}$/))),
+    location: z.optional(z.string().check(z.regex(/^[a-z0-9-]{1,40}$/))),
   });
   return z.object({
     providers: z.optional(z.record(z.string(), ProviderEntrySchema)),

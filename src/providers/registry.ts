@@ -63,7 +63,28 @@ export interface Provider {
 }
 
 /** The settings of a cloud provider, by cloud. */
-export type CloudSettings = { readonly type: 'aws'; readonly settings: AwsProviderSettings };
+export type CloudSettings =
+  | { readonly type: 'aws'; readonly settings: AwsProviderSettings }
+  | { readonly type: 'google-cloud'; readonly settings: GoogleCloudSettings };
+
+/**
+ * A Google Cloud provider as configured: where its credential comes from (ADC by default, a credentials
+ * file, or loginkit's own sign-in when `clientId` is given), a service account to impersonate with it, and
+ * what Vertex AI needs.
+ */
+export interface GoogleCloudSettings {
+  readonly credentialsFile?: string | undefined;
+  readonly clientId?: string | undefined;
+  readonly clientSecret?: string | undefined;
+  /** The service account to act as; a list is a delegation chain whose last entry is the target. */
+  readonly impersonateServiceAccount?: string | readonly string[] | undefined;
+  readonly iamCredentialsEndpoint?: string | undefined;
+  /** The sign-in's OpenID issuer (default `https://accounts.google.com`). */
+  readonly issuer?: string | undefined;
+  readonly scopes?: readonly string[] | undefined;
+  readonly project?: string | undefined;
+  readonly location?: string | undefined;
+}
 
 /**
  * An AWS provider as configured: a profile of the AWS config file to read the rest from, and/or the
@@ -279,7 +300,9 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
     };
   }
   if (entry.type === 'aws') return awsProvider(id, entry, fail);
-  if (entry.type !== 'api_key') fail('type', 'must be "oauth" (with issuer and clientId), "api_key" (with baseUrl) or "aws"');
+  if (entry.type === 'google-cloud') return googleCloudProvider(id, entry, fail);
+  if (entry.type !== 'api_key')
+    fail('type', 'must be "oauth" (with issuer and clientId), "api_key" (with baseUrl), "aws" or "google-cloud"');
   if (!entry.baseUrl) fail('baseUrl', 'is required for an API-key provider');
   const envVar = entry.envVar ?? `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_API_KEY`;
   return {
@@ -322,6 +345,41 @@ function awsProvider(id: string, entry: ProviderEntry, fail: (field: string, pro
     docsUrl: undefined,
     policyNote: undefined,
     cloud: { type: 'aws', settings: { awsProfile, ssoSession, startUrl, ssoRegion, accountId, roleName, region } },
+  };
+}
+
+/** A Google Cloud provider: every field is optional (ADC and the `cloud-platform` scope by default). */
+function googleCloudProvider(id: string, entry: ProviderEntry, fail: (field: string, problem: string) => never): Provider {
+  const iamProblem = entry.iamCredentialsEndpoint === undefined ? undefined : endpointProblem(entry.iamCredentialsEndpoint);
+  if (iamProblem) fail('iamCredentialsEndpoint', iamProblem);
+  if (entry.clientId !== undefined && entry.credentialsFile !== undefined) {
+    fail('credentialsFile', "cannot be combined with clientId (loginkit's own sign-in): choose one source");
+  }
+  const { credentialsFile, clientId, clientSecret, impersonateServiceAccount, iamCredentialsEndpoint, issuer, scopes } = entry;
+  return {
+    id,
+    displayName: entry.displayName ?? id,
+    builtin: false,
+    methods: ['google-cloud'],
+    oauth: undefined,
+    apiKey: undefined,
+    accessTokenEnvVar: 'GOOGLE_OAUTH_ACCESS_TOKEN',
+    docsUrl: undefined,
+    policyNote: undefined,
+    cloud: {
+      type: 'google-cloud',
+      settings: {
+        credentialsFile,
+        clientId,
+        clientSecret,
+        impersonateServiceAccount,
+        iamCredentialsEndpoint,
+        issuer,
+        scopes,
+        project: entry.project,
+        location: entry.location,
+      },
+    },
   };
 }
 

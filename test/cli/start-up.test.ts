@@ -8,9 +8,10 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { CLI_ENTRY, cliEnvironment, makeHome } from '../helpers/cli.js';
+import { refusedPort } from '../helpers/stand-in.js';
 import { seedValidToken } from '../helpers/store-fixtures.js';
 
 // Real paths, as Node.js loads and records files (npm test runs this file from a mirror of symlinks).
@@ -81,5 +82,37 @@ test('the CLI makes its code cache where it runs: on the first run of a command,
   } finally {
     await rm(home, { recursive: true, force: true });
     await rm(elsewhere, { recursive: true, force: true });
+  }
+});
+
+test("import('loginkit') and getToken() of another provider load no cloud SDK; a Google Cloud provider loads google-auth-library", async () => {
+  const home = await makeHome();
+  try {
+    // The package as embedders import it (dist/index.js), in a process of its own; CommonJS packages that
+    // import() loads are recorded in require.cache.
+    const script = `
+      const { createLoginkit } = await import(${JSON.stringify(pathToFileURL(join(ROOT, 'dist/index.js')).href)});
+      const kit = createLoginkit({ home: process.env.LOGINKIT_HOME, env: { OPENAI_API_KEY: 'sk-proj-${'x'.repeat(40)}' }, store: 'memory' });
+      await kit.getToken('openai');
+      const { createRequire } = await import('node:module');
+      const cloud = () => Object.keys(createRequire(import.meta.url).cache).filter((f) => /google-auth-library|gaxios|@aws-sdk/.test(f));
+      const before = cloud().length;
+      await kit.getToken('vertex').catch(() => undefined);
+      console.log(JSON.stringify({ before, after: cloud().length }));`;
+    const adc = join(home, 'adc.json');
+    const unreachable = `http://127.0.0.1:${await refusedPort()}/token`;
+    await writeFile(
+      adc,
+      JSON.stringify({ type: 'authorized_user', client_id: 'c', client_secret: 's', refresh_token: 'r', token_uri: unreachable }),
+    );
+    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { vertex: { type: 'google-cloud', credentialsFile: adc } } }));
+    const run = await promisify(execFile)(process.execPath, ['--input-type=module', '-e', script], {
+      env: cliEnvironment(home, {}),
+    });
+    const { before, after } = JSON.parse(run.stdout) as { before: number; after: number };
+    assert.equal(before, 0, 'no cloud SDK module loaded by import() and getToken() of an API-key provider');
+    assert.ok(after > 0, 'the check sees google-auth-library once a Google Cloud provider is used');
+  } finally {
+    await rm(home, { recursive: true, force: true });
   }
 });

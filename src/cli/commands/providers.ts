@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { ProviderSummary } from '../../index.js';
 import type { CliContext } from '../context.js';
 import { printJson, say } from '../output.js';
 
@@ -16,7 +17,7 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       for (const p of list) {
-        const methods = p.methods.map((m) => (m === 'api_key' ? `API key (${p.envVars.join(', ')})` : `OAuth (${p.issuer})`)).join(', ');
+        const methods = p.methods.map((m) => methodLabel(m, p)).join(', ');
         ctx.io.stdout.write(`${p.id.padEnd(14)} ${p.displayName}: ${methods}${p.builtin ? '' : ' [custom]'}\n`);
       }
     });
@@ -40,4 +41,12 @@ export function register(program: Command, ctx: CliContext): void {
       });
       say(ctx.io, `Added provider ${summary.id} (${summary.issuer}) to ${kit.home}/config.json. Sign in: loginkit login ${summary.id}`);
     });
+}
+
+/** How `providers` names a sign-in method. */
+function methodLabel(method: ProviderSummary['methods'][number], p: ProviderSummary): string {
+  if (method === 'api_key') return `API key (${p.envVars.join(', ')})`;
+  if (method === 'google-cloud') return 'Google Cloud identity';
+  if (method === 'aws') return 'AWS IAM Identity Center';
+  return `OAuth (${p.issuer})`;
 }

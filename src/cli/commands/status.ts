@@ -34,6 +34,7 @@ function describe(s: ProviderStatus): string[] {
   const profile = s.profile !== 'default' ? ` [profile ${s.profile}]` : '';
   const lines: string[] = [];
   if (s.aws && !s.problem) return describeAws(s, s.aws);
+  if (s.google) return describeGoogle(s, s.google);
   if (s.problem) {
     lines.push(`${s.id}: cannot be read: ${s.problem.split('\n').join(' ')}`);
   } else if (!s.method) {
@@ -104,6 +105,27 @@ function describeAws(s: ProviderStatus, aws: NonNullable<ProviderStatus['aws']>)
   );
   if (s.store) lines.push(`stored in ${s.store}`);
   lines.push(`shares the AWS CLI's token cache ${aws.cacheFile}`);
+  return lines;
+}
+
+function describeGoogle(s: ProviderStatus, google: NonNullable<ProviderStatus['google']>): string[] {
+  const from =
+    google.source === 'sign-in'
+      ? `loginkit's sign-in at ${google.from}`
+      : `${google.source === 'adc' ? 'Application Default Credentials ' : ''}${google.from}${google.credentialType ? ` (${google.credentialType})` : ''}`;
+  if (google.problem) return [`${s.id}: Google Cloud, cannot be used now: ${google.problem}`, `source: ${from}`];
+  const who = [s.account ? `as ${s.account}` : '', google.impersonating ? `acting as ${google.impersonating}` : '']
+    .filter(Boolean)
+    .join(', ');
+  const lines = [`${s.id}: Google Cloud${who ? ` ${who}` : ''}`, `source: ${from}`];
+  lines.push(`project ${google.project ?? '(none: set project in config.json or GOOGLE_CLOUD_PROJECT)'}, location ${google.location}`);
+  lines.push(
+    google.tokenExpiresAt
+      ? `access token ${google.token ?? ''} ${expiryText(google.tokenExpiresAt)}, renewed before then`
+      : 'access token: made on first use',
+  );
+  lines.push(`scopes: ${google.scopes.join(' ')}`);
+  if (s.store) lines.push(`stored in ${s.store}`);
   return lines;
 }
 
