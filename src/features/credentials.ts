@@ -34,7 +34,9 @@ export interface ExecEnvironment {
 export type SecretInEffect =
   | { source: 'env'; variable: string; value: string }
   | { source: 'command'; command: string; value: string; expiresAt: number }
-  | { source: 'store'; credential: Credential };
+  | { source: 'store'; credential: Credential }
+  /** A cloud provider's credential (AWS, Google Cloud, …), made and renewed by its cloud's module. */
+  | { source: 'cloud'; info: TokenInfo };
 
 /** A token with what a tool that caches it needs to know (`loginkit token --json`). */
 export interface TokenInfo {
@@ -51,6 +53,9 @@ export interface TokenInfo {
  */
 export async function secretFor(ctx: LoginkitContext, id: string, choice: CredentialChoice): Promise<SecretInEffect> {
   const provider = await knownProvider(ctx, id);
+  // A cloud provider's credential is made by its cloud's module (loaded only for such a provider).
+  const cloud = provider?.cloud ? await cloudFeature(provider) : undefined;
+  if (cloud) return { source: 'cloud', info: await cloud.tokenInfo(ctx, provider as Provider, choice.profile) };
   if (choice.source !== 'store') {
     const fromEnv = provider ? apiKeyFromEnvironment(provider, ctx.env) : undefined;
     if (fromEnv) {
@@ -100,14 +105,11 @@ export async function getToken(ctx: LoginkitContext, id: string, choice: Credent
 
 /** {@link getToken} with the token's type and how long it may be reused. */
 export async function getTokenInfo(ctx: LoginkitContext, id: string, choice: CredentialChoice = {}): Promise<TokenInfo> {
-  const provider = await ctx.providers.findKnown(id);
-  // A cloud provider's credential is made by its cloud's module (loaded only for such a provider).
-  const cloud = provider?.cloud ? await cloudFeature(provider) : undefined;
-  if (cloud) return cloud.tokenInfo(ctx, provider as Provider, choice.profile);
   return tokenInfoOf(await secretFor(ctx, id, choice));
 }
 
 function tokenInfoOf(secret: SecretInEffect): TokenInfo {
+  if (secret.source === 'cloud') return secret.info;
   if (secret.source === 'env') return { token: secret.value, expiresAt: null, type: 'api_key' };
   if (secret.source === 'command') return { token: secret.value, expiresAt: secret.expiresAt, type: 'api_key' };
   const { credential } = secret;
@@ -136,6 +138,8 @@ export async function renewRejectedToken(
 /** The token after `rejected` was refused, or undefined when nothing newer can be had. */
 async function renewSecret(ctx: LoginkitContext, id: string, secret: SecretInEffect, rejected: string): Promise<string | undefined> {
   if (secret.source === 'env') return undefined;
+  // A cloud module renews its credential before it expires; one refused while fresh stays refused (a permission).
+  if (secret.source === 'cloud') return secret.info.token === rejected ? undefined : secret.info.token;
   if (secret.source === 'command') {
     const provider = await ctx.providers.find(id);
     const again = await commandKey(ctx, provider, rejected);
@@ -154,6 +158,8 @@ async function renewSecret(ctx: LoginkitContext, id: string, secret: SecretInEff
 function refusedReason(secret: SecretInEffect, id: string): string {
   if (secret.source === 'env') return `The key in ${secret.variable} was refused by the server; set a valid key for "${id}".`;
   if (secret.source === 'command') return `The key \`${secret.command}\` printed was refused, also after running it again.`;
+  if (secret.source === 'cloud')
+    return `The token for "${id}" was refused by the server; check that the identity may use it (its role or permissions).`;
   return `The credential for "${id}" was refused by the server and cannot be renewed without you.`;
 }
 
@@ -206,6 +212,7 @@ export async function execEnvironment(
       used.push({ provider: id, source: 'env', variable: secret.variable });
       continue;
     }
+    if (secret.source === 'cloud') continue; // handled above, by the cloud's module
     if (secret.source === 'command') {
       const names = provider.apiKey?.envVars ?? [provider.accessTokenEnvVar];
       for (const name of names) variables[name] = secret.value;
@@ -260,6 +267,8 @@ export function createFetch(ctx: LoginkitContext, id: string, choice: Credential
       current: async () => {
         const secret = await secretFor(ctx, id, choice);
         if (secret.source === 'store') return secret.credential;
+        // A cloud token goes out as Bearer, as every cloud's API takes it.
+        if (secret.source === 'cloud') return keyCredential(ctx, id, 'cloud', secret.info.token);
         const credential = keyCredential(ctx, id, secret.source === 'env' ? secret.variable : 'command', secret.value);
         if (secret.source === 'command') fromCommand.add(credential);
         return credential;

@@ -99,6 +99,7 @@ export async function aiSdkOptions(ctx: LoginkitContext, id: string, choice: Cre
 /** The key an API takes: an environment or command key, a stored key, or a sign-in's exchanged key (else its access token). */
 async function apiToken(ctx: LoginkitContext, id: string, choice: CredentialChoice): Promise<string> {
   const secret = await secretFor(ctx, id, choice);
+  if (secret.source === 'cloud') return secret.info.token;
   if (secret.source !== 'store') return secret.value;
   const { credential } = secret;
   return credential.kind === 'api_key' ? credential.key : (credential.apiKey ?? credential.accessToken);

@@ -190,6 +190,15 @@ describe('AWS providers', () => {
     });
     assert.equal(bearer.status, 200, await bearer.clone().text());
 
+    // createFetch sends a cloud provider's token as Bearer, as for every provider.
+    const viaFetch = await kit.createFetch('bedrock')(`${aws.urls.bedrockRuntime}/model/${MODEL}/invoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: INVOKE_BODY,
+    });
+    assert.equal(viaFetch.status, 200, await viaFetch.clone().text());
+    assert.equal(aws.bedrockCalls.at(-1)?.auth, 'bearer');
+
     const runtime = new BedrockRuntimeClient({
       region: 'us-west-2',
       endpoint: aws.urls.bedrockRuntime,
