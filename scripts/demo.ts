@@ -81,7 +81,7 @@ try {
     step('Signing in: no display here, so a headless Chromium plays the person at the browser');
     const ensure = spawnSync('bash', [join(root, 'scripts/ensure-system-deps.sh')], { stdio: 'inherit' });
     if (ensure.status !== 0) throw new Error('chromium is needed for the headless demo');
-    env.BROWSER = makeBrowserCommand({ dir: home, login: 'demo-user' });
+    env.BROWSER = makeBrowserCommand({ dir: home, login: 'demo-user', person: 'chromium' });
   }
   if (process.argv.includes('--tui')) {
     await signInWithInk(env);
