@@ -88,3 +88,12 @@ export type { KeychainEntry, StoreInitOptions, StoreInitResult } from './store/s
 export { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS, SCRYPT_COST } from './store/limits.js';
 export type { PassphraseProvider, PassphraseRequest } from './store/passphrase-key.js';
 export { STORE_CHOICES, parseStoreChoice, type StoreBackend, type StoreChoice, type StoreSelection } from './store/select-store.js';
+// Types the ones above are made of, so that an application can name them.
+export type { ProviderEntry } from './providers/config-file.js';
+export type { Skipped } from './importers/types.js';
+export type { ProfileChoice } from './features/profile.js';
+export type { Ending } from './session/token-session.js';
+export type { McpBinding } from './session/mcp-binding.js';
+export type { MethodRequest } from './sign-in/login-environment.js';
+export type { StateProblem } from './oauth/callback-state.js';
+export type { LockOptions } from './store/entry-store.js';

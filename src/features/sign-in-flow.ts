@@ -90,7 +90,7 @@ export interface SignInFlowOptions {
   profile?: string;
   /** Do not open a browser, only show the URL. */
   noBrowser?: boolean;
-  /** How long to wait for the person, in ms (see {@link LoginOptions.timeoutMs}). */
+  /** How long to wait for the person, in ms (see {@link PersonOptions.timeoutMs}). */
   timeoutMs?: number;
   /** Cancels the sign-in, as {@link SignIn.cancel} does. */
   signal?: AbortSignal;

@@ -1,7 +1,7 @@
 // The UI side of pasting: a queue a TUI fills and a login reads. Kept apart from paste.ts, which checks
 // what was pasted (and loads node:crypto for it), so that the public API loads without it.
 
-/** A place a UI puts what the person pasted; `lines` is what {@link LoginOptions.pasted} takes. */
+/** A place a UI puts what the person pasted; `lines` is what {@link PersonOptions.pasted} takes. */
 export interface PasteBox {
   /** Read by the login, one text per paste. */
   readonly lines: AsyncIterable<string>;

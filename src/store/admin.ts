@@ -95,7 +95,7 @@ export interface ResetResult {
   movedTo: string | null;
 }
 
-/** Options of {@link migrateStore}. */
+/** Options of {@link Loginkit.migrateStore}. */
 export interface MigrateOptions {
   /** Called as each step starts (for a move to or from a shared store: write, verify and cleanup once per entry). */
   onStep?: (step: MigrationStep) => void;

@@ -41,7 +41,7 @@ export interface KeychainEntry {
   alreadyThere: boolean;
 }
 
-/** Options of {@link initSharedStore}. */
+/** Options of {@link Loginkit.initStore}. */
 export interface StoreInitOptions {
   /** Make a new random data key for a new store (and return it once). */
   generateKey?: boolean;
