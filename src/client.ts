@@ -212,7 +212,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     googleAuthClient: async (id) => (await google()).googleAuthClient(ctx, await ctx.providers.find(id)),
     vertexGenAIOptions: async (id) => {
       const { project, location, authClient } = await vertex(id);
-      return { vertexai: true, project, location, googleAuthOptions: { authClient } };
+      return { vertexai: true, ...(project === undefined ? {} : { project }), location, googleAuthOptions: { authClient } };
     },
     anthropicVertexOptions: async (id) => {
       const { project, location, authClient } = await vertex(id);
@@ -220,7 +220,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     },
     googleVertexOptions: async (id) => {
       const { project, location, authClient } = await vertex(id);
-      return { project, location, googleAuthOptions: { authClient } };
+      return { ...(project === undefined ? {} : { project }), location, googleAuthOptions: { authClient } };
     },
     close: async () => ctx.store.close?.(),
   };

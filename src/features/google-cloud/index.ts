@@ -382,7 +382,8 @@ export async function googleAuthClient(ctx: LoginkitContext, provider: Provider)
 /** `new GoogleGenAI(await kit.googleGenAIOptions('vertex'))`: `@google/genai` in Vertex AI mode. */
 export interface VertexGenAIOptions {
   vertexai: true;
-  project: string | undefined;
+  /** Absent when neither config.json, `GOOGLE_CLOUD_PROJECT` nor the credentials name one (the SDK then asks its own way). */
+  project?: string;
   location: string;
   googleAuthOptions: { authClient: import('google-auth-library').OAuth2Client };
 }
@@ -396,7 +397,8 @@ export interface AnthropicVertexOptions {
 
 /** `createVertex(await kit.googleVertexOptions('vertex'))`: the AI SDK's `@ai-sdk/google-vertex`. */
 export interface GoogleVertexSettings {
-  project: string | undefined;
+  /** Absent when no project is known (see {@link VertexGenAIOptions.project}). */
+  project?: string;
   location: string;
   googleAuthOptions: { authClient: import('google-auth-library').OAuth2Client };
 }
