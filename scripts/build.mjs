@@ -34,6 +34,9 @@ const BUNDLED = new Set(['zod', 'jose']);
 const VENDORED = ['openid-client', 'undici', 'proper-lockfile', 'pg', 'ioredis'];
 // Optional modules a vendored package requires only when present (pg's native binding, its Cloudflare socket).
 const OPTIONAL = ['pg-native', 'pg-cloudflare', 'cloudflare:sockets'];
+// Optional peer dependencies left to the application's node_modules, imported at run time: bundled, they
+// would make the CLI file (and so every `loginkit token`) larger for everyone (@azure/identity: +430 KB).
+const EXTERNAL_PEERS = ['@azure/identity'];
 
 const common = {
   bundle: true,
@@ -64,6 +67,7 @@ const dependencies = {
     }));
     build.onResolve({ filter: /^[@a-z]/ }, (args) => {
       const name = packageName(args.path);
+      if (EXTERNAL_PEERS.includes(name) && args.kind === 'dynamic-import') return { path: args.path, external: true };
       if (!(name in pkg.dependencies) || BUNDLED.has(name)) return undefined;
       if (VENDORED.includes(name)) {
         if (args.path !== name)

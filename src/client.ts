@@ -2,6 +2,7 @@ import { type LoginkitContext, type LoginkitOptions, createContext } from './con
 import { LoginRequiredError } from './errors.js';
 import type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/credentials.js';
 import type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsTokenFormat } from './features/aws/index.js';
+import type { AzureAISdkSettings, AzureOpenAIOptions, AzureToken } from './features/azure/index.js';
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
@@ -110,6 +111,15 @@ export interface Loginkit {
   /** `createAmazonBedrock(await kit.amazonBedrockOptions('bedrock'))`: the AI SDK's Amazon Bedrock provider, the same way. */
   amazonBedrockOptions(provider: string): Promise<AmazonBedrockSettings>;
   /**
+   * A Microsoft Entra ID provider's access token for `scope` (default: the provider's), with its expiry and
+   * source; from the store while it has over five minutes left, else made now (single-flight across processes).
+   */
+  azureToken(provider: string, choice?: { scope?: string; profile?: string }): Promise<AzureToken>;
+  /** `new AzureOpenAI({ ...(await kit.azureOpenAIOptions('azure')), apiVersion })`: the `openai` package's AzureOpenAI with Entra ID tokens. */
+  azureOpenAIOptions(provider: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<AzureOpenAIOptions>;
+  /** `createAzure(await kit.azureAISdkSettings('azure'))`: the AI SDK's Azure OpenAI provider with Entra ID tokens. */
+  azureAISdkSettings(provider: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<AzureAISdkSettings>;
+  /**
    * Releases what the client holds open: a shared store's database connections (a local store holds
    * none). Call it when a long-running process is done with the client; the client must not be used afterwards.
    */
@@ -129,6 +139,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const logout = lazy(() => import('./features/logout.js'));
   const sdk = lazy(() => import('./features/sdk.js'));
   const aws = lazy(() => import('./features/aws/index.js'));
+  const azure = lazy(() => import('./features/azure/index.js'));
   return {
     home: ctx.home,
     get store() {
@@ -164,6 +175,9 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     awsCredentials: (id) => async () => (await aws()).awsCredentials(ctx, await ctx.providers.find(id)),
     anthropicBedrockOptions: async (id) => (await aws()).anthropicBedrockOptions(ctx, await ctx.providers.find(id)),
     amazonBedrockOptions: async (id) => (await aws()).amazonBedrockSettings(ctx, await ctx.providers.find(id)),
+    azureToken: async (id, choice) => (await azure()).azureToken(ctx, await ctx.providers.find(id), choice),
+    azureOpenAIOptions: async (id, choice) => (await azure()).azureOpenAIOptions(ctx, await ctx.providers.find(id), choice?.profile),
+    azureAISdkSettings: async (id, choice) => (await azure()).azureAISdkSettings(ctx, await ctx.providers.find(id), choice?.profile),
     close: async () => ctx.store.close?.(),
   };
 }

@@ -32,6 +32,8 @@ export async function cloudFeature(provider: Provider | undefined): Promise<Clou
   switch (provider?.cloud?.type) {
     case 'aws':
       return (await import('./aws/feature.js')).awsFeature;
+    case 'azure':
+      return (await import('./azure/feature.js')).azureFeature;
     case undefined:
       return undefined;
   }

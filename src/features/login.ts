@@ -22,7 +22,7 @@ export interface LoginOptions extends PersonOptions {
 export interface LoginResult {
   provider: string;
   profile: string;
-  method: 'oauth' | 'api_key' | 'aws';
+  method: 'oauth' | 'api_key' | 'aws' | 'azure';
   /** The key, masked (API keys only). */
   key?: string;
   /** Whether the provider confirmed the key (API keys only). */
@@ -46,6 +46,17 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     const note = provider.policyNote ? `${provider.policyNote}\n` : '';
     throw new ConfigError(`${note}${provider.displayName} signs in with an API key: loginkit login ${id} --with-api-key < key-file`);
   }
+  return loginWithOAuth(ctx, provider, oauth, options);
+}
+
+/** Signs in with `oauth` (browser, paste or device code) and stores the tokens as the provider's credential; a cloud module passes its own. */
+export async function loginWithOAuth(
+  ctx: LoginkitContext,
+  provider: Provider,
+  oauth: OAuthProvider,
+  options: LoginOptions,
+): Promise<LoginResult> {
+  const { id } = provider;
   const profile = await profileFor(ctx, id, options.profile);
   const [{ resolveServerMetadata }, { signIn }, { detectEnvironment, refusalToWaitInCi }] = await Promise.all([
     import('../oauth/server.js'),

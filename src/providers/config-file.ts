@@ -19,7 +19,7 @@ const AWS_REGION = /^[a-z]{2}(-[a-z]+)+-\d{1,2}$/;
 function buildConfigSchema() {
   const OptionalUrl = z.optional(z.string());
   const ProviderEntrySchema = z.object({
-    type: z.optional(z.enum(['oauth', 'api_key', 'aws'])),
+    type: z.optional(z.enum(['oauth', 'api_key', 'aws', 'azure'])),
     displayName: z.optional(z.string()),
     // OAuth
     issuer: z.optional(z.string().check(z.minLength(1))),
@@ -53,6 +53,12 @@ function buildConfigSchema() {
     accountId: z.optional(z.string().check(z.regex(/^\d{12}$/))),
     roleName: z.optional(z.string().check(z.regex(/^[\w+=,.@-]{1,64}$/))),
     region: z.optional(z.string().check(z.regex(AWS_REGION))),
+    // Microsoft Entra ID (`type: "azure"`); clientId, scopes and redirectUri are shared with OAuth.
+    identity: z.optional(z.enum(['auto', 'person', 'service-principal', 'workload-identity', 'managed-identity', 'azure-cli'])),
+    tenant: z.optional(z.string().check(z.regex(/^[\w.-]{1,128}$/))),
+    authorityHost: OptionalUrl,
+    endpoint: OptionalUrl,
+    certificatePath: z.optional(z.string().check(z.minLength(1))),
   });
   return z.object({
     providers: z.optional(z.record(z.string(), ProviderEntrySchema)),

@@ -62,7 +62,8 @@ export interface Provider {
 }
 
 /** The settings of a cloud provider, by cloud. */
-export type CloudSettings = { readonly type: 'aws'; readonly settings: AwsProviderSettings };
+export type CloudSettings =
+  { readonly type: 'aws'; readonly settings: AwsProviderSettings } | { readonly type: 'azure'; readonly settings: AzureSettings };
 
 /**
  * An AWS provider as configured: a profile of the AWS config file to read the rest from, and/or the
@@ -236,6 +237,8 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
     'deviceAuthorizationEndpoint',
     'baseUrl',
     'startUrl',
+    'authorityHost',
+    'endpoint',
   ] as const) {
     const value = entry[field];
     const problem = value === undefined ? undefined : endpointProblem(value);
@@ -269,7 +272,8 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
     };
   }
   if (entry.type === 'aws') return awsProvider(id, entry, fail);
-  if (entry.type !== 'api_key') fail('type', 'must be "oauth" (with issuer and clientId), "api_key" (with baseUrl) or "aws"');
+  if (entry.type === 'azure') return azureProvider(id, entry);
+  if (entry.type !== 'api_key') fail('type', 'must be "oauth" (with issuer and clientId), "api_key" (with baseUrl), "aws" or "azure"');
   if (!entry.baseUrl) fail('baseUrl', 'is required for an API-key provider');
   const envVar = entry.envVar ?? `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_API_KEY`;
   return {
@@ -370,4 +374,43 @@ function oauthFrom(id: string, displayName: string, preset: OAuthPreset | undefi
 function toProvider(config: ConfigFile, id: string): Provider {
   const entry = config.providers[id] ?? {};
   return { ...validateProviderEntry(id, entry, config.path), ...keyCommandFrom(entry) };
+}
+
+/** Where a Microsoft Entra ID provider's tokens come from (`identity` in config.json). */
+export type AzureIdentity = 'auto' | 'person' | 'service-principal' | 'workload-identity' | 'managed-identity' | 'azure-cli';
+
+/**
+ * A Microsoft Entra ID provider as configured (`type: "azure"`); what is not given comes from the `AZURE_*`
+ * variables the Azure SDKs read, or from the defaults (see features/azure/settings.ts).
+ */
+export interface AzureSettings {
+  readonly identity: AzureIdentity;
+  readonly tenant?: string | undefined;
+  readonly clientId?: string | undefined;
+  readonly authorityHost?: string | undefined;
+  readonly scopes?: readonly string[] | undefined;
+  /** The Azure OpenAI endpoint, e.g. `https://my-resource.openai.azure.com` (`AZURE_OPENAI_ENDPOINT`). */
+  readonly endpoint?: string | undefined;
+  readonly certificatePath?: string | undefined;
+  readonly redirectUri?: string | undefined;
+}
+
+/** A Microsoft Entra ID provider: its token is made by features/azure (a person's sign-in, or @azure/identity). */
+function azureProvider(id: string, entry: ProviderEntry): Provider {
+  const { tenant, clientId, authorityHost, scopes, endpoint, certificatePath, redirectUri } = entry;
+  return {
+    id,
+    displayName: entry.displayName ?? id,
+    builtin: false,
+    methods: ['azure'],
+    oauth: undefined,
+    apiKey: undefined,
+    accessTokenEnvVar: 'AZURE_OPENAI_AD_TOKEN',
+    docsUrl: undefined,
+    policyNote: undefined,
+    cloud: {
+      type: 'azure',
+      settings: { identity: entry.identity ?? 'auto', tenant, clientId, authorityHost, scopes, endpoint, certificatePath, redirectUri },
+    },
+  };
 }
