@@ -394,21 +394,17 @@ export function azureOpenAIOptions(ctx: LoginkitContext, provider: Provider, pro
 
 /** `createAzure(await kit.azureAISdkSettings('azure'))`: settings for the AI SDK's `@ai-sdk/azure`. */
 export interface AzureAISdkSettings {
-  /** `{endpoint}/openai`, when the endpoint is known. */
+  /** `{endpoint}/openai/v1` (the v1 API), when the endpoint is known. */
   baseURL?: string;
-  /** A placeholder the provider requires; `fetch` replaces its `api-key` header with the Entra ID token. */
-  apiKey: string;
-  fetch: typeof fetch;
+  /** Called before each request: a fresh Entra ID token, sent as `Authorization: Bearer`. */
+  tokenProvider: () => Promise<string>;
 }
 
-/** Settings for `@ai-sdk/azure` whose requests carry a fresh Entra ID token as `Authorization: Bearer`. */
+/** Settings for `@ai-sdk/azure` that authenticate with the provider's Entra ID token. */
 export function azureAISdkSettings(ctx: LoginkitContext, provider: Provider, profile?: string): AzureAISdkSettings {
   const target = azureTarget(ctx, provider);
-  const authorized: typeof fetch = async (input, init) => {
-    const headers = new Headers(init?.headers);
-    headers.delete('api-key');
-    headers.set('authorization', `Bearer ${(await azureToken(ctx, provider, { profile })).token}`);
-    return fetch(input, { ...init, headers });
+  return {
+    ...(target.endpoint ? { baseURL: `${target.endpoint}/openai/v1` } : {}),
+    tokenProvider: async () => (await azureToken(ctx, provider, { profile })).token,
   };
-  return { ...(target.endpoint ? { baseURL: `${target.endpoint}/openai` } : {}), apiKey: 'entra-id', fetch: authorized };
 }
