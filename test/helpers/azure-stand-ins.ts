@@ -15,7 +15,17 @@ import { createServer as createHttpsServer } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type CryptoKey, type JWTPayload, SignJWT, exportJWK, generateKeyPair, importX509, jwtVerify, createLocalJWKSet } from 'jose';
+import {
+  type CryptoKey,
+  type JWTPayload,
+  SignJWT,
+  createLocalJWKSet,
+  decodeProtectedHeader,
+  exportJWK,
+  generateKeyPair,
+  importX509,
+  jwtVerify,
+} from 'jose';
 import { Agent, fetch as undiciFetch } from 'undici';
 
 import { type AuthServer, type RoutedContext, startAuthServer } from './auth-server.js';
@@ -229,7 +239,6 @@ export async function startEntraForApps(options: EntraAppOptions): Promise<Entra
   const port = await listenOnLoopback(server as unknown as import('node:http').Server);
   const base = `https://127.0.0.1:${port}`;
   const tokenEndpoint = `${base}/${tenant}/oauth2/v2.0/token`;
-  const certificateKey = options.certificatePem ? await importX509(options.certificatePem, 'RS256') : undefined;
   const federatedKeys = options.federated ? createLocalJWKSet({ keys: [options.federated.publicJwk] }) : undefined;
 
   const proofOf = async (form: URLSearchParams): Promise<AppProof> => {
@@ -242,20 +251,25 @@ export async function startEntraForApps(options: EntraAppOptions): Promise<Entra
     if (form.get('client_assertion_type') !== JWT_BEARER) throw new Error('AADSTS7000218: no client credentials');
     const assertion = form.get('client_assertion') ?? '';
     if (federatedKeys && options.federated) {
-      try {
-        const { payload } = await jwtVerify(assertion, federatedKeys, {
-          issuer: options.federated.issuer,
-          subject: options.federated.subject,
-          audience: FEDERATED_AUDIENCE,
-        });
-        if (payload.sub === options.federated.subject) return 'federated';
-      } catch {
-        // Not a federated token: maybe the certificate's assertion.
+      const verified = await jwtVerify(assertion, federatedKeys, { issuer: options.federated.issuer, audience: FEDERATED_AUDIENCE }).catch(
+        () => undefined,
+      );
+      if (verified) {
+        // A valid token of the trusted issuer, but for a workload no federated credential names.
+        if (verified.payload.sub !== options.federated.subject) throw new Error('AADSTS70021: No matching federated identity record found');
+        return 'federated';
       }
     }
-    if (certificateKey) {
-      // MSAL's assertion for a certificate: issued by and about the app, for the token endpoint.
-      await jwtVerify(assertion, certificateKey, { issuer: clientId, subject: clientId, audience: tokenEndpoint });
+    if (options.certificatePem) {
+      // MSAL's assertion for a certificate: issued by and about the app, for the token endpoint, signed with its key.
+      const { alg } = decodeProtectedHeader(assertion);
+      if (alg !== 'PS256' && alg !== 'RS256') throw new Error(`AADSTS700027: unexpected algorithm ${alg}`);
+      await jwtVerify(assertion, await importX509(options.certificatePem, alg), {
+        issuer: clientId,
+        subject: clientId,
+        audience: tokenEndpoint,
+        clockTolerance: 300,
+      });
       return 'certificate';
     }
     throw new Error('AADSTS700027: client assertion failed signature validation');
@@ -410,7 +424,8 @@ export async function startManagedIdentity(options: { expiresInSeconds?: number 
       if (resource !== COGNITIVE_RESOURCE) return refuse(`resource ${resource}`);
       return answer(res, resource, 'app-service');
     }
-    if (req.method === 'GET' && url.pathname === '/metadata/identity/oauth2/token') {
+    // MSAL asks IMDS for `/metadata/identity/oauth2/token/`: IMDS takes the path with or without the slash.
+    if (req.method === 'GET' && url.pathname.replace(/\/$/, '') === '/metadata/identity/oauth2/token') {
       if (req.headers['metadata'] !== 'true') return refuse('Metadata header missing');
       if (url.searchParams.get('api-version') !== '2018-02-01') return refuse(`api-version ${url.searchParams.get('api-version')}`);
       if (resource !== COGNITIVE_RESOURCE) return refuse(`resource ${resource}`);

@@ -1,5 +1,5 @@
 import type { TokenCredential, TokenCredentialOptions } from '@azure/identity';
-import { ConfigError, LoginRequiredError, LoginkitError, causeChain } from '../../errors.js';
+import { ConfigError, LoginRequiredError, LoginkitError, ProviderError, causeChain, sanitizeServerText } from '../../errors.js';
 import type { FetchLike } from '../../net/http.js';
 import type { EnvVars } from '../../shared/home.js';
 import { MICROSOFT_AUTHORITY_HOSTS, type AzureTarget } from './settings.js';
@@ -154,7 +154,12 @@ function unavailable(error: unknown, source: NonInteractiveSource, target: Azure
       { cause: error },
     );
   }
-  return error;
+  const name = (error as { name?: unknown }).name;
+  const said = sanitizeServerText((error instanceof Error ? error.message : String(error)).split('\n')[0] ?? '', 300);
+  const message = `${describeSource(source)} could not get a token for "${target.providerId}": ${said}`;
+  // Unavailable: this machine has no such identity (no managed identity, no token file), a setting to change.
+  if (name === 'CredentialUnavailableError') return new ConfigError(message, { cause: error });
+  return new ProviderError(message, { error: 'authentication_failed' }, { cause: error });
 }
 
 /** @azure/identity's HTTP client interface, over loginkit's bounded fetch (token requests have string bodies). */
