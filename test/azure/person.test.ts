@@ -10,8 +10,8 @@ import { createAzure } from '@ai-sdk/azure';
 import { generateText } from 'ai';
 
 import { createLoginkit, type Loginkit } from '../../src/index.js';
-import { makeHome, runCli } from '../helpers/cli.js';
-import { signInOverHttp } from '../helpers/person.js';
+import { makeHome, runCli, startCli } from '../helpers/cli.js';
+import { completeDeviceSignInOverHttp, signInOverHttp } from '../helpers/person.js';
 import { expireStoredToken } from '../helpers/store-fixtures.js';
 import { readStoredEntries } from '../lifecycle/support.js';
 import {
@@ -30,7 +30,7 @@ describe('Microsoft Entra ID: a person signs in', () => {
   let entra: EntraPersonStandIn;
   let openai: AzureOpenAIStandIn;
   before(async () => {
-    entra = await startEntraForPerson();
+    entra = await startEntraForPerson({ deviceInterval: 1 });
     openai = await startAzureOpenAI((token) => entra.honours(token));
   });
   after(async () => {
@@ -86,6 +86,22 @@ describe('Microsoft Entra ID: a person signs in', () => {
     const { text } = await generateText({ model: azure.chat('gpt-4o'), prompt: 'hi' });
     assert.equal(text, 'hello from Azure OpenAI');
     assert.equal(openai.apiKeys, 0, 'no api-key header was sent');
+  });
+
+  test('over SSH, `loginkit login` signs in with a device code at the tenant', async () => {
+    const home = await makeHome();
+    await createLoginkit({ home, env: env() }).addProvider(ID, { type: 'azure', tenant: entra.tenant });
+    const ssh = { SSH_CONNECTION: '203.0.113.9 50000 198.51.100.7 22', SSH_TTY: '/dev/pts/3' };
+    const cli = startCli(['login', ID], { home, env: { ...env(), ...ssh } });
+    const [, uri = ''] = await cli.waitFor(/open this address \(on [^)]+\):\n\s+(\S+)\n/, 'stderr');
+    const [, code = ''] = await cli.waitFor(/enter the code \(valid for \d+ min\):\n\s+(\S+)\n/, 'stderr');
+    assert.ok(uri.startsWith(`${entra.authorityHost}/${entra.tenant}/`), uri);
+    await completeDeviceSignInOverHttp(uri, code);
+    const result = await cli.exited;
+    assert.equal(result.code, 0, result.stderr);
+    assert.ok(entra.server.requests.some((request) => request.path === `/${entra.tenant}/oauth2/v2.0/devicecode`));
+    const token = await runCli(['token', ID], { home, env: env() });
+    assert.ok(await entra.honours(token.stdout.trim()));
   });
 
   test('an expired token: 50 concurrent callers share one refresh, which sends the scope and rotates the refresh token', async () => {

@@ -78,7 +78,7 @@ export interface EntraPersonStandIn {
 }
 
 /** Starts the person stand-in: the Azure CLI's client id, redirect `http://localhost`, rotating refresh tokens. */
-export async function startEntraForPerson(options: { accessTokenTtl?: number } = {}): Promise<EntraPersonStandIn> {
+export async function startEntraForPerson(options: { accessTokenTtl?: number; deviceInterval?: number } = {}): Promise<EntraPersonStandIn> {
   const tenant = randomUUID();
   let refusal: number | undefined;
   const otherScopes: string[] = [];
@@ -112,6 +112,7 @@ export async function startEntraForPerson(options: { accessTokenTtl?: number } =
     redirectUris: ['http://localhost/'],
     rotateRefreshTokens: true,
     ...(options.accessTokenTtl === undefined ? {} : { accessTokenTtl: options.accessTokenTtl }),
+    ...(options.deviceInterval === undefined ? {} : { deviceInterval: options.deviceInterval }),
     middleware: [refuse],
     rewriteForm: multiResource,
     configure: (configuration) => {
