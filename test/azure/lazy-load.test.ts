@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
@@ -69,5 +69,11 @@ describe('@azure/identity loads only to make a token', () => {
     for (const heavy of ['http', 'https', 'net', 'child_process']) {
       assert.ok(!loaded.builtins.includes(heavy), `node:${heavy} was loaded: ${loaded.builtins.join(' ')}`);
     }
+  });
+
+  test('the CLI bundle imports @azure/identity from node_modules instead of carrying it (MSAL would add ~430 KB to every start)', async () => {
+    const bundle = await readFile(join(dirname(CLI_ENTRY), '../dist/cli/loginkit.cjs'), 'utf8');
+    assert.ok(bundle.includes('__esmI("@azure/identity")'), 'imported at run time');
+    assert.ok(!bundle.includes('ManagedIdentityApplication'), 'MSAL is not in the bundle');
   });
 });
