@@ -16,7 +16,9 @@ export function register(program: Command, ctx: CliContext): void {
         return;
       }
       for (const p of list) {
-        const methods = p.methods.map((m) => (m === 'api_key' ? `API key (${p.envVars.join(', ')})` : `OAuth (${p.issuer})`)).join(', ');
+        const methods = p.methods
+          .map((m) => (m === 'api_key' ? `API key (${p.envVars.join(', ')})` : (CLOUDS[m] ?? `OAuth (${p.issuer})`)))
+          .join(', ');
         ctx.io.stdout.write(`${p.id.padEnd(14)} ${p.displayName}: ${methods}${p.builtin ? '' : ' [custom]'}\n`);
       }
     });
@@ -41,3 +43,6 @@ export function register(program: Command, ctx: CliContext): void {
       say(ctx.io, `Added provider ${summary.id} (${summary.issuer}) to ${kit.home}/config.json. Sign in: loginkit login ${summary.id}`);
     });
 }
+
+/** How `providers` names a cloud identity. */
+const CLOUDS: Readonly<Record<string, string>> = { aws: 'AWS IAM Identity Center', azure: 'Microsoft Entra ID' };

@@ -26,9 +26,10 @@ async function statusOf(ctx: LoginkitContext, provider: Provider): Promise<Provi
   const azure = await azureStatus(ctx, provider);
   const { info } = ctx.store;
   const now = ctx.now();
-  // A non-interactive identity can always make a token; a person must have signed in.
-  const loggedIn =
-    azure.source === 'person' ? azure.refreshable || (azure.tokenExpiresAt !== null && Date.parse(azure.tokenExpiresAt) > now) : true;
+  // A person must have signed in; whether the Azure CLI has is known only once it ran (status makes no request);
+  // the other identities make a token whenever asked.
+  const holdsToken = azure.tokenExpiresAt !== null && Date.parse(azure.tokenExpiresAt) > now;
+  const loggedIn = azure.source === 'person' ? azure.refreshable || holdsToken : azure.source === 'azure-cli' ? holdsToken : true;
   return {
     id: provider.id,
     method: loggedIn ? 'azure' : null,
