@@ -78,8 +78,10 @@ export interface EntraPersonStandIn {
 }
 
 /** Starts the person stand-in: the Azure CLI's client id, redirect `http://localhost`, rotating refresh tokens. */
-export async function startEntraForPerson(options: { accessTokenTtl?: number; deviceInterval?: number } = {}): Promise<EntraPersonStandIn> {
-  const tenant = randomUUID();
+export async function startEntraForPerson(
+  options: { accessTokenTtl?: number; deviceInterval?: number; tenant?: string } = {},
+): Promise<EntraPersonStandIn> {
+  const tenant = options.tenant ?? randomUUID();
   let refusal: number | undefined;
   const otherScopes: string[] = [];
   const refreshScopes: string[] = [];
