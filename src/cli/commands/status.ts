@@ -99,7 +99,7 @@ function describeAzure(s: ProviderStatus, azure: NonNullable<ProviderStatus['azu
   const who =
     azure.source === 'person'
       ? `signed in to Microsoft Entra ID${azure.account ? ` as ${azure.account}` : ''}`
-      : `Microsoft Entra ID through the ${azure.source} identity${azure.identity === 'auto' ? ' (found in the environment)' : ''}`;
+      : `Microsoft Entra ID as ${azure.source}${azure.clientId && azure.source !== 'azure-cli' ? ` ${azure.clientId}` : ''}${azure.identity === 'auto' ? ' (found in the environment)' : ''}`;
   const lines = [`${s.id}: ${who}`, where];
   lines.push(
     azure.tokenExpiresAt ? `access token ${expiryText(azure.tokenExpiresAt)}, renewed before then` : 'access token: made on first use',

@@ -307,7 +307,7 @@ export async function azureLogin(ctx: LoginkitContext, provider: Provider, optio
     provider: provider.id,
     profile: 'default',
     method: 'azure',
-    account: { subject: describeSource(made.source) },
+    account: { subject: `${made.source}${target.clientId && made.source !== 'azure-cli' ? ` ${target.clientId}` : ''}` },
     scopes: [made.scope],
     expiresAt: new Date(made.expiresAt).toISOString(),
     store: ctx.store.info,
