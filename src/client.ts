@@ -2,7 +2,7 @@ import { type LoginkitContext, type LoginkitOptions, createContext } from './con
 import { LoginRequiredError } from './errors.js';
 import type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/credentials.js';
 import type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsTokenFormat } from './features/aws/index.js';
-import type { AzureAISdkSettings, AzureOpenAIOptions, AzureToken } from './features/azure/index.js';
+import type { AzureAISdkSettings, AzureOpenAIOptions, AzureToken, AzureTokenCredential } from './features/azure/index.js';
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
@@ -119,6 +119,8 @@ export interface Loginkit {
   azureOpenAIOptions(provider: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<AzureOpenAIOptions>;
   /** `createAzure(await kit.azureAISdkSettings('azure'))`: the AI SDK's Azure OpenAI provider with Entra ID tokens. */
   azureAISdkSettings(provider: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<AzureAISdkSettings>;
+  /** An Azure SDK `TokenCredential` of the provider's Entra ID tokens, for any scope (`getBearerTokenProvider(kit.azureCredential('azure'), scope)`). */
+  azureCredential(provider: string, choice?: Pick<CredentialChoice, 'profile'>): AzureTokenCredential;
   /**
    * Releases what the client holds open: a shared store's database connections (a local store holds
    * none). Call it when a long-running process is done with the client; the client must not be used afterwards.
@@ -178,6 +180,9 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     azureToken: async (id, choice) => (await azure()).azureToken(ctx, await ctx.providers.find(id), choice),
     azureOpenAIOptions: async (id, choice) => (await azure()).azureOpenAIOptions(ctx, await ctx.providers.find(id), choice?.profile),
     azureAISdkSettings: async (id, choice) => (await azure()).azureAISdkSettings(ctx, await ctx.providers.find(id), choice?.profile),
+    azureCredential: (id, choice) => ({
+      getToken: async (scopes) => (await azure()).azureCredential(ctx, await ctx.providers.find(id), choice?.profile).getToken(scopes),
+    }),
     close: async () => ctx.store.close?.(),
   };
 }

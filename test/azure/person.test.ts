@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { AzureOpenAI } from 'openai';
 import { createAzure } from '@ai-sdk/azure';
+import { getBearerTokenProvider } from '@azure/identity';
 import { generateText } from 'ai';
 
 import { createLoginkit, type Loginkit } from '../../src/index.js';
@@ -86,6 +87,19 @@ describe('Microsoft Entra ID: a person signs in', () => {
     const { text } = await generateText({ model: azure.chat('gpt-4o'), prompt: 'hi' });
     assert.equal(text, 'hello from Azure OpenAI');
     assert.equal(openai.apiKeys, 0, 'no api-key header was sent');
+  });
+
+  test('@azure/identity as the consumer: getBearerTokenProvider over kit.azureCredential, for AzureOpenAI', async () => {
+    const { kit } = await signedIn();
+    const azureADTokenProvider = getBearerTokenProvider(kit.azureCredential(ID), COGNITIVE_SCOPE);
+    const client = new AzureOpenAI({ azureADTokenProvider, endpoint: openai.url, apiVersion: '2024-10-21', deployment: 'gpt-4o' });
+    const completion = await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+    assert.equal(completion.choices[0]?.message.content, 'hello from Azure OpenAI');
+    assert.equal(openai.accepted.at(-1), await kit.getToken(ID));
+    const token = await kit.azureCredential(ID).getToken([COGNITIVE_SCOPE]);
+    assert.equal(token.tokenType, 'Bearer');
+    assert.ok(token.refreshAfterTimestamp < token.expiresOnTimestamp);
+    await assert.rejects(kit.azureCredential(ID).getToken([COGNITIVE_SCOPE, MANAGEMENT_SCOPE]), /one scope at a time/);
   });
 
   test('over SSH, `loginkit login` signs in with a device code at the tenant', async () => {

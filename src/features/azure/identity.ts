@@ -128,10 +128,8 @@ function requireApp(target: AzureTarget, source: NonInteractiveSource): { tenant
 }
 
 /** How a source is named in messages. */
-export function describeSource(source: NonInteractiveSource | 'person'): string {
+export function describeSource(source: NonInteractiveSource): string {
   switch (source) {
-    case 'person':
-      return "A person's sign-in";
     case 'service-principal':
       return 'A service principal';
     case 'workload-identity':

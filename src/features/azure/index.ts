@@ -120,7 +120,7 @@ function cachedToken(entry: AzureEntry | undefined, key: string, owner: string, 
   return held && held.for === owner && !needsRefresh(held, now) ? held : undefined;
 }
 
-/** Saves one token in the provider's cache entry, dropping expired ones; `also` changes other entries in the same write. */
+/** `entries` with one token saved in the provider's cache entry, expired ones dropped. */
 function withCachedToken(
   entries: Readonly<Record<string, unknown>>,
   providerId: string,
@@ -406,5 +406,32 @@ export function azureAISdkSettings(ctx: LoginkitContext, provider: Provider, pro
   return {
     ...(target.endpoint ? { baseURL: `${target.endpoint}/openai/v1` } : {}),
     tokenProvider: async () => (await azureToken(ctx, provider, { profile })).token,
+  };
+}
+
+/**
+ * `kit.azureCredential('azure')`: an Azure SDK `TokenCredential` (from `@azure/core-auth`) over the provider, for
+ * any Azure SDK client and for `getBearerTokenProvider` of `@azure/identity`. Each call answers from the store while
+ * the token has over five minutes left.
+ */
+export interface AzureTokenCredential {
+  getToken(
+    scopes: string | string[],
+  ): Promise<{ token: string; expiresOnTimestamp: number; refreshAfterTimestamp: number; tokenType: 'Bearer' }>;
+}
+
+/** Five minutes before expiry, when loginkit would make a new token anyway. */
+const RENEW_BEFORE_MS = 5 * 60_000;
+
+/** A TokenCredential whose tokens come from the provider, for the one resource the scopes name. */
+export function azureCredential(ctx: LoginkitContext, provider: Provider, profile?: string): AzureTokenCredential {
+  return {
+    async getToken(scopes) {
+      const asked = [...new Set(typeof scopes === 'string' ? [scopes] : scopes)];
+      // Entra ID issues a token for one resource at a time.
+      if (asked.length !== 1) throw new ConfigError(`Ask Entra ID for one scope at a time (asked: ${asked.join(' ') || 'none'}).`);
+      const { token, expiresAt } = await azureToken(ctx, provider, { scope: asked[0], profile });
+      return { token, expiresOnTimestamp: expiresAt, refreshAfterTimestamp: expiresAt - RENEW_BEFORE_MS, tokenType: 'Bearer' };
+    },
   };
 }
