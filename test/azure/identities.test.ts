@@ -76,6 +76,27 @@ describe('Microsoft Entra ID: service principal and workload identity (@azure/id
     assert.equal(entra.tokenRequests, requests, 'no second token request');
   });
 
+  test('token --scope: a token for another resource, cached by scope beside the default one', async () => {
+    const home = await homeWith();
+    const env = { ...appEnv(), AZURE_CLIENT_SECRET: SECRET, NODE_EXTRA_CA_CERTS: tls.certFile };
+    const scope = 'https://management.azure.com/.default';
+    const other = await runCliProcess(['token', ID, '--scope', scope, '--json'], { home, env });
+    assert.equal(other.code, 0, other.stderr);
+    const parsed = JSON.parse(other.stdout) as { token: string; scope: string; source: string };
+    assert.equal(parsed.scope, scope);
+    assert.equal(parsed.source, 'service-principal');
+    assert.ok(entra.issued.has(parsed.token));
+    const own = await runCliProcess(['token', ID], { home, env });
+    assert.notEqual(own.stdout.trim(), parsed.token);
+    const requests = entra.tokenRequests;
+    const again = await runCliProcess(['token', ID, '--scope', scope], { home, env });
+    assert.equal(again.stdout.trim(), parsed.token);
+    assert.equal(entra.tokenRequests, requests, 'from the store');
+    const usage = await runCliProcess(['token', 'openai', '--scope', scope], { home, env });
+    assert.equal(usage.code, 2);
+    assert.match(usage.stderr, /--scope is for Microsoft Entra ID providers/);
+  });
+
   test('a service principal with a certificate: the client assertion MSAL signs is verified', async () => {
     const certificatePath = join(tls.dir, 'sp.pem');
     await writeFile(certificatePath, tls.pemWithKey, { mode: 0o600 });
