@@ -108,6 +108,7 @@ export function personSignIn(target: AzureTarget): OAuthProvider {
     },
     authorizeParams: {},
     jsonBodyEndpoints: false,
-    accountClaims: undefined,
+    // Entra ID's ID tokens name the person by UPN (`email` only where the directory has one) and the tenant by `tid`.
+    accountClaims: { email: [['preferred_username'], ['upn']], workspace: [['tid']] },
   };
 }
