@@ -204,6 +204,15 @@ describe('Microsoft Entra ID: a person signs in', () => {
     assert.deepEqual(JSON.parse(await readFile(out, 'utf8')), [token, openai.url, null]);
   });
 
+  test("config.json names another tenant after the sign-in: login required, not the old tenant's token", async () => {
+    const { home, kit } = await signedIn();
+    await kit.getToken(ID);
+    await kit.addProvider(ID, { type: 'azure', tenant: '11111111-2222-3333-4444-555555555555', endpoint: openai.url });
+    const result = await runCli(['token', ID], { home, env: env() });
+    assert.equal(result.code, 3, result.stderr);
+    assert.match(result.stderr, /is for another tenant or app than config.json names now/);
+  });
+
   test('status, login and logout print nothing secret; logout removes the sign-in', async () => {
     const { home, kit } = await signedIn();
     const token = await kit.getToken(ID);

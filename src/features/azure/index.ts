@@ -173,9 +173,18 @@ async function identityTokenCached(
 /** The person's stored sign-in, or a login-required error. */
 async function personCredential(ctx: LoginkitContext, target: AzureTarget, profile: string, fresh: boolean): Promise<OAuthCredential> {
   const credential = await ctx.session.credential(target.providerId, profile, fresh);
+  const named = profile === 'default' ? '' : ` (profile "${profile}")`;
   if (credential?.kind !== 'oauth') {
-    const named = profile === 'default' ? '' : ` (profile "${profile}")`;
     throw new LoginRequiredError(target.providerId, `Not signed in to "${target.providerId}"${named}.`, undefined, profile);
+  }
+  // config.json now names another tenant, cloud or app than the one signed in to: its tokens are not for this provider.
+  if (credential.server.issuer !== `${target.authorityHost}/${target.tenant ?? ''}/v2.0` || credential.clientId !== target.personClientId) {
+    throw new LoginRequiredError(
+      target.providerId,
+      `The sign-in for "${target.providerId}"${named} is for another tenant or app than config.json names now.`,
+      undefined,
+      profile,
+    );
   }
   return credential;
 }
