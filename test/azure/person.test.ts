@@ -116,6 +116,8 @@ describe('Microsoft Entra ID: a person signs in', () => {
     assert.ok(entra.server.requests.some((request) => request.path === `/${entra.tenant}/oauth2/v2.0/devicecode`));
     const token = await runCli(['token', ID], { home, env: env() });
     assert.ok(await entra.honours(token.stdout.trim()));
+    assert.ok(!`${result.stdout}${result.stderr}`.includes(token.stdout.trim()), 'login never prints the token');
+    assert.match(result.stderr, /Signed in to azure as alice\b/);
   });
 
   test('an expired token: 50 concurrent callers share one refresh, which sends the scope and rotates the refresh token', async () => {
