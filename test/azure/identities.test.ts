@@ -97,6 +97,28 @@ describe('Microsoft Entra ID: service principal and workload identity (@azure/id
     assert.match(usage.stderr, /--scope is for Microsoft Entra ID providers/);
   });
 
+  test('Entra ID refuses while the token in hand is still valid: it is used until it expires, with a warning; then the error', async () => {
+    const home = await homeWith();
+    const clock = { now: Date.now() };
+    const warnings: string[] = [];
+    const kit = createLoginkit({
+      home,
+      env: { ...appEnv(), AZURE_CLIENT_SECRET: SECRET },
+      fetch: tls.fetch,
+      now: () => clock.now,
+      onWarning: (message) => warnings.push(message),
+    });
+    const token = await kit.getToken(ID);
+    clock.now += 57 * 60_000; // three minutes left: due for renewal
+    entra.refuseNext(53003);
+    assert.equal(await kit.getToken(ID), token);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0] ?? '', /conditional access policy .* \(AADSTS53003\).* Using the current token \(valid until /);
+    clock.now += 5 * 60_000; // expired
+    entra.refuseNext(53003);
+    await assert.rejects(kit.getToken(ID), /conditional access policy/);
+  });
+
   test('a service principal with a certificate: the client assertion MSAL signs is verified', async () => {
     const certificatePath = join(tls.dir, 'sp.pem');
     await writeFile(certificatePath, tls.pemWithKey, { mode: 0o600 });

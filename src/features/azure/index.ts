@@ -159,10 +159,21 @@ async function identityTokenCached(
   return singleFlight(`${target.providerId}\n${key}`, () =>
     ctx.store.withLock(`refresh-${azureEntryKey(target.providerId)}-${scope}`, async () => {
       // Another process may have made one while we waited for the lock.
-      const latest = cachedToken(await readEntry(ctx, target.providerId, true), key, owner, ctx.now());
+      const entry = await readEntry(ctx, target.providerId, true);
+      const latest = cachedToken(entry, key, owner, ctx.now());
       if (latest) return latest;
       const obtainedAt = ctx.now();
-      const made = await identityToken(source, target, scope, ctx);
+      let made: Awaited<ReturnType<typeof identityToken>>;
+      try {
+        made = await identityToken(source, target, scope, ctx);
+      } catch (error) {
+        // The token in hand is good until it expires whatever the identity answers now: use it, and say why.
+        const held = entry?.tokens[key];
+        if (!held || held.for !== owner || !isAccessTokenUsable(held, ctx.now())) throw error;
+        const reason = (translateAadsts(error, target.providerId, false) as Error).message?.split('\n')[0] ?? String(error);
+        ctx.warn(`${reason} Using the current token (valid until ${new Date(held.expiresAt).toISOString()}).`);
+        return held;
+      }
       const token: CachedToken = { accessToken: made.accessToken, expiresAt: made.expiresAt, obtainedAt, for: owner };
       await ctx.store.update((entries) => withCachedToken(entries, target.providerId, key, token, ctx.now()));
       return token;
