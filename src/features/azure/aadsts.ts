@@ -5,7 +5,7 @@ import { ConfigError, LoginRequiredError, ProviderError, causeChain } from '../.
 // is attacker-controlled where the authority is not Microsoft's).
 
 /** The AADSTS code in what Entra ID (or @azure/identity, quoting it) answered, if any. */
-export function aadstsCode(error: unknown): number | undefined {
+function aadstsCode(error: unknown): number | undefined {
   for (const link of causeChain(error)) {
     const texts = [link instanceof Error ? link.message : String(link), describedBy(link)];
     for (const text of texts) {

@@ -12,7 +12,7 @@ import { MICROSOFT_AUTHORITY_HOSTS, type AzureTarget } from './settings.js';
 export type NonInteractiveSource = 'service-principal' | 'workload-identity' | 'managed-identity' | 'azure-cli';
 
 /** A token from one of them (times in ms since the epoch). */
-export interface IdentityToken {
+interface IdentityToken {
   accessToken: string;
   expiresAt: number;
 }
@@ -23,7 +23,7 @@ type PipelineRequest = Parameters<HttpClient['sendRequest']>[0];
 type PipelineResponse = Awaited<ReturnType<HttpClient['sendRequest']>>;
 
 /** Loads @azure/identity, or says in one line what to install. */
-export async function loadAzureIdentity(): Promise<AzureIdentityModule> {
+async function loadAzureIdentity(): Promise<AzureIdentityModule> {
   try {
     return await import('@azure/identity');
   } catch (error) {

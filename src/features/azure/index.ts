@@ -59,18 +59,18 @@ const PERSON_SCOPES = 'offline_access openid profile';
 const DEFAULT_TOKEN_LIFETIME_MS = 3600_000;
 
 /** The store key of an Entra ID provider's token cache (tokens by scope; a person's refresh token stays in the credential). */
-export function azureEntryKey(providerId: string): string {
+function azureEntryKey(providerId: string): string {
   return `azure:${providerId}`;
 }
 
 /** The provider's settings resolved against the `AZURE_*` variables. */
-export function azureTarget(ctx: LoginkitContext, provider: Provider): AzureTarget {
+function azureTarget(ctx: LoginkitContext, provider: Provider): AzureTarget {
   if (provider.cloud?.type !== 'azure') throw new ConfigError(`"${provider.id}" is not a Microsoft Entra ID provider.`);
   return resolveAzureTarget(provider, provider.cloud.settings, ctx.env);
 }
 
 /** The source in effect: the configured one, or for `auto` a person's sign-in when one is stored, else what the environment offers. */
-export async function azureSource(ctx: LoginkitContext, target: AzureTarget, profile: string): Promise<AzureSource> {
+async function azureSource(ctx: LoginkitContext, target: AzureTarget, profile: string): Promise<AzureSource> {
   if (target.identity !== 'auto') return target.identity;
   if (await ctx.session.credential(target.providerId, profile)) return 'person';
   return sourceFromEnvironment(target, ctx.env);

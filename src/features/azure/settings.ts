@@ -4,9 +4,9 @@ import type { AzureIdentity, AzureSettings, OAuthProvider, Provider } from '../.
 import type { EnvVars } from '../../shared/home.js';
 
 /** The Azure CLI's public client (a first-party Microsoft app every tenant knows): a person's sign-in uses it unless `clientId` is set. */
-export const AZURE_CLI_CLIENT_ID = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
+const AZURE_CLI_CLIENT_ID = '04b07795-8ddb-461a-bbee-02f9e1bf7b46';
 /** Microsoft Entra ID in the public cloud; `AZURE_AUTHORITY_HOST` or `authorityHost` names another (US Government, China). */
-export const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
+const DEFAULT_AUTHORITY_HOST = 'https://login.microsoftonline.com';
 
 /** The Azure OpenAI (Cognitive Services) scope of each Microsoft cloud, by authority host. */
 const COGNITIVE_SERVICES_SCOPES: Readonly<Record<string, string>> = {
