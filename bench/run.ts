@@ -1,6 +1,7 @@
 // `npm run bench`: measures against a baseline in the same run and prints ratios.
 //  1. Cold start of `loginkit token <id>` and `loginkit status <id>` with a valid token stored, against `node -e 0`, alternating.
 //  fleet: 64 processes over 4 network namespaces on a shared store (PostgreSQL, Redis); getToken() against the local store.
+//  azure: `loginkit token` on an Entra ID token in the store, against `node -e 0` and a plain `loginkit token`.
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
