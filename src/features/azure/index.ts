@@ -17,7 +17,7 @@ import type { LoginOptions, LoginResult } from '../login.js';
 import { profileFor } from '../profile.js';
 import { translateAadsts } from './aadsts.js';
 import { type NonInteractiveSource, describeSource, identityToken, sourceFromEnvironment } from './identity.js';
-import { type AzureTarget, personSignIn, resolveAzureTarget } from './settings.js';
+import { type AzureTarget, personIssuer, personSignIn, resolveAzureTarget } from './settings.js';
 
 /** Where a token of an Entra ID provider comes from. */
 export type AzureSource = 'person' | NonInteractiveSource;
@@ -189,7 +189,7 @@ async function personCredential(ctx: LoginkitContext, target: AzureTarget, profi
     throw new LoginRequiredError(target.providerId, `Not signed in to "${target.providerId}"${named}.`, undefined, profile);
   }
   // config.json now names another tenant, cloud or app than the one signed in to: its tokens are not for this provider.
-  if (credential.server.issuer !== `${target.authorityHost}/${target.tenant ?? ''}/v2.0` || credential.clientId !== target.personClientId) {
+  if (credential.server.issuer !== personIssuer(target) || credential.clientId !== target.personClientId) {
     throw new LoginRequiredError(
       target.providerId,
       `The sign-in for "${target.providerId}"${named} is for another tenant or app than config.json names now.`,

@@ -80,6 +80,16 @@ function checkedUrl(value: string, variable: string): string {
   return value.replace(/\/+$/, '');
 }
 
+/** Authorities whose ID tokens name another host as issuer: Microsoft Entra ID operated by 21Vianet (China). */
+const ISSUER_HOSTS: Readonly<Record<string, string>> = { 'login.chinacloudapi.cn': 'login.partner.microsoftonline.cn' };
+
+/** The issuer of a person's ID tokens, `{authority}/{tenant id}/v2.0`, which the sign-in must match exactly. */
+export function personIssuer(target: AzureTarget): string {
+  const authority = new URL(target.authorityHost);
+  const host = ISSUER_HOSTS[authority.hostname];
+  return `${host ? `https://${host}` : target.authorityHost}/${target.tenant ?? ''}/v2.0`;
+}
+
 /**
  * The OAuth settings of a person's sign-in: Entra ID's v2.0 endpoints of the tenant, given by hand, since
  * the issuer in ID tokens is the tenant's own (`{authority}/{tenant id}/v2.0`) and must equal the one asked for.
@@ -95,7 +105,7 @@ export function personSignIn(target: AzureTarget): OAuthProvider {
   return {
     id: target.providerId,
     displayName: target.displayName,
-    issuer: `${base}/v2.0`,
+    issuer: personIssuer(target),
     clientId: target.personClientId,
     scopes: [target.scope, ...PERSON_SCOPES],
     redirectUri: target.redirectUri,
