@@ -2,6 +2,7 @@
 //  1. Cold start of `loginkit token <id>` and `loginkit status <id>` with a valid token stored, against `node -e 0`, alternating.
 //  installed: the same, and `import('loginkit')`, from the package as `npm pack` makes it, installed in a fresh folder.
 //  fleet: 64 processes over 4 network namespaces on a shared store (PostgreSQL, Redis); getToken() against the local store.
+//  azure: `loginkit token` on an Entra ID token in the store, against `node -e 0` and a plain `loginkit token`.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { lstat, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -9,6 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createLoginkit } from '../src/index.js';
 import { startAuthServer } from '../test/helpers/auth-server.js';
+import { startManagedIdentity } from '../test/helpers/azure-stand-ins.js';
 import { closeBrowser, signInWithBrowser } from '../test/helpers/browser.js';
 import { expireStoredToken, seedValidToken } from '../test/helpers/store-fixtures.js';
 import { credentialEntry, seedStore, startSecretService } from '../test/store/support.js';
@@ -396,6 +398,43 @@ async function fleet(): Promise<void> {
   }
 }
 
+/**
+ * `loginkit token <azure-id>` with the Entra ID token in the store (a managed identity's, made once through
+ * @azure/identity against the stand-in) against `node -e 0` and a plain `loginkit token`, alternating: what a
+ * tool pays per call instead of `az account get-access-token` (1–15 s).
+ */
+async function azureTokenColdStart(): Promise<void> {
+  const mi = await startManagedIdentity();
+  const home = await homeWithValidToken();
+  await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { azure: { type: 'azure' } } }));
+  const env = { ...process.env, LOGINKIT_HOME: home, IDENTITY_ENDPOINT: mi.identityEndpoint, IDENTITY_HEADER: mi.identityHeader };
+  const commands = [
+    { label: 'node -e 0                ', args: ['-e', '0'], times: [] as number[] },
+    { label: 'loginkit token <id>      ', args: [cli, 'token', 'bench'], times: [] as number[] },
+    { label: 'loginkit token <azure-id>', args: [cli, 'token', 'azure'], times: [] as number[] },
+  ];
+  // The first token request is answered by the stand-in in this process: not with spawnSync, which would block it.
+  await new Promise<void>((resolve, reject) =>
+    spawn(process.execPath, [cli, 'token', 'azure'], { env, stdio: 'ignore' }).on('close', (code) =>
+      code === 0 ? resolve() : reject(new Error(`token azure exited ${code}`)),
+    ),
+  );
+  for (const command of commands) timeRun(command.args, env);
+  const requests = mi.requests;
+  for (let round = 0; round < ROUNDS; round++) for (const command of commands) command.times.push(timeRun(command.args, env));
+  const [baseline, ...measured] = commands as [(typeof commands)[number], ...typeof commands];
+  console.log('\nEntra ID token from the store, alternating with `node -e 0`:');
+  console.log(`  ${baseline.label}  median ${median(baseline.times).toFixed(1)} ms`);
+  for (const command of measured) {
+    console.log(
+      `  ${command.label}  median ${median(command.times).toFixed(1)} ms, ratio ${(median(command.times) / median(baseline.times)).toFixed(2)}`,
+    );
+  }
+  console.log(`  requests to the managed-identity endpoint during the rounds: ${mi.requests - requests} (goal 0)`);
+  await mi.close();
+  await rm(home, { recursive: true, force: true });
+}
+
 const SECTIONS = {
   cold: tokenColdStart,
   installed: installedColdStart,
@@ -403,6 +442,7 @@ const SECTIONS = {
   throughput: getTokenThroughput,
   race: refreshRace,
   fleet,
+  azure: azureTokenColdStart,
 };
 // BENCH_ONLY=race,cold runs some sections only.
 const only = process.env.BENCH_ONLY?.split(',');

@@ -4,6 +4,7 @@ import type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/cr
 import type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsTokenFormat } from './features/aws/index.js';
 import type { AnthropicVertexOptions, GoogleVertexSettings, VertexGenAIOptions } from './features/google-cloud/index.js';
 import type { OAuth2Client } from 'google-auth-library';
+import type { AzureAISdkSettings, AzureOpenAIOptions, AzureToken, AzureTokenCredential } from './features/azure/index.js';
 import type { ImportReport } from './features/import.js';
 import type { LoginOptions, LoginResult } from './features/login.js';
 import type { LogoutResult } from './features/logout.js';
@@ -148,6 +149,17 @@ export interface Loginkit {
   /** `createVertex(await kit.googleVertexOptions('vertex'))`: the AI SDK's `@ai-sdk/google-vertex` with the provider's token. */
   googleVertexOptions(provider: string): Promise<GoogleVertexSettings>;
   /**
+   * A Microsoft Entra ID provider's access token for `scope` (default: the provider's), with its expiry and
+   * source; from the store while it has over five minutes left, else made now (single-flight across processes).
+   */
+  azureToken(provider: string, choice?: { scope?: string; profile?: string }): Promise<AzureToken>;
+  /** `new AzureOpenAI({ ...(await kit.azureOpenAIOptions('azure')), apiVersion })`: the `openai` package's AzureOpenAI with Entra ID tokens. */
+  azureOpenAIOptions(provider: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<AzureOpenAIOptions>;
+  /** `createAzure(await kit.azureAISdkSettings('azure'))`: the AI SDK's Azure OpenAI provider with Entra ID tokens. */
+  azureAISdkSettings(provider: string, choice?: Pick<CredentialChoice, 'profile'>): Promise<AzureAISdkSettings>;
+  /** An Azure SDK `TokenCredential` of the provider's Entra ID tokens, for any scope (`getBearerTokenProvider(kit.azureCredential('azure'), scope)`). */
+  azureCredential(provider: string, choice?: Pick<CredentialChoice, 'profile'>): AzureTokenCredential;
+  /**
    * Releases what the client holds open: a shared store's database connections (a local store holds
    * none). Call it when a long-running process is done with the client; the client must not be used afterwards.
    */
@@ -170,6 +182,7 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const aws = lazy(() => import('./features/aws/index.js'));
   const google = lazy(() => import('./features/google-cloud/index.js'));
   const vertex = async (id: string) => (await google()).vertexOptions(ctx, await ctx.providers.find(id));
+  const azure = lazy(() => import('./features/azure/index.js'));
   const kit: Loginkit = {
     home: ctx.home,
     get store() {
@@ -222,6 +235,12 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
       const { project, location, authClient } = await vertex(id);
       return { ...(project === undefined ? {} : { project }), location, googleAuthOptions: { authClient } };
     },
+    azureToken: async (id, choice) => (await azure()).azureToken(ctx, await ctx.providers.find(id), choice),
+    azureOpenAIOptions: async (id, choice) => (await azure()).azureOpenAIOptions(ctx, await ctx.providers.find(id), choice?.profile),
+    azureAISdkSettings: async (id, choice) => (await azure()).azureAISdkSettings(ctx, await ctx.providers.find(id), choice?.profile),
+    azureCredential: (id, choice) => ({
+      getToken: async (scopes) => (await azure()).azureCredential(ctx, await ctx.providers.find(id), choice?.profile).getToken(scopes),
+    }),
     close: async () => ctx.store.close?.(),
   };
   return kit;

@@ -12,6 +12,14 @@
 export { createLoginkit, isLoginRequired, type AwsToken, type Loginkit } from './client.js';
 export type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsStatus, AwsTokenFormat } from './features/aws/index.js';
 export type { AnthropicVertexOptions, GoogleCloudStatus, GoogleVertexSettings, VertexGenAIOptions } from './features/google-cloud/index.js';
+export type {
+  AzureAISdkSettings,
+  AzureOpenAIOptions,
+  AzureSource,
+  AzureStatus,
+  AzureToken,
+  AzureTokenCredential,
+} from './features/azure/index.js';
 export { STORE_FILE, type LoginkitOptions } from './context.js';
 export type { CredentialChoice, ExecEnvironment, SwitchResult, TokenInfo } from './features/credentials.js';
 export type { AISDKProviderSettings, AnthropicClientOptions, GoogleGenAIClientOptions, OpenAIClientOptions } from './features/sdk.js';

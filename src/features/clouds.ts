@@ -34,6 +34,8 @@ export async function cloudFeature(provider: Provider | undefined): Promise<Clou
       return (await import('./aws/feature.js')).awsFeature;
     case 'google-cloud':
       return (await import('./google-cloud/feature.js')).googleCloudFeature;
+    case 'azure':
+      return (await import('./azure/feature.js')).azureFeature;
     case undefined:
       return undefined;
   }

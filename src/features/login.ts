@@ -26,7 +26,7 @@ export interface LoginResult {
   profileChosenBy: ProfileChoice['chosenBy'];
   /** For a project rule: the file and the directory it covers; else null. */
   profileRule: string | null;
-  method: 'oauth' | 'api_key' | 'aws' | 'google-cloud';
+  method: 'oauth' | 'api_key' | 'aws' | 'google-cloud' | 'azure';
   /** The key, masked (API keys only). */
   key?: string;
   /** Whether the provider confirmed the key (API keys only). */
@@ -50,6 +50,17 @@ export async function login(ctx: LoginkitContext, id: string, options: LoginOpti
     const note = provider.policyNote ? `${provider.policyNote}\n` : '';
     throw new ConfigError(`${note}${provider.displayName} signs in with an API key: loginkit login ${id} --with-api-key < key-file`);
   }
+  return loginWithOAuth(ctx, provider, oauth, options);
+}
+
+/** Signs in with `oauth` (browser, paste or device code) and stores the tokens as the provider's credential; a cloud module passes its own. */
+export async function loginWithOAuth(
+  ctx: LoginkitContext,
+  provider: Provider,
+  oauth: OAuthProvider,
+  options: LoginOptions,
+): Promise<LoginResult> {
+  const { id } = provider;
   const choice = await chooseProfile(ctx, id, options.profile);
   const { profile } = choice;
   const [{ resolveServerMetadata }, { signIn }, { detectEnvironment, refusalToWaitInCi }] = await Promise.all([

@@ -8,7 +8,7 @@ export interface ProviderSummary {
   id: string;
   displayName: string;
   builtin: boolean;
-  methods: readonly ('oauth' | 'api_key' | 'aws' | 'google-cloud')[];
+  methods: readonly ('oauth' | 'api_key' | 'aws' | 'google-cloud' | 'azure')[];
   /** Environment variables that hold its API key, the conventional one first. */
   envVars: readonly string[];
   issuer: string | null;

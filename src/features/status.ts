@@ -7,6 +7,7 @@ import { maskSecret } from '../shared/mask.js';
 import { sanitizePath } from '../shared/printable.js';
 import type { Protection } from '../store/entry-store.js';
 import type { AwsStatus } from './aws/index.js';
+import type { AzureStatus } from './azure/index.js';
 import { cloudFeature } from './clouds.js';
 import type { GoogleCloudStatus } from './google-cloud/index.js';
 import { knownProvider } from './known-provider.js';
@@ -15,7 +16,7 @@ import { type ProfileChoice, chooseProfile } from './profile.js';
 /** One place a credential was found, as `status` lists it. */
 export interface CredentialSource {
   /** `env`: an environment variable; `command`: config.json's `keyCommand`; `oauth` / `api_key`: a stored credential; `aws`: an IAM Identity Center sign-in. */
-  kind: 'env' | 'command' | 'oauth' | 'api_key' | 'aws';
+  kind: 'env' | 'command' | 'oauth' | 'api_key' | 'aws' | 'azure';
   /** The variable's name, the command (never its output), or the stored credential's profile. */
   name: string;
   /** Masked key, or the account, for display. */
@@ -28,7 +29,7 @@ export interface CredentialSource {
 export interface ProviderStatus {
   id: string;
   /** The kind of the credential in effect; null when there is none. */
-  method: 'oauth' | 'api_key' | 'aws' | 'google-cloud' | null;
+  method: 'oauth' | 'api_key' | 'aws' | 'google-cloud' | 'azure' | null;
   /** Where the credential in effect comes from. */
   source: 'env' | 'command' | 'store' | null;
   /** For a sign-in imported from Codex or opencode: the tool's file it stays linked to (read on use, written on refresh); else null. */
@@ -76,6 +77,8 @@ export interface ProviderStatus {
   aws?: AwsStatus;
   /** A Google Cloud provider's source and token (no secrets). */
   google?: GoogleCloudStatus;
+  /** For a Microsoft Entra ID provider: the identity in effect, the tenant, the scope and the cached token's expiry; else absent. */
+  azure?: AzureStatus;
 }
 
 /** The state of one provider, or of every provider with a source (stored, in the environment, a key command) or configured. */

@@ -3,7 +3,7 @@
 // names the documentation it was taken from; when a provider changes, fix the entry, not the code.
 
 /** How a person can sign in to a provider. */
-export type AuthMethod = 'oauth' | 'api_key' | 'aws' | 'google-cloud';
+export type AuthMethod = 'oauth' | 'api_key' | 'aws' | 'google-cloud' | 'azure';
 
 /** The shape a provider's keys have, checked before any request is made. */
 export interface KeyFormat {

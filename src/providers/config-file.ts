@@ -22,7 +22,7 @@ function buildConfigSchema() {
   const OptionalUrl = z.optional(z.string());
   const GOOGLE_SERVICE_ACCOUNT = z.string().check(z.regex(/^[\w.+-]{1,100}@[\w.-]{1,200}$/));
   const ProviderEntrySchema = z.object({
-    type: z.optional(z.enum(['oauth', 'api_key', 'aws', 'google-cloud'])),
+    type: z.optional(z.enum(['oauth', 'api_key', 'aws', 'google-cloud', 'azure'])),
     displayName: z.optional(z.string()),
     // OAuth
     issuer: z.optional(z.string().check(z.minLength(1))),
@@ -63,6 +63,12 @@ function buildConfigSchema() {
     iamCredentialsEndpoint: OptionalUrl,
     project: z.optional(z.string().check(z.regex(/^[a-z][a-z0-9-]{4,61}[a-z0-9]$|^[a-z0-9.:-]{1,100}$/))),
     location: z.optional(z.string().check(z.regex(/^[a-z0-9-]{1,40}$/))),
+    // Microsoft Entra ID (`type: "azure"`); clientId, scopes and redirectUri are shared with OAuth.
+    identity: z.optional(z.enum(['auto', 'person', 'service-principal', 'workload-identity', 'managed-identity', 'azure-cli'])),
+    tenant: z.optional(z.string().check(z.regex(/^[\w.-]{1,128}$/))),
+    authorityHost: OptionalUrl,
+    endpoint: OptionalUrl,
+    certificatePath: z.optional(z.string().check(z.minLength(1))),
   });
   return z.object({
     providers: z.optional(z.record(z.string(), ProviderEntrySchema)),

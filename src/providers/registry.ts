@@ -65,7 +65,8 @@ export interface Provider {
 /** The settings of a cloud provider, by cloud. */
 export type CloudSettings =
   | { readonly type: 'aws'; readonly settings: AwsProviderSettings }
-  | { readonly type: 'google-cloud'; readonly settings: GoogleCloudSettings };
+  | { readonly type: 'google-cloud'; readonly settings: GoogleCloudSettings }
+  | { readonly type: 'azure'; readonly settings: AzureSettings };
 
 /**
  * A Google Cloud provider as configured: where its credential comes from (ADC by default, a credentials
@@ -267,6 +268,8 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
     'deviceAuthorizationEndpoint',
     'baseUrl',
     'startUrl',
+    'authorityHost',
+    'endpoint',
   ] as const) {
     const value = entry[field];
     const problem = value === undefined ? undefined : endpointProblem(value);
@@ -301,8 +304,9 @@ export function validateProviderEntry(id: string, entry: ProviderEntry, file: st
   }
   if (entry.type === 'aws') return awsProvider(id, entry, fail);
   if (entry.type === 'google-cloud') return googleCloudProvider(id, entry, fail);
+  if (entry.type === 'azure') return azureProvider(id, entry);
   if (entry.type !== 'api_key')
-    fail('type', 'must be "oauth" (with issuer and clientId), "api_key" (with baseUrl), "aws" or "google-cloud"');
+    fail('type', 'must be "oauth" (with issuer and clientId), "api_key" (with baseUrl), "aws", "google-cloud" or "azure"');
   if (!entry.baseUrl) fail('baseUrl', 'is required for an API-key provider');
   const envVar = entry.envVar ?? `${id.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_API_KEY`;
   return {
@@ -438,4 +442,43 @@ function oauthFrom(id: string, displayName: string, preset: OAuthPreset | undefi
 function toProvider(config: ConfigFile, id: string): Provider {
   const entry = config.providers[id] ?? {};
   return { ...validateProviderEntry(id, entry, config.path), ...keyCommandFrom(entry, config.path) };
+}
+
+/** Where a Microsoft Entra ID provider's tokens come from (`identity` in config.json). */
+export type AzureIdentity = 'auto' | 'person' | 'service-principal' | 'workload-identity' | 'managed-identity' | 'azure-cli';
+
+/**
+ * A Microsoft Entra ID provider as configured (`type: "azure"`); what is not given comes from the `AZURE_*`
+ * variables the Azure SDKs read, or from the defaults (see features/azure/settings.ts).
+ */
+export interface AzureSettings {
+  readonly identity: AzureIdentity;
+  readonly tenant?: string | undefined;
+  readonly clientId?: string | undefined;
+  readonly authorityHost?: string | undefined;
+  readonly scopes?: readonly string[] | undefined;
+  /** The Azure OpenAI endpoint, e.g. `https://my-resource.openai.azure.com` (`AZURE_OPENAI_ENDPOINT`). */
+  readonly endpoint?: string | undefined;
+  readonly certificatePath?: string | undefined;
+  readonly redirectUri?: string | undefined;
+}
+
+/** A Microsoft Entra ID provider: its token is made by features/azure (a person's sign-in, or @azure/identity). */
+function azureProvider(id: string, entry: ProviderEntry): Provider {
+  const { tenant, clientId, authorityHost, scopes, endpoint, certificatePath, redirectUri } = entry;
+  return {
+    id,
+    displayName: entry.displayName ?? id,
+    builtin: false,
+    methods: ['azure'],
+    oauth: undefined,
+    apiKey: undefined,
+    accessTokenEnvVar: 'AZURE_OPENAI_AD_TOKEN',
+    docsUrl: undefined,
+    policyNote: undefined,
+    cloud: {
+      type: 'azure',
+      settings: { identity: entry.identity ?? 'auto', tenant, clientId, authorityHost, scopes, endpoint, certificatePath, redirectUri },
+    },
+  };
 }

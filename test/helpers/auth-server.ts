@@ -17,6 +17,18 @@ export interface AuthServerOptions {
   rotateRefreshTokens?: boolean;
   /** Path part of the issuer, e.g. '/oidc'. Default ''. */
   issuerPath?: string;
+  /**
+   * Where the provider's routes are mounted, when not at the issuer's path: Entra ID's issuer is
+   * `/{tenant}/v2.0` and its endpoints `/{tenant}/oauth2/v2.0/…` (set the routes through `configure`).
+   */
+  mountPath?: string;
+  /**
+   * Sees (and may change) every form-encoded POST body before oidc-provider reads it, with the request's path:
+   * a stand-in for a server whose refresh tokens are good for more than oidc-provider allows (Entra ID's are multi-resource).
+   */
+  rewriteForm?: (path: string, form: URLSearchParams) => void;
+  /** Koa middleware run before oidc-provider's own, e.g. to answer a token request as a server would refuse it. */
+  middleware?: Array<(ctx: RoutedContext, next: () => Promise<void>) => Promise<void>>;
   /** `interval` (seconds) to put in device authorization responses; absent by default, so clients use 5. */
   deviceInterval?: number;
   /** Fields to replace in the discovery document, e.g. `code_challenge_methods_supported` of a server without S256. */
@@ -95,8 +107,11 @@ interface GrantLoadingContext {
   };
 }
 
-interface RoutedContext {
+/** The part of oidc-provider's (Koa's) request context that middleware here reads and writes. */
+export interface RoutedContext {
   oidc?: { route?: string };
+  method: string;
+  path: string;
   status: number;
   body: unknown;
 }
@@ -129,13 +144,15 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   const { default: Provider, interactionPolicy } = await loadOidcProvider();
   const clientId = opts.clientId ?? DEFAULT_CLIENT_ID;
   const issuerPath = normaliseIssuerPath(opts.issuerPath ?? '');
+  const mountPath = opts.mountPath === undefined ? issuerPath : normaliseIssuerPath(opts.mountPath);
   const requests: AuthServer['requests'] = [];
   const server = createServer();
   const port = await listenOnLoopback(server);
   const issuer = `http://127.0.0.1:${port}${issuerPath}`;
 
-  const configuration = buildConfiguration(opts, clientId, issuerPath, interactionPolicy.base());
+  const configuration = buildConfiguration(opts, clientId, mountPath, interactionPolicy.base());
   opts.configure?.(configuration);
+  const authorizationRoute = (configuration['routes'] as { authorization?: string } | undefined)?.authorization ?? '/auth';
   const provider = new Provider(issuer, configuration);
   const stats = newStats();
   const grantErrorCodes: string[] = [];
@@ -143,6 +160,7 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   const authorizationRequests: URLSearchParams[] = [];
   countGrantEvents(provider, stats, grantErrorCodes);
   provider.on('grant.success', (ctx) => grants.push(readGrantParams(ctx)));
+  for (const middleware of opts.middleware ?? []) provider.use(middleware);
   provider.use(countEndpointRequests(stats));
   if (opts.deviceInterval !== undefined) provider.use(addDeviceInterval(opts.deviceInterval));
   if (opts.metadataOverrides !== undefined) provider.use(overrideMetadata(opts.metadataOverrides));
@@ -152,15 +170,20 @@ export async function startAuthServer(opts: AuthServerOptions = {}): Promise<Aut
   server.on('request', (req: IncomingMessage, res: ServerResponse) => {
     const path = pathWithoutQuery(req.url ?? '/');
     requests.push({ method: req.method ?? '', path });
-    if (path === `${issuerPath}/auth`) authorizationRequests.push(new URL(req.url ?? '/', issuer).searchParams);
+    if (path === `${mountPath}${authorizationRoute}`) authorizationRequests.push(new URL(req.url ?? '/', issuer).searchParams);
     if (opts.acceptJsonBodies && req.method === 'POST' && (req.headers['content-type'] ?? '').startsWith('application/json')) {
       void formEncoded(req).then((converted) => {
         stats.jsonBodies += 1;
-        routeUnderIssuerPath(converted, res, issuerPath, handle);
+        routeUnderIssuerPath(converted, res, mountPath, handle);
       });
       return;
     }
-    routeUnderIssuerPath(req, res, issuerPath, handle);
+    if (opts.rewriteForm && req.method === 'POST' && (req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) {
+      const rewrite = opts.rewriteForm;
+      void rewrittenForm(req, (form) => rewrite(path, form)).then((rewritten) => routeUnderIssuerPath(rewritten, res, mountPath, handle));
+      return;
+    }
+    routeUnderIssuerPath(req, res, mountPath, handle);
   });
 
   return {
@@ -367,6 +390,19 @@ async function formEncoded(req: IncomingMessage): Promise<IncomingMessage> {
       String(value),
     ]),
   ).toString();
+  return withFormBody(req, form);
+}
+
+/** The same request with its form body passed through `rewrite`. */
+async function rewrittenForm(req: IncomingMessage, rewrite: (form: URLSearchParams) => void): Promise<IncomingMessage> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+  rewrite(form);
+  return withFormBody(req, form.toString());
+}
+
+function withFormBody(req: IncomingMessage, form: string): IncomingMessage {
   const converted = new IncomingMessage(req.socket);
   converted.method = req.method;
   converted.url = req.url;

@@ -48,5 +48,6 @@ function methodLabel(method: ProviderSummary['methods'][number], p: ProviderSumm
   if (method === 'api_key') return `API key (${p.envVars.join(', ')})`;
   if (method === 'google-cloud') return 'Google Cloud identity';
   if (method === 'aws') return 'AWS IAM Identity Center';
+  if (method === 'azure') return 'Microsoft Entra ID';
   return `OAuth (${p.issuer})`;
 }

@@ -35,6 +35,7 @@ function describe(s: ProviderStatus): string[] {
   const lines: string[] = [];
   if (s.aws && !s.problem) return describeAws(s, s.aws);
   if (s.google) return describeGoogle(s, s.google);
+  if (s.azure && !s.problem) return describeAzure(s, s.azure);
   if (s.problem) {
     lines.push(`${s.id}: cannot be read: ${s.problem.split('\n').join(' ')}`);
   } else if (!s.method) {
@@ -125,6 +126,25 @@ function describeGoogle(s: ProviderStatus, google: NonNullable<ProviderStatus['g
       : 'access token: made on first use',
   );
   lines.push(`scopes: ${google.scopes.join(' ')}`);
+  if (s.store) lines.push(`stored in ${s.store}`);
+  return lines;
+}
+
+function describeAzure(s: ProviderStatus, azure: NonNullable<ProviderStatus['azure']>): string[] {
+  const where = `tenant ${azure.tenant ?? '(from the identity)'} at ${azure.authorityHost}, scope ${azure.scope}`;
+  if (!s.loggedIn) {
+    const cli = azure.source === 'azure-cli' ? ", or `az login` for the Azure CLI's sign-in" : '';
+    return [`${s.id}: not signed in to Microsoft Entra ID (run: loginkit login ${s.id}${cli})`, where];
+  }
+  const who =
+    azure.source === 'person'
+      ? `signed in to Microsoft Entra ID${azure.account ? ` as ${azure.account}` : ''}`
+      : `Microsoft Entra ID as ${azure.source}${azure.clientId && azure.source !== 'azure-cli' ? ` ${azure.clientId}` : ''}${azure.identity === 'auto' ? ' (found in the environment)' : ''}`;
+  const lines = [`${s.id}: ${who}`, where];
+  lines.push(
+    azure.tokenExpiresAt ? `access token ${expiryText(azure.tokenExpiresAt)}, renewed before then` : 'access token: made on first use',
+  );
+  if (azure.endpoint) lines.push(`Azure OpenAI endpoint ${azure.endpoint}`);
   if (s.store) lines.push(`stored in ${s.store}`);
   return lines;
 }

@@ -19,9 +19,14 @@ export function register(program: Command, ctx: CliContext): void {
         'AWS providers: credential-process (the JSON of AWS credential_process) or bedrock-api-key (the default)',
       ).choices(['credential-process', 'bedrock-api-key']),
     )
-    .action(async (provider: string, options: { profile?: string; source?: 'env' | 'store'; json?: boolean; format?: AwsTokenFormat }) => {
+    .option(
+      '--scope <scope>',
+      "Entra ID providers: the resource's scope, e.g. https://management.azure.com/.default (default: the provider's)",
+    )
+    .action(async (provider: string, options: TokenOptions) => {
       ctx.json(options.json);
       const kit = ctx.kit();
+      if (options.scope !== undefined) return printAzureToken(ctx, provider, options, options.scope);
       if (options.format !== undefined || options.json) {
         const isAws = (await kit.provider(provider)).methods.includes('aws');
         if (!isAws && options.format !== undefined) {
@@ -51,4 +56,18 @@ export function register(program: Command, ctx: CliContext): void {
       const code = await printToken(provider, ctx.io, { profile: options.profile, source: options.source });
       if (code !== EXIT.ok) ctx.exit(code);
     });
+}
+
+type TokenOptions = { profile?: string; source?: 'env' | 'store'; json?: boolean; format?: AwsTokenFormat; scope?: string };
+
+/** `token <id> --scope <scope>`: an Entra ID provider's token for another resource (cached by scope). */
+async function printAzureToken(ctx: CliContext, provider: string, options: TokenOptions, scope: string): Promise<void> {
+  const kit = ctx.kit();
+  if (!(await kit.provider(provider)).methods.includes('azure')) {
+    throw new UsageError(`--scope is for Microsoft Entra ID providers; "${provider}" is not one. Use: loginkit token ${provider}`);
+  }
+  const azure = await kit.azureToken(provider, { scope, ...(options.profile ? { profile: options.profile } : {}) });
+  if (!options.json) return writeData(ctx.io, `${azure.token}\n`);
+  const expiresAt = new Date(azure.expiresAt).toISOString();
+  printJson(ctx.io, { token: azure.token, expiresAt, type: 'oauth', scope: azure.scope, source: azure.source });
 }
