@@ -165,25 +165,24 @@ async function loginWithBrowser(
 ): Promise<LoginResult> {
   const view = await createLoginView(io, provider.displayName);
   const abort = new AbortController();
-  const onSigint = (): void => abort.abort(new LoginkitError('interrupted', 'Sign-in cancelled.'));
+  const onSigint = (): void => abort.abort();
   process.on('SIGINT', onSigint);
-  let result: LoginResult;
-  try {
-    result = await client.login(provider.id, {
-      profile: flags.profile,
-      noBrowser: !flags.browser,
-      method: signInMethod,
-      pasted: pasteInput(signInMethod, io.stdin),
-      timeoutMs: flags.timeout === undefined ? undefined : Number(flags.timeout) * 1000,
-      signal: abort.signal,
-      onEvent: (event) => view.onEvent(event),
-    });
-  } catch (error) {
+  // The screens are the sign-in machine's states; stdin is the paste box (read once the login asks for a paste).
+  const signIn = client.startSignIn(provider.id, {
+    method: signInMethod,
+    noBrowser: !flags.browser,
+    pasted: pasteInput(signInMethod, io.stdin) ?? null,
+    signal: abort.signal,
+    ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
+    ...(flags.timeout !== undefined ? { timeoutMs: Number(flags.timeout) * 1000 } : {}),
+  });
+  signIn.subscribe((state) => view.render(state));
+  const ending = await signIn.settled().finally(() => process.off('SIGINT', onSigint));
+  if (ending.step !== 'done') {
     view.stop();
-    throw error;
-  } finally {
-    process.off('SIGINT', onSigint);
+    throw ending.step === 'cancelled' ? new LoginkitError('interrupted', 'Sign-in cancelled.') : signIn.failure();
   }
+  const { result } = ending;
   const who = result.account?.email ?? result.account?.subject;
   const done = `Signed in to ${provider.id}${who ? ` as ${who}` : ''}${result.profile !== 'default' ? ` (profile "${result.profile}")` : ''}.`;
   view.stop(done);
