@@ -150,6 +150,8 @@ export interface SignInFlowOptions {
   pasted?: AsyncIterable<string> | null;
   /** Profile to store the credential under (default: the active one). */
   profile?: string;
+  /** Ask the provider whether an API key works before storing it (default true). */
+  verify?: boolean;
   /** Do not open a browser, only show the URL. */
   noBrowser?: boolean;
   /** How long to wait for the person, in ms (see {@link LoginOptions.timeoutMs}). */
@@ -219,19 +221,9 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
     provider = chosen;
     const methods = chosen.methods;
     if (options.method !== undefined || methods.length === 1) {
-      const only = options.method ?? (methods[0] as SignInMethod);
-      // A provider with no OAuth is refused by login() itself, with the way to sign in that it does offer.
-      if (only === 'api_key' && !methods.includes(only)) {
-        set({
-          step: 'failed',
-          provider,
-          code: 'usage',
-          reason: `${chosen.displayName} does not sign in with an API key.`,
-          next: `Use one of: ${methods.join(', ')}`,
-        });
-        return;
-      }
-      begin(only);
+      // A method the provider does not offer is refused by login() or loginWithApiKey() themselves, with the way
+      // to sign in that it does offer (as the CLI has always said it).
+      begin(options.method ?? (methods[0] as SignInMethod));
       return;
     }
     set({ step: 'choosing_method', provider: chosen, methods });
@@ -303,7 +295,11 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
       const abort = new AbortController();
       attempt = { abort, paste: () => undefined };
       set(idle(current, 'verifying_key'));
-      kit.loginWithApiKey(current.id, key, options.profile !== undefined ? { profile: options.profile } : {}).then(
+      const keyOptions = {
+        ...(options.profile !== undefined ? { profile: options.profile } : {}),
+        ...(options.verify !== undefined ? { verify: options.verify } : {}),
+      };
+      kit.loginWithApiKey(current.id, key, keyOptions).then(
         (result) => {
           if (!abort.signal.aborted) set({ step: 'done', provider: current, result, account: undefined });
         },
