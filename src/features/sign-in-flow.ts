@@ -41,10 +41,8 @@ export interface SignInRoute {
  */
 export interface SignInNotice {
   seq: number;
-  event: Extract<LoginEvent, { type: NoticeType }>;
+  event: Extract<LoginEvent, { type: 'port_busy' | 'callback_rejected' | 'paste_rejected' | 'device_poll' }>;
 }
-
-type NoticeType = 'port_busy' | 'callback_rejected' | 'paste_rejected' | 'device_poll';
 
 /** What the machine is busy with while nothing is asked of the person. */
 export type SignInActivity = 'loading' | 'starting' | 'exchanging_code' | 'verifying_key';
