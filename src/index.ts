@@ -35,12 +35,15 @@ export {
   cancellable,
   createSignIn,
   methodsOf,
+  nextSignInState,
   type SignIn,
   type SignInActivity,
   type SignInDriver,
   type SignInFlowOptions,
   type SignInMethod,
+  type SignInNotice,
   type SignInProvider,
+  type SignInRoute,
   type SignInState,
 } from './features/sign-in-flow.js';
 export type { CredentialSource, ProviderStatus } from './features/status.js';

@@ -5,6 +5,7 @@
 import { type ErrorCode, LoginkitError } from '../errors.js';
 import type { AccountInfo } from '../oauth/tokens.js';
 import type { LoginEvent } from '../sign-in/events.js';
+import type { LoginMethod } from '../sign-in/login-environment.js';
 import { createPasteBox } from '../sign-in/paste-box.js';
 import type { PasteRejection } from '../sign-in/paste.js';
 import type { LoginOptions, LoginResult } from './login.js';
@@ -25,6 +26,24 @@ export interface SignInProvider {
   envVars: readonly string[];
 }
 
+/** How the running sign-in goes: the way the login took (under `auto`, its pick for where the person is) and why. */
+export interface SignInRoute {
+  method: LoginMethod;
+  /** A short clause for the person ('as requested', 'this is an SSH session, …'); '' when there is nothing to say. */
+  reason: string;
+}
+
+/**
+ * The latest thing a running sign-in has to tell the person that changes no step: a busy port, a request the
+ * listener turned away, a pasted text that was not taken, a device poll slowed down or unanswered. `seq` counts
+ * them within one attempt (1, 2, …) so that a front end writing a log writes each once; `event` is the sign-in
+ * event itself.
+ */
+export interface SignInNotice {
+  seq: number;
+  event: Extract<LoginEvent, { type: 'port_busy' | 'callback_rejected' | 'paste_rejected' | 'device_poll' }>;
+}
+
 /** What the machine is busy with while nothing is asked of the person. */
 export type SignInActivity = 'loading' | 'starting' | 'exchanging_code' | 'verifying_key';
 
@@ -35,7 +54,14 @@ export type SignInActivity = 'loading' | 'starting' | 'exchanging_code' | 'verif
 export type SignInState =
   | { step: 'choosing_provider'; providers: readonly SignInProvider[] }
   | { step: 'choosing_method'; provider: SignInProvider; methods: readonly SignInMethod[] }
-  | { step: 'checking'; provider: SignInProvider | undefined; activity: SignInActivity }
+  /** `route` and `notice` are those of the running sign-in (undefined before the login started, or for a key). */
+  | {
+      step: 'checking';
+      provider: SignInProvider | undefined;
+      activity: SignInActivity;
+      route: SignInRoute | undefined;
+      notice: SignInNotice | undefined;
+    }
   /**
    * Waiting for the person in a browser. `opened`: undefined until known, false when the browser could not be
    * opened (the person opens `url` themselves). `pasteAccepted`: the address the browser ended on may be pasted.
@@ -43,27 +69,52 @@ export type SignInState =
   | {
       step: 'browser';
       provider: SignInProvider;
+      route: SignInRoute | undefined;
       url: string;
+      /** Where the browser ends: a pasted address must start with it. */
+      redirectUri: string;
       opened: boolean | undefined;
+      /** Why the browser could not be opened, when `opened` is false. */
+      browserError: string | undefined;
       pasteAccepted: boolean;
-      /** Over SSH with a fixed callback port: the command to run on the person's own computer. */
-      portForwarding: string | undefined;
+      /** Over SSH with a fixed callback port: the command to run on the person's own computer to forward `port`. */
+      portForwarding: { port: number; command: string } | undefined;
       /** ms since the epoch. */
       deadline: number | undefined;
       pasteRejected: PasteRejection | undefined;
+      notice: SignInNotice | undefined;
     }
   | {
       step: 'device';
       provider: SignInProvider;
+      route: SignInRoute | undefined;
       verificationUri: string;
       /** The address with the code in it (for a QR code), when the server gives one. */
       verificationUriComplete: string | undefined;
       userCode: string;
       /** ms since the epoch. */
       expiresAt: number;
+      /** When the sign-in stops waiting (ms since the epoch): `expiresAt`, or sooner with a timeout. */
+      deadline: number | undefined;
+      notice: SignInNotice | undefined;
     }
-  /** The person opens `url`, signs in, and pastes back the address the browser ended on. */
-  | { step: 'paste'; provider: SignInProvider; url: string; deadline: number | undefined; pasteRejected: PasteRejection | undefined }
+  /**
+   * The person opens `url`, signs in, and pastes back the address the browser ended on (it starts with
+   * `redirectUri`); `pasteAccepted` once the login reads pastes.
+   */
+  | {
+      step: 'paste';
+      provider: SignInProvider;
+      route: SignInRoute | undefined;
+      url: string;
+      redirectUri: string;
+      pasteAccepted: boolean;
+      /** As in the state `browser`: over SSH, the browser on the person's own computer reaches the callback. */
+      portForwarding: { port: number; command: string } | undefined;
+      deadline: number | undefined;
+      pasteRejected: PasteRejection | undefined;
+      notice: SignInNotice | undefined;
+    }
   | { step: 'api_key'; provider: SignInProvider }
   | { step: 'done'; provider: SignInProvider; result: LoginResult; account: AccountInfo | undefined }
   /** `reason` is one line; `next` says what to do (a command or setting), '' when retrying is all there is. */
@@ -84,10 +135,21 @@ export interface SignInFlowOptions {
   provider?: string;
   /** The providers the picker offers (default: every provider known to the home). */
   providers?: readonly string[];
-  /** The method to use; without it the person chooses when the provider offers more than one. */
-  method?: SignInMethod;
+  /**
+   * The method to use; without it the person chooses when the provider offers more than one. `auto`: sign in
+   * through OAuth the way that suits where the person is (see {@link LoginOptions.method}); `route` says which.
+   */
+  method?: SignInMethod | 'auto';
+  /**
+   * Where pasted addresses come from. Default: what {@link SignIn.paste} is given. A front end that reads them
+   * itself (the CLI, from a terminal's stdin) passes its own source, which the login reads only once it asks for
+   * a paste, and `paste()` is then ignored; `null` where nothing can be pasted (the login asks for no paste).
+   */
+  pasted?: AsyncIterable<string> | null;
   /** Profile to store the credential under (default: the active one). */
   profile?: string;
+  /** Ask the provider whether an API key works before storing it (default true). */
+  verify?: boolean;
   /** Do not open a browser, only show the URL. */
   noBrowser?: boolean;
   /** How long to wait for the person, in ms (see {@link PersonOptions.timeoutMs}). */
@@ -116,6 +178,8 @@ export interface SignIn {
   cancel(): void;
   /** Starts over after a failure: the method choice again when there is one, else the same method. */
   retry(): void;
+  /** The error behind the state `failed` (undefined in any other), for a front end with its own error report. */
+  failure(): unknown;
   /** Resolves with the first state that ends the sign-in: `done`, `failed` or `cancelled`. */
   settled(): Promise<Extract<SignInState, { step: 'done' | 'failed' | 'cancelled' }>>;
 }
@@ -134,40 +198,36 @@ export function methodsOf(provider: ProviderSummary): SignInMethod[] {
 export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {}): SignIn {
   const listeners = new Set<(state: SignInState) => void>();
   const endings: Array<(state: Ending) => void> = [];
-  let state: SignInState = { step: 'checking', provider: undefined, activity: 'loading' };
+  let state: SignInState = idle(undefined, 'loading');
   let provider: SignInProvider | undefined;
-  let method: SignInMethod | undefined;
+  let method: SignInMethod | 'auto' | undefined;
+  let failure: unknown;
   let attempt: { abort: AbortController; paste: (text: string) => void } | undefined;
 
   const set = (next: SignInState): void => {
     state = next;
+    if (next.step !== 'failed') failure = undefined;
     for (const listener of [...listeners]) listener(next);
     if (next.step === 'done' || next.step === 'failed' || next.step === 'cancelled') for (const end of endings.splice(0)) end(next);
   };
-  const fail = (error: unknown): void => set({ step: 'failed', provider, ...describeFailure(error) });
+  const fail = (error: unknown): void => {
+    set({ step: 'failed', provider, ...describeFailure(error) });
+    failure = error;
+  };
 
   const offer = (chosen: SignInProvider): void => {
     provider = chosen;
     const methods = chosen.methods;
     if (options.method !== undefined || methods.length === 1) {
-      const only = options.method ?? (methods[0] as SignInMethod);
-      if (!methods.includes(only)) {
-        set({
-          step: 'failed',
-          provider,
-          code: 'usage',
-          reason: `${chosen.displayName} does not sign in with ${only === 'api_key' ? 'an API key' : `method "${only}"`}.`,
-          next: `Use one of: ${methods.join(', ')}`,
-        });
-        return;
-      }
-      begin(only);
+      // A method the provider does not offer is refused by login() or loginWithApiKey() themselves, with the way
+      // to sign in that it does offer (as the CLI has always said it).
+      begin(options.method ?? (methods[0] as SignInMethod));
       return;
     }
     set({ step: 'choosing_method', provider: chosen, methods });
   };
 
-  const begin = (chosen: SignInMethod): void => {
+  const begin = (chosen: SignInMethod | 'auto'): void => {
     method = chosen;
     const current = provider as SignInProvider;
     if (chosen === 'api_key') {
@@ -177,20 +237,22 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
     runLogin(current, chosen);
   };
 
-  const runLogin = (current: SignInProvider, chosen: Exclude<SignInMethod, 'api_key'>): void => {
+  const runLogin = (current: SignInProvider, chosen: Exclude<SignInMethod, 'api_key'> | 'auto'): void => {
     const abort = new AbortController();
     const box = createPasteBox();
-    attempt = { abort, paste: (text) => box.submit(text) };
-    set({ step: 'checking', provider: current, activity: 'starting' });
+    const own = options.pasted !== undefined;
+    attempt = { abort, paste: own ? () => undefined : (text) => box.submit(text) };
+    set(idle(current, 'starting'));
     const onEvent = (event: LoginEvent): void => {
       if (attempt?.abort !== abort || abort.signal.aborted) return;
-      const next = afterEvent(state, current, chosen, event);
+      const next = nextSignInState(state, event, current, chosen);
       if (next !== state) set(next);
     };
+    const pasted = own ? (options.pasted ?? undefined) : box.lines;
     kit
       .login(current.id, {
         method: chosen,
-        pasted: box.lines,
+        ...(pasted !== undefined ? { pasted } : {}),
         signal: abort.signal,
         onEvent,
         ...(options.profile !== undefined ? { profile: options.profile } : {}),
@@ -230,8 +292,12 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
       const current = state.provider;
       const abort = new AbortController();
       attempt = { abort, paste: () => undefined };
-      set({ step: 'checking', provider: current, activity: 'verifying_key' });
-      kit.loginWithApiKey(current.id, key, options.profile !== undefined ? { profile: options.profile } : {}).then(
+      set(idle(current, 'verifying_key'));
+      const keyOptions = {
+        ...(options.profile !== undefined ? { profile: options.profile } : {}),
+        ...(options.verify !== undefined ? { verify: options.verify } : {}),
+      };
+      kit.loginWithApiKey(current.id, key, keyOptions).then(
         (result) => {
           if (!abort.signal.aborted) set({ step: 'done', provider: current, result, account: undefined });
         },
@@ -258,6 +324,7 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
       }
       begin(method ?? (provider.methods[0] as SignInMethod));
     },
+    failure: () => failure,
     settled: () =>
       state.step === 'done' || state.step === 'failed' || state.step === 'cancelled'
         ? Promise.resolve(state)
@@ -265,7 +332,7 @@ export function createSignIn(kit: SignInDriver, options: SignInFlowOptions = {})
   };
 
   const load = (): void => {
-    set({ step: 'checking', provider: undefined, activity: 'loading' });
+    set(idle(undefined, 'loading'));
     const loading =
       options.provider !== undefined
         ? kit.provider(options.provider).then((summary) => offer(toChoice(summary)))
@@ -302,46 +369,88 @@ function toChoice(summary: ProviderSummary): SignInProvider {
   };
 }
 
-/** The state after one event of the running login (the same state when the event changes nothing shown). */
-function afterEvent(state: SignInState, provider: SignInProvider, method: SignInMethod, event: LoginEvent): SignInState {
+/** The state `checking` before a login started, or while a key is checked. */
+function idle(provider: SignInProvider | undefined, activity: SignInActivity): SignInState {
+  return { step: 'checking', provider, activity, route: undefined, notice: undefined };
+}
+
+/** The route and the latest notice of a running sign-in's state. */
+function runningFacts(state: SignInState): { route: SignInRoute | undefined; notice: SignInNotice | undefined } {
+  if (state.step === 'checking' || state.step === 'browser' || state.step === 'paste' || state.step === 'device') {
+    return { route: state.route, notice: state.notice };
+  }
+  return { route: undefined, notice: undefined };
+}
+
+/**
+ * The state one event of a running login leads to (the same state when the event changes nothing shown), for
+ * a front end that runs a login itself with `onEvent` and shows it as this machine's states (the CLI's
+ * `mcp login`). Start from `{ step: 'checking', provider, activity: 'starting', route: undefined, notice: undefined }`;
+ * `method` is the one asked for (the login's `login_method` event says which `auto` took).
+ */
+export function nextSignInState(
+  state: SignInState,
+  event: LoginEvent,
+  provider: SignInProvider,
+  method: SignInMethod | 'auto' = 'auto',
+): SignInState {
+  const facts = runningFacts(state);
+  const seq = (): number => (facts.notice?.seq ?? 0) + 1;
   switch (event.type) {
-    case 'authorization_url':
-      if (method === 'paste') return { step: 'paste', provider, url: event.url, deadline: undefined, pasteRejected: undefined };
-      return {
-        step: 'browser',
+    case 'login_method':
+      return state.step === 'checking' ? { ...state, route: { method: event.method, reason: event.reason } } : state;
+    case 'authorization_url': {
+      const common = {
         provider,
+        ...facts,
         url: event.url,
-        opened: undefined,
+        redirectUri: event.redirectUri,
         pasteAccepted: false,
-        portForwarding: state.step === 'browser' ? state.portForwarding : undefined,
+        portForwarding: state.step === 'browser' || state.step === 'paste' ? state.portForwarding : undefined,
         deadline: undefined,
         pasteRejected: undefined,
       };
+      if ((facts.route?.method ?? method) === 'paste') return { step: 'paste', ...common };
+      return { step: 'browser', ...common, opened: undefined, browserError: undefined };
+    }
     case 'port_forwarding':
-      return state.step === 'browser' ? { ...state, portForwarding: event.command } : state;
+      return state.step === 'browser' || state.step === 'paste'
+        ? { ...state, portForwarding: { port: event.port, command: event.command } }
+        : state;
     case 'browser_opened':
       return state.step === 'browser' ? { ...state, opened: true } : state;
     case 'browser_failed':
-      return state.step === 'browser' ? { ...state, opened: false, pasteAccepted: true } : state;
+      return state.step === 'browser' ? { ...state, opened: false, browserError: event.message } : state;
     case 'paste_requested':
-      return state.step === 'browser' ? { ...state, pasteAccepted: true } : state;
+      return state.step === 'browser' || state.step === 'paste' ? { ...state, pasteAccepted: true } : state;
     case 'paste_rejected':
-      return state.step === 'browser' || state.step === 'paste' ? { ...state, pasteRejected: event.reason } : state;
+      return state.step === 'browser' || state.step === 'paste'
+        ? { ...state, pasteRejected: event.reason, notice: { seq: seq(), event } }
+        : state;
     case 'waiting':
-      return state.step === 'browser' || state.step === 'paste' ? { ...state, deadline: event.deadline } : state;
+      return state.step === 'browser' || state.step === 'paste' || state.step === 'device' ? { ...state, deadline: event.deadline } : state;
+    case 'port_busy':
+    case 'callback_rejected':
+      return state.step === 'checking' || state.step === 'browser' || state.step === 'paste'
+        ? { ...state, notice: { seq: seq(), event } }
+        : state;
+    case 'device_poll':
+      // A pending poll tells the person nothing new.
+      return state.step === 'device' && event.outcome !== 'pending' ? { ...state, notice: { seq: seq(), event } } : state;
     case 'device_code':
       return {
         step: 'device',
         provider,
+        route: facts.route,
         verificationUri: event.verificationUri,
         verificationUriComplete: event.verificationUriComplete,
         userCode: event.userCode,
         expiresAt: event.expiresAt,
+        deadline: undefined,
+        notice: facts.notice,
       };
     case 'exchanging_code':
-      return { step: 'checking', provider, activity: 'exchanging_code' };
-    default:
-      return state;
+      return { step: 'checking', provider, activity: 'exchanging_code', ...facts };
   }
 }
 

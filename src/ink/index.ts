@@ -13,6 +13,7 @@ import {
   type SignInState,
   cancellable,
   createLoginkit,
+  loginEventLines,
 } from '../index.js';
 
 const h = React.createElement;
@@ -166,7 +167,11 @@ function screen(state: SignInState, choices: readonly Choice[], selected: number
         h(Text, { key: 'keys', dimColor: true }, '↑↓ to choose, Enter to continue, Esc to cancel'),
       ];
     case 'checking':
-      return [h(Text, { key: 'activity' }, ACTIVITY_LABELS[state.activity]), ...(cancellable(state) ? [esc] : [])];
+      return [
+        h(Text, { key: 'activity' }, ACTIVITY_LABELS[state.activity]),
+        ...noticeLine(state, name),
+        ...(cancellable(state) ? [esc] : []),
+      ];
     case 'browser':
       return [
         h(
@@ -177,7 +182,8 @@ function screen(state: SignInState, choices: readonly Choice[], selected: number
             : `Sign in to ${name} in your browser${state.opened ? ' (opened)' : ''}. If it did not open, copy this address:`,
         ),
         h(Text, { key: 'url', color: 'cyan' }, state.url),
-        ...(state.portForwarding ? [h(Text, { key: 'ssh' }, `On your own computer, run first: ${state.portForwarding}`)] : []),
+        ...(state.portForwarding ? [h(Text, { key: 'ssh' }, `On your own computer, run first: ${state.portForwarding.command}`)] : []),
+        ...noticeLine(state, name),
         ...(state.pasteAccepted ? pasteField(state.pasteRejected, typed) : []),
         esc,
       ];
@@ -185,6 +191,8 @@ function screen(state: SignInState, choices: readonly Choice[], selected: number
       return [
         h(Text, { key: 'title', bold: true }, `Open this address in any browser and sign in to ${name}:`),
         h(Text, { key: 'url', color: 'cyan' }, state.url),
+        ...(state.portForwarding ? [h(Text, { key: 'ssh' }, `On your own computer, run first: ${state.portForwarding.command}`)] : []),
+        ...noticeLine(state, name),
         ...pasteField(state.pasteRejected, typed),
         esc,
       ];
@@ -199,6 +207,7 @@ function screen(state: SignInState, choices: readonly Choice[], selected: number
           { key: 'expiry', dimColor: true },
           `Or scan the code. It expires at ${new Date(state.expiresAt).toLocaleTimeString()}. Enter it only if you started this sign-in.`,
         ),
+        ...noticeLine(state, name),
         esc,
       ];
     case 'api_key':
@@ -223,6 +232,12 @@ function screen(state: SignInState, choices: readonly Choice[], selected: number
     case 'cancelled':
       return [h(Text, { key: 'cancelled' }, 'Sign-in cancelled.')];
   }
+}
+
+/** The latest notice of a running sign-in (a busy port, a turned-away request, a slowed poll); a refused paste shows at the field. */
+function noticeLine(state: SignInState, name: string): React.ReactNode[] {
+  if (!('notice' in state) || !state.notice || state.notice.event.type === 'paste_rejected') return [];
+  return [h(Text, { key: 'notice', color: 'yellow' }, loginEventLines(state.notice.event, name, Date.now()).join(' '))];
 }
 
 function pasteField(rejected: keyof typeof PASTE_REJECTION_TEXT | undefined, typed: string): React.ReactNode[] {

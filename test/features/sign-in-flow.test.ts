@@ -187,6 +187,18 @@ describe('sign-in state machine with an API key', () => {
     const shown = JSON.stringify(states);
     assert.ok(!shown.includes(good) && !shown.includes(standIns.badKeyFor('anthropic')), 'no state carries the key');
   });
+  test("verify: false (the CLI's --no-verify) stores the key unchecked: even one the provider would refuse", async () => {
+    const home = await makeHome();
+    const config = { providers: { anthropic: { baseUrl: standIns.baseUrlFor('anthropic') } } };
+    await writeFile(join(home, 'config.json'), JSON.stringify(config), { mode: 0o600 });
+    const kit = createLoginkit({ home, env: ENV });
+    const signIn = kit.startSignIn('anthropic', { method: 'api_key', verify: false });
+    await reach(signIn, 'api_key');
+    signIn.submitKey(standIns.badKeyFor('anthropic'));
+    const done = await signIn.settled();
+    assert.equal(done.step === 'done' ? done.result.verified : done.step, false);
+    assert.equal(await kit.getToken('anthropic'), standIns.badKeyFor('anthropic'));
+  });
   test('cancel while the key is being checked is refused: the key may already be stored, so the state says what happened', async () => {
     const home = await makeHome();
     await writeFile(

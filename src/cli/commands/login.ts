@@ -8,6 +8,8 @@ import {
   type ProviderSummary,
   STDIN_SECRET_MAX_BYTES,
   STORE_CHOICES,
+  type SignIn,
+  type SignInState,
   type StoreChoice,
   readBoundedText,
 } from '../../index.js';
@@ -132,7 +134,40 @@ async function chooseMethod(io: Io, provider: ProviderSummary, flags: LoginFlags
   return choice as 'oauth' | 'api_key';
 }
 
+/**
+ * An API key through the sign-in machine: once it asks for the key (state `api_key`), the key is read from
+ * stdin or a hidden prompt and handed over; the machine checks it with the provider and stores it.
+ */
 async function loginWithKey(io: Io, client: Loginkit, provider: ProviderSummary, flags: LoginFlags): Promise<LoginResult> {
+  const signIn = client.startSignIn(provider.id, {
+    method: 'api_key',
+    verify: flags.verify,
+    ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
+  });
+  const asked = await firstOf(signIn, ['api_key', 'done', 'failed', 'cancelled']);
+  if (asked.step === 'api_key') {
+    let key: string;
+    try {
+      key = await readKey(io, provider, flags);
+    } catch (error) {
+      signIn.cancel();
+      throw error;
+    }
+    signIn.submitKey(key);
+  }
+  const ending = await signIn.settled();
+  if (ending.step !== 'done')
+    throw ending.step === 'cancelled' ? new LoginkitError('interrupted', 'Cancelled; nothing was stored.') : signIn.failure();
+  const { result } = ending;
+  say(
+    io,
+    `Stored the ${provider.displayName} API key ${result.key} for profile "${result.profile}" (${result.verified ? `${provider.displayName} accepted it` : 'not checked: --no-verify'}) in ${result.store.location} (${result.store.protection}).`,
+  );
+  return result;
+}
+
+/** The key, from stdin (`--with-api-key` off a terminal) or a hidden prompt; never empty. */
+async function readKey(io: Io, provider: ProviderSummary, flags: LoginFlags): Promise<string> {
   let key: string;
   if (flags.withApiKey && !io.stdin.isTTY) {
     key = await readBoundedText(io.stdin, STDIN_SECRET_MAX_BYTES, 'The API key on stdin');
@@ -148,12 +183,21 @@ async function loginWithKey(io: Io, client: Loginkit, provider: ProviderSummary,
     );
   }
   if (!key.trim()) throw new UsageError('No API key was given (stdin was empty); nothing was stored.');
-  const result = await client.loginWithApiKey(provider.id, key, { profile: flags.profile, verify: flags.verify });
-  say(
-    io,
-    `Stored the ${provider.displayName} API key ${result.key} for profile "${result.profile}" (${result.verified ? `${provider.displayName} accepted it` : 'not checked: --no-verify'}) in ${result.store.location} (${result.store.protection}).`,
-  );
-  return result;
+  return key;
+}
+
+/** Resolves with the sign-in's first state (the current one, or a later one) whose step is one of `steps`. */
+function firstOf<S extends SignInState['step']>(signIn: SignIn, steps: readonly S[]): Promise<Extract<SignInState, { step: S }>> {
+  const wanted = (state: SignInState): state is Extract<SignInState, { step: S }> => (steps as readonly string[]).includes(state.step);
+  const now = signIn.getState();
+  if (wanted(now)) return Promise.resolve(now);
+  return new Promise((resolve) => {
+    const stop = signIn.subscribe((state) => {
+      if (!wanted(state)) return;
+      stop();
+      resolve(state);
+    });
+  });
 }
 
 async function loginWithBrowser(
@@ -165,25 +209,24 @@ async function loginWithBrowser(
 ): Promise<LoginResult> {
   const view = await createLoginView(io, provider.displayName);
   const abort = new AbortController();
-  const onSigint = (): void => abort.abort(new LoginkitError('interrupted', 'Sign-in cancelled.'));
+  const onSigint = (): void => abort.abort();
   process.on('SIGINT', onSigint);
-  let result: LoginResult;
-  try {
-    result = await client.login(provider.id, {
-      profile: flags.profile,
-      noBrowser: !flags.browser,
-      method: signInMethod,
-      pasted: pasteInput(signInMethod, io.stdin),
-      timeoutMs: flags.timeout === undefined ? undefined : Number(flags.timeout) * 1000,
-      signal: abort.signal,
-      onEvent: (event) => view.onEvent(event),
-    });
-  } catch (error) {
+  // The screens are the sign-in machine's states; stdin is the paste box (read once the login asks for a paste).
+  const signIn = client.startSignIn(provider.id, {
+    method: signInMethod,
+    noBrowser: !flags.browser,
+    pasted: pasteInput(signInMethod, io.stdin) ?? null,
+    signal: abort.signal,
+    ...(flags.profile !== undefined ? { profile: flags.profile } : {}),
+    ...(flags.timeout !== undefined ? { timeoutMs: Number(flags.timeout) * 1000 } : {}),
+  });
+  signIn.subscribe((state) => view.render(state));
+  const ending = await signIn.settled().finally(() => process.off('SIGINT', onSigint));
+  if (ending.step !== 'done') {
     view.stop();
-    throw error;
-  } finally {
-    process.off('SIGINT', onSigint);
+    throw ending.step === 'cancelled' ? new LoginkitError('interrupted', 'Sign-in cancelled.') : signIn.failure();
   }
+  const { result } = ending;
   const who = result.account?.email ?? result.account?.subject;
   const done = `Signed in to ${provider.id}${who ? ` as ${who}` : ''}${result.profile !== 'default' ? ` (profile "${result.profile}")` : ''}.`;
   view.stop(done);
