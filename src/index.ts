@@ -108,3 +108,5 @@ export type { McpBinding } from './session/mcp-binding.js';
 export type { MethodRequest } from './sign-in/login-environment.js';
 export type { StateProblem } from './oauth/callback-state.js';
 export type { LockOptions } from './store/entry-store.js';
+export type { AzureIdentity } from './providers/registry.js';
+export type { NonInteractiveSource } from './features/azure/identity.js';

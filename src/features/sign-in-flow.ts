@@ -137,7 +137,7 @@ export interface SignInFlowOptions {
   providers?: readonly string[];
   /**
    * The method to use; without it the person chooses when the provider offers more than one. `auto`: sign in
-   * through OAuth the way that suits where the person is (see {@link LoginOptions.method}); `route` says which.
+   * through OAuth the way that suits where the person is (see {@link PersonOptions.method}); `route` says which.
    */
   method?: SignInMethod | 'auto';
   /**
