@@ -9,6 +9,8 @@
  * ```
  * @packageDocumentation
  */
+import type { AgentHandle, AgentOptions } from './features/agent/server.js';
+
 export { createLoginkit, isLoginRequired, type AwsToken, type Loginkit } from './client.js';
 export type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsStatus, AwsTokenFormat } from './features/aws/index.js';
 export { STORE_FILE, type LoginkitOptions } from './context.js';
@@ -74,3 +76,12 @@ export type { KeychainEntry, StoreInitOptions, StoreInitResult } from './store/s
 export { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS, SCRYPT_COST } from './store/limits.js';
 export type { PassphraseProvider, PassphraseRequest } from './store/passphrase-key.js';
 export { STORE_CHOICES, parseStoreChoice, type StoreBackend, type StoreChoice, type StoreSelection } from './store/select-store.js';
+export { AgentConnection, AgentUnavailableError, checkAgentSocket } from './features/agent/connection.js';
+export { connectAgent } from './features/agent/control.js';
+export { AGENT_ONLY_VARIABLE, AGENT_SOCK_VARIABLE, type AgentStatus, type BrokeredChild } from './features/agent/protocol.js';
+export type { AgentHandle, AgentOptions } from './features/agent/server.js';
+
+/** Starts `loginkit agent` in this process (see the README's "Secrets out of reach: loginkit agent"). */
+export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
+  return (await import('./features/agent/server.js')).startAgent(options);
+}
