@@ -1,4 +1,6 @@
 // Agents for tests: in this process (startAgent from the sources), on a fresh home with a passphrase store.
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after } from 'node:test';
 import { createLoginkit, startAgent, type AgentHandle } from '../../src/index.js';
 import { makeHome } from '../helpers/cli.js';
@@ -18,8 +20,8 @@ after(async () => {
 /** A fresh home whose passphrase store holds an OpenAI and an Anthropic key (and, when given, config.json's providers). */
 export async function homeWithKeys(providers?: Record<string, unknown>): Promise<string> {
   const home = await makeHome();
+  if (providers) await writeFile(join(home, 'config.json'), JSON.stringify({ providers }), { mode: 0o600 });
   const kit = createLoginkit({ home, env: { LOGINKIT_STORE: 'passphrase', LOGINKIT_PASSPHRASE: PASSPHRASE } });
-  if (providers) for (const [id, entry] of Object.entries(providers)) await kit.addProvider(id, entry as never);
   await kit.loginWithApiKey('openai', OPENAI_KEY, { verify: false });
   await kit.loginWithApiKey('anthropic', ANTHROPIC_KEY, { verify: false });
   return home;

@@ -7,10 +7,15 @@ import { type LoginkitContext, type LoginkitOptions, createContext } from '../..
 import { LoginRequiredError, LoginkitError } from '../../errors.js';
 import type { EnvVars } from '../../shared/home.js';
 import type { PassphraseProvider } from '../../store/passphrase-key.js';
-import { execEnvironment, getTokenInfo } from '../credentials.js';
+import { ConfigError } from '../../errors.js';
+import type { Provider } from '../../providers/registry.js';
+import { execEnvironment, getTokenInfo, secretFor } from '../credentials.js';
 import { knownProvider } from '../known-provider.js';
 import { status } from '../status.js';
+import { type Capability, Capabilities } from './broker.js';
+import { CLOUD_ENDPOINTS } from './cloud-endpoints.js';
 import { type AgentRequest, type AgentStatus, MAX_LINE_BYTES } from './protocol.js';
+import { type Proxy, type UpstreamRoute, startProxy } from './proxy.js';
 
 // The agent: one process that holds the unlocked store and answers clients on a Unix socket in a fresh 0700
 // folder (socket 0600). Every refresh happens here, through the same session code (and store locks) as a
@@ -99,6 +104,60 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
 
   const folder = await privateFolder(options.env, options.home ?? baseContext().home);
   const socketPath = join(folder, 'agent.sock');
+  const auditLog = join(baseContext().home, 'agent-audit.jsonl');
+  const capabilities = new Capabilities();
+  const profileIn = (capability: Capability, id: string): string | undefined => capability.providers.get(id)?.profile;
+  const cwdIn = (capability: Capability, id: string): string | undefined => capability.providers.get(id)?.cwd;
+  const proxy: Proxy = await startProxy({
+    capabilities,
+    auditLog,
+    timeoutMs: baseContext().timeoutMs,
+    keyHeader: async (id) =>
+      (
+        await baseContext()
+          .providers.findKnown(id)
+          .catch(() => undefined)
+      )?.apiKey?.header,
+    upstream: async (id, capability) => upstreamOf(contextFor(cwdIn(capability, id)), id, profileIn(capability, id)),
+    cloud: async (type, id, request) => {
+      const endpoint = Object.hasOwn(CLOUD_ENDPOINTS, type) ? CLOUD_ENDPOINTS[type] : undefined;
+      const presented = endpoint?.presented(request);
+      const capability = presented === undefined ? undefined : capabilities.find(presented, id);
+      if (!endpoint || !capability) return { status: 401, body: { message: 'loginkit agent: not a live capability for this provider' } };
+      const ctx = contextFor(cwdIn(capability, id));
+      const provider = await ctx.providers.find(id);
+      if (provider.cloud?.type !== type) return { status: 404, body: { message: 'loginkit agent: no such endpoint' } };
+      try {
+        return await endpoint.answer(ctx, provider, profileIn(capability, id), request);
+      } catch (error) {
+        return { status: 503, body: { message: error instanceof LoginkitError ? error.message : 'loginkit agent: no credentials' } };
+      }
+    },
+  });
+  /** A new capability for the providers in `params`, and the variables that hand it to the child. */
+  const openCapability = async (
+    params: Record<string, unknown>,
+  ): Promise<{ child: string; variables: Record<string, string>; unset: string[] }> => {
+    const ids = stringList(params, 'providers');
+    const profile = optionalString(params, 'profile');
+    const cwd = optionalString(params, 'cwd');
+    const ttlSeconds = typeof params.ttlSeconds === 'number' && params.ttlSeconds > 0 ? params.ttlSeconds : undefined;
+    const ctx = contextFor(cwd);
+    const capability = capabilities.open(new Map(ids.map((id) => [id, { profile, cwd }])), ttlSeconds && ttlSeconds * 1000, Date.now());
+    try {
+      const variables: Record<string, string> = {};
+      const unset = new Set<string>();
+      for (const id of ids) {
+        const made = await brokeredVariables(ctx, await ctx.providers.find(id), profile, proxy.origin, capability.secret);
+        Object.assign(variables, made.variables);
+        for (const name of made.unset) unset.add(name);
+      }
+      return { child: capability.child, variables, unset: [...unset] };
+    } catch (error) {
+      capabilities.end(capability.child);
+      throw error;
+    }
+  };
   const connections = new Set<Socket>();
   let lastUsed = Date.now();
   let isLocked = false;
@@ -117,12 +176,27 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     'agent.status': async (): Promise<AgentStatus> => ({
       pid: process.pid,
       socket: socketPath,
-      auditLog: '',
-      proxy: '',
+      auditLog,
+      proxy: proxy.origin,
       tcp: tcp?.address ?? null,
       locked: isLocked,
-      children: [],
+      children: capabilities.list(),
     }),
+    'broker.open': async (params, connection) => {
+      const opened = await openCapability(params);
+      // The capability ends with the connection of the `exec` that asked for it, at the latest.
+      connection.onEnd.push(() => capabilities.end(opened.child));
+      return opened;
+    },
+    'broker.child': async (params) => {
+      const capability = capabilities.child(stringParam(params, 'child'));
+      if (capability && typeof params.pid === 'number') capability.pid = params.pid;
+      return {};
+    },
+    'broker.close': async (params) => {
+      capabilities.end(stringParam(params, 'child'));
+      return {};
+    },
     'agent.lock': async () => {
       lock();
       isLocked = true;
@@ -230,7 +304,8 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
       (closing ??= (async () => {
         if (idleTimer) clearInterval(idleTimer);
         for (const socket of connections) socket.destroy();
-        await Promise.all([closeServer(server), tcp ? closeServer(tcp.server) : undefined]);
+        capabilities.clear();
+        await Promise.all([closeServer(server), tcp ? closeServer(tcp.server) : undefined, proxy.close()]);
         await rm(folder, { recursive: true, force: true });
         lock();
         ended();
@@ -238,6 +313,54 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
       })()),
   };
   return handle;
+}
+
+/**
+ * What a brokered child gets for `provider`: for an API key, the base-URL variable pointing at the proxy
+ * and the capability in the key variables; for a sign-in, a fresh access token (never the refresh token);
+ * for a cloud, its credential endpoint. A key whose SDK reads no base-URL variable cannot be brokered.
+ */
+async function brokeredVariables(
+  ctx: LoginkitContext,
+  provider: Provider,
+  profile: string | undefined,
+  origin: string,
+  capability: string,
+): Promise<{ variables: Record<string, string>; unset: readonly string[] }> {
+  if (provider.cloud) {
+    const endpoint = Object.hasOwn(CLOUD_ENDPOINTS, provider.cloud.type) ? CLOUD_ENDPOINTS[provider.cloud.type] : undefined;
+    if (!endpoint)
+      throw new ConfigError(
+        `The agent serves no ${provider.cloud.type} endpoint yet, so "${provider.id}" cannot be brokered; use: loginkit exec ${provider.id} -- …`,
+      );
+    const url = `${origin}/cloud/${provider.cloud.type}/${provider.id}`;
+    return { variables: await endpoint.variables(ctx, provider, profile, url, capability), unset: endpoint.unset };
+  }
+  const secret = await secretFor(ctx, provider.id, profile ? { profile } : {});
+  if (secret.source === 'store' && secret.credential.kind === 'oauth') {
+    return { variables: { [provider.accessTokenEnvVar]: secret.credential.accessToken }, unset: [] };
+  }
+  const settings = provider.apiKey;
+  if (!settings?.baseUrlEnvVar) {
+    throw new ConfigError(
+      `"${provider.id}"'s SDK reads no base-URL variable, so its key cannot be brokered through the agent; use: loginkit exec ${provider.id} -- …`,
+    );
+  }
+  const variables: Record<string, string> = { [settings.baseUrlEnvVar]: `${origin}/${provider.id}` };
+  for (const name of settings.envVars) variables[name] = capability;
+  return { variables, unset: [] };
+}
+
+/** Where a brokered provider's requests go, with the key the agent holds for it. */
+async function upstreamOf(ctx: LoginkitContext, id: string, profile: string | undefined): Promise<UpstreamRoute> {
+  const provider = await ctx.providers.find(id);
+  const settings = provider.apiKey;
+  if (!settings) throw new ConfigError(`"${id}" takes no API key.`);
+  const secret = await secretFor(ctx, id, profile ? { profile } : {});
+  const key =
+    secret.source !== 'store' ? secret.value : secret.credential.kind === 'api_key' ? secret.credential.key : secret.credential.apiKey;
+  if (!key) throw new ConfigError(`No API key for "${id}".`);
+  return { base: new URL(settings.baseUrlOverride ?? settings.defaultBaseUrl), header: settings.header, key };
 }
 
 /**
