@@ -205,3 +205,35 @@ async function waitUntil(check: () => Promise<boolean>, timeoutMs: number): Prom
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+describe('loginkit agent for containers', () => {
+  test('a mounted socket serves a process with another HOME, LOGINKIT_HOME and working directory', async () => {
+    const home = await homeWithKeys();
+    const agent = await agentOn(home);
+    const elsewhere = await makeHome();
+    const result = await runCliProcess(['token', 'openai'], {
+      home: elsewhere,
+      cwd: elsewhere,
+      env: { HOME: elsewhere, LOGINKIT_AGENT_SOCK: agent.socket, LOGINKIT_AGENT_ONLY: '1' },
+    });
+    assert.equal(result.code, 0, result.stderr);
+    assert.equal(result.stdout, `${OPENAI_KEY}\n`);
+  });
+
+  test('the loopback TCP listener answers only with its token', async () => {
+    const home = await homeWithKeys();
+    const agent = await agentOn(home, {}, { tcpPort: 0 });
+    assert.match(agent.tcp?.address ?? '', /^tcp:\/\/127\.0\.0\.1:\d+$/);
+    const env = { LOGINKIT_AGENT_SOCK: agent.tcp?.address, LOGINKIT_AGENT_TOKEN: agent.tcp?.token, LOGINKIT_AGENT_ONLY: '1' };
+    const elsewhere = await makeHome();
+    const good = await runCli(['token', 'openai'], { home: elsewhere, env });
+    assert.equal(good.stdout, `${OPENAI_KEY}\n`, good.stderr);
+    const forged = await runCli(['token', 'openai'], { home: elsewhere, env: { ...env, LOGINKIT_AGENT_TOKEN: 'not-the-token' } });
+    assert.equal(forged.code, 1);
+    assert.equal(forged.stdout, '');
+    assert.match(forged.stderr, /^error: loginkit agent at tcp:\/\/127\.0\.0\.1:\d+ ended before it answered\./);
+    const missing = await runCli(['token', 'openai'], { home: elsewhere, env: { ...env, LOGINKIT_AGENT_TOKEN: undefined } });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /needs LOGINKIT_AGENT_TOKEN/);
+  });
+});
