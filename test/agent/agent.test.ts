@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
-import { chmod, readFile, stat } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, stat, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createLoginkit, isLoginRequired } from '../../src/index.js';
-import { makeHome, runCli, runCliProcess } from '../helpers/cli.js';
+import { CLI_ENTRY, cliEnvironment, makeHome, runCli, runCliProcess } from '../helpers/cli.js';
 import { useSignInServer } from '../helpers/sign-in.js';
 import { expireStoredToken } from '../helpers/store-fixtures.js';
 import { OPENAI_KEY, PASSPHRASE, agentOn, homeWithKeys } from './support.js';
@@ -235,5 +237,37 @@ describe('loginkit agent for containers', () => {
     const missing = await runCli(['token', 'openai'], { home: elsewhere, env: { ...env, LOGINKIT_AGENT_TOKEN: undefined } });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /needs LOGINKIT_AGENT_TOKEN/);
+  });
+});
+
+describe('the README', () => {
+  test('"Secrets out of reach: loginkit agent": its commands run as shown', async () => {
+    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const section = readme.slice(readme.indexOf('## Secrets out of reach: loginkit agent'));
+    const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] as string;
+    assert.match(block, /^eval "\$\(loginkit agent start\)"/);
+    assert.match(block, /^loginkit exec --broker openai,anthropic -- agent-cli /m);
+    const home = await homeWithKeys();
+    const bin = await mkdtemp(join(tmpdir(), 'loginkit-bin-'));
+    await symlink(CLI_ENTRY, join(bin, 'loginkit'));
+    await writeFile(
+      join(bin, 'agent-cli'),
+      '#!/bin/sh\ncase "$OPENAI_API_KEY$ANTHROPIC_API_KEY" in lk-agent-*lk-agent-*) echo "agent-cli: placeholders";; *) echo "agent-cli: KEYS";; esac\n',
+      {
+        mode: 0o755,
+      },
+    );
+    const env = cliEnvironment(home, {
+      LOGINKIT_STORE: 'passphrase',
+      LOGINKIT_PASSPHRASE: PASSPHRASE,
+      LOGINKIT_AGENT_ONLY: '1',
+      PATH: `${bin}:${process.env.PATH}`,
+    });
+    const run = spawnSync('sh', ['-e', '-c', block], { env, encoding: 'utf8', timeout: 30_000 });
+    assert.equal(run.status, 0, run.stderr);
+    assert.equal(run.stdout, `${OPENAI_KEY}\nagent-cli: placeholders\n`);
+    assert.match(run.stderr, /^Audit log: .*agent-audit\.jsonl$/m);
+    assert.match(run.stderr, /The loginkit agent is locked/);
+    assert.match(run.stderr, /The loginkit agent has stopped\./);
   });
 });

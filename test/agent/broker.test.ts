@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { runCliProcess, spawnCli } from '../helpers/cli.js';
+import { CLI_ENTRY, runCliProcess, spawnCli } from '../helpers/cli.js';
 import { type SdkStandIns, startSdkStandIns } from '../helpers/sdk-stand-ins.js';
 import { useSignInServer } from '../helpers/sign-in.js';
 import { expireStoredToken } from '../helpers/store-fixtures.js';
@@ -166,6 +166,21 @@ describe('exec --broker: the child gets placeholders, the proxy adds the keys', 
     } finally {
       run.child.kill();
     }
+  });
+
+  test('inside a brokered child, `loginkit token <id> --source store` cannot reach the key', async () => {
+    const home = await homeWithKeys(providers());
+    const agent = await agentOn(home);
+    const inside = await runCliProcess(
+      ['exec', '--broker', 'openai', '--', process.execPath, CLI_ENTRY, 'token', 'openai', '--source', 'store'],
+      {
+        home,
+        env: { LOGINKIT_STORE: 'passphrase', LOGINKIT_AGENT_SOCK: agent.socket },
+      },
+    );
+    assert.notEqual(inside.code, 0);
+    assert.ok(!inside.stdout.includes(OPENAI_KEY) && !inside.stderr.includes(OPENAI_KEY));
+    assert.match(inside.stderr, /passphrase/);
   });
 
   test('--ttl ends the capability while the child still runs; a key without a base-URL variable is refused', async () => {
