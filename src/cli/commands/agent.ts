@@ -90,8 +90,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description("give a locked agent the store's passphrase again")
     .action(async () => {
       const passphrase = await passphraseFor(ctx.io)({ purpose: 'unlock', path: 'the loginkit agent' });
-      if (!passphrase) throw new UsageError('No passphrase: set LOGINKIT_PASSPHRASE or run loginkit agent unlock in a terminal.');
-      await withAgent(ctx.io, (agent) => agent.request('agent.unlock', { passphrase }));
+      await withAgent(ctx.io, (agent) => agent.request('agent.unlock', passphrase ? { passphrase } : {}));
       say(ctx.io, 'The loginkit agent is unlocked.');
     });
 }

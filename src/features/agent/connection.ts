@@ -81,6 +81,7 @@ export class AgentConnection {
   private readonly pending = new Map<number, Pending>();
   private nextId = 1;
   private buffered = '';
+  private outbox: string[] = [];
   /** Called once when the connection ends while it was open (the agent stopped or died). */
   onClose: (() => void) | undefined;
 
@@ -103,7 +104,18 @@ export class AgentConnection {
       }, REQUEST_TIMEOUT_MS);
       this.pending.set(id, { resolve: resolve as (value: unknown) => void, reject, timer });
       socket.ref();
-      socket.write(`${JSON.stringify({ id, method, params })}\n`);
+      this.send(socket, `${JSON.stringify({ id, method, params })}\n`);
+    });
+  }
+
+  /** Queues `line`; the lines queued in one turn go out in one write (many callers' requests pipelined). */
+  private send(socket: Socket, line: string): void {
+    this.outbox.push(line);
+    if (this.outbox.length > 1) return;
+    queueMicrotask(() => {
+      const lines = this.outbox.join('');
+      this.outbox = [];
+      if (!socket.destroyed) socket.write(lines);
     });
   }
 

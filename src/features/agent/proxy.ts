@@ -10,6 +10,7 @@ import {
 } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import type { Socket } from 'node:net';
+import { LoginkitError } from '../../errors.js';
 import { isLoopbackHost } from '../../providers/endpoints.js';
 import type { KeyHeader } from '../../providers/catalog.js';
 import type { Capabilities, Capability } from './broker.js';
@@ -81,7 +82,10 @@ const HOP_BY_HOP = new Set([
 export async function startProxy(hooks: ProxyHooks): Promise<Proxy> {
   const audit = openSync(hooks.auditLog, 'a', 0o600);
   const server = createServer({ headersTimeout: 30_000, requestTimeout: 0 }, (req, res) => {
-    void handle(hooks, audit, req, res).catch(() => refuse(res, 502, 'the loginkit agent failed to forward this request'));
+    // A LoginkitError says what to do (e.g. the agent is locked); any other failure is not described to the child.
+    void handle(hooks, audit, req, res).catch((error: unknown) =>
+      refuse(res, 502, error instanceof LoginkitError ? error.message.split('\n').join(' ') : 'it failed to forward this request'),
+    );
   });
   // CONNECT (a tunnel to anywhere) is not a thing this proxy does.
   server.on('connect', (_req: IncomingMessage, socket: Socket) => {
@@ -131,6 +135,8 @@ async function handle(hooks: ProxyHooks, audit: number, req: IncomingMessage, re
     return refuse(res, 401, `this key is not a live capability for ${provider} (it ended with its child, or was never given)`);
   const rest = safeRest(segments.slice(1));
   if (rest === undefined) return refuse(res, 400, 'dot segments and encoded slashes are not forwarded');
+  if ([...hooks.capabilities.secrets()].some((secret) => query.includes(secret)))
+    return refuse(res, 400, 'a capability in the query is not forwarded');
   const route = await hooks.upstream(provider, capability);
   const url = upstreamUrl(route.base, rest, query);
   if (!url) return refuse(res, 400, "the path leaves the provider's base URL");

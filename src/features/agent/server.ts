@@ -203,10 +203,21 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
       return {};
     },
     'agent.unlock': async (params) => {
-      const passphrase = stringParam(params, 'passphrase');
-      unlockWith = async () => passphrase;
+      const passphrase = optionalString(params, 'passphrase');
+      // Without a passphrase, a store that needs one says so; a keychain or file store just opens again.
+      unlockWith = async () => {
+        if (passphrase) return passphrase;
+        throw new LoginkitError(
+          'configuration',
+          'The store needs its passphrase: run loginkit agent unlock in a terminal, or with LOGINKIT_PASSPHRASE set.',
+        );
+      };
       lock();
-      await unlock();
+      try {
+        await unlock();
+      } finally {
+        unlockWith = undefined;
+      }
       isLocked = false;
       return {};
     },
