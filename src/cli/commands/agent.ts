@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { Socket } from 'node:net';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { type Command, Option } from 'commander';
 import {
   type AgentHandle,
   type AgentStatus,
@@ -34,7 +34,7 @@ export function register(program: Command, ctx: CliContext): void {
     .description('run the credential broker in the foreground (start, stop, status, lock, unlock)')
     .option('--lock-after <seconds>', 'forget the unlocked store after this long without a request')
     .option('--tcp [port]', 'also listen on 127.0.0.1 (for containers that cannot mount the socket); prints LOGINKIT_AGENT_TOKEN')
-    .option('--handoff', '(internal) started by `agent start`')
+    .addOption(new Option('--handoff', 'started by `agent start`: talks to it over descriptor 3').hideHelp())
     .action(async (options: ServeOptions) => {
       if (options.handoff) return ctx.exit(await serveHandedOff(ctx.io, options));
       const handle = await startAgent(agentOptions(ctx.io, options, passphraseFor(ctx.io)));

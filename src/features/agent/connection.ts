@@ -41,7 +41,7 @@ export function agentAddress(value: string, token: string | undefined): AgentAdd
 /**
  * Refuses a socket another user could have made or could reach: its folder must be owned by this user and
  * closed to others (0700), the socket owned by this user. Node cannot ask a Unix socket who listens on it,
- * so these modes are the check. Undefined when the socket is absent (no agent: the caller may fall back).
+ * so these modes are the check. `absent` when there is no socket (no agent: the caller may fall back).
  */
 export function checkAgentSocket(path: string): 'absent' | 'ok' {
   const uid = process.getuid?.();

@@ -24,8 +24,10 @@ import type { Capabilities, Capability } from './broker.js';
 export const MAX_REQUEST_BYTES = 32 * 1024 * 1024;
 /** Largest response body forwarded. */
 export const MAX_RESPONSE_BYTES = 512 * 1024 * 1024;
-/** Longest silence (no bytes either way) before a forwarded request is ended. */
-export const IDLE_TIMEOUT_MS = 120_000;
+/** Longest wait for the upstream's answer: a model may think for minutes (the openai and anthropic SDKs wait 10 min). */
+export const ANSWER_TIMEOUT_MS = 600_000;
+/** Longest silence in a streamed answer before it is ended. */
+export const IDLE_TIMEOUT_MS = 300_000;
 
 /** Where a provider's requests go and with which key. */
 export interface UpstreamRoute {
@@ -51,7 +53,6 @@ export interface ProxyHooks {
   /** A cloud endpoint: `/cloud/<type>/<provider>`; undefined when the request is not one. */
   cloud(type: string, provider: string, request: IncomingMessage): Promise<EndpointAnswer>;
   auditLog: string;
-  timeoutMs: number;
 }
 
 /** The running proxy. */
@@ -226,7 +227,7 @@ function forward(
     writeSync(audit, `${JSON.stringify(line)}\n`);
   };
   // The child's Host is not used: the request names the upstream itself, which sets its own Host.
-  const upstream = send(url, { method: req.method, headers, timeout: hooks.timeoutMs });
+  const upstream = send(url, { method: req.method, headers, timeout: ANSWER_TIMEOUT_MS });
   let sent = 0;
   req.on('data', (chunk: Buffer) => {
     sent += chunk.length;

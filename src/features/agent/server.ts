@@ -4,10 +4,10 @@ import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { type Server, type Socket, createServer } from 'node:net';
 import { join } from 'node:path';
 import { type LoginkitContext, type LoginkitOptions, createContext } from '../../context.js';
-import { LoginRequiredError, LoginkitError } from '../../errors.js';
+import { ConfigError, LoginRequiredError, LoginkitError } from '../../errors.js';
+import { ensurePrivateDir } from '../../shared/atomic-file.js';
 import type { EnvVars } from '../../shared/home.js';
 import type { PassphraseProvider } from '../../store/passphrase-key.js';
-import { ConfigError } from '../../errors.js';
 import type { Provider } from '../../providers/registry.js';
 import { execEnvironment, getTokenInfo, secretFor } from '../credentials.js';
 import { knownProvider } from '../known-provider.js';
@@ -111,7 +111,6 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   const proxy: Proxy = await startProxy({
     capabilities,
     auditLog,
-    timeoutMs: baseContext().timeoutMs,
     keyHeader: async (id) =>
       (
         await baseContext()
@@ -381,7 +380,6 @@ async function upstreamOf(ctx: LoginkitContext, id: string, profile: string | un
 async function privateFolder(env: EnvVars, home: string): Promise<string> {
   const runtime = env.XDG_RUNTIME_DIR;
   const parent = runtime && (await isPrivate(runtime)) ? runtime : home;
-  const { ensurePrivateDir } = await import('../../shared/atomic-file.js');
   if (parent === home) await ensurePrivateDir(home);
   const folder = await mkdtemp(join(parent, 'loginkit-agent-'));
   await chmod(folder, 0o700);
