@@ -261,8 +261,10 @@ describe('exec --broker with a sign-in, and an agent that dies', () => {
     const fromChildren = children.map((result) => (JSON.parse(result.stdout) as Record<string, string>).DEMO_ACCESS_TOKEN);
     assert.equal(new Set([...fromChildren, ...tokens.map((result) => result.stdout.trim())]).size, 1);
     assert.equal(server.stats.refreshGrants - before, 1);
+    const rotated = /"refreshToken":\s*"([^"]+)"/.exec(await readFile(join(home, 'credentials.json'), 'utf8'))?.[1] as string;
+    assert.notEqual(rotated, refreshToken, 'the refresh rotated it');
     for (const result of children) {
-      assert.ok(!result.stdout.includes(refreshToken), 'no refresh token in a brokered child');
+      assert.ok(!result.stdout.includes(refreshToken) && !result.stdout.includes(rotated), 'no refresh token in a brokered child');
       assert.ok(!result.stdout.includes(agent.socket));
     }
   });
