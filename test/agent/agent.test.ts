@@ -97,6 +97,18 @@ describe('loginkit agent: clients ask it instead of opening the store', () => {
     await assert.rejects(stat(dirname(agent.socket)), { code: 'ENOENT' });
   });
 
+  test('a home too deep for a socket address: the agent folder goes to the temporary folder, still private', async () => {
+    const home = join(await makeHome(), 'd'.repeat(60), 'e'.repeat(60));
+    const agent = await agentOn(home, { LOGINKIT_STORE: 'file' });
+    assert.ok(agent.socket.startsWith(tmpdir()), agent.socket);
+    assert.equal((await stat(dirname(agent.socket))).mode & 0o777, 0o700);
+    const status = await runCli(['status', '--json'], {
+      home,
+      env: { LOGINKIT_STORE: 'file', LOGINKIT_AGENT_SOCK: agent.socket, LOGINKIT_AGENT_ONLY: '1' },
+    });
+    assert.equal(status.code, 0, status.stderr);
+  });
+
   test('agent lock forgets the store until agent unlock; --lock-after does it when idle', async () => {
     const home = await homeWithKeys();
     const agent = await agentOn(home);

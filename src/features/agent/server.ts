@@ -2,6 +2,7 @@ import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { type Server, type Socket, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type LoginkitContext, type LoginkitOptions, createContext } from '../../context.js';
 import { ConfigError, LoginRequiredError, LoginkitError } from '../../errors.js';
@@ -60,6 +61,8 @@ interface ConnectionState {
 }
 
 const MAX_CONTEXTS = 16;
+/** Longest parent folder for the agent's folder, so that `<parent>/loginkit-agent-XXXXXX/agent.sock` fits a socket address. */
+const MAX_PARENT_LENGTH = 80;
 
 /** Starts an agent: makes its folder and socket, unlocks the store once, and answers until closed. */
 export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
@@ -375,12 +378,14 @@ async function upstreamOf(ctx: LoginkitContext, id: string, profile: string | un
 
 /**
  * A fresh folder only this user can enter: under `$XDG_RUNTIME_DIR` when it is this user's private folder,
- * else under loginkit's home. Refuses to start when the folder made is not private after all.
+ * else under loginkit's home (or the temporary folder, for a home too deep for a socket address). Refuses to start when the folder made is not private after all.
  */
 async function privateFolder(env: EnvVars, home: string): Promise<string> {
   const runtime = env.XDG_RUNTIME_DIR;
-  const parent = runtime && (await isPrivate(runtime)) ? runtime : home;
-  if (parent === home) await ensurePrivateDir(home);
+  // A Unix socket's path holds at most ~104 bytes: a deep home gives way to the system's temporary folder.
+  const parent = runtime && (await isPrivate(runtime)) ? runtime : home.length <= MAX_PARENT_LENGTH ? home : tmpdir();
+  // The home holds the audit log, wherever the socket goes.
+  await ensurePrivateDir(home);
   const folder = await mkdtemp(join(parent, 'loginkit-agent-'));
   await chmod(folder, 0o700);
   const made = lstatSync(folder);
