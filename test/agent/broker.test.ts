@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { CLI_ENTRY, runCliProcess, spawnCli } from '../helpers/cli.js';
+import { CLI_ENTRY, makeHome, runCliProcess, spawnCli } from '../helpers/cli.js';
 import { type SdkStandIns, startSdkStandIns } from '../helpers/sdk-stand-ins.js';
 import { useSignInServer } from '../helpers/sign-in.js';
-import { expireStoredToken } from '../helpers/store-fixtures.js';
+import { expireStoredToken, seedValidToken } from '../helpers/store-fixtures.js';
 import { ANTHROPIC_KEY, OPENAI_KEY, PASSPHRASE, agentOn, homeWithKeys } from './support.js';
 
 const CHILD = fileURLToPath(new URL('./brokered-child.mjs', import.meta.url));
@@ -181,6 +181,32 @@ describe('exec --broker: the child gets placeholders, the proxy adds the keys', 
     assert.notEqual(inside.code, 0);
     assert.ok(!inside.stdout.includes(OPENAI_KEY) && !inside.stderr.includes(OPENAI_KEY));
     assert.match(inside.stderr, /passphrase/);
+  });
+
+  test("a ChatGPT sign-in's exchanged key goes through the proxy too; the child holds the access token and the placeholder", async () => {
+    const home = await makeHome();
+    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: providers() }));
+    await seedValidToken(home, 'openai', 'openai-access-token');
+    const path = join(home, 'credentials.json');
+    const file = JSON.parse(await readFile(path, 'utf8')) as { entries: Record<string, Record<string, unknown>> };
+    const exchanged = 'sk-proj-exchangedKEY0123456789abcdefghij';
+    for (const entry of Object.values(file.entries)) entry.apiKey = exchanged;
+    await writeFile(path, JSON.stringify(file));
+    stand.accepted.add(exchanged);
+    const agent = await agentOn(home, { LOGINKIT_STORE: 'file' });
+    const script =
+      "const r = await fetch(process.env.OPENAI_BASE_URL + '/models', { headers: { authorization: 'Bearer ' + process.env.OPENAI_API_KEY } }); console.log(JSON.stringify({ status: r.status, env: process.env }));";
+    const run = await runCliProcess(['exec', '--broker', 'openai', '--', process.execPath, '--input-type=module', '-e', script], {
+      home,
+      env: { LOGINKIT_STORE: 'file', LOGINKIT_AGENT_SOCK: agent.socket },
+    });
+    assert.equal(run.code, 0, run.stderr);
+    const { status, env } = JSON.parse(run.stdout) as { status: number; env: Record<string, string> };
+    assert.equal(status, 200);
+    assert.equal(env.OPENAI_ACCESS_TOKEN, 'openai-access-token');
+    assert.match(env.OPENAI_API_KEY ?? '', /^lk-agent-/);
+    assert.ok(!run.stdout.includes(exchanged) && !run.stdout.includes('openai-refresh'));
+    assert.equal(stand.requests.at(-1)?.headers.authorization, `Bearer ${exchanged}`);
   });
 
   test('--ttl ends the capability while the child still runs; a key without a base-URL variable is refused', async () => {

@@ -350,18 +350,23 @@ async function brokeredVariables(
     return { variables: await endpoint.variables(ctx, provider, profile, url, capability), unset: endpoint.unset };
   }
   const secret = await secretFor(ctx, provider.id, profile ? { profile } : {});
-  if (secret.source === 'store' && secret.credential.kind === 'oauth') {
-    return { variables: { [provider.accessTokenEnvVar]: secret.credential.accessToken }, unset: [] };
-  }
   const settings = provider.apiKey;
+  const proxied = (): Record<string, string> => {
+    const variables: Record<string, string> = { [settings?.baseUrlEnvVar as string]: `${origin}/${provider.id}` };
+    for (const name of settings?.envVars ?? []) variables[name] = capability;
+    return variables;
+  };
+  if (secret.source === 'store' && secret.credential.kind === 'oauth') {
+    const variables = { [provider.accessTokenEnvVar]: secret.credential.accessToken };
+    // A key obtained with the sign-in (ChatGPT's token exchange) goes through the proxy like any stored key.
+    return { variables: secret.credential.apiKey && settings?.baseUrlEnvVar ? { ...variables, ...proxied() } : variables, unset: [] };
+  }
   if (!settings?.baseUrlEnvVar) {
     throw new ConfigError(
       `"${provider.id}"'s SDK reads no base-URL variable, so its key cannot be brokered through the agent; use: loginkit exec ${provider.id} -- …`,
     );
   }
-  const variables: Record<string, string> = { [settings.baseUrlEnvVar]: `${origin}/${provider.id}` };
-  for (const name of settings.envVars) variables[name] = capability;
-  return { variables, unset: [] };
+  return { variables: proxied(), unset: [] };
 }
 
 /** Where a brokered provider's requests go, with the key the agent holds for it. */
