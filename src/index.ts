@@ -76,7 +76,7 @@ export type { KeychainEntry, StoreInitOptions, StoreInitResult } from './store/s
 export { KEYCHAIN_SERVICE, KEYCHAIN_TIMEOUT_MS, SCRYPT_COST } from './store/limits.js';
 export type { PassphraseProvider, PassphraseRequest } from './store/passphrase-key.js';
 export { STORE_CHOICES, parseStoreChoice, type StoreBackend, type StoreChoice, type StoreSelection } from './store/select-store.js';
-export { AgentConnection, AgentUnavailableError, checkAgentSocket } from './features/agent/connection.js';
+export { AgentConnection, AgentUnavailableError, type AgentAddress } from './features/agent/connection.js';
 export { connectAgent } from './features/agent/control.js';
 export { AGENT_ONLY_VARIABLE, AGENT_SOCK_VARIABLE, type AgentStatus, type BrokeredChild } from './features/agent/protocol.js';
 export type { AgentHandle, AgentOptions } from './features/agent/server.js';

@@ -1,4 +1,4 @@
-import { LoginRequiredError, LoginkitError } from '../../errors.js';
+import { LoginRequiredError } from '../../errors.js';
 import type { EnvVars } from '../../shared/home.js';
 import type { CredentialChoice, ExecEnvironment, TokenInfo } from '../credentials.js';
 import type { ProviderStatus } from '../status.js';
@@ -76,9 +76,4 @@ export function agentRoute(env: EnvVars, cwd: string): AgentRoute | undefined {
     },
     close: () => connection?.close(),
   };
-}
-
-/** Whether `error` is the agent being unreachable (for a caller that explains it). */
-export function isAgentUnavailable(error: unknown): error is LoginkitError {
-  return error instanceof AgentUnavailableError;
 }

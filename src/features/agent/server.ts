@@ -421,7 +421,7 @@ function closeServer(server: Server): Promise<void> {
 }
 
 /** Compares a presented secret with the expected one in constant time. */
-export function sameSecret(presented: string, expected: string): boolean {
+function sameSecret(presented: string, expected: string): boolean {
   const a = Buffer.from(presented);
   const b = Buffer.from(expected);
   return a.length === b.length && timingSafeEqual(a, b);
