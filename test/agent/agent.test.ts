@@ -54,6 +54,22 @@ describe('loginkit agent: clients ask it instead of opening the store', () => {
     assert.match(unknown.stderr, /^error: .*gemini.*\nRun: loginkit login gemini\n$/);
   });
 
+  test("project rules choose the profile by the client's working directory, not the agent's", async () => {
+    const project = await makeHome();
+    const home = await homeWithKeys();
+    const config = join(home, 'config.json');
+    await writeFile(config, JSON.stringify({ profileRules: [{ directory: project, profile: 'work' }] }), { mode: 0o600 });
+    const work = 'sk-proj-workPROFILEkey0123456789abcdefgh';
+    await createLoginkit({ home, env: { LOGINKIT_PASSPHRASE: PASSPHRASE } }).loginWithApiKey('openai', work, {
+      profile: 'work',
+      verify: false,
+    });
+    const agent = await agentOn(home);
+    const env = { LOGINKIT_AGENT_SOCK: agent.socket, LOGINKIT_AGENT_ONLY: '1' };
+    assert.equal((await runCli(['token', 'openai'], { home, env, cwd: project })).stdout, `${work}\n`);
+    assert.equal((await runCli(['token', 'openai'], { home, env, cwd: home })).stdout, `${OPENAI_KEY}\n`);
+  });
+
   test('a gone agent: the store answers, or with LOGINKIT_AGENT_ONLY=1 one line naming the agent and exit 1', async () => {
     const home = await homeWithKeys();
     const agent = await agentOn(home);
