@@ -1,6 +1,8 @@
 // `npm run bench`: measures against a baseline in the same run and prints ratios.
 //  1. Cold start of `loginkit token <id>` and `loginkit status <id>` with a valid token stored, against `node -e 0`, alternating.
 //  installed: the same, and `import('loginkit')`, from the package as `npm pack` makes it, installed in a fresh folder.
+//  agent: `loginkit token` through `loginkit agent` per store backend against the file store; getToken() through
+//  the socket; the brokering proxy's overhead per request (p50, p99) against a direct call.
 //  fleet: 64 processes over 4 network namespaces on a shared store (PostgreSQL, Redis); getToken() against the local store.
 //  azure: `loginkit token` on an Entra ID token in the store, against `node -e 0` and a plain `loginkit token`.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -8,7 +10,8 @@ import { lstat, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createLoginkit } from '../src/index.js';
+import { request as httpRequest, Agent as HttpAgent, createServer } from 'node:http';
+import { AgentConnection, createLoginkit } from '../src/index.js';
 import { startAuthServer } from '../test/helpers/auth-server.js';
 import { startManagedIdentity } from '../test/helpers/azure-stand-ins.js';
 import { closeBrowser, signInWithBrowser } from '../test/helpers/browser.js';
@@ -435,12 +438,147 @@ async function azureTokenColdStart(): Promise<void> {
   await rm(home, { recursive: true, force: true });
 }
 
+/** Starts `loginkit agent` as a process on `env`'s home; resolves with its socket and a stop function. */
+async function agentProcess(env: NodeJS.ProcessEnv): Promise<{ socket: string; stop: () => void }> {
+  const child = spawn(process.execPath, [cli, 'agent'], { env, stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  const socket = await new Promise<string>((resolve, reject) => {
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const match = /^LOGINKIT_AGENT_SOCK=(\S+);/.exec(out);
+      if (match) resolve(match[1] as string);
+    });
+    child.on('exit', (code) => reject(new Error(`loginkit agent exited ${code}`)));
+  });
+  return { socket, stop: () => child.kill('SIGTERM') };
+}
+
+/** The value at quantile `q` (0..1) of `values`. */
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] as number;
+}
+
+/** One GET over a keep-alive connection; resolves with the elapsed ms once the body has been read. */
+function timedGet(url: string, headers: Record<string, string>, agent: HttpAgent): Promise<number> {
+  const start = process.hrtime.bigint();
+  return new Promise((resolve, reject) => {
+    const request = httpRequest(url, { headers, agent }, (response) => {
+      response.resume();
+      response.on('end', () =>
+        response.statusCode === 200
+          ? resolve(Number(process.hrtime.bigint() - start) / 1e6)
+          : reject(new Error(`status ${response.statusCode}`)),
+      );
+    });
+    request.on('error', reject);
+    request.end();
+  });
+}
+
+/**
+ * `loginkit agent`: `token` through the agent for each store backend against the file store read directly;
+ * getToken() through the socket (one caller, and 64 pipelined); the proxy's added latency per request.
+ */
+async function agentSection(): Promise<void> {
+  const service = await startSecretService();
+  const previousBus = process.env.DBUS_SESSION_BUS_ADDRESS;
+  process.env.DBUS_SESSION_BUS_ADDRESS = service.address;
+  const stops: Array<() => void> = [];
+  try {
+    const passphrase = 'bench passphrase';
+    const runs: Array<{ label: string; env: NodeJS.ProcessEnv; times: number[] }> = [];
+    for (const backend of ['file', 'keychain', 'passphrase'] as const) {
+      const home = await mkdtemp(join(tmpdir(), `loginkit-bench-agent-${backend}-`));
+      const extra: Record<string, string> = backend === 'passphrase' ? { LOGINKIT_PASSPHRASE: passphrase } : {};
+      await seedStore(home, backend, credentialEntry('bench', `bench-${backend}`), extra);
+      const env = { ...process.env, ...service.env, LOGINKIT_HOME: home };
+      if (backend === 'file') runs.push({ label: 'file store, no agent', env, times: [] });
+      const agent = await agentProcess({ ...env, ...extra });
+      stops.push(agent.stop);
+      runs.push({ label: `${backend} via agent`, env: { ...env, LOGINKIT_AGENT_SOCK: agent.socket, LOGINKIT_AGENT_ONLY: '1' }, times: [] });
+    }
+    for (const run of runs) timeRun([cli, 'token', 'bench'], run.env);
+    const rounds = Math.max(10, Math.floor(ROUNDS / 2));
+    for (let round = 0; round < rounds; round++) for (const run of runs) run.times.push(timeRun([cli, 'token', 'bench'], run.env));
+    const file = median(runs[0]?.times ?? []);
+    console.log('\nloginkit token through loginkit agent (valid token, alternating):');
+    for (const run of runs) {
+      const extra = median(run.times) - file;
+      const verdict =
+        run === runs[0] ? '' : ` (${extra >= 0 ? '+' : ''}${extra.toFixed(1)} ms; goal ≤ +5 ms) ${extra <= 5 ? 'ok' : 'OVER GOAL'}`;
+      console.log(`  ${run.label.padEnd(22)} median ${median(run.times).toFixed(1)} ms${verdict}`);
+    }
+
+    const viaAgent = runs[1]?.env as NodeJS.ProcessEnv;
+    const kit = createLoginkit({ env: viaAgent });
+    const single = await callsPerSecond(() => kit.getToken('bench'), 1_000);
+    let calls = 0;
+    const begun = performance.now();
+    while (performance.now() - begun < 1_000) {
+      await Promise.all(Array.from({ length: 64 }, () => kit.getToken('bench')));
+      calls += 64;
+    }
+    const pipelined = (calls / (performance.now() - begun)) * 1000;
+    await kit.close();
+    console.log('  getToken() through the socket:');
+    console.log(`    one caller awaiting each call ${Math.round(single).toLocaleString('en-US')} calls/s`);
+    console.log(
+      `    64 in flight (pipelined)      ${Math.round(pipelined).toLocaleString('en-US')} calls/s (goal ≥ 20,000) ${pipelined >= 20_000 ? 'ok' : 'UNDER GOAL'}`,
+    );
+
+    const upstream = createServer((req, res) => {
+      req.resume();
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"object":"list","data":[]}');
+    });
+    await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', () => resolve()));
+    const base = `http://127.0.0.1:${(upstream.address() as { port: number }).port}/v1`;
+    const home = await mkdtemp(join(tmpdir(), 'loginkit-bench-proxy-'));
+    await writeFile(join(home, 'config.json'), JSON.stringify({ providers: { openai: { baseUrl: base } } }));
+    await createLoginkit({ home, env: { LOGINKIT_STORE: 'file' } }).loginWithApiKey('openai', 'sk-proj-benchKEY0123456789abcdefghij', {
+      verify: false,
+    });
+    const agent = await agentProcess({ ...process.env, LOGINKIT_HOME: home, LOGINKIT_STORE: 'file' });
+    stops.push(agent.stop);
+    const connection = new AgentConnection({ kind: 'unix', path: agent.socket });
+    const opened = await connection.request<{ variables: Record<string, string> }>('broker.open', { providers: ['openai'] });
+    const proxied = `${opened.variables.OPENAI_BASE_URL}/models`;
+    const capability = { authorization: `Bearer ${opened.variables.OPENAI_API_KEY}` };
+    const keepAlive = new HttpAgent({ keepAlive: true, maxSockets: 1 });
+    const direct: number[] = [];
+    const through: number[] = [];
+    for (let i = 0; i < 200; i++) {
+      await timedGet(`${base}/models`, { authorization: 'Bearer sk-proj-benchKEY0123456789abcdefghij' }, keepAlive);
+      await timedGet(proxied, capability, keepAlive);
+    }
+    for (let i = 0; i < 2_000; i++) {
+      direct.push(await timedGet(`${base}/models`, { authorization: 'Bearer sk-proj-benchKEY0123456789abcdefghij' }, keepAlive));
+      through.push(await timedGet(proxied, capability, keepAlive));
+    }
+    connection.close();
+    keepAlive.destroy();
+    upstream.close();
+    console.log('  the brokering proxy, 2,000 GETs over keep-alive, alternating with direct calls:');
+    console.log(`    direct          p50 ${quantile(direct, 0.5).toFixed(2)} ms, p99 ${quantile(direct, 0.99).toFixed(2)} ms`);
+    console.log(`    through proxy   p50 ${quantile(through, 0.5).toFixed(2)} ms, p99 ${quantile(through, 0.99).toFixed(2)} ms`);
+    console.log(
+      `    added           p50 ${(quantile(through, 0.5) - quantile(direct, 0.5)).toFixed(2)} ms, p99 ${(quantile(through, 0.99) - quantile(direct, 0.99)).toFixed(2)} ms`,
+    );
+  } finally {
+    for (const stop of stops) stop();
+    if (previousBus === undefined) delete process.env.DBUS_SESSION_BUS_ADDRESS;
+    else process.env.DBUS_SESSION_BUS_ADDRESS = previousBus;
+    await service.stop();
+  }
+}
+
 const SECTIONS = {
   cold: tokenColdStart,
   installed: installedColdStart,
   backends: tokenColdStartPerBackend,
   throughput: getTokenThroughput,
   race: refreshRace,
+  agent: agentSection,
   fleet,
   azure: azureTokenColdStart,
 };

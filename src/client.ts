@@ -1,5 +1,6 @@
 import { type LoginkitContext, type LoginkitOptions, createContext } from './context.js';
 import { LoginRequiredError } from './errors.js';
+import { agentRoute } from './features/agent/route.js';
 import type { CredentialChoice, ExecEnvironment, TokenInfo } from './features/credentials.js';
 import type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsTokenFormat } from './features/aws/index.js';
 import type { AnthropicVertexOptions, GoogleVertexSettings, VertexGenAIOptions } from './features/google-cloud/index.js';
@@ -169,6 +170,8 @@ export interface Loginkit {
 /**
  * Creates a loginkit client. Nothing is read or written until a method is called, and each capability's
  * code is loaded on its first use (so `getToken` in a short-lived process loads neither sign-in nor import).
+ * With `LOGINKIT_AGENT_SOCK` set, tokens, status and `execEnvironment` come from the running `loginkit agent`
+ * (the store is not opened here; without the agent they come from the store, or fail with `LOGINKIT_AGENT_ONLY=1`).
  */
 export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const ctx = createContext(options);
@@ -183,6 +186,11 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
   const google = lazy(() => import('./features/google-cloud/index.js'));
   const vertex = async (id: string) => (await google()).vertexOptions(ctx, await ctx.providers.find(id));
   const azure = lazy(() => import('./features/azure/index.js'));
+  const agent = agentRoute(ctx.env, ctx.cwd);
+  const tokenInfo = async (id: string, choice: CredentialChoice | undefined): Promise<TokenInfo> => {
+    const local = async (): Promise<TokenInfo> => (await credentials()).getTokenInfo(ctx, id, choice);
+    return agent ? agent.getTokenInfo(id, choice ?? {}, local) : local();
+  };
   const kit: Loginkit = {
     home: ctx.home,
     get store() {
@@ -195,10 +203,13 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     login: async (id, loginOptions) => (await login()).login(ctx, id, loginOptions),
     loginWithApiKey: async (id, key, keyOptions) => (await login()).loginWithApiKey(ctx, id, key, keyOptions),
     startSignIn: (id, flowOptions) => createSignIn(kit, { ...flowOptions, ...(id !== undefined ? { provider: id } : {}) }),
-    getToken: async (id, choice) => (await credentials()).getToken(ctx, id, choice),
-    getTokenInfo: async (id, choice) => (await credentials()).getTokenInfo(ctx, id, choice),
+    getToken: async (id, choice) => (await tokenInfo(id, choice)).token,
+    getTokenInfo: tokenInfo,
     renewRejectedToken: async (id, rejected, choice) => (await credentials()).renewRejectedToken(ctx, id, rejected, choice),
-    status: async (id, choice) => (await import('./features/status.js')).status(ctx, id, choice),
+    status: async (id, choice) => {
+      const local = async (): Promise<ProviderStatus[]> => (await import('./features/status.js')).status(ctx, id, choice);
+      return agent ? agent.status(id, choice ?? {}, local) : local();
+    },
     logout: async (id, choice) => (await logout()).logout(ctx, id, choice),
     logoutAll: async () => (await logout()).logoutAll(ctx),
     switchProfile: async (id, profile) => (await credentials()).switchProfile(ctx, id, profile),
@@ -207,7 +218,10 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     denyProjectFile: async (path) => (await projectFiles()).denyProjectFile(ctx, path),
     importCredentials: async (source, importOptions) =>
       (await import('./features/import.js')).importCredentials(ctx, source, importOptions),
-    execEnvironment: async (ids, choice) => (await credentials()).execEnvironment(ctx, ids, choice),
+    execEnvironment: async (ids, choice) => {
+      const local = async (): Promise<ExecEnvironment> => (await credentials()).execEnvironment(ctx, ids, choice);
+      return agent ? agent.execEnvironment(ids, choice ?? {}, local) : local();
+    },
     providers: async () => (await providers()).listProviders(ctx),
     provider: async (id) => (await providers()).describeProvider(ctx, id),
     addProvider: async (id, entry) => (await providers()).addProvider(ctx, id, entry),
@@ -241,7 +255,10 @@ export function createLoginkit(options: LoginkitOptions = {}): Loginkit {
     azureCredential: (id, choice) => ({
       getToken: async (scopes) => (await azure()).azureCredential(ctx, await ctx.providers.find(id), choice?.profile).getToken(scopes),
     }),
-    close: async () => ctx.store.close?.(),
+    close: async () => {
+      agent?.close();
+      await ctx.store.close?.();
+    },
   };
   return kit;
 }

@@ -9,6 +9,8 @@
  * ```
  * @packageDocumentation
  */
+import type { AgentHandle, AgentOptions } from './features/agent/server.js';
+
 export { createLoginkit, isLoginRequired, type AwsToken, type Loginkit } from './client.js';
 export type { AmazonBedrockSettings, AnthropicBedrockOptions, AwsCredentials, AwsStatus, AwsTokenFormat } from './features/aws/index.js';
 export type { AnthropicVertexOptions, GoogleCloudStatus, GoogleVertexSettings, VertexGenAIOptions } from './features/google-cloud/index.js';
@@ -110,3 +112,12 @@ export type { StateProblem } from './oauth/callback-state.js';
 export type { LockOptions } from './store/entry-store.js';
 export type { AzureIdentity } from './providers/registry.js';
 export type { NonInteractiveSource } from './features/azure/identity.js';
+export { AgentConnection, AgentUnavailableError, type AgentAddress } from './features/agent/connection.js';
+export { connectAgent } from './features/agent/control.js';
+export { AGENT_ONLY_VARIABLE, AGENT_SOCK_VARIABLE, type AgentStatus, type BrokeredChild } from './features/agent/protocol.js';
+export type { AgentHandle, AgentOptions } from './features/agent/server.js';
+
+/** Starts `loginkit agent` in this process (see the README's "Secrets out of reach: loginkit agent"). */
+export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
+  return (await import('./features/agent/server.js')).startAgent(options);
+}

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { type CliContext, ExitWith, createCliContext } from './context.js';
+import * as agent from './commands/agent.js';
 import * as allow from './commands/allow.js';
 import * as exec from './commands/exec.js';
 import * as importCommand from './commands/import.js';
@@ -26,6 +27,7 @@ const COMMANDS: ReadonlyArray<{ register(program: Command, ctx: CliContext): voi
   allow,
   importCommand,
   exec,
+  agent,
   mcp,
   serve,
 ];
