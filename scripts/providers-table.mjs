@@ -1,4 +1,4 @@
-// Prints the README's provider table, generated from the catalog so the two cannot drift apart.
+// Prints the provider table of docs/providers.md, generated from the catalog so the two cannot drift apart.
 // Run: node --import tsx scripts/providers-table.mjs   (tsx loads the TypeScript catalog directly)
 import { BUILTIN_PROVIDERS } from '../src/providers/catalog.ts';
 

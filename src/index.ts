@@ -117,7 +117,7 @@ export { connectAgent } from './features/agent/control.js';
 export { AGENT_ONLY_VARIABLE, AGENT_SOCK_VARIABLE, type AgentStatus, type BrokeredChild } from './features/agent/protocol.js';
 export type { AgentHandle, AgentOptions } from './features/agent/server.js';
 
-/** Starts `loginkit agent` in this process (see the README's "Secrets out of reach: loginkit agent"). */
+/** Starts `loginkit agent` in this process (see docs/agent.md). */
 export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
   return (await import('./features/agent/server.js')).startAgent(options);
 }

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { createLoginkit, isLoginRequired } from '../../src/index.js';
+import { readDocs } from '../helpers/docs.js';
 import { CLI_ENTRY, cliEnvironment, makeHome, runCli, runCliProcess } from '../helpers/cli.js';
 import { useSignInServer } from '../helpers/sign-in.js';
 import { expireStoredToken } from '../helpers/store-fixtures.js';
@@ -270,7 +271,7 @@ describe('loginkit agent for containers', () => {
 
 describe('the README', () => {
   test('"Secrets out of reach: loginkit agent": its commands run as shown', async () => {
-    const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+    const readme = await readDocs();
     const section = readme.slice(readme.indexOf('## Secrets out of reach: loginkit agent'));
     const block = /```sh\n([\s\S]*?)```/.exec(section)?.[1] as string;
     assert.match(block, /^eval "\$\(loginkit agent start\)"/);

@@ -1,19 +1,18 @@
 // The README's "Microsoft Entra ID (azure)" examples, run: its config.json against the stand-in tenant (the
 // endpoint pointed at the stand-in), its SDK lines, Codex's auth command, and the settings table's defaults.
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { generateText } from 'ai';
 
 import { createLoginkit } from '../../src/index.js';
+import { readDocs } from '../helpers/docs.js';
 import { makeHome, runCli, runCliProcess } from '../helpers/cli.js';
 import { signInOverHttp } from '../helpers/person.js';
 import { type AzureOpenAIStandIn, type EntraPersonStandIn, startAzureOpenAI, startEntraForPerson } from '../helpers/azure-stand-ins.js';
 import { AZURE_CONFIG, AZURE_SDK_LINES, CODEX_CONFIG, azureClients } from './readme-lines.js';
 
-const README = join(dirname(fileURLToPath(import.meta.url)), '../../README.md');
 const TENANT = '00000000-0000-0000-0000-000000000000';
 const EXAMPLE_ENDPOINT = 'https://my-resource.openai.azure.com';
 
@@ -34,7 +33,7 @@ describe('README: Microsoft Entra ID (azure)', () => {
   const env = (): Record<string, string> => ({ LOGINKIT_STORE: 'file', AZURE_AUTHORITY_HOST: entra.authorityHost });
 
   test('the README has the examples byte for byte, under "Google Cloud and Azure" right after "AWS and Bedrock"', async () => {
-    const readme = await readFile(README, 'utf8');
+    const readme = await readDocs();
     for (const example of [AZURE_CONFIG, ...AZURE_SDK_LINES, CODEX_CONFIG])
       assert.ok(readme.includes(example), `README.md lacks: ${example}`);
     const headings = readme.split('\n').filter((line) => line.startsWith('## '));

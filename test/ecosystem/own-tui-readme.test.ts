@@ -3,13 +3,14 @@
 // `loginkit serve --stdio`, each signing in to the real oidc-provider as provider `acme`.
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { transform } from 'esbuild';
 
+import { readDocs } from '../helpers/docs.js';
 import { CLI_ENTRY, cliEnvironment } from '../helpers/cli.js';
 import { completeDeviceSignInOverHttp } from '../helpers/person.js';
 import { useSignInServer } from '../helpers/sign-in.js';
@@ -18,7 +19,7 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 
 /** The code blocks of the README's section, by language. */
 async function examples(): Promise<Record<string, string>> {
-  const readme = await readFile(join(ROOT, 'README.md'), 'utf8');
+  const readme = await readDocs();
   const start = readme.indexOf('## Sign-in in your own TUI\n');
   assert.ok(start >= 0, 'the README has the section');
   const section = readme.slice(start, readme.indexOf('\n## ', start + 1));

@@ -6,17 +6,15 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { createLoginkit } from '../../src/index.js';
+import { readDocs } from '../helpers/docs.js';
 import { CLI_ENTRY, makeHome } from '../helpers/cli.js';
 import { KEY_COMMAND_CONFIG, PROFILE_RULES_CONFIG, PROJECT_FILE_EXAMPLE } from './readme-examples.js';
 import { SDK_LINES } from './sdk-lines.js';
 import { writeScript } from './support.js';
-
-const README = join(dirname(fileURLToPath(import.meta.url)), '../../README.md');
 
 /** Claude Code's settings.json entry: it runs the command through /bin/sh and sends stdout as the key. */
 const CLAUDE_CODE_SETTINGS = '{ "apiKeyHelper": "loginkit token anthropic" }';
@@ -106,7 +104,7 @@ describe('recipes for other tools', () => {
   });
 
   test('the README shows exactly these recipes and SDK lines', async () => {
-    const readme = await readFile(README, 'utf8');
+    const readme = await readDocs();
     const examples = [KEY_COMMAND_CONFIG, PROFILE_RULES_CONFIG, PROJECT_FILE_EXAMPLE, CLAUDE_CODE_SETTINGS];
     for (const line of [...Object.values(RECIPES), ...examples, ...SDK_LINES]) {
       assert.ok(readme.includes(line), `README.md lacks: ${line}`);

@@ -1,16 +1,17 @@
 // The README's "Google Cloud (google-cloud)" part: its config.json is valid as written, its `vertex` provider
 // works as described (ADC), and the library calls it shows exist (sdk-clients.test.ts runs them with the SDKs).
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { createLoginkit } from '../../src/index.js';
+import { readDocs } from '../helpers/docs.js';
 import { runCli } from '../helpers/cli.js';
 import { type GoogleStandIn, startGoogleStandIn } from '../helpers/google-stand-ins.js';
 import { adcFilePath, authorizedUser, makeUserHome, writeJsonFile } from './fixture.js';
 
 async function readmeSection(): Promise<string> {
-  const readme = await readFile(new URL('../../README.md', import.meta.url), 'utf8');
+  const readme = await readDocs();
   const start = readme.indexOf('### Google Cloud (google-cloud)');
   assert.ok(
     start > readme.indexOf('## Google Cloud and Azure') &&

@@ -259,9 +259,9 @@ test('18. LOGINKIT_DEBUG=1 stack traces point into src/, not the minified bundle
 test('19. help points to a document that exists, and the package carries its licence', async () => {
   const help = await runCli(['login', '--help'], { home: await makeHome(), env: ENV });
   assert.doesNotMatch(help.stdout, /docs\/remote\.md/);
-  assert.match(help.stdout, /README: Signing in on a remote machine/);
+  assert.match(help.stdout, /docs\/remote-sign-in\.md/);
   const root = join(CLI_ENTRY, '../..');
-  assert.match(await readFile(join(root, 'README.md'), 'utf8'), /^## Signing in on a remote machine$/m);
+  assert.match(await readFile(join(root, 'docs/remote-sign-in.md'), 'utf8'), /^## Signing in on a remote machine$/m);
   assert.match(await readFile(join(root, 'LICENSE'), 'utf8'), /^MIT License/);
 });
 

@@ -27,7 +27,7 @@ interface ServeOptions {
   handoff?: boolean;
 }
 
-/** `loginkit agent [start|stop|status|lock|unlock]`: the credential broker (see the README's "Secrets out of reach"). */
+/** `loginkit agent [start|stop|status|lock|unlock]`: the credential broker (see docs/agent.md). */
 export function register(program: Command, ctx: CliContext): void {
   const agent = program
     .command('agent')

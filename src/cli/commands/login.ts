@@ -43,10 +43,9 @@ export function register(program: Command, ctx: CliContext): void {
     .option('--profile <name>', 'store the credential under this profile (default: the active one)')
     .option('--no-browser', 'print the sign-in URL instead of opening a browser')
     .addOption(
-      new Option(
-        '--method <method>',
-        'how to sign in (default auto: from where you are; see README: Signing in on a remote machine)',
-      ).choices(METHOD_CHOICES),
+      new Option('--method <method>', 'how to sign in (default auto: from where you are; see docs/remote-sign-in.md)').choices(
+        METHOD_CHOICES,
+      ),
     )
     .option('--device', 'sign in with a code entered on any device (--method device)')
     .option('--paste', 'open the URL on any device and paste back the address it ends on (--method paste); also reads a piped stdin')

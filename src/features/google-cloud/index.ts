@@ -244,7 +244,7 @@ async function projectOf(target: GoogleTarget): Promise<string | undefined> {
 
 /**
  * What `exec` sets: the project and location the Vertex AI SDKs read, and a short-lived access token in
- * `GOOGLE_OAUTH_ACCESS_TOKEN`; never the refresh token or key it was made from (see the README for why no
+ * `GOOGLE_OAUTH_ACCESS_TOKEN`; never the refresh token or key it was made from (see docs/google-cloud-and-azure.md for why no
  * `GOOGLE_APPLICATION_CREDENTIALS` file is made).
  */
 export async function googleExecVariables(ctx: LoginkitContext, provider: Provider, profile?: string): Promise<Record<string, string>> {
