@@ -1,36 +1,39 @@
 import { Command, CommanderError } from 'commander';
 import { type CliContext, ExitWith, createCliContext } from './context.js';
-import * as agent from './commands/agent.js';
-import * as allow from './commands/allow.js';
-import * as exec from './commands/exec.js';
-import * as importCommand from './commands/import.js';
-import * as login from './commands/login.js';
-import * as logout from './commands/logout.js';
-import * as mcp from './commands/mcp.js';
-import * as providers from './commands/providers.js';
-import * as serve from './commands/serve.js';
-import * as status from './commands/status.js';
-import * as store from './commands/store.js';
-import * as switchCommand from './commands/switch.js';
-import * as token from './commands/token.js';
 import { EXIT, type Io, exitCodeFor, reportError } from './output.js';
 
-/** The verbs, in the order `loginkit --help` lists them; each registers itself on the program. */
-const COMMANDS: ReadonlyArray<{ register(program: Command, ctx: CliContext): void }> = [
-  login,
-  status,
-  token,
-  logout,
-  providers,
-  store,
-  switchCommand,
-  allow,
-  importCommand,
-  exec,
-  agent,
-  mcp,
-  serve,
+/** A verb's module: it registers itself on the program. */
+interface CommandModule {
+  register(program: Command, ctx: CliContext): void;
+}
+
+/**
+ * The verbs, in the order `loginkit --help` lists them. A run loads only the module of the verb it names
+ * (every module once help, a typo or no verb at all needs them all): `status` need not pay for `agent`,
+ * `serve` and `mcp` starting up.
+ */
+const COMMANDS: ReadonlyArray<{ name: string; load(): Promise<CommandModule> }> = [
+  { name: 'login', load: () => import('./commands/login.js') },
+  { name: 'status', load: () => import('./commands/status.js') },
+  { name: 'token', load: () => import('./commands/token.js') },
+  { name: 'logout', load: () => import('./commands/logout.js') },
+  { name: 'providers', load: () => import('./commands/providers.js') },
+  { name: 'store', load: () => import('./commands/store.js') },
+  { name: 'switch', load: () => import('./commands/switch.js') },
+  { name: 'allow', load: () => import('./commands/allow.js') },
+  { name: 'import', load: () => import('./commands/import.js') },
+  { name: 'exec', load: () => import('./commands/exec.js') },
+  { name: 'agent', load: () => import('./commands/agent.js') },
+  { name: 'mcp', load: () => import('./commands/mcp.js') },
+  { name: 'serve', load: () => import('./commands/serve.js') },
 ];
+
+/** The verbs a run needs: the one it names, or all of them for help, a typo or no verb. */
+function commandsFor(argv: readonly string[]): ReadonlyArray<(typeof COMMANDS)[number]> {
+  const named = COMMANDS.find((command) => command.name === argv[0]);
+  const wantsHelp = argv.some((arg) => arg === '--help' || arg === '-h');
+  return named && !wantsHelp ? [named] : COMMANDS;
+}
 
 /** Runs the loginkit CLI with `argv` (without node and script) and resolves with the exit code. */
 export async function runCli(argv: readonly string[], io: Io): Promise<number> {
@@ -39,7 +42,8 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
     json = enabled;
   });
   try {
-    await buildProgram(ctx).parseAsync([...argv], { from: 'user' });
+    const program = await buildProgram(ctx, argv);
+    await program.parseAsync([...argv], { from: 'user' });
     return EXIT.ok;
   } catch (error) {
     if (error instanceof CommanderError) {
@@ -54,7 +58,7 @@ export async function runCli(argv: readonly string[], io: Io): Promise<number> {
   }
 }
 
-function buildProgram(ctx: CliContext): Command {
+async function buildProgram(ctx: CliContext, argv: readonly string[]): Promise<Command> {
   const program = new Command('loginkit')
     .description('Sign in to AI services and keep credentials safe and fresh.')
     .version(VERSION)
@@ -65,7 +69,8 @@ function buildProgram(ctx: CliContext): Command {
       writeErr: (text) => ctx.io.stderr.write(text),
     })
     .showHelpAfterError('(run loginkit --help for usage)');
-  for (const command of COMMANDS) command.register(program, ctx);
+  const modules = await Promise.all(commandsFor(argv).map((command) => command.load()));
+  for (const module of modules) module.register(program, ctx);
   return program;
 }
 
