@@ -1,6 +1,9 @@
 // Google Cloud's metadata server and Azure's App Service managed-identity endpoint, served by the agent to
 // brokered children: the clouds' own SDKs (google-auth-library, @azure/identity) get the provider's tokens.
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { existsSync } from 'node:fs';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -79,6 +82,28 @@ describe('Google Cloud metadata server of the agent', () => {
       connection.close();
     }
   });
+
+  test(
+    "another user's process is refused by the child's listener (Linux; needs root to run as another uid)",
+    {
+      skip: process.getuid?.() !== 0 || !existsSync('/proc/net/tcp'),
+    },
+    async () => {
+      const agent = await agentOn(home, env);
+      const { opened, connection } = await open(agent.socket, 'vertex');
+      try {
+        const url = `http://${opened.variables.GCE_METADATA_HOST}/computeMetadata/v1/project/project-id`;
+        const ask = `fetch(${JSON.stringify(url)}, { headers: { 'metadata-flavor': 'Google' } }).then((r) => console.log(r.status))`;
+        // Asynchronously: the listener answering it runs in this process.
+        const asUser = async (uid: number): Promise<string> =>
+          (await promisify(execFile)(process.execPath, ['-e', ask], { uid, gid: uid, cwd: '/', timeout: 10_000 })).stdout.trim();
+        assert.equal(await asUser(0), '200');
+        assert.equal(await asUser(65534), '403');
+      } finally {
+        connection.close();
+      }
+    },
+  );
 
   test("through exec --broker: google-auth-library's GoogleAuth finds the metadata server; the child holds no refresh token", async () => {
     const agent = await agentOn(home, env);
