@@ -175,5 +175,14 @@ const azure: CloudEndpoint = {
   },
 };
 
-/** The endpoint of each cloud the agent serves. */
-export const CLOUD_ENDPOINTS: Readonly<Record<string, CloudEndpoint>> = { aws, 'google-cloud': googleCloud, azure };
+/** The endpoint of each cloud the agent serves: every cloud a provider can be of. */
+export const CLOUD_ENDPOINTS: Readonly<Record<NonNullable<Provider['cloud']>['type'], CloudEndpoint>> = {
+  aws,
+  'google-cloud': googleCloud,
+  azure,
+};
+
+/** The endpoint for a cloud type named in a request path, or undefined. */
+export function cloudEndpoint(type: string): CloudEndpoint | undefined {
+  return Object.hasOwn(CLOUD_ENDPOINTS, type) ? CLOUD_ENDPOINTS[type as keyof typeof CLOUD_ENDPOINTS] : undefined;
+}

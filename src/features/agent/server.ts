@@ -15,7 +15,7 @@ import { execEnvironment, getTokenInfo, secretFor } from '../credentials.js';
 import { knownProvider } from '../known-provider.js';
 import { status } from '../status.js';
 import { type Capability, Capabilities } from './broker.js';
-import { CLOUD_ENDPOINTS } from './cloud-endpoints.js';
+import { CLOUD_ENDPOINTS, cloudEndpoint } from './cloud-endpoints.js';
 import { type AgentRequest, type AgentStatus, MAX_LINE_BYTES } from './protocol.js';
 import { startChildListener } from './child-listener.js';
 import { type EndpointAnswer, type Proxy, type UpstreamRoute, startProxy } from './proxy.js';
@@ -124,7 +124,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
       )?.apiKey?.header,
     upstream: async (id, capability) => upstreamOf(contextFor(cwdIn(capability, id)), id, profileIn(capability, id)),
     cloud: async (type, id, request) => {
-      const endpoint = Object.hasOwn(CLOUD_ENDPOINTS, type) ? CLOUD_ENDPOINTS[type] : undefined;
+      const endpoint = cloudEndpoint(type);
       const presented = endpoint?.ownListener ? undefined : endpoint?.presented(request);
       const capability = presented === undefined ? undefined : capabilities.find(presented, id);
       return answerCloud(type, id, capability, request);
@@ -137,7 +137,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
     capability: Capability | undefined,
     request: IncomingMessage,
   ): Promise<EndpointAnswer> => {
-    const endpoint = Object.hasOwn(CLOUD_ENDPOINTS, type) ? CLOUD_ENDPOINTS[type] : undefined;
+    const endpoint = cloudEndpoint(type);
     if (!endpoint || !capability) return { status: 401, body: { message: 'loginkit agent: not a live capability for this provider' } };
     const ctx = contextFor(cwdIn(capability, id));
     const provider = await ctx.providers.find(id);
@@ -363,11 +363,7 @@ async function brokeredVariables(
   listen: (capability: Capability, type: string, id: string) => Promise<string>,
 ): Promise<{ variables: Record<string, string>; unset: readonly string[] }> {
   if (provider.cloud) {
-    const endpoint = Object.hasOwn(CLOUD_ENDPOINTS, provider.cloud.type) ? CLOUD_ENDPOINTS[provider.cloud.type] : undefined;
-    if (!endpoint)
-      throw new ConfigError(
-        `The agent serves no ${provider.cloud.type} endpoint yet, so "${provider.id}" cannot be brokered; use: loginkit exec ${provider.id} -- …`,
-      );
+    const endpoint = CLOUD_ENDPOINTS[provider.cloud.type];
     const url = endpoint.ownListener
       ? await listen(capability, provider.cloud.type, provider.id)
       : `${origin}/cloud/${provider.cloud.type}/${provider.id}`;
