@@ -109,7 +109,7 @@ const googleCloud: CloudEndpoint = {
         return metadata(200, 'default/\n');
       case 'instance/service-accounts/default/token': {
         const { token, expiresAt } = await google.googleToken(ctx, provider, profile);
-        const seconds = Math.max(0, Math.floor((expiresAt - Date.now()) / 1000));
+        const seconds = Math.max(0, Math.floor((expiresAt - ctx.now()) / 1000));
         return metadata(200, { access_token: token, expires_in: seconds, token_type: 'Bearer' });
       }
       case 'instance/service-accounts/default/email':
