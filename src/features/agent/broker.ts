@@ -20,6 +20,7 @@ export interface Capability {
 export class Capabilities {
   private readonly bySecret = new Map<string, Capability>();
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly endings = new Map<string, Array<() => void>>();
 
   /** A new capability for `providers`, ended after `ttlMs` when given. */
   open(providers: Capability['providers'], ttlMs: number | undefined, now: number): Capability {
@@ -47,6 +48,11 @@ export class Capabilities {
     return undefined;
   }
 
+  /** Runs `run` when the capability of `child` ends (e.g. to close the listener made for it). */
+  onEnd(child: string, run: () => void): void {
+    this.endings.set(child, [...(this.endings.get(child) ?? []), run]);
+  }
+
   /** Ends the capability of `child` at once (no grace period). */
   end(child: string): void {
     const capability = this.child(child);
@@ -54,6 +60,13 @@ export class Capabilities {
     this.bySecret.delete(capability.secret);
     clearTimeout(this.timers.get(capability.secret));
     this.timers.delete(capability.secret);
+    this.ended(child);
+  }
+
+  private ended(child: string): void {
+    const runs = this.endings.get(child) ?? [];
+    this.endings.delete(child);
+    for (const run of runs) run();
   }
 
   /** Whether any of the live secrets occurs in `text` (to keep them out of the audit log and upstream headers). */
@@ -76,5 +89,6 @@ export class Capabilities {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
     this.bySecret.clear();
+    for (const child of [...this.endings.keys()]) this.ended(child);
   }
 }

@@ -40,7 +40,9 @@ export interface UpstreamRoute {
 /** A cloud's credential endpoint answer (see cloud-endpoints.ts). */
 export interface EndpointAnswer {
   status: number;
+  /** JSON, or plain text when a string. */
   body: unknown;
+  headers?: Record<string, string>;
 }
 
 /** What the proxy asks the agent. */
@@ -122,10 +124,7 @@ async function handle(hooks: ProxyHooks, audit: number, req: IncomingMessage, re
   const query = queryParts.length > 0 ? `?${queryParts.join('?')}` : '';
   const segments = pathPart.split('/').slice(1);
   if (segments[0] === 'cloud' && segments.length === 3) {
-    const answer = await hooks.cloud(segments[1] as string, segments[2] as string, req);
-    return void res
-      .writeHead(answer.status, { 'content-type': 'application/json', 'cache-control': 'no-store' })
-      .end(JSON.stringify(answer.body));
+    return writeAnswer(res, await hooks.cloud(segments[1] as string, segments[2] as string, req));
   }
   const provider = segments[0] ?? '';
   const header = /^[a-z0-9][a-z0-9._-]*$/.test(provider) ? await hooks.keyHeader(provider) : undefined;
@@ -145,6 +144,18 @@ async function handle(hooks: ProxyHooks, audit: number, req: IncomingMessage, re
     return refuse(res, 502, `${provider}'s base URL is not https; the key is not sent there`);
   }
   forward(hooks, audit, req, res, { url, route, capability, provider });
+}
+
+/** Sends a cloud endpoint's answer. */
+export function writeAnswer(res: ServerResponse, answer: EndpointAnswer): void {
+  const text = typeof answer.body === 'string';
+  res
+    .writeHead(answer.status, {
+      ...answer.headers,
+      'content-type': text ? 'text/plain; charset=utf-8' : 'application/json',
+      'cache-control': 'no-store',
+    })
+    .end(text ? answer.body : JSON.stringify(answer.body));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { lstatSync } from 'node:fs';
 import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
+import type { IncomingMessage } from 'node:http';
 import { type Server, type Socket, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,9 +15,10 @@ import { execEnvironment, getTokenInfo, secretFor } from '../credentials.js';
 import { knownProvider } from '../known-provider.js';
 import { status } from '../status.js';
 import { type Capability, Capabilities } from './broker.js';
-import { CLOUD_ENDPOINTS } from './cloud-endpoints.js';
+import { CLOUD_ENDPOINTS, cloudEndpoint } from './cloud-endpoints.js';
 import { type AgentRequest, type AgentStatus, MAX_LINE_BYTES } from './protocol.js';
-import { type Proxy, type UpstreamRoute, startProxy } from './proxy.js';
+import { startChildListener } from './child-listener.js';
+import { type EndpointAnswer, type Proxy, type UpstreamRoute, startProxy } from './proxy.js';
 
 // The agent: one process that holds the unlocked store and answers clients on a Unix socket in a fresh 0700
 // folder (socket 0600). Every refresh happens here, through the same session code (and store locks) as a
@@ -122,20 +124,39 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
       )?.apiKey?.header,
     upstream: async (id, capability) => upstreamOf(contextFor(cwdIn(capability, id)), id, profileIn(capability, id)),
     cloud: async (type, id, request) => {
-      const endpoint = Object.hasOwn(CLOUD_ENDPOINTS, type) ? CLOUD_ENDPOINTS[type] : undefined;
-      const presented = endpoint?.presented(request);
+      const endpoint = cloudEndpoint(type);
+      const presented = endpoint?.ownListener ? undefined : endpoint?.presented(request);
       const capability = presented === undefined ? undefined : capabilities.find(presented, id);
-      if (!endpoint || !capability) return { status: 401, body: { message: 'loginkit agent: not a live capability for this provider' } };
-      const ctx = contextFor(cwdIn(capability, id));
-      const provider = await ctx.providers.find(id);
-      if (provider.cloud?.type !== type) return { status: 404, body: { message: 'loginkit agent: no such endpoint' } };
-      try {
-        return await endpoint.answer(ctx, provider, profileIn(capability, id), request);
-      } catch (error) {
-        return { status: 503, body: { message: error instanceof LoginkitError ? error.message : 'loginkit agent: no credentials' } };
-      }
+      return answerCloud(type, id, capability, request);
     },
   });
+  /** A cloud endpoint's answer to a request that came with `capability` (undefined: none live). */
+  const answerCloud = async (
+    type: string,
+    id: string,
+    capability: Capability | undefined,
+    request: IncomingMessage,
+  ): Promise<EndpointAnswer> => {
+    const endpoint = cloudEndpoint(type);
+    if (!endpoint || !capability) return { status: 401, body: { message: 'loginkit agent: not a live capability for this provider' } };
+    const ctx = contextFor(cwdIn(capability, id));
+    const provider = await ctx.providers.find(id);
+    if (provider.cloud?.type !== type) return { status: 404, body: { message: 'loginkit agent: no such endpoint' } };
+    try {
+      return await endpoint.answer(ctx, provider, profileIn(capability, id), request);
+    } catch (error) {
+      return { status: 503, body: { message: error instanceof LoginkitError ? error.message : 'loginkit agent: no credentials' } };
+    }
+  };
+  /** A listener of the child's own for a cloud whose SDK sends no capability; it closes when the capability ends. */
+  const childListener = async (capability: Capability, type: string, id: string): Promise<string> => {
+    const listener = await startChildListener(async (request) =>
+      // Served only while the capability that made it is live (its close below may lag a request in flight).
+      answerCloud(type, id, capabilities.find(capability.secret, id), request),
+    );
+    capabilities.onEnd(capability.child, () => void listener.close());
+    return listener.origin;
+  };
   /** A new capability for the providers in `params`, and the variables that hand it to the child. */
   const openCapability = async (
     params: Record<string, unknown>,
@@ -150,7 +171,7 @@ export async function startAgent(options: AgentOptions): Promise<AgentHandle> {
       const variables: Record<string, string> = {};
       const unset = new Set<string>();
       for (const id of ids) {
-        const made = await brokeredVariables(ctx, await ctx.providers.find(id), profile, proxy.origin, capability.secret);
+        const made = await brokeredVariables(ctx, await ctx.providers.find(id), profile, proxy.origin, capability, childListener);
         Object.assign(variables, made.variables);
         for (const name of made.unset) unset.add(name);
       }
@@ -338,22 +359,21 @@ async function brokeredVariables(
   provider: Provider,
   profile: string | undefined,
   origin: string,
-  capability: string,
+  capability: Capability,
+  listen: (capability: Capability, type: string, id: string) => Promise<string>,
 ): Promise<{ variables: Record<string, string>; unset: readonly string[] }> {
   if (provider.cloud) {
-    const endpoint = Object.hasOwn(CLOUD_ENDPOINTS, provider.cloud.type) ? CLOUD_ENDPOINTS[provider.cloud.type] : undefined;
-    if (!endpoint)
-      throw new ConfigError(
-        `The agent serves no ${provider.cloud.type} endpoint yet, so "${provider.id}" cannot be brokered; use: loginkit exec ${provider.id} -- …`,
-      );
-    const url = `${origin}/cloud/${provider.cloud.type}/${provider.id}`;
-    return { variables: await endpoint.variables(ctx, provider, profile, url, capability), unset: endpoint.unset };
+    const endpoint = CLOUD_ENDPOINTS[provider.cloud.type];
+    const url = endpoint.ownListener
+      ? await listen(capability, provider.cloud.type, provider.id)
+      : `${origin}/cloud/${provider.cloud.type}/${provider.id}`;
+    return { variables: await endpoint.variables(ctx, provider, profile, url, capability.secret), unset: endpoint.unset };
   }
   const secret = await secretFor(ctx, provider.id, profile ? { profile } : {});
   const settings = provider.apiKey;
   const proxied = (): Record<string, string> => {
     const variables: Record<string, string> = { [settings?.baseUrlEnvVar as string]: `${origin}/${provider.id}` };
-    for (const name of settings?.envVars ?? []) variables[name] = capability;
+    for (const name of settings?.envVars ?? []) variables[name] = capability.secret;
     return variables;
   };
   if (secret.source === 'store' && secret.credential.kind === 'oauth') {
