@@ -121,9 +121,18 @@ async function getTokenThroughput(): Promise<void> {
   await rm(home, { recursive: true, force: true });
 }
 
+let sharedService: ReturnType<typeof startSecretService> | undefined;
+/**
+ * One gnome-keyring for the whole run: the keychain's native module keeps the first D-Bus connection it made
+ * for the life of the process, so a second service started later could not be reached.
+ */
+function secretService(): ReturnType<typeof startSecretService> {
+  return (sharedService ??= startSecretService());
+}
+
 /** `loginkit token` cold start per store backend (keychain on a real gnome-keyring), medians alternating. */
 async function tokenColdStartPerBackend(): Promise<void> {
-  const service = await startSecretService();
+  const service = await secretService();
   const previousBus = process.env.DBUS_SESSION_BUS_ADDRESS;
   process.env.DBUS_SESSION_BUS_ADDRESS = service.address;
   try {
@@ -158,7 +167,6 @@ async function tokenColdStartPerBackend(): Promise<void> {
   } finally {
     if (previousBus === undefined) delete process.env.DBUS_SESSION_BUS_ADDRESS;
     else process.env.DBUS_SESSION_BUS_ADDRESS = previousBus;
-    await service.stop();
   }
 }
 
@@ -481,7 +489,7 @@ function timedGet(url: string, headers: Record<string, string>, agent: HttpAgent
  * getToken() through the socket (one caller, and 64 pipelined); the proxy's added latency per request.
  */
 async function agentSection(): Promise<void> {
-  const service = await startSecretService();
+  const service = await secretService();
   const previousBus = process.env.DBUS_SESSION_BUS_ADDRESS;
   process.env.DBUS_SESSION_BUS_ADDRESS = service.address;
   const stops: Array<() => void> = [];
@@ -568,7 +576,6 @@ async function agentSection(): Promise<void> {
     for (const stop of stops) stop();
     if (previousBus === undefined) delete process.env.DBUS_SESSION_BUS_ADDRESS;
     else process.env.DBUS_SESSION_BUS_ADDRESS = previousBus;
-    await service.stop();
   }
 }
 
@@ -586,4 +593,5 @@ const SECTIONS = {
 const only = process.env.BENCH_ONLY?.split(',');
 console.log(`Node.js ${process.version}, ${ROUNDS} rounds each\n`);
 for (const [name, section] of Object.entries(SECTIONS)) if (!only || only.includes(name)) await section();
+if (sharedService) await (await sharedService).stop();
 process.exit(0);
