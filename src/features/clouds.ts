@@ -4,6 +4,7 @@ import type { TokenInfo } from './credentials.js';
 import type { LoginOptions, LoginResult } from './login.js';
 import type { LogoutResult } from './logout.js';
 import type { ProviderStatus } from './status.js';
+import type { Ending } from '../session/token-session.js';
 
 // Cloud identities (AWS IAM Identity Center, …) are providers whose credential is made by the cloud's own
 // module: each implements this interface, and the generic features hand a cloud provider to it. A cloud's
@@ -39,4 +40,41 @@ export async function cloudFeature(provider: Provider | undefined): Promise<Clou
     case undefined:
       return undefined;
   }
+}
+
+/** The parts of a cloud provider's status that its cloud knows; the rest is the same for every cloud. */
+export type CloudStatusFields = Pick<
+  ProviderStatus,
+  'id' | 'method' | 'source' | 'linkedTo' | 'linkState' | 'loggedIn' | 'account' | 'scopes' | 'expiresAt' | 'refreshable'
+> &
+  Pick<ProviderStatus, 'store' | 'protection' | 'key' | 'sources' | 'problem' | 'aws' | 'google' | 'azure'>;
+
+/** A cloud provider's status: clouds have no loginkit profiles, project rules, key checks or plans. */
+export function cloudStatus(fields: CloudStatusFields): ProviderStatus {
+  return {
+    command: null,
+    profile: 'default',
+    profileChosenBy: 'default',
+    profileRule: null,
+    shadowedBy: null,
+    verified: null,
+    plan: null,
+    workspace: null,
+    ...fields,
+  };
+}
+
+/** What `logout` says of a cloud provider, from what its module ended (`profile`: where a cloud keeps a person's sign-in under one). */
+export function cloudLogoutResult(
+  provider: Provider,
+  ended: { removed: boolean } & Pick<Ending, 'revocation' | 'revocationError'>,
+  profile = 'default',
+): LogoutResult {
+  return {
+    provider: provider.id,
+    profile,
+    profileRule: null,
+    ...ended,
+    ...(ended.removed ? {} : { revocation: 'not_signed_in' as const }),
+  };
 }

@@ -8,7 +8,8 @@ import { type GoogleStandIn, makeServiceAccount, startGoogleStandIn } from '../h
 import { startHttpServer } from '../helpers/stand-in.js';
 import { adcFilePath, authorizedUser, makeUserHome, serviceAccountKey, writeJsonFile, writeProvider } from './fixture.js';
 
-const T0 = Date.UTC(2026, 11, 6, 4, 0, 0);
+// The stand-in checks JWT lifetimes on the real clock, so the tests' clock starts at the real time.
+const T0 = Date.now();
 
 describe('Google Cloud sources', () => {
   let google: GoogleStandIn;

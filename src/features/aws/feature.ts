@@ -1,6 +1,6 @@
 import type { LoginkitContext } from '../../context.js';
 import type { Provider } from '../../providers/registry.js';
-import type { CloudFeature } from '../clouds.js';
+import { type CloudFeature, cloudLogoutResult, cloudStatus } from '../clouds.js';
 import type { ProviderStatus } from '../status.js';
 import { AWS_SHADOWING_VARIABLES, awsExecVariables, awsLogin, awsLogout, awsSignedIn, awsStatus, awsToken } from './index.js';
 
@@ -30,13 +30,7 @@ export const awsFeature: CloudFeature = {
   status: statusOf,
   async logout(ctx, provider) {
     const ended = await awsLogout(ctx, provider);
-    return {
-      provider: provider.id,
-      profile: 'default',
-      profileRule: null,
-      ...ended,
-      ...(ended.removed ? {} : { revocation: 'not_signed_in' as const }),
-    };
+    return cloudLogoutResult(provider, ended);
   },
 };
 
@@ -45,17 +39,12 @@ async function statusOf(ctx: LoginkitContext, provider: Provider): Promise<Provi
   const aws = await awsStatus(ctx, provider);
   const { info } = ctx.store;
   const loggedIn = awsSignedIn(aws, ctx.now());
-  return {
+  return cloudStatus({
     id: provider.id,
     method: loggedIn ? 'aws' : null,
     source: loggedIn ? 'store' : null,
     linkedTo: `${aws.cacheFile} (AWS CLI)`,
     linkState: aws.sessionFoundIn ? 'linked' : null,
-    shadowedBy: null,
-    command: null,
-    profile: 'default',
-    profileChosenBy: 'default',
-    profileRule: null,
     loggedIn,
     account: `${aws.accountId}/${aws.roleName}`,
     scopes: [],
@@ -64,11 +53,8 @@ async function statusOf(ctx: LoginkitContext, provider: Provider): Promise<Provi
     store: `${info.location} (${info.protection})`,
     protection: info.protection,
     key: aws.accessKeyId,
-    verified: null,
-    plan: null,
-    workspace: null,
     sources: aws.sessionFoundIn ? [{ kind: 'aws', name: aws.sessionFoundIn, detail: aws.startUrl, inEffect: true }] : [],
     problem: null,
     aws,
-  };
+  });
 }

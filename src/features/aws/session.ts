@@ -5,6 +5,7 @@ import { ConfigError, LoginRequiredError, LoginkitError, NetworkError } from '..
 import { type AwsClients, awsClients } from './sdk-clients.js';
 import type { AwsTarget } from './settings.js';
 import { type CachedSession, type SsoSessionTokens, readTokenCache, writeTokenCache } from './token-cache.js';
+import { createSingleFlight } from '../../shared/single-flight.js';
 
 // The life of an AWS provider's credentials: the IAM Identity Center session (an SSO access token and its
 // rotating refresh token, shared with the AWS CLI through its token cache file) and the role credentials
@@ -171,15 +172,7 @@ export async function currentSession(
 }
 
 /** Per process: one refresh of a session or of role credentials at a time, shared by every caller. */
-const inflight = new Map<string, Promise<unknown>>();
-
-function singleFlight<T>(key: string, run: () => Promise<T>): Promise<T> {
-  const pending = inflight.get(key) as Promise<T> | undefined;
-  if (pending) return pending;
-  const started = run().finally(() => inflight.delete(key));
-  inflight.set(key, started);
-  return started;
-}
+const singleFlight = createSingleFlight();
 
 /** Whether something that expires at `held.expiresAt` is due for renewal: less than min(5 minutes, half its lifetime) left. */
 function needsRefresh(held: { expiresAt: number; obtainedAt: number }, now: number): boolean {

@@ -1,6 +1,6 @@
 import type { LoginkitContext } from '../../context.js';
 import type { Provider } from '../../providers/registry.js';
-import type { CloudFeature } from '../clouds.js';
+import { type CloudFeature, cloudLogoutResult, cloudStatus } from '../clouds.js';
 import type { ProviderStatus } from '../status.js';
 import { AZURE_SHADOWING_VARIABLES, azureExecVariables, azureLogin, azureLogout, azureStatus, azureToken } from './index.js';
 
@@ -17,7 +17,8 @@ export const azureFeature: CloudFeature = {
   status: statusOf,
   async logout(ctx, provider) {
     const { profile, removed } = await azureLogout(ctx, provider);
-    return { provider: provider.id, profile, profileRule: null, removed, revocation: removed ? 'unsupported' : 'not_signed_in' };
+    // Entra ID has no revocation endpoint for these tokens: they end locally, and at their expiry.
+    return cloudLogoutResult(provider, { removed, revocation: 'unsupported' }, profile);
   },
 };
 
@@ -30,17 +31,12 @@ async function statusOf(ctx: LoginkitContext, provider: Provider): Promise<Provi
   // the other identities make a token whenever asked.
   const holdsToken = azure.tokenExpiresAt !== null && Date.parse(azure.tokenExpiresAt) > now;
   const loggedIn = azure.source === 'person' ? azure.refreshable || holdsToken : azure.source === 'azure-cli' ? holdsToken : true;
-  return {
+  return cloudStatus({
     id: provider.id,
     method: loggedIn ? 'azure' : null,
     source: loggedIn ? (azure.source === 'person' ? 'store' : 'env') : null,
     linkedTo: null,
     linkState: null,
-    shadowedBy: null,
-    command: null,
-    profile: 'default',
-    profileChosenBy: 'default',
-    profileRule: null,
     loggedIn,
     account: azure.account ?? (azure.source === 'person' ? null : azure.source),
     scopes: [azure.scope],
@@ -49,11 +45,8 @@ async function statusOf(ctx: LoginkitContext, provider: Provider): Promise<Provi
     store: `${info.location} (${info.protection})`,
     protection: info.protection,
     key: null,
-    verified: null,
-    plan: null,
-    workspace: null,
     sources: loggedIn ? [{ kind: 'azure', name: azure.source, detail: azure.tenant, inEffect: true }] : [],
     problem: null,
     azure,
-  };
+  });
 }

@@ -18,6 +18,7 @@ import { profileFor } from '../profile.js';
 import { translateAadsts } from './aadsts.js';
 import { type NonInteractiveSource, describeSource, identityToken, sourceFromEnvironment } from './identity.js';
 import { type AzureTarget, personIssuer, personSignIn, resolveAzureTarget } from './settings.js';
+import { createSingleFlight } from '../../shared/single-flight.js';
 
 /** Where a token of an Entra ID provider comes from. */
 export type AzureSource = 'person' | NonInteractiveSource;
@@ -135,15 +136,7 @@ function withCachedToken(
 }
 
 /** Per process: one token request per provider and scope at a time, shared by every caller. */
-const inflight = new Map<string, Promise<unknown>>();
-
-function singleFlight<T>(key: string, run: () => Promise<T>): Promise<T> {
-  const pending = inflight.get(key) as Promise<T> | undefined;
-  if (pending) return pending;
-  const started = run().finally(() => inflight.delete(key));
-  inflight.set(key, started);
-  return started;
-}
+const singleFlight = createSingleFlight();
 
 /** A token from @azure/identity, kept in the store by scope so that the next `loginkit token` answers from it. */
 async function identityTokenCached(

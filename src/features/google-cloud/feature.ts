@@ -1,6 +1,6 @@
 import type { LoginkitContext } from '../../context.js';
 import type { Provider } from '../../providers/registry.js';
-import type { CloudFeature } from '../clouds.js';
+import { type CloudFeature, cloudLogoutResult, cloudStatus } from '../clouds.js';
 import type { ProviderStatus } from '../status.js';
 import { googleExecVariables, googleLogin, googleLogout, googleStatus, googleToken } from './index.js';
 
@@ -30,13 +30,7 @@ export const googleCloudFeature: CloudFeature = {
   status: statusOf,
   async logout(ctx, provider) {
     const ended = await googleLogout(ctx, provider);
-    return {
-      provider: provider.id,
-      profile: 'default',
-      profileRule: null,
-      ...ended,
-      ...(ended.removed ? {} : { revocation: 'not_signed_in' as const }),
-    };
+    return cloudLogoutResult(provider, ended);
   },
 };
 
@@ -45,17 +39,12 @@ async function statusOf(ctx: LoginkitContext, provider: Provider): Promise<Provi
   const google = await googleStatus(ctx, provider);
   const { info } = ctx.store;
   const loggedIn = google.problem === null;
-  return {
+  return cloudStatus({
     id: provider.id,
     method: loggedIn ? 'google-cloud' : null,
     source: loggedIn ? 'store' : null,
     linkedTo: google.source === 'sign-in' ? null : `${google.from}${google.source === 'adc' ? ' (gcloud ADC)' : ''}`,
     linkState: null,
-    shadowedBy: null,
-    command: null,
-    profile: 'default',
-    profileChosenBy: 'default',
-    profileRule: null,
     loggedIn,
     account: google.account,
     scopes: google.scopes,
@@ -64,11 +53,8 @@ async function statusOf(ctx: LoginkitContext, provider: Provider): Promise<Provi
     store: `${info.location} (${info.protection})`,
     protection: info.protection,
     key: google.token,
-    verified: null,
-    plan: null,
-    workspace: null,
     sources: [],
     problem: google.problem,
     google,
-  };
+  });
 }
