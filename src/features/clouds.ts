@@ -10,7 +10,10 @@ import type { Ending } from '../session/token-session.js';
 // module: each implements this interface, and the generic features hand a cloud provider to it. A cloud's
 // module, and its SDK, load only when one of its providers is used.
 
-/** What every cloud module does for the generic features. */
+/**
+ * What every cloud module does for the generic features. A cloud keeps what it stores under the store key
+ * `<type>:<provider id>` (`aws:bedrock`), which is how `logout --all` finds the cloud providers to end.
+ */
 export interface CloudFeature {
   /** Signs the person in; `profile` other than the default is refused where the cloud has no profiles. */
   login(ctx: LoginkitContext, provider: Provider, options: LoginOptions): Promise<LoginResult>;

@@ -38,10 +38,19 @@ export async function logout(ctx: LoginkitContext, id: string, choice: { profile
   return { ...(await end(ctx, credential)), ...inEffect };
 }
 
-/** Logs out of every stored credential, one after the other. */
+/** Logs out of every stored credential, one after the other, then of every cloud provider that holds one. */
 export async function logoutAll(ctx: LoginkitContext): Promise<LogoutResult[]> {
   const results: LogoutResult[] = [];
   for (const credential of await ctx.session.credentials()) results.push(await end(ctx, credential));
+  // A cloud keeps its credentials under `<type>:<id>` keys, which only its module can end (an SSO Logout, a cache file).
+  const keys = Object.keys(await ctx.store.read());
+  for (const provider of await ctx.providers.list()) {
+    const type = provider.cloud?.type;
+    if (!type || !keys.some((key) => key === `${type}:${provider.id}`)) continue;
+    const cloud = await cloudFeature(provider);
+    const result = await cloud?.logout(ctx, provider);
+    if (result?.removed) results.push(result);
+  }
   return results;
 }
 

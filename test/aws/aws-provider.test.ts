@@ -361,6 +361,18 @@ describe('AWS providers', () => {
     }
   });
 
+  test('logout --all ends an AWS sign-in too: the SSO session is signed out, its cache file and the role credentials removed', async () => {
+    const setup = await setUp();
+    await signInWithDevice(setup);
+    const env = { ...setup.env, LOGINKIT_STORE: 'file' };
+    const before = structuredClone(aws.calls);
+    const all = await runCli(['logout', '--all'], { home: setup.home, env });
+    assert.equal(all.code, 0, all.stderr);
+    assert.equal(aws.calls.logout - before.logout, 1, 'the SSO session was signed out');
+    await assert.rejects(stat(setup.cacheFile), { code: 'ENOENT' });
+    assert.equal((await runCli(['token', 'bedrock'], { home: setup.home, env })).code, 3);
+  });
+
   test('credential_process: the real AWS SDK runs `loginkit token --format credential-process` from AWS_CONFIG_FILE and signs Bedrock calls with it; the Node.js notice of the SDK is not in the output', async () => {
     const setup = await setUp();
     await signInWithDevice(setup);
