@@ -95,8 +95,10 @@ describe('Google Cloud metadata server of the agent', () => {
         const url = `http://${opened.variables.GCE_METADATA_HOST}/computeMetadata/v1/project/project-id`;
         const ask = `fetch(${JSON.stringify(url)}, { headers: { 'metadata-flavor': 'Google' } }).then((r) => console.log(r.status))`;
         // Asynchronously: the listener answering it runs in this process.
+        // Another user cannot run a Node.js kept under /root (CI's Node.js 24): the system's one serves both users.
+        const node = existsSync('/usr/bin/node') ? '/usr/bin/node' : process.execPath;
         const asUser = async (uid: number): Promise<string> =>
-          (await promisify(execFile)(process.execPath, ['-e', ask], { uid, gid: uid, cwd: '/', timeout: 10_000 })).stdout.trim();
+          (await promisify(execFile)(node, ['-e', ask], { uid, gid: uid, cwd: '/', timeout: 10_000 })).stdout.trim();
         assert.equal(await asUser(0), '200');
         assert.equal(await asUser(65534), '403');
       } finally {
