@@ -3,6 +3,7 @@
 // tools, and an ended session. The AWS services are loopback stand-ins that check what AWS checks; the
 // clients are the AWS SDK's own, as are the consumers (SigV4 verified by the stand-in).
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -264,6 +265,24 @@ describe('AWS providers', () => {
     assert.equal(status?.aws?.sessionFoundIn, 'aws-cli-cache');
     assert.match(await kit.getToken('bedrock'), /^bedrock-api-key-/);
   });
+
+  test(
+    'an AWS CLI cache that is a FIFO is passed over at once with a warning naming it, never waited on',
+    { timeout: 10_000 },
+    async () => {
+      const setup = await setUp();
+      await mkdir(join(setup.userHome, '.aws', 'sso', 'cache'), { recursive: true, mode: 0o700 });
+      execFileSync('mkfifo', ['-m', '600', setup.cacheFile]);
+      const warnings: string[] = [];
+      const kit = createLoginkit({ home: setup.home, env: setup.env, store: 'file', now, onWarning: (message) => warnings.push(message) });
+      const [status] = await kit.status('bedrock');
+      assert.equal(status?.loggedIn, false);
+      assert.ok(
+        warnings.some((warning) => warning.includes(setup.cacheFile) && /not a regular file/.test(warning)),
+        warnings.join('\n'),
+      );
+    },
+  );
 
   test('role credentials are renewed before they expire, and the SSO session with its rotating refresh token, once for many callers; the cache file follows', async () => {
     const setup = await setUp();

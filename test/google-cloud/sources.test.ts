@@ -1,6 +1,7 @@
 // Each source of a Google Cloud provider end to end against the loopback stand-ins, with google-auth-library
 // doing the refresh-token grant, STS and impersonation, and the stand-in verifying what it issued.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createLoginkit } from '../../src/index.js';
@@ -92,6 +93,25 @@ describe('Google Cloud sources', () => {
       return true;
     });
   });
+
+  test(
+    'a credentials file that is a FIFO or a device is refused at once, naming it, without reading a byte',
+    { timeout: 10_000 },
+    async () => {
+      const { userHome, loginkitHome } = await makeUserHome();
+      const fifo = join(userHome, 'credentials.fifo');
+      execFileSync('mkfifo', [fifo]);
+      for (const credentialsFile of [fifo, '/dev/zero']) {
+        await writeProvider(loginkitHome, 'vertex', { credentialsFile });
+        const { kit } = kitFor(userHome, loginkitHome);
+        await assert.rejects(kit.getToken('vertex'), (error: Error) => {
+          assert.match(error.message, /not a regular file/);
+          assert.ok(error.message.includes(credentialsFile));
+          return true;
+        });
+      }
+    },
+  );
 
   test('workload identity federation: a subject token from a file, exchanged at STS, then the service account impersonated', async () => {
     const { userHome, loginkitHome } = await makeUserHome();

@@ -1,7 +1,7 @@
-import { open } from 'node:fs/promises';
 import * as z from 'zod/mini';
 import { StorageError } from '../../errors.js';
 import { writeFileAtomic } from '../../shared/atomic-file.js';
+import { readRegularFileSync } from '../../shared/bounded-read.js';
 import { describeFsError, errorCode } from '../../shared/errno.js';
 import { assertSafeToRead } from '../../shared/file-safety.js';
 
@@ -48,16 +48,10 @@ export interface CachedSession {
 export async function readTokenCache(file: string, startUrl: string): Promise<CachedSession | undefined> {
   let text: string;
   try {
-    const handle = await open(file, 'r');
-    try {
-      const stats = await handle.stat();
-      if (!stats.isFile()) throw new StorageError(file, `${file} is not a file; expected the AWS SSO token cache.`);
-      assertSafeToRead(file, stats);
-      if (stats.size > MAX_CACHE_FILE_BYTES) return undefined;
-      text = await handle.readFile('utf8');
-    } finally {
-      await handle.close();
-    }
+    // Never waits on a FIFO nor reads a device: regular files only, at most the cap.
+    const { bytes, stats } = readRegularFileSync(file, MAX_CACHE_FILE_BYTES);
+    assertSafeToRead(file, stats);
+    text = bytes.toString('utf8');
   } catch (error) {
     if (errorCode(error) === 'ENOENT') return undefined;
     if (error instanceof StorageError) throw error;

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { readFile, stat } from 'node:fs/promises';
 import * as z from 'zod/mini';
 import type { LoginkitContext } from '../../context.js';
 import { ConfigError, LoginkitError, NetworkError, ProviderError, causeChain, sanitizeServerText } from '../../errors.js';
 import type { FetchLike } from '../../net/http.js';
 import type { ServerConnection } from '../../oauth/server.js';
 import { endpointProblem } from '../../providers/endpoints.js';
+import { readRegularFileSync } from '../../shared/bounded-read.js';
 import { describeFsError, errorCode } from '../../shared/errno.js';
 import { assertSafeSettingsFile } from '../../shared/file-safety.js';
 import { GOOGLE_TOKEN_URL, type GoogleTarget, type Impersonation, fixLine } from './settings.js';
@@ -85,11 +85,11 @@ export interface ReadCredentialFile {
 export async function readCredentialFile(target: GoogleTarget, path: string): Promise<ReadCredentialFile> {
   let bytes: Buffer;
   try {
-    const stats = await stat(path);
+    // Regular files only, at most the cap: a FIFO or a device is refused before a byte is read.
+    const read = readRegularFileSync(path, MAX_CREDENTIAL_FILE_BYTES);
     // The file names the endpoints a refresh token or key is sent to: one others can change is refused.
-    assertSafeSettingsFile(path, stats);
-    if (stats.size > MAX_CREDENTIAL_FILE_BYTES) throw new ConfigError(`${path} is larger than a Google credential file can be.`);
-    bytes = await readFile(path);
+    assertSafeSettingsFile(path, read.stats);
+    bytes = read.bytes;
   } catch (error) {
     if (errorCode(error) === 'ENOENT') {
       throw new LoginkitError(
