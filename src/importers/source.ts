@@ -1,12 +1,12 @@
 // Reading another tool's credentials file: where it is, and its bytes as JSON. Read-only, and no
 // message ever quotes the file's contents, since they are secrets.
-import { open, type FileHandle } from 'node:fs/promises';
 import { homedir as osHomedir } from 'node:os';
 import { posix, win32, type PlatformPath } from 'node:path';
 
 import { StorageError } from '../errors.js';
 import type { EnvVars } from '../shared/home.js';
 import type { Finding } from './findings.js';
+import { readRegularFileSync } from '../shared/bounded-read.js';
 import { describeFsError, errorCode } from '../shared/errno.js';
 
 /** Everything loginkit knows about one tool's credentials file. */
@@ -48,17 +48,9 @@ export async function readSourceJson(spec: SourceSpec, file: string): Promise<un
 }
 
 async function readSourceText(spec: SourceSpec, file: string): Promise<string> {
-  let handle: FileHandle | undefined;
   try {
-    handle = await open(file, 'r');
-    const stats = await handle.stat();
-    if (!stats.isFile()) {
-      throw new StorageError(file, `${file} is not a file; expected ${spec.tool}'s credentials file.`);
-    }
-    if (stats.size > MAX_SOURCE_BYTES) {
-      throw new StorageError(file, `${file} is ${stats.size} bytes, too large for ${spec.tool}'s credentials file.`);
-    }
-    return await handle.readFile('utf8');
+    // Regular files only, at most the cap: a FIFO or a device in the tool's place is refused before a byte is read.
+    return readRegularFileSync(file, MAX_SOURCE_BYTES).bytes.toString('utf8');
   } catch (error) {
     if (error instanceof StorageError) throw error;
     if (errorCode(error) === 'ENOENT') {
@@ -66,8 +58,6 @@ async function readSourceText(spec: SourceSpec, file: string): Promise<string> {
       throw new StorageError(file, message, { cause: error });
     }
     throw new StorageError(file, `Cannot read ${file}: ${describeFsError(error)}`, { cause: error });
-  } finally {
-    await handle?.close();
   }
 }
 

@@ -3,6 +3,7 @@
 // Checks the candidates, the provider names, what is skipped and why, that the files are left exactly
 // as they were, that bad files fail with a message naming the file and quoting no secret, and masking.
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -271,6 +272,16 @@ describe('Codex auth.json', () => {
   });
 });
 
+describe('a source file that is not a regular file', () => {
+  test('a FIFO where auth.json should be is refused at once, naming it, never waited on', { timeout: 10_000 }, async () => {
+    const { env } = await freshHome();
+    const file = findSourceFile('codex', env, 'linux');
+    await mkdir(dirname(file), { recursive: true });
+    execFileSync('mkfifo', ['-m', '600', file]);
+    await expectStorageError(readImportPlan('codex', env, 'linux'), file, /not a regular file/);
+  });
+});
+
 describe('opencode auth.json', () => {
   test('API keys map to loginkit providers; Anthropic OAuth and unknown providers are skipped', async () => {
     const { env } = await freshHome();
@@ -469,7 +480,7 @@ describe('files that cannot be imported', () => {
     const { env } = await freshHome();
     const file = findSourceFile('opencode', env, 'linux');
     await mkdir(file, { recursive: true });
-    await expectStorageError(readImportPlan('opencode', env, 'linux'), file, /is not a file/);
+    await expectStorageError(readImportPlan('opencode', env, 'linux'), file, /is a folder, not a regular file/);
   });
 
   test('an unreadable file fails clearly', { skip: process.getuid?.() === 0 && 'root reads mode-000 files' }, async () => {
