@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { type IncomingMessage, type Server, createServer } from 'node:http';
 import type { Socket } from 'node:net';
+import { listenOnLoopback } from './loopback-server.js';
 import { type EndpointAnswer, writeAnswer } from './proxy.js';
 
 // A listener on 127.0.0.1 for one brokered child, for a cloud endpoint whose SDK takes only a host:port and
@@ -28,23 +29,7 @@ export async function startChildListener(answer: (request: IncomingMessage) => P
       .catch((): EndpointAnswer => ({ status: 503, body: { message: 'loginkit agent: no credentials' } }))
       .then((made) => writeAnswer(res, made));
   });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as { port: number };
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return listenOnLoopback(server);
 }
 
 const PROC_NET_TCP = '/proc/net/tcp';

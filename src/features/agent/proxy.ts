@@ -3,7 +3,6 @@ import {
   type IncomingHttpHeaders,
   type IncomingMessage,
   type OutgoingHttpHeaders,
-  type Server,
   type ServerResponse,
   createServer,
   request as httpRequest,
@@ -14,6 +13,7 @@ import { LoginkitError } from '../../errors.js';
 import { isLoopbackHost } from '../../providers/endpoints.js';
 import type { KeyHeader } from '../../providers/catalog.js';
 import type { Capabilities, Capability } from './broker.js';
+import { listenOnLoopback } from './loopback-server.js';
 
 // The agent's reverse proxy for brokered children, on 127.0.0.1. A child's base-URL variable points at
 // `/<provider>` here and its key variable holds its capability; a request is forwarded only to that
@@ -96,21 +96,11 @@ export async function startProxy(hooks: ProxyHooks): Promise<Proxy> {
       'HTTP/1.1 405 Method Not Allowed\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\nloginkit agent: CONNECT is refused\n',
     );
   });
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket: Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as { port: number };
+  const listening = await listenOnLoopback(server);
   return {
-    origin: `http://127.0.0.1:${port}`,
+    origin: listening.origin,
     close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise<void>((resolve) => (server as Server).close(() => resolve()));
+      await listening.close();
       closeSync(audit);
     },
   };
