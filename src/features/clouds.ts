@@ -81,3 +81,22 @@ export function cloudLogoutResult(
     ...(ended.removed ? {} : { revocation: 'not_signed_in' as const }),
   };
 }
+
+/** What `login` says of a cloud provider's sign-in: clouds have no loginkit profiles (the default one) or rules. */
+export function cloudLoginResult(
+  ctx: LoginkitContext,
+  provider: Provider,
+  signedIn: Pick<LoginResult, 'method' | 'account' | 'scopes'> & { expiresAt: number },
+): LoginResult {
+  return {
+    provider: provider.id,
+    profile: 'default',
+    profileChosenBy: 'default',
+    profileRule: null,
+    method: signedIn.method,
+    account: signedIn.account,
+    scopes: signedIn.scopes,
+    expiresAt: new Date(signedIn.expiresAt).toISOString(),
+    store: ctx.store.info,
+  };
+}

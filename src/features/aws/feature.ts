@@ -1,6 +1,6 @@
 import type { LoginkitContext } from '../../context.js';
 import type { Provider } from '../../providers/registry.js';
-import { type CloudFeature, cloudLogoutResult, cloudStatus } from '../clouds.js';
+import { type CloudFeature, cloudLoginResult, cloudLogoutResult, cloudStatus } from '../clouds.js';
 import type { ProviderStatus } from '../status.js';
 import { AWS_SHADOWING_VARIABLES, awsExecVariables, awsLogin, awsLogout, awsSignedIn, awsStatus, awsToken } from './index.js';
 
@@ -8,17 +8,12 @@ import { AWS_SHADOWING_VARIABLES, awsExecVariables, awsLogin, awsLogout, awsSign
 export const awsFeature: CloudFeature = {
   async login(ctx, provider, options) {
     const { target, session } = await awsLogin(ctx, provider, options);
-    return {
-      provider: provider.id,
-      profile: 'default',
-      profileChosenBy: 'default',
-      profileRule: null,
+    return cloudLoginResult(ctx, provider, {
       method: 'aws',
       account: { subject: `${target.accountId}/${target.roleName}` },
       scopes: target.registrationScopes,
-      expiresAt: new Date(session.expiresAt).toISOString(),
-      store: ctx.store.info,
-    };
+      expiresAt: session.expiresAt,
+    });
   },
   async tokenInfo(ctx, provider, profile) {
     const { token, expiresAt } = await awsToken(ctx, provider, 'bedrock-api-key', profile);

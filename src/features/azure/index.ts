@@ -19,6 +19,7 @@ import { translateAadsts } from './aadsts.js';
 import { type NonInteractiveSource, describeSource, identityToken, sourceFromEnvironment } from './identity.js';
 import { type AzureTarget, personIssuer, personSignIn, resolveAzureTarget } from './settings.js';
 import { createSingleFlight } from '../../shared/single-flight.js';
+import { cloudLoginResult } from '../clouds.js';
 
 /** Where a token of an Entra ID provider comes from. */
 export type AzureSource = 'person' | NonInteractiveSource;
@@ -316,17 +317,12 @@ export async function azureLogin(ctx: LoginkitContext, provider: Provider, optio
     return { ...result, method: 'azure' };
   }
   const made = await azureToken(ctx, provider, { profile: options.profile });
-  return {
-    provider: provider.id,
-    profile: 'default',
-    profileChosenBy: 'default',
-    profileRule: null,
+  return cloudLoginResult(ctx, provider, {
     method: 'azure',
     account: { subject: `${made.source}${target.clientId && made.source !== 'azure-cli' ? ` ${target.clientId}` : ''}` },
     scopes: [made.scope],
-    expiresAt: new Date(made.expiresAt).toISOString(),
-    store: ctx.store.info,
-  };
+    expiresAt: made.expiresAt,
+  });
 }
 
 async function dropCachedTokens(ctx: LoginkitContext, providerId: string, dropped: (key: string) => boolean): Promise<boolean> {

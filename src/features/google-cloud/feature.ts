@@ -1,6 +1,6 @@
 import type { LoginkitContext } from '../../context.js';
 import type { Provider } from '../../providers/registry.js';
-import { type CloudFeature, cloudLogoutResult, cloudStatus } from '../clouds.js';
+import { type CloudFeature, cloudLoginResult, cloudLogoutResult, cloudStatus } from '../clouds.js';
 import type { ProviderStatus } from '../status.js';
 import { googleExecVariables, googleLogin, googleLogout, googleStatus, googleToken } from './index.js';
 
@@ -8,17 +8,12 @@ import { googleExecVariables, googleLogin, googleLogout, googleStatus, googleTok
 export const googleCloudFeature: CloudFeature = {
   async login(ctx, provider, options) {
     const { target, token } = await googleLogin(ctx, provider, options);
-    return {
-      provider: provider.id,
-      profile: 'default',
-      profileChosenBy: 'default',
-      profileRule: null,
+    return cloudLoginResult(ctx, provider, {
       method: 'google-cloud',
       account: token.account ? { subject: token.account } : undefined,
       scopes: target.scopes,
-      expiresAt: new Date(token.expiresAt).toISOString(),
-      store: ctx.store.info,
-    };
+      expiresAt: token.expiresAt,
+    });
   },
   async tokenInfo(ctx, provider, profile) {
     const { token, expiresAt } = await googleToken(ctx, provider, profile);
